@@ -1,0 +1,154 @@
+package status
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"log"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+)
+
+//go:embed page.html
+var pageHTML string
+
+var page = template.Must(template.New("page").Funcs(template.FuncMap{
+	"bytes":      formatBytes,
+	"dur":        formatSeconds,
+	"percent":    percent,
+	"indent":     indentJSON,
+	"stateClass": func(s State) string { return strings.ReplaceAll(string(s), " ", "-") },
+	"ago":        ago,
+}).Parse(pageHTML))
+
+// NewHandler returns the HTTP interface to c:
+//
+//   - / an HTML page of the current Snapshot that reloads itself every
+//     refresh (not at all if refresh is 0),
+//   - /api/status the Snapshot as JSON,
+//   - /healthz "ok", as long as statusd serves at all.
+func NewHandler(c *Collector, refresh time.Duration) http.Handler {
+	h := &handler{c: c, refresh: int(refresh.Round(time.Second).Seconds())}
+	if refresh > 0 && h.refresh < 1 {
+		h.refresh = 1
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", h.page)
+	mux.HandleFunc("GET /api/status", h.api)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		fmt.Fprintln(w, "ok")
+	})
+	return mux
+}
+
+type handler struct {
+	c       *Collector
+	refresh int // seconds
+}
+
+func (h *handler) page(w http.ResponseWriter, r *http.Request) {
+	s := h.c.Collect(r.Context())
+	var buf bytes.Buffer
+	if err := page.Execute(&buf, struct {
+		*Snapshot
+		Refresh int
+	}{s, h.refresh}); err != nil {
+		log.Printf("status: rendering page: %v", err)
+		http.Error(w, "rendering page failed", http.StatusInternalServerError)
+		return
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/html; charset=utf-8")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	// The page is self-contained: no scripts, no external anything.
+	hdr.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	w.Write(buf.Bytes())
+}
+
+func (h *handler) api(w http.ResponseWriter, r *http.Request) {
+	s := h.c.Collect(r.Context())
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		log.Printf("status: encoding snapshot: %v", err)
+		http.Error(w, "encoding status failed", http.StatusInternalServerError)
+		return
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	w.Write(append(b, '\n'))
+}
+
+// formatBytes formats n in binary units: "512 B", "3.4 GiB".
+func formatBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// formatSeconds formats a duration in seconds coarsely, the two largest
+// units: "42s", "5m 12s", "3h 4m", "12d 3h".
+func formatSeconds(secs float64) string {
+	if math.IsNaN(secs) || math.IsInf(secs, 0) {
+		return "?"
+	}
+	sign := ""
+	if secs < 0 {
+		sign, secs = "-", -secs
+	}
+	s := int64(secs)
+	d, h, m := s/86400, s/3600%24, s/60%60
+	s %= 60
+	switch {
+	case d > 0:
+		return fmt.Sprintf("%s%dd %dh", sign, d, h)
+	case h > 0:
+		return fmt.Sprintf("%s%dh %dm", sign, h, m)
+	case m > 0:
+		return fmt.Sprintf("%s%dm %ds", sign, m, s)
+	}
+	return fmt.Sprintf("%s%ds", sign, s)
+}
+
+// ago says how long before now t was: "5m 12s ago". A t after now means
+// the clock was set back since (no real-time clock, NTP at boot).
+func ago(now, t time.Time) string {
+	d := now.Sub(t)
+	if d < -time.Second {
+		return formatSeconds(-d.Seconds()) + " in the future (clock set back?)"
+	}
+	return formatSeconds(max(d, 0).Seconds()) + " ago"
+}
+
+// percent returns part of total in whole percent, 0 if total is 0.
+func percent(part, total uint64) int {
+	if total == 0 {
+		return 0
+	}
+	return int(math.Round(float64(part) / float64(total) * 100))
+}
+
+// indentJSON pretty-prints raw JSON for display, or returns it as it is if
+// it cannot.
+func indentJSON(raw json.RawMessage) string {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, raw, "", "  "); err != nil {
+		return string(raw)
+	}
+	return buf.String()
+}

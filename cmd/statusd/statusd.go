@@ -1,0 +1,119 @@
+// Binary statusd serves the appliance's status page and JSON API: host,
+// versions, uptime, the /perm partition, gokrazy's services (asked over
+// gokrazy's unix socket) and the heartbeats of lapsebox's services from
+// their status files under /run/lapsebox.
+//
+// Example:
+//
+//	statusd -listen=:8080
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lapsebox/lapsebox/appliance/status"
+)
+
+// version is set at build time with -ldflags "-X main.version=…"; if it is
+// not, the version recorded by the Go toolchain is used.
+var version string
+
+var (
+	listen = flag.String("listen", ":8080",
+		"[host]:port to serve the status page and API on")
+	refresh = flag.Duration("refresh", 30*time.Second,
+		"how often the status page reloads itself (0: never)")
+	staleAfter = flag.Duration("stale", 5*time.Minute,
+		"age after which a service's status file counts as stale")
+	procDir = flag.String("proc", status.DefaultProcDir,
+		"where procfs is mounted")
+	permDir = flag.String("perm", status.DefaultPermDir,
+		"mount point of the persistent partition")
+	runDir = flag.String("run", status.DefaultRunDir,
+		"directory of the services' <name>.json status files")
+	gokrazySocket = flag.String("gokrazy_socket", status.DefaultGokrazySocket,
+		"unix socket of gokrazy's HTTP server")
+	passwordFiles = flag.String("gokrazy_password_files", strings.Join(status.DefaultPasswordFiles, ","),
+		"comma-separated files to read gokrazy's HTTP password from, first existing wins")
+)
+
+func logic() error {
+	v := version
+	if v == "" {
+		v = status.BuildVersion()
+	}
+	c := status.NewCollector(status.Config{
+		ProcDir:       *procDir,
+		PermDir:       *permDir,
+		RunDir:        *runDir,
+		GokrazySocket: *gokrazySocket,
+		PasswordFiles: splitList(*passwordFiles),
+		Version:       v,
+		StaleAfter:    *staleAfter,
+	})
+	srv := &http.Server{
+		Handler:           status.NewHandler(c, *refresh),
+		ReadHeaderTimeout: 10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	log.Printf("statusd %s serving on %s", v, ln.Addr())
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	cause := context.Cause(ctx) // "terminated signal received"
+	stop()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	// Exit non-zero on purpose: gokrazy takes exit status 0 for "done" and
+	// would not start statusd again after a restart from its web
+	// interface, which is a SIGTERM too. A stop is still a stop: gokrazy
+	// marks the service stopped before it signals.
+	return fmt.Errorf("shut down: %w", cause)
+}
+
+// splitList splits a comma-separated flag value, dropping empty elements.
+func splitList(s string) []string {
+	list := []string{}
+	for e := range strings.SplitSeq(s, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			list = append(list, e)
+		}
+	}
+	return list
+}
+
+func main() {
+	flag.Parse()
+	if err := logic(); err != nil {
+		log.Fatal(err)
+	}
+}
