@@ -9,7 +9,6 @@ import (
 	_ "github.com/gokrazy/firmware"
 	_ "github.com/gokrazy/gokrazy"
 	_ "github.com/gokrazy/gokrazy/cmd/dhcp"
-	_ "github.com/gokrazy/gokrazy/cmd/heartbeat"
 	_ "github.com/gokrazy/gokrazy/cmd/ntp"
 	_ "github.com/gokrazy/gokrazy/cmd/randomd"
 	_ "github.com/gokrazy/kernel.amd64"

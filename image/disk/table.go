@@ -62,7 +62,7 @@ func WriteTable(w io.WriterAt, l Layout, bootCode [BootCodeSize]byte) error {
 		binary.LittleEndian.PutUint64(h[24:], self)
 		binary.LittleEndian.PutUint64(h[32:], alternate)
 		binary.LittleEndian.PutUint64(h[40:], gptEntrySector+gptEntries*gptEntrySize/SectorSize) // first usable
-		binary.LittleEndian.PutUint64(h[48:], backupEntries-1)                                    // last usable
+		binary.LittleEndian.PutUint64(h[48:], backupEntries-1)                                   // last usable
 		copy(h[56:], disk[:])
 		binary.LittleEndian.PutUint64(h[72:], entryLBA)
 		binary.LittleEndian.PutUint32(h[80:], gptEntries)
