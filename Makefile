@@ -1,0 +1,44 @@
+# lapsebox: `make demo` runs the appliance in QEMU, `make test` runs every test.
+
+BOARD ?= pc
+GO ?= go
+LAPSEBOX := build/lapsebox
+
+.PHONY: all deps lapsebox image demo test test-short bench fmt clean
+
+all: image
+
+deps:
+	@scripts/install-deps
+
+lapsebox:
+	$(GO) build -o $(LAPSEBOX) ./cmd/lapsebox
+
+# build/lapsebox-$(BOARD).img and its manifest
+image: deps lapsebox
+	$(LAPSEBOX) build -board $(BOARD)
+
+# Boots the pc image with the embedded default configuration; Ctrl-C stops it.
+demo: deps lapsebox
+	$(LAPSEBOX) vm -build -board pc
+
+# Every test, including those that build images and boot them under QEMU.
+test: deps
+	$(GO) vet ./...
+	$(GO) test -timeout 60m ./...
+
+# Unit tests only: no image builds, no VMs.
+test-short:
+	$(GO) test -short ./...
+
+# Build, boot and update timings, image sizes and the FAT writer, measured
+# against reference runs in the same process (see README.md).
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./image/e2e/
+	$(GO) test -run '^$$' -bench . ./image/fat/ ./image/disk/
+
+fmt:
+	gofmt -l -w .
+
+clean:
+	rm -rf build

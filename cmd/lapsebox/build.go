@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+
+	"github.com/lapsebox/lapsebox/image"
+)
+
+// buildFlags are shared by the commands that build an image.
+type buildFlags struct {
+	board, desc, output, configDir string
+}
+
+func (f *buildFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.board, "board", "pc", "board to build for: pc, rpi or virt")
+	fs.StringVar(&f.desc, "desc", "", "image description JSON (default: the embedded image/lapsebox.json)")
+	fs.StringVar(&f.output, "o", "", "output disk image (default build/lapsebox-BOARD.img)")
+	fs.StringVar(&f.configDir, "config-dir", "", "directory holding device passwords (default: the user's config dir/lapsebox)")
+}
+
+func (f *buildFlags) outputPath() string {
+	if f.output != "" {
+		return f.output
+	}
+	return filepath.Join("build", "lapsebox-"+f.board+".img")
+}
+
+func (f *buildFlags) build(ctx context.Context) (*image.Manifest, error) {
+	b, err := image.LookupBoard(f.board)
+	if err != nil {
+		return nil, err
+	}
+	d, err := image.LoadDescription(f.desc)
+	if err != nil {
+		return nil, err
+	}
+	logger := log.New(os.Stderr, "build: ", 0)
+	m, err := image.Build(ctx, image.Options{
+		Board:       b,
+		Description: d,
+		Output:      f.outputPath(),
+		ConfigDir:   f.configDir,
+		Logf:        logger.Printf,
+	})
+	if err != nil {
+		return nil, err
+	}
+	fmt.Printf("%s: %s image for %s, build %s (boot %d KiB, root %d KiB)\n",
+		f.outputPath(), b.Name, m.Hostname, m.BuildTimestamp, m.Boot.Size/1024, m.Root.Size/1024)
+	return m, nil
+}
+
+func runBuild(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("build", flag.ExitOnError)
+	var bf buildFlags
+	bf.register(fs)
+	fs.Parse(args)
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	_, err := bf.build(ctx)
+	return err
+}

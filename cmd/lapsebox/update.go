@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/lapsebox/lapsebox/image"
+	"github.com/lapsebox/lapsebox/image/update"
+)
+
+func runUpdate(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("update", flag.ExitOnError)
+	var bf buildFlags
+	bf.register(fs)
+	rebuild := fs.Bool("build", false, "build the image first")
+	device := fs.String("device", "", "the device's gokrazy web interface, e.g. http://lapsebox/ or http://127.0.0.1:18080/ (default http://HOSTNAME/)")
+	timeout := fs.Duration("timeout", 10*time.Minute, "give up when the whole update takes longer")
+	fs.Parse(args)
+
+	if *rebuild {
+		if _, err := bf.build(ctx); err != nil {
+			return err
+		}
+	}
+	imgPath := bf.outputPath()
+	m, err := image.ReadManifest(imgPath)
+	if err != nil {
+		return err
+	}
+	password, err := os.ReadFile(m.PasswordFile)
+	if err != nil {
+		return fmt.Errorf("reading the device password: %w", err)
+	}
+	base := *device
+	if base == "" {
+		base = fmt.Sprintf("http://%s:%d/", m.Hostname, m.HTTPPort)
+	}
+	if _, err := url.Parse(base); err != nil {
+		return fmt.Errorf("-device %q: %w", base, err)
+	}
+	dev := update.Device{BaseURL: strings.TrimSuffix(base, "/"), Password: strings.TrimSpace(string(password))}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+
+	// Partition UUIDs derive from the hostname: an image built for another
+	// hostname would switch to a root the boot loader cannot find.
+	st, err := update.Status(ctx, dev)
+	if err != nil {
+		return err
+	}
+	if st.Hostname != m.Hostname {
+		return fmt.Errorf("device %s is %q but %s was built for %q: its partition UUIDs would not match", base, st.Hostname, imgPath, m.Hostname)
+	}
+	fmt.Printf("updating %s from build %s to %s\n", st.Hostname, st.BuildTimestamp, m.BuildTimestamp)
+
+	img, closeImg, err := readUpdate(imgPath, m)
+	if err != nil {
+		return err
+	}
+	defer closeImg()
+	start := time.Now()
+	bar := newProgressBar()
+	err = update.Push(ctx, dev, img, func(p update.Progress) {
+		if p.Total > 0 {
+			bar.update(p.Step, p.Done, p.Total)
+			return
+		}
+		fmt.Printf("%-8s %s\n", p.Step, p.Detail)
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s runs build %s (update took %.1fs)\n", m.Hostname, m.BuildTimestamp, time.Since(start).Seconds())
+	return nil
+}
+
+// readUpdate takes the boot and root file systems and the MBR boot code out
+// of a disk image, checking each against the manifest's hash.
+func readUpdate(imgPath string, m *image.Manifest) (update.Image, func(), error) {
+	f, err := os.Open(imgPath)
+	if err != nil {
+		return update.Image{}, nil, err
+	}
+	section := func(r image.Region, what string) (*io.SectionReader, error) {
+		s := io.NewSectionReader(f, r.Offset, r.Size)
+		if err := image.VerifyRegion(s, r); err != nil {
+			return nil, fmt.Errorf("%s in %s: %w", what, imgPath, err)
+		}
+		return s, nil
+	}
+	img := update.Image{BuildTimestamp: m.BuildTimestamp}
+	if img.Root, err = section(m.Root, "root file system"); err != nil {
+		f.Close()
+		return img, nil, err
+	}
+	if img.Boot, err = section(m.Boot, "boot file system"); err != nil {
+		f.Close()
+		return img, nil, err
+	}
+	b, err := image.LookupBoard(m.Board)
+	if err != nil {
+		f.Close()
+		return img, nil, err
+	}
+	if b.BIOSLoader {
+		code, err := section(m.BootCode, "MBR boot code")
+		if err != nil {
+			f.Close()
+			return img, nil, err
+		}
+		var buf bytes.Buffer
+		io.Copy(&buf, code)
+		img.MBR = buf.Bytes()
+	}
+	return img, func() { f.Close() }, nil
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/lapsebox/lapsebox/image"
+	"github.com/lapsebox/lapsebox/image/qemu"
+	"github.com/lapsebox/lapsebox/image/update"
+)
+
+func runVM(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("vm", flag.ExitOnError)
+	var bf buildFlags
+	bf.register(fs)
+	rebuild := fs.Bool("build", false, "build the image first")
+	uefi := fs.Bool("uefi", false, "boot a pc image through UEFI (OVMF and systemd-boot) instead of the legacy BIOS")
+	gokrazyPort := fs.Int("gokrazy-port", 0, "host port for gokrazy's web interface (0 = any free port)")
+	statusPort := fs.Int("status-port", 0, "host port for statusd (0 = any free port)")
+	stateDir := fs.String("state", "", "directory for the VM's disk, serial log and monitor socket (default build/vm-BOARD)")
+	keep := fs.Bool("keep", false, "boot the VM's disk as the last run left it instead of a fresh copy of the image")
+	fs.Parse(args)
+
+	if *rebuild {
+		if _, err := bf.build(ctx); err != nil {
+			return err
+		}
+	}
+	imgPath := bf.outputPath()
+	m, err := image.ReadManifest(imgPath)
+	if err != nil {
+		return err
+	}
+	b, err := image.LookupBoard(m.Board)
+	if err != nil {
+		return err
+	}
+	password, err := os.ReadFile(m.PasswordFile)
+	if err != nil {
+		return fmt.Errorf("reading the device password: %w", err)
+	}
+	dir := *stateDir
+	if dir == "" {
+		dir = "build/vm-" + b.Name
+	}
+	// The VM writes to its disk (/perm, updates): it gets a copy, so the
+	// built image stays what the manifest describes.
+	vmDisk := filepath.Join(dir, "disk.img")
+	if _, err := os.Stat(vmDisk); *keep && err == nil {
+		fmt.Printf("keeping the disk of the last run, %s\n", vmDisk)
+	} else if err := qemu.CopyDisk(imgPath, vmDisk); err != nil {
+		return err
+	}
+	vm, err := qemu.Start(ctx, qemu.Config{
+		Image:    vmDisk,
+		Board:    b,
+		StateDir: dir,
+		UEFI:     *uefi,
+		Stderr:   os.Stderr,
+		Forwards: []qemu.Forward{
+			{Name: "gokrazy", GuestPort: m.HTTPPort, HostPort: *gokrazyPort},
+			{Name: "statusd", GuestPort: 8080, HostPort: *statusPort},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer vm.Stop()
+	pw := strings.TrimSpace(string(password))
+	fmt.Printf("booting %s (%s, build %s)\n", imgPath, b.Title, m.BuildTimestamp)
+	fmt.Printf("  gokrazy:  http://%s/  user gokrazy, password %s\n", vm.Addr("gokrazy"), pw)
+	fmt.Printf("  statusd:  http://%s/\n", vm.Addr("statusd"))
+	fmt.Printf("  serial:   %s\n", vm.SerialLog)
+	fmt.Printf("  update:   lapsebox update -o %s -device http://%s/\n", imgPath, vm.Addr("gokrazy"))
+	fmt.Printf("Ctrl-C stops the VM.\n")
+
+	start := time.Now()
+	dev := update.Device{BaseURL: "http://" + vm.Addr("gokrazy"), Password: pw}
+	up := make(chan error, 1)
+	go func() {
+		up <- waitUp(ctx, dev, m.BuildTimestamp)
+	}()
+	for {
+		select {
+		case err := <-up:
+			if err == nil {
+				fmt.Printf("gokrazy status page up after %.1fs\n", time.Since(start).Seconds())
+			} else if ctx.Err() == nil {
+				fmt.Printf("device not up: %v\n", err)
+			}
+			up = nil
+		case <-vm.Done():
+			return fmt.Errorf("QEMU exited: %v (serial log: %s)", vm.Err(), vm.SerialLog)
+		case <-ctx.Done():
+			fmt.Println("stopping the VM")
+			return nil
+		}
+	}
+}
+
+// waitUp polls the device until it reports build, for up to two minutes.
+func waitUp(ctx context.Context, dev update.Device, build string) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	var last error
+	for ctx.Err() == nil {
+		st, err := update.Status(ctx, dev)
+		if err == nil && st.BuildTimestamp == build {
+			return nil
+		}
+		if err == nil {
+			err = fmt.Errorf("device runs build %s, want %s", st.BuildTimestamp, build)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	return last
+}

@@ -1,0 +1,234 @@
+package image
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/lapsebox/lapsebox/image/disk"
+	"github.com/lapsebox/lapsebox/image/fat"
+)
+
+// cmdlinePadding leaves room for gokrazy to rewrite root= in place when it
+// switches partitions; gokrazy's tool pads the same way, with no newline.
+const cmdlinePadding = 64
+
+var rootArg = regexp.MustCompile(`root=/dev/(sda2|mmcblk0p2)\b`)
+
+// kernelCmdline builds cmdline.txt from the kernel module's own line: root
+// by partition UUID, the consoles, and rootwait instead of a fixed
+// rootdelay (ten seconds saved on every boot).
+func kernelCmdline(b *Board, d *Description, kernelLine string) (string, error) {
+	line := strings.TrimSpace(kernelLine)
+	if !rootArg.MatchString(line) {
+		return "", fmt.Errorf("kernel cmdline.txt %q has no root=/dev/sda2 or root=/dev/mmcblk0p2 to point at the root partition", line)
+	}
+	line = rootArg.ReplaceAllString(line, "root=PARTUUID="+disk.PartUUID(d.Hostname, 1).String()+"/PARTNROFF=1")
+	args := strings.Fields(line)
+	for i, a := range args {
+		if strings.HasPrefix(a, "rootdelay=") {
+			args[i] = "rootwait"
+		}
+	}
+	consoles := []string{"console=tty1"}
+	serial := d.SerialConsole
+	if serial == "" {
+		serial = b.SerialConsole
+	}
+	if serial != "off" {
+		consoles = append(consoles, "console="+serial)
+	}
+	all := append(consoles, args...)
+	seen := map[string]bool{}
+	var out []string
+	for _, a := range append(all, d.KernelArgs...) {
+		if !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	return strings.Join(out, " ") + strings.Repeat(" ", cmdlinePadding), nil
+}
+
+// bootInputs are the module directories a boot file system is made from.
+type bootInputs struct {
+	kernelDir, firmwareDir, eepromDir string
+	bootloader                        []byte // Minimal Linux Bootloader, for BIOS boards
+	efiLoader                         []byte // systemd-boot, for UEFI
+}
+
+// bootFS is a built boot file system and the MBR boot code that finds its
+// kernel.
+type bootFS struct {
+	image    []byte
+	bootCode [disk.BootCodeSize]byte
+	cmdline  string
+}
+
+// makeBootFS writes the FAT16 boot file system of an image: the kernel and
+// its device trees, the Pi firmware and EEPROM updates, cmdline.txt,
+// config.txt and the systemd-boot entry, in the order gokrazy's tool uses.
+func makeBootFS(b *Board, d *Description, in bootInputs, mtime time.Time) (*bootFS, error) {
+	w := fat.NewWriter(fat.Options{Label: "GOKRAZY", VolumeID: disk.Signature(d.Hostname), ModTime: mtime})
+	added := map[string]bool{}
+	add := func(name string, data []byte) error {
+		if added[name] {
+			// The kernel's device-tree overlay wins over the firmware's copy.
+			return nil
+		}
+		added[name] = true
+		if err := w.AddFile(name, data); err != nil {
+			return fmt.Errorf("boot file system: %w", err)
+		}
+		return nil
+	}
+	addGlob := func(dir, pattern, under string) error {
+		matches, err := filepath.Glob(filepath.Join(dir, pattern))
+		if err != nil {
+			return err
+		}
+		sort.Strings(matches)
+		for _, m := range matches {
+			data, err := os.ReadFile(m)
+			if err != nil {
+				return err
+			}
+			if err := add(under+filepath.Base(m), data); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+
+	vmlinuz, err := os.ReadFile(filepath.Join(in.kernelDir, "vmlinuz"))
+	if err != nil {
+		return nil, fmt.Errorf("kernel module %s has no vmlinuz: %w", b.Kernel, err)
+	}
+	if err := add("/vmlinuz", vmlinuz); err != nil {
+		return nil, err
+	}
+	for _, g := range []struct{ pattern, under string }{{"*.dtb", "/"}, {"overlays/*.dtbo", "/overlays/"}, {"overlays/overlay_map.dtb", "/overlays/"}} {
+		if err := addGlob(in.kernelDir, g.pattern, g.under); err != nil {
+			return nil, err
+		}
+	}
+	if in.firmwareDir != "" {
+		for _, pattern := range []string{"*.bin", "*.dat", "*.elf", "*.upd", "*.sig"} {
+			if err := addGlob(in.firmwareDir, pattern, "/"); err != nil {
+				return nil, err
+			}
+		}
+		if err := addGlob(in.firmwareDir, "overlays/*.dtbo", "/overlays/"); err != nil {
+			return nil, err
+		}
+	}
+	if in.eepromDir != "" {
+		if err := addEEPROM(add, in.eepromDir, mtime); err != nil {
+			return nil, err
+		}
+	}
+
+	kernelLine, err := os.ReadFile(filepath.Join(in.kernelDir, "cmdline.txt"))
+	if err != nil {
+		return nil, fmt.Errorf("kernel module %s: %w", b.Kernel, err)
+	}
+	cmdline, err := kernelCmdline(b, d, string(kernelLine))
+	if err != nil {
+		return nil, err
+	}
+	if err := add("/cmdline.txt", []byte(cmdline)); err != nil {
+		return nil, err
+	}
+	config, err := os.ReadFile(filepath.Join(in.kernelDir, "config.txt"))
+	if err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
+	if b.Firmware != "" && d.SerialConsole != "off" {
+		// The Pi's mini UART is the serial console people debug with.
+		config = bytes.ReplaceAll(config, []byte("enable_uart=0"), []byte("enable_uart=1"))
+	}
+	if err := add("/config.txt", config); err != nil {
+		return nil, err
+	}
+	// gokrazy rewrites root= in this entry too when it switches roots, so it
+	// exists on every board, with the same padded line as cmdline.txt.
+	if err := add("/loader/entries/gokrazy.conf", []byte("title gokrazy\nlinux /vmlinuz\noptions "+cmdline)); err != nil {
+		return nil, err
+	}
+	if in.efiLoader != nil {
+		if err := add("/EFI/BOOT/"+b.EFIName, in.efiLoader); err != nil {
+			return nil, err
+		}
+	}
+
+	var buf bytes.Buffer
+	if _, err := w.WriteTo(&buf); err != nil {
+		return nil, fmt.Errorf("writing boot file system: %w", err)
+	}
+	if buf.Len() > disk.BootSectors*disk.SectorSize {
+		return nil, fmt.Errorf("boot file system is %d bytes, the boot partition holds %d", buf.Len(), disk.BootSectors*disk.SectorSize)
+	}
+	fs := &bootFS{image: buf.Bytes(), cmdline: cmdline}
+	var vmlinuzLBA, cmdlineLBA uint32
+	if in.bootloader != nil {
+		// The BIOS loader reads raw sectors: both files must be contiguous,
+		// which fat.Find checks the way the device will.
+		r := bytes.NewReader(fs.image)
+		for _, f := range []struct {
+			name string
+			lba  *uint32
+		}{{"/vmlinuz", &vmlinuzLBA}, {"/cmdline.txt", &cmdlineLBA}} {
+			off, _, err := fat.Find(r, f.name)
+			if err != nil {
+				return nil, fmt.Errorf("boot file system: %w", err)
+			}
+			*f.lba = uint32(disk.FirstPartitionSector + off/disk.SectorSize)
+		}
+	}
+	if fs.bootCode, err = disk.BootCode(in.bootloader, vmlinuzLBA, cmdlineLBA, disk.Signature(d.Hostname)); err != nil {
+		return nil, err
+	}
+	return fs, nil
+}
+
+// addEEPROM adds the newest Raspberry Pi 4/5 bootloader EEPROM image and
+// VL805 USB firmware with their .sig files, and recovery.bin, which flashes
+// them when they are newer than what the board runs.
+func addEEPROM(add func(string, []byte) error, dir string, mtime time.Time) error {
+	newest := func(pattern string) (string, error) {
+		m, err := filepath.Glob(filepath.Join(dir, pattern))
+		if err != nil || len(m) == 0 {
+			return "", fmt.Errorf("EEPROM module %s has no %s", dir, pattern)
+		}
+		sort.Strings(m) // the names sort by date or version
+		return m[len(m)-1], nil
+	}
+	for _, f := range []struct{ pattern, name string }{{"pieeprom-*.bin", "pieeprom.upd"}, {"vl805-*.bin", "vl805.bin"}} {
+		src, err := newest(f.pattern)
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(src)
+		if err != nil {
+			return err
+		}
+		sig := fmt.Sprintf("%x\nts: %d\n", sha256.Sum256(data), mtime.Unix())
+		if err := add("/"+f.name, data); err != nil {
+			return err
+		}
+		if err := add("/"+strings.TrimSuffix(strings.TrimSuffix(f.name, ".upd"), ".bin")+".sig", []byte(sig)); err != nil {
+			return err
+		}
+	}
+	recovery, err := os.ReadFile(filepath.Join(dir, "recovery.bin"))
+	if err != nil {
+		return fmt.Errorf("EEPROM module: %w", err)
+	}
+	return add("/recovery.bin", recovery)
+}

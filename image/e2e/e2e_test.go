@@ -1,0 +1,374 @@
+// Package e2e builds real appliance images, boots them under QEMU and checks
+// them from outside, the way a person at a laptop would: gokrazy's status
+// page, statusd, and an over-the-air update to a second build.
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lapsebox/lapsebox/image"
+	"github.com/lapsebox/lapsebox/image/disk"
+	"github.com/lapsebox/lapsebox/image/fat"
+	"github.com/lapsebox/lapsebox/image/qemu"
+	"github.com/lapsebox/lapsebox/image/update"
+)
+
+// bootTimeout bounds a boot under TCG on a loaded two-core machine; a
+// healthy pc image answers in about ten seconds.
+const bootTimeout = 3 * time.Minute
+
+type built struct {
+	path     string
+	manifest *image.Manifest
+}
+
+func needVM(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("boots a VM; skipped with -short")
+	}
+}
+
+func buildImage(t testing.TB, board, configDir string, ts time.Time) built {
+	t.Helper()
+	b, err := image.LookupBoard(board)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := image.LoadDescription("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "lapsebox-"+board+".img")
+	m, err := image.Build(context.Background(), image.Options{
+		Board: b, Description: d, Output: out, ConfigDir: configDir, Timestamp: ts,
+		Logf: t.Logf,
+	})
+	if err != nil {
+		t.Fatalf("building %s image: %v", board, err)
+	}
+	return built{out, m}
+}
+
+func password(t testing.TB, m *image.Manifest) string {
+	t.Helper()
+	b, err := os.ReadFile(m.PasswordFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// boot copies the image (the guest writes to its disk), lets prepare
+// change the copy, and starts a VM.
+func boot(t testing.TB, img built, prepare func(disk string), extra ...string) *qemu.VM {
+	t.Helper()
+	b, err := image.LookupBoard(img.manifest.Board)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	vmDisk := filepath.Join(dir, "disk.img")
+	if err := qemu.CopyDisk(img.path, vmDisk); err != nil {
+		t.Fatal(err)
+	}
+	if prepare != nil {
+		prepare(vmDisk)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	vm, err := qemu.Start(ctx, qemu.Config{
+		Image: vmDisk, Board: b, StateDir: dir, ExtraArgs: extra,
+		Forwards: []qemu.Forward{
+			{Name: "gokrazy", GuestPort: img.manifest.HTTPPort},
+			{Name: "statusd", GuestPort: 8080},
+		},
+	})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		vm.Stop()
+		if t.Failed() {
+			t.Logf("serial console:\n%s", tail(vm.SerialOutput(), 6000))
+		}
+	})
+	return vm
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// waitBuild polls gokrazy until it reports build; it returns how long that took.
+func waitBuild(t testing.TB, vm *qemu.VM, dev update.Device, build string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+	defer cancel()
+	var last error
+	for {
+		st, err := update.Status(ctx, dev)
+		if err == nil && st.BuildTimestamp == build {
+			return time.Since(start)
+		}
+		if err == nil {
+			err = fmt.Errorf("device runs build %s", st.BuildTimestamp)
+		}
+		last = err
+		select {
+		case <-vm.Done():
+			t.Fatalf("QEMU exited while waiting for build %s: %v", build, vm.Err())
+		case <-ctx.Done():
+			t.Fatalf("device did not report build %s within %v: %v", build, bootTimeout, last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// checkGokrazy checks the status page's authentication and that every
+// supervised program runs.
+func checkGokrazy(t *testing.T, vm *qemu.VM, dev update.Device, services []string) {
+	t.Helper()
+	url := "http://" + vm.Addr("gokrazy") + "/"
+	for _, tc := range []struct {
+		name     string
+		password string
+		want     int
+	}{
+		{"no password", "", http.StatusUnauthorized},
+		{"wrong password", "not-" + dev.Password, http.StatusUnauthorized},
+		{"right password", dev.Password, http.StatusOK},
+	} {
+		req, _ := http.NewRequest("GET", url, nil)
+		if tc.password != "" {
+			req.SetBasicAuth("gokrazy", tc.password)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("status page, %s: %v", tc.name, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("status page, %s: HTTP %d, want %d", tc.name, resp.StatusCode, tc.want)
+		}
+	}
+
+	// Services start right after the status page comes up; give a crashing
+	// one the time to show it.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := update.Status(context.Background(), dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var notRunning []string
+		for _, want := range append([]string{"/gokrazy/dhcp", "/gokrazy/ntp", "/gokrazy/randomd"}, services...) {
+			s := st.Service(want)
+			switch {
+			case s == nil:
+				notRunning = append(notRunning, want+" (missing)")
+			case s.Stopped || s.Pid == 0:
+				notRunning = append(notRunning, fmt.Sprintf("%s (stopped %v, pid %d)", want, s.Stopped, s.Pid))
+			}
+		}
+		if len(notRunning) == 0 && time.Since(st.Services[0].StartTime) > 0 {
+			if st.PermDev == "" || st.PermTotal == 0 {
+				t.Errorf("gokrazy reports no /perm: PermDev %q, PermTotal %d", st.PermDev, st.PermTotal)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("services not running: %s", strings.Join(notRunning, ", "))
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// checkStatusd checks the appliance's own status API against the manifest.
+func checkStatusd(t *testing.T, vm *qemu.VM, m *image.Manifest) {
+	t.Helper()
+	var snap map[string]any
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + vm.Addr("statusd") + "/api/status")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				if err := json.Unmarshal(body, &snap); err != nil {
+					t.Fatalf("statusd /api/status: %v\n%s", err, body)
+				}
+				break
+			}
+			err = fmt.Errorf("HTTP %d: %s", resp.StatusCode, body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("statusd /api/status: %v", err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	raw, _ := json.Marshal(snap)
+	for _, want := range []string{`"` + m.Hostname + `"`, m.BuildTimestamp, "ext4", "/user/statusd"} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("statusd /api/status lacks %s:\n%s", want, raw)
+		}
+	}
+	if strings.Contains(string(raw), password(t, m)) {
+		t.Error("statusd /api/status shows the HTTP password")
+	}
+	resp, err := http.Get("http://" + vm.Addr("statusd") + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), m.Hostname) {
+		t.Errorf("statusd page: HTTP %d, hostname %q not shown", resp.StatusCode, m.Hostname)
+	}
+}
+
+func permOffset(t testing.TB, m *image.Manifest) int64 {
+	parts, err := disk.Layout{SizeBytes: m.DiskSizeBytes, Hostname: m.Hostname, GOARCH: m.GOARCH}.Partitions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parts[3].Offset()
+}
+
+// debugfs runs an e2fsprogs debugfs request against /perm inside a disk image.
+func debugfs(t testing.TB, diskPath string, offset int64, write bool, request string) string {
+	t.Helper()
+	args := []string{"-R", request}
+	if write {
+		args = append([]string{"-w"}, args...)
+	}
+	out, err := exec.Command("debugfs", append(args, diskPath+"?offset="+strconv.FormatInt(offset, 10))...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("debugfs %s: %v\n%s", request, err, out)
+	}
+	return string(out)
+}
+
+func readBootFile(t testing.TB, diskPath, name string) string {
+	t.Helper()
+	f, err := os.Open(diskPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	boot := io.NewSectionReader(f, disk.FirstPartitionSector*disk.SectorSize, disk.BootSectors*disk.SectorSize)
+	off, n, err := fat.Find(boot, name)
+	if err != nil {
+		t.Fatalf("%s in the boot partition: %v", name, err)
+	}
+	buf := make([]byte, n)
+	if _, err := boot.ReadAt(buf, off); err != nil {
+		t.Fatal(err)
+	}
+	return string(buf)
+}
+
+// buildLapsebox compiles the host tool, so that the update is tested
+// through the command a person runs.
+func buildLapsebox(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "lapsebox")
+	root, err := image.ModuleRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/lapsebox")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building lapsebox: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func TestPCBootAndUpdate(t *testing.T) {
+	needVM(t)
+	configDir := t.TempDir()
+	v1 := buildImage(t, "pc", configDir, time.Now())
+	dev := update.Device{Password: password(t, v1.manifest)}
+
+	// Data on /perm that two boots and an update must leave alone.
+	marker := filepath.Join(t.TempDir(), "marker")
+	want := "photo store placeholder " + v1.manifest.BuildTimestamp
+	if err := os.WriteFile(marker, []byte(want), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var vmDisk string
+	vm := boot(t, v1, func(d string) {
+		vmDisk = d
+		debugfs(t, d, permOffset(t, v1.manifest), true, "write "+marker+" e2e-marker")
+	})
+	dev.BaseURL = "http://" + vm.Addr("gokrazy")
+	took := waitBuild(t, vm, dev, v1.manifest.BuildTimestamp)
+	t.Logf("pc: boot to status page %.1fs", took.Seconds())
+	checkGokrazy(t, vm, dev, []string{"/user/statusd"})
+	checkStatusd(t, vm, v1.manifest)
+
+	v2 := buildImage(t, "pc", configDir, time.Now().Add(time.Second))
+	if v2.manifest.BuildTimestamp == v1.manifest.BuildTimestamp {
+		t.Fatal("two builds share a build timestamp")
+	}
+	start := time.Now()
+	cmd := exec.Command(buildLapsebox(t), "update", "-o", v2.path, "-device", dev.BaseURL, "-timeout", "5m")
+	out, err := cmd.CombinedOutput()
+	t.Logf("lapsebox update:\n%s", out)
+	if err != nil {
+		t.Fatalf("lapsebox update: %v", err)
+	}
+	t.Logf("pc: OTA update end to end %.1fs", time.Since(start).Seconds())
+	st, err := update.Status(context.Background(), dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.BuildTimestamp != v2.manifest.BuildTimestamp {
+		t.Fatalf("after the update the device runs %s, want %s", st.BuildTimestamp, v2.manifest.BuildTimestamp)
+	}
+	checkGokrazy(t, vm, dev, []string{"/user/statusd"})
+	checkStatusd(t, vm, v2.manifest)
+	vm.Stop()
+
+	if got := readBootFile(t, vmDisk, "/cmdline.txt"); !strings.Contains(got, "/PARTNROFF=2 ") {
+		t.Errorf("after the update cmdline.txt does not point at root B: %q", got)
+	}
+	if got := readBootFile(t, vmDisk, "/loader/entries/gokrazy.conf"); !strings.Contains(got, "/PARTNROFF=2 ") {
+		t.Errorf("after the update the systemd-boot entry does not point at root B: %q", got)
+	}
+	if got := debugfs(t, vmDisk, permOffset(t, v1.manifest), false, "cat /e2e-marker"); !strings.Contains(got, want) {
+		t.Errorf("/perm/e2e-marker after the update: %q, want %q", got, want)
+	}
+	// gokrazy made the services' home directories on /perm while it ran.
+	if got := debugfs(t, vmDisk, permOffset(t, v1.manifest), false, "ls -l /home"); !strings.Contains(got, "statusd") {
+		t.Errorf("/perm/home has no statusd directory: the device did not use /perm:\n%s", got)
+	}
+}
+
+func TestVirtBoot(t *testing.T) {
+	needVM(t)
+	img := buildImage(t, "virt", t.TempDir(), time.Now())
+	vm := boot(t, img, nil)
+	dev := update.Device{BaseURL: "http://" + vm.Addr("gokrazy"), Password: password(t, img.manifest)}
+	took := waitBuild(t, vm, dev, img.manifest.BuildTimestamp)
+	t.Logf("virt: boot to status page %.1fs", took.Seconds())
+	checkGokrazy(t, vm, dev, []string{"/user/statusd"})
+	checkStatusd(t, vm, img.manifest)
+}

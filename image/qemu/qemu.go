@@ -1,0 +1,338 @@
+// Package qemu boots lapsebox disk images under QEMU's software emulation,
+// with gokrazy's ports forwarded to the host's loopback only, a serial log
+// and a monitor socket for plugging devices in and out.
+package qemu
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/lapsebox/lapsebox/image"
+	"github.com/lapsebox/lapsebox/image/disk"
+	"github.com/lapsebox/lapsebox/image/fat"
+)
+
+// Forward maps a guest TCP port to a port on the host's 127.0.0.1.
+type Forward struct {
+	Name      string // "gokrazy", "statusd"
+	GuestPort int
+	HostPort  int // 0 picks a free port
+}
+
+// Config describes a VM.
+type Config struct {
+	Image    string       // disk image, used in place: the guest writes to it
+	Board    *image.Board // how to boot it
+	Forwards []Forward
+	// StateDir holds the serial log, the monitor socket and firmware
+	// variables ("" = a new temporary directory, removed by Stop).
+	StateDir string
+	MemoryMB int  // 0 = 1024
+	UEFI     bool // boot a PC image through OVMF and systemd-boot
+	// ExtraArgs are appended to QEMU's command line (devices, say).
+	ExtraArgs []string
+	// Stderr receives QEMU's own messages (nil = the serial log only).
+	Stderr io.Writer
+}
+
+// VM is a running virtual machine.
+type VM struct {
+	// Ports maps each Forward's name to its host port on 127.0.0.1.
+	Ports map[string]int
+	// SerialLog is the file the guest's serial console is written to.
+	SerialLog string
+
+	cmd        *exec.Cmd
+	monitor    string
+	stateDir   string
+	removeDir  bool
+	done       chan struct{}
+	waitErr    error
+	stopOnce   sync.Once
+	monitorMux sync.Mutex
+}
+
+// OVMF firmware, from Debian's ovmf package.
+var (
+	OVMFCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	OVMFVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+)
+
+// Start boots cfg.Image. The VM runs until Stop, or until ctx is done.
+func Start(ctx context.Context, cfg Config) (*VM, error) {
+	b := cfg.Board
+	if b == nil || b.QEMU.Binary == "" {
+		name := "<nil>"
+		if b != nil {
+			name = b.Name
+		}
+		return nil, fmt.Errorf("qemu: board %s cannot be emulated (QEMU does not run the Raspberry Pi firmware): build BOARD=pc or BOARD=virt", name)
+	}
+	if _, err := exec.LookPath(b.QEMU.Binary); err != nil {
+		return nil, fmt.Errorf("qemu: %s not found: apt-get install %s", b.QEMU.Binary, debianPackage(b.QEMU.Binary))
+	}
+	if _, err := os.Stat(cfg.Image); err != nil {
+		return nil, fmt.Errorf("qemu: %w", err)
+	}
+	vm := &VM{Ports: map[string]int{}, stateDir: cfg.StateDir, done: make(chan struct{})}
+	if vm.stateDir == "" {
+		dir, err := os.MkdirTemp("", "lapsebox-vm-")
+		if err != nil {
+			return nil, err
+		}
+		vm.stateDir, vm.removeDir = dir, true
+	} else if err := os.MkdirAll(vm.stateDir, 0o755); err != nil {
+		return nil, err
+	}
+	vm.SerialLog = filepath.Join(vm.stateDir, "serial.log")
+	// Unix socket paths are limited to 108 bytes; state dirs can be deep.
+	vm.monitor = filepath.Join(vm.stateDir, "monitor.sock")
+	if len(vm.monitor) > 100 {
+		vm.monitor = filepath.Join(os.TempDir(), fmt.Sprintf("lapsebox-monitor-%d-%d.sock", os.Getpid(), time.Now().UnixNano()))
+	}
+	os.Remove(vm.monitor)
+
+	mem := cfg.MemoryMB
+	if mem == 0 {
+		mem = 1024
+	}
+	args := append([]string{}, b.QEMU.Args...)
+	args = append(args,
+		"-m", strconv.Itoa(mem), "-smp", "2",
+		"-display", "none", "-no-user-config",
+		"-chardev", "file,id=serial0,path="+vm.SerialLog,
+		"-serial", "chardev:serial0",
+		"-monitor", "unix:"+vm.monitor+",server,nowait",
+		"-drive", "file="+cfg.Image+",format=raw,if="+b.QEMU.Disk,
+	)
+	netdev := "user,id=net0,restrict=on" // the guest reaches nothing but its forwards
+	for _, f := range cfg.Forwards {
+		port := f.HostPort
+		if port == 0 {
+			var err error
+			if port, err = freePort(); err != nil {
+				return nil, err
+			}
+		}
+		vm.Ports[f.Name] = port
+		netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", port, f.GuestPort)
+	}
+	args = append(args, "-netdev", netdev, "-device", "virtio-net-pci,netdev=net0")
+	if cfg.UEFI {
+		if b.GOARCH != "amd64" {
+			return nil, fmt.Errorf("qemu: UEFI boot is supported for the pc board only")
+		}
+		vars := filepath.Join(vm.stateDir, "OVMF_VARS.fd")
+		if err := copyFile(OVMFVars, vars); err != nil {
+			return nil, fmt.Errorf("qemu: UEFI firmware variables: %w (apt-get install ovmf)", err)
+		}
+		args = append(args,
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+OVMFCode,
+			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
+	}
+	if b.QEMU.DirectKernel {
+		kernel, cmdline, err := extractKernel(cfg.Image, vm.stateDir)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "-kernel", kernel, "-append", cmdline)
+	}
+	args = append(args, cfg.ExtraArgs...)
+
+	vm.cmd = exec.Command(b.QEMU.Binary, args...)
+	vm.cmd.Stdout = cfg.Stderr
+	vm.cmd.Stderr = cfg.Stderr
+	// Its own process group: Ctrl-C reaches lapsebox, which stops QEMU in
+	// order, rather than QEMU directly.
+	vm.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := vm.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("qemu: starting %s: %w", b.QEMU.Binary, err)
+	}
+	go func() {
+		vm.waitErr = vm.cmd.Wait()
+		close(vm.done)
+	}()
+	go func() {
+		select {
+		case <-ctx.Done():
+			vm.Stop()
+		case <-vm.done:
+		}
+	}()
+	return vm, nil
+}
+
+// Done is closed when QEMU has exited.
+func (vm *VM) Done() <-chan struct{} { return vm.done }
+
+// Err returns how QEMU exited, once Done is closed.
+func (vm *VM) Err() error { return vm.waitErr }
+
+// Addr returns the host address of the named forward.
+func (vm *VM) Addr(name string) string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(vm.Ports[name]))
+}
+
+// Monitor runs one command on QEMU's human monitor and returns its output.
+func (vm *VM) Monitor(command string) (string, error) {
+	vm.monitorMux.Lock()
+	defer vm.monitorMux.Unlock()
+	var conn net.Conn
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if conn, err = net.Dial("unix", vm.monitor); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("qemu monitor: %w", err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	r := bufio.NewReader(conn)
+	// The monitor greets, then prompts "(qemu) " after every command.
+	if _, err := readUntilPrompt(r); err != nil {
+		return "", fmt.Errorf("qemu monitor: %w", err)
+	}
+	if _, err := fmt.Fprintf(conn, "%s\n", command); err != nil {
+		return "", fmt.Errorf("qemu monitor: %s: %w", command, err)
+	}
+	out, err := readUntilPrompt(r)
+	if err != nil && !(command == "quit" && errors.Is(err, io.EOF)) {
+		return out, fmt.Errorf("qemu monitor: %s: %w", command, err)
+	}
+	// The monitor echoes the command line with terminal escapes first.
+	if i := strings.Index(out, "\n"); i >= 0 {
+		out = out[i+1:]
+	}
+	return strings.TrimSpace(strings.ReplaceAll(out, "\r", "")), nil
+}
+
+func readUntilPrompt(r *bufio.Reader) (string, error) {
+	var sb strings.Builder
+	for {
+		b, err := r.ReadByte()
+		if err != nil {
+			return sb.String(), err
+		}
+		sb.WriteByte(b)
+		if strings.HasSuffix(sb.String(), "(qemu) ") {
+			return strings.TrimSuffix(sb.String(), "(qemu) "), nil
+		}
+	}
+}
+
+// Stop asks QEMU to quit, kills it if it does not within a few seconds,
+// and removes a temporary state directory.
+func (vm *VM) Stop() error {
+	vm.stopOnce.Do(func() {
+		select {
+		case <-vm.done:
+		default:
+			vm.Monitor("quit")
+			select {
+			case <-vm.done:
+			case <-time.After(5 * time.Second):
+				vm.cmd.Process.Kill()
+				<-vm.done
+			}
+		}
+		if vm.removeDir {
+			os.RemoveAll(vm.stateDir)
+		}
+		os.Remove(vm.monitor)
+	})
+	return nil
+}
+
+// SerialOutput returns what the guest has written to its serial console.
+func (vm *VM) SerialOutput() string {
+	b, _ := os.ReadFile(vm.SerialLog)
+	return string(b)
+}
+
+// extractKernel plays the boot loader for boards whose firmware QEMU does
+// not provide: it reads vmlinuz and cmdline.txt from the image's boot FAT,
+// so a root switch made by an update takes effect at the next boot.
+func extractKernel(imagePath, dir string) (kernel, cmdline string, err error) {
+	f, err := os.Open(imagePath)
+	if err != nil {
+		return "", "", err
+	}
+	defer f.Close()
+	boot := io.NewSectionReader(f, disk.FirstPartitionSector*disk.SectorSize, disk.BootSectors*disk.SectorSize)
+	read := func(name string) ([]byte, error) {
+		off, n, err := fat.Find(boot, name)
+		if err != nil {
+			return nil, fmt.Errorf("qemu: reading %s from the boot partition of %s: %w", name, imagePath, err)
+		}
+		buf := make([]byte, n)
+		if _, err := boot.ReadAt(buf, off); err != nil {
+			return nil, fmt.Errorf("qemu: reading %s from the boot partition of %s: %w", name, imagePath, err)
+		}
+		return buf, nil
+	}
+	vmlinuz, err := read("/vmlinuz")
+	if err != nil {
+		return "", "", err
+	}
+	line, err := read("/cmdline.txt")
+	if err != nil {
+		return "", "", err
+	}
+	kernel = filepath.Join(dir, "vmlinuz")
+	if err := os.WriteFile(kernel, vmlinuz, 0o644); err != nil {
+		return "", "", err
+	}
+	return kernel, strings.TrimSpace(string(line)), nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("qemu: finding a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
+}
+
+func debianPackage(binary string) string {
+	if strings.HasSuffix(binary, "aarch64") {
+		return "qemu-system-arm"
+	}
+	return "qemu-system-x86"
+}
+
+// CopyDisk copies a disk image keeping it sparse (a 2 GiB image holds a few
+// dozen MiB of data), replacing dst.
+func CopyDisk(src, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	tmp := dst + ".tmp"
+	if out, err := exec.Command("cp", "--sparse=always", "--reflink=auto", src, tmp).CombinedOutput(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("copying %s: %v: %s", src, err, out)
+	}
+	return os.Rename(tmp, dst)
+}
