@@ -22,6 +22,7 @@ func runUpdate(ctx context.Context, args []string) error {
 	rebuild := fs.Bool("build", false, "build the image first")
 	device := fs.String("device", "", "the device's gokrazy web interface, e.g. http://lapsebox/ or http://127.0.0.1:18080/ (default http://HOSTNAME/)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up when the whole update takes longer")
+	timings := fs.Bool("timings", false, "print how long each step took")
 	fs.Parse(args)
 
 	if *rebuild {
@@ -67,7 +68,15 @@ func runUpdate(ctx context.Context, args []string) error {
 	defer closeImg()
 	start := time.Now()
 	bar := newProgressBar()
+	var steps []string
+	stepStart := map[string]time.Time{}
+	stepEnd := map[string]time.Time{}
 	err = update.Push(ctx, dev, img, func(p update.Progress) {
+		if _, ok := stepStart[p.Step]; !ok {
+			steps = append(steps, p.Step)
+			stepStart[p.Step] = time.Now()
+		}
+		stepEnd[p.Step] = time.Now()
 		if p.Total > 0 {
 			bar.update(p.Step, p.Done, p.Total)
 			return
@@ -76,6 +85,16 @@ func runUpdate(ctx context.Context, args []string) error {
 	})
 	if err != nil {
 		return err
+	}
+	if *timings {
+		// A step lasts until the next one starts.
+		for i, s := range steps {
+			end := stepEnd[s]
+			if i+1 < len(steps) {
+				end = stepStart[steps[i+1]]
+			}
+			fmt.Printf("timing %s %v\n", s, end.Sub(stepStart[s]).Round(time.Millisecond))
+		}
 	}
 	fmt.Printf("%s runs build %s (update took %.1fs)\n", m.Hostname, m.BuildTimestamp, time.Since(start).Seconds())
 	return nil

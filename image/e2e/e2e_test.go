@@ -70,9 +70,14 @@ func password(t testing.TB, m *image.Manifest) string {
 	return strings.TrimSpace(string(b))
 }
 
-// boot copies the image (the guest writes to its disk), lets prepare
-// change the copy, and starts a VM.
-func boot(t testing.TB, img built, prepare func(disk string), extra ...string) *qemu.VM {
+// bootOptions vary how a test boots.
+type bootOptions struct {
+	prepare func(disk string) // changes the VM's copy of the disk before boot
+	uefi    bool
+}
+
+// boot copies the image (the guest writes to its disk) and starts a VM.
+func boot(t testing.TB, img built, opts bootOptions) *qemu.VM {
 	t.Helper()
 	b, err := image.LookupBoard(img.manifest.Board)
 	if err != nil {
@@ -83,12 +88,12 @@ func boot(t testing.TB, img built, prepare func(disk string), extra ...string) *
 	if err := qemu.CopyDisk(img.path, vmDisk); err != nil {
 		t.Fatal(err)
 	}
-	if prepare != nil {
-		prepare(vmDisk)
+	if opts.prepare != nil {
+		opts.prepare(vmDisk)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	vm, err := qemu.Start(ctx, qemu.Config{
-		Image: vmDisk, Board: b, StateDir: dir, ExtraArgs: extra,
+		Image: vmDisk, Board: b, StateDir: dir, UEFI: opts.uefi,
 		Forwards: []qemu.Forward{
 			{Name: "gokrazy", GuestPort: img.manifest.HTTPPort},
 			{Name: "statusd", GuestPort: 8080},
@@ -314,10 +319,10 @@ func TestPCBootAndUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	var vmDisk string
-	vm := boot(t, v1, func(d string) {
+	vm := boot(t, v1, bootOptions{prepare: func(d string) {
 		vmDisk = d
 		debugfs(t, d, permOffset(t, v1.manifest), true, "write "+marker+" e2e-marker")
-	})
+	}})
 	dev.BaseURL = "http://" + vm.Addr("gokrazy")
 	took := waitBuild(t, vm, dev, v1.manifest.BuildTimestamp)
 	t.Logf("pc: boot to status page %.1fs", took.Seconds())
@@ -365,10 +370,28 @@ func TestPCBootAndUpdate(t *testing.T) {
 func TestVirtBoot(t *testing.T) {
 	needVM(t)
 	img := buildImage(t, "virt", t.TempDir(), time.Now())
-	vm := boot(t, img, nil)
+	vm := boot(t, img, bootOptions{})
 	dev := update.Device{BaseURL: "http://" + vm.Addr("gokrazy"), Password: password(t, img.manifest)}
 	took := waitBuild(t, vm, dev, img.manifest.BuildTimestamp)
 	t.Logf("virt: boot to status page %.1fs", took.Seconds())
 	checkGokrazy(t, vm, dev, []string{"/user/statusd"})
 	checkStatusd(t, vm, img.manifest)
+}
+
+// TestPCUEFIBoot boots the pc image through OVMF and Debian's systemd-boot,
+// the path of PCs without a legacy BIOS.
+func TestPCUEFIBoot(t *testing.T) {
+	needVM(t)
+	if _, err := os.Stat(image.Boards["pc"].EFILoader); err != nil {
+		t.Fatalf("systemd-boot missing (%v): run scripts/install-deps", err)
+	}
+	img := buildImage(t, "pc", t.TempDir(), time.Now())
+	vm := boot(t, img, bootOptions{uefi: true})
+	dev := update.Device{BaseURL: "http://" + vm.Addr("gokrazy"), Password: password(t, img.manifest)}
+	took := waitBuild(t, vm, dev, img.manifest.BuildTimestamp)
+	t.Logf("pc (UEFI): boot to status page %.1fs", took.Seconds())
+	if serial := vm.SerialOutput(); !strings.Contains(serial, "efi: EFI v") {
+		t.Errorf("the kernel did not report UEFI firmware; serial log:\n%s", tail(serial, 3000))
+	}
+	checkGokrazy(t, vm, dev, []string{"/user/statusd"})
 }
