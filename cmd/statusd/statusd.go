@@ -44,6 +44,8 @@ var (
 		"directory of the services' <name>.json status files")
 	gokrazySocket = flag.String("gokrazy_socket", status.DefaultGokrazySocket,
 		"unix socket of gokrazy's HTTP server")
+	allowPublic = flag.Bool("allow_public", false,
+		"answer clients on public addresses too (default: private networks, loopback and link-local only)")
 	passwordFiles = flag.String("gokrazy_password_files", strings.Join(status.DefaultPasswordFiles, ","),
 		"comma-separated files to read gokrazy's HTTP password from, first existing wins")
 )
@@ -62,8 +64,12 @@ func logic() error {
 		Version:       v,
 		StaleAfter:    *staleAfter,
 	})
+	handler := status.NewHandler(c, *refresh)
+	if !*allowPublic {
+		handler = status.PrivateOnly(handler)
+	}
 	srv := &http.Server{
-		Handler:           status.NewHandler(c, *refresh),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
