@@ -88,7 +88,9 @@ func rpiFiles(t testing.TB, maxSize int) []testFile {
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return append(fs, gokrazyFiles()[1:]...)
+	gen := gokrazyFiles()[1:]
+	gen[1].data = []byte("arm_control=0x200\nenable_uart=1\nkernel=vmlinuz\n") // config.txt
+	return append(fs, gen...)
 }
 
 // build writes an image of the given files (and directories, for paths

@@ -123,6 +123,9 @@ func clustersFor(bytes int) int { return (bytes + ClusterSize - 1) / ClusterSize
 func dirClusters(entries int) int { return clustersFor(entries * dirEntrySize) }
 
 func (w *Writer) add(path string, data []byte, isDir bool) error {
+	if !isDir && strings.HasSuffix(path, "/") {
+		return errors.New("file path ends in a slash")
+	}
 	parts, err := splitPath(path)
 	if err != nil {
 		return err
