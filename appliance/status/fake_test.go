@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lapsebox/lapsebox/internal/mountinfo"
 )
 
 // The fake device's secrets, which must never show up in any output.
@@ -90,16 +92,11 @@ func (tr *tree) mountPerm(t *testing.T, mounted bool) {
 	}
 	var perm string
 	if mounted {
-		perm = escapeMountField(tr.perm)
+		perm = mountinfo.Escape(tr.perm)
 	} else {
 		perm = "/elsewhere"
 	}
 	tr.write(t, "proc/self/mountinfo", strings.Replace(string(b), " /perm ", " "+perm+" ", 1))
-}
-
-// escapeMountField escapes like the kernel does in mountinfo.
-func escapeMountField(s string) string {
-	return strings.NewReplacer(" ", `\040`, "\t", `\011`, "\n", `\012`, `\`, `\134`).Replace(s)
 }
 
 // process adds /proc/<pid>/stat in the given state ('S', 'Z', …).

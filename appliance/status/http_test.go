@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lapsebox/lapsebox/internal/mountinfo"
 )
 
 // get serves one request to h and returns the response and its body.
@@ -151,7 +153,7 @@ func TestHandler(t *testing.T) {
 		{
 			name: "perm remounted read-only",
 			setup: func(t *testing.T, tr *tree) {
-				tr.write(t, "proc/self/mountinfo", "23 15 179:4 / "+escapeMountField(tr.perm)+" rw,relatime - ext4 /dev/mmcblk0p4 ro,errors=remount-ro\n")
+				tr.write(t, "proc/self/mountinfo", "23 15 179:4 / "+mountinfo.Escape(tr.perm)+" rw,relatime - ext4 /dev/mmcblk0p4 ro,errors=remount-ro\n")
 			},
 			want: []string{`/dev/mmcblk0p4 (ext4, <span class="badge stale">read-only</span>)`},
 		},
@@ -261,7 +263,7 @@ func TestFormat(t *testing.T) {
 	if p := percent(1, 0); p != 0 {
 		t.Errorf("percent(1, 0) = %d, want 0", p)
 	}
-	if !hasOption("ro,relatime", "ro") || hasOption("rw,errors=remount-ro", "ro") {
+	if !mountinfo.HasOption("ro,relatime", "ro") || mountinfo.HasOption("rw,errors=remount-ro", "ro") {
 		t.Errorf("hasOption misreads mount options")
 	}
 }

@@ -1,7 +1,6 @@
 package flash
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/lapsebox/lapsebox/internal/mountinfo"
 )
 
 // System says where the safety checks read the kernel's view of disks and
@@ -229,19 +230,19 @@ func (s System) users(dir string) ([]string, error) {
 		byDev[b.dev] = b.name
 		byName[b.name] = true
 	}
-	mounts, err := readMountinfo(s.Mountinfo)
+	mounts, err := mountinfo.Read(s.Mountinfo)
 	if err != nil {
 		return nil, err
 	}
 	for _, m := range mounts {
-		name, ok := byDev[m.dev]
-		if !ok && strings.HasPrefix(m.source, "/dev/") {
-			if n := s.sourceName(m.source); byName[n] {
+		name, ok := byDev[m.MajorMinor]
+		if !ok && strings.HasPrefix(m.Source, "/dev/") {
+			if n := s.sourceName(m.Source); byName[n] {
 				name, ok = n, true
 			}
 		}
 		if ok {
-			users = append(users, fmt.Sprintf("%s is mounted on %s", name, m.point))
+			users = append(users, fmt.Sprintf("%s is mounted on %s", name, m.Point))
 		}
 	}
 	if b, err := os.ReadFile(s.Swaps); err == nil {
@@ -275,23 +276,23 @@ func (s System) sourceName(source string) string {
 // md). An empty set means / is not on a block device (tmpfs, overlay in a
 // container).
 func (s System) rootDisks() (map[string]bool, error) {
-	mounts, err := readMountinfo(s.Mountinfo)
+	mounts, err := mountinfo.Read(s.Mountinfo)
 	if err != nil {
 		return nil, err
 	}
 	disks := map[string]bool{}
 	for _, m := range mounts {
-		if m.point != "/" {
+		if m.Point != "/" {
 			continue
 		}
 		var dirs []string
-		if !strings.HasPrefix(m.dev, "0:") { // 0:x are anonymous devices (btrfs, overlay, tmpfs)
-			if d, err := filepath.EvalSymlinks(filepath.Join(s.Sys, "dev/block", m.dev)); err == nil {
+		if !strings.HasPrefix(m.MajorMinor, "0:") { // 0:x are anonymous devices (btrfs, overlay, tmpfs)
+			if d, err := filepath.EvalSymlinks(filepath.Join(s.Sys, "dev/block", m.MajorMinor)); err == nil {
 				dirs = append(dirs, d)
 			}
 		}
-		if strings.HasPrefix(m.source, "/dev/") {
-			if d, err := filepath.EvalSymlinks(filepath.Join(s.Sys, "class/block", s.sourceName(m.source))); err == nil {
+		if strings.HasPrefix(m.Source, "/dev/") {
+			if d, err := filepath.EvalSymlinks(filepath.Join(s.Sys, "class/block", s.sourceName(m.Source))); err == nil {
 				dirs = append(dirs, d)
 			}
 		}
@@ -321,66 +322,6 @@ func (s System) disksOf(dir string, depth int, set map[string]bool) {
 			s.disksOf(d, depth+1, set)
 		}
 	}
-}
-
-type mount struct {
-	dev    string // "8:17"
-	point  string
-	source string
-}
-
-// readMountinfo parses proc(5)'s mountinfo format:
-// 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
-func readMountinfo(path string) ([]mount, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var mounts []mount
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		fields := strings.Fields(sc.Text())
-		if len(fields) == 0 {
-			continue
-		}
-		sep := -1
-		for i := 6; i < len(fields); i++ {
-			if fields[i] == "-" {
-				sep = i
-				break
-			}
-		}
-		if len(fields) < 5 || sep < 0 || sep+2 >= len(fields) {
-			return nil, fmt.Errorf("%s:%d: malformed line %q", path, n, sc.Text())
-		}
-		mounts = append(mounts, mount{dev: fields[2], point: unescapeOctal(fields[4]), source: unescapeOctal(fields[sep+2])})
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading %s: %v", path, err)
-	}
-	return mounts, nil
-}
-
-// unescapeOctal undoes the kernel's \040-style escaping of spaces, tabs,
-// newlines and backslashes in mount table fields.
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 func exists(path string) bool {

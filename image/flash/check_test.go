@@ -252,17 +252,3 @@ func TestDevNumber(t *testing.T) {
 		}
 	}
 }
-
-func TestUnescapeOctal(t *testing.T) {
-	for in, want := range map[string]string{
-		`/media/my\040card`: "/media/my card",
-		`/a\134b`:           `/a\b`,
-		`/tab\011x`:         "/tab\tx",
-		`/trailing\04`:      `/trailing\04`,
-		`/plain`:            "/plain",
-	} {
-		if got := unescapeOctal(in); got != want {
-			t.Errorf("unescapeOctal(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
