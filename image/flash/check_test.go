@@ -178,7 +178,7 @@ func TestCheckBlock(t *testing.T) {
 		{name: "root in a container (overlay)", dev: "8:16",
 			mountinfo: "500 400 0:60 / / rw - overlay overlay rw,lowerdir=/a\n"},
 		{name: "malformed mountinfo", dev: "8:16", mountinfo: "garbage\n",
-			wantErr: []string{"malformed line"}},
+			wantErr: []string{"mountinfo: line 1: \"garbage\""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sys := fs.system(tc.mountinfo, tc.swaps).withDefaults()
