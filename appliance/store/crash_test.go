@@ -1,0 +1,218 @@
+package store
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const crashChildEnv = "LAPSEBOX_STORE_CRASH_CHILD"
+
+// crashTargets says which targets the crash child queues each file for.
+func crashTargets(ext string) []string {
+	if ext == ".jpg" {
+		return []string{"cloud", "livecam"}
+	}
+	return []string{"cloud"}
+}
+
+// TestMain runs the crash child when asked to: a process that stores
+// captures as fast as it can until it is killed.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(crashChildEnv); dir != "" {
+		crashChild(dir)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func crashChild(dir string) {
+	s, err := Open(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	log, err := os.OpenFile(filepath.Join(dir, "..", "committed.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	rnd := rand.New(rand.NewSource(time.Now().UnixNano()))
+	for {
+		// Few distinct seconds: names collide and take suffixes.
+		c := Capture{Time: t0.Add(time.Duration(rnd.Intn(20)) * time.Second), Camera: Camera{Model: "sim"}}
+		files := []string{".jpg"}
+		if rnd.Intn(2) == 0 {
+			files = append(files, ".cr2")
+		}
+		for _, ext := range files {
+			size := 1000 + rnd.Intn(200000)
+			seed := rnd.Int63()
+			c.Files = append(c.Files, NewFile{Ext: ext, Targets: crashTargets(ext), Write: func(w io.Writer) error {
+				_, err := io.CopyN(w, rand.New(rand.NewSource(seed)), int64(size))
+				return err
+			}})
+		}
+		photos, err := s.Put(c)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		for _, p := range photos {
+			fmt.Fprintln(log, p.Path)
+		}
+		log.Sync()
+	}
+}
+
+// TestCrashConsistency kills a process that stores captures with SIGKILL
+// at random points, hundreds of times. After each restart every photo is
+// complete with its sidecar and outbox entries, or absent; every capture
+// Put reported stored is there; no temporary file shows as a photo.
+func TestCrashConsistency(t *testing.T) {
+	kills := 200
+	if testing.Short() {
+		kills = 40
+	}
+	root := t.TempDir()
+	dir := filepath.Join(root, "store")
+	rnd := rand.New(rand.NewSource(1))
+	for i := 0; i < kills; i++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(rnd.Intn(40000)) * time.Microsecond)
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		if stderr.Len() > 0 {
+			t.Fatalf("kill %d: the child failed by itself: %s", i, stderr.String())
+		}
+		if _, err := Open(dir); err != nil {
+			t.Fatalf("kill %d: reopening: %v", i, err)
+		}
+		committed := readLines(t, filepath.Join(root, "committed.log"))
+		if !checkConsistent(t, dir, crashTargets, committed) {
+			t.Fatalf("inconsistent after kill %d", i)
+		}
+	}
+	t.Logf("%d kills, %d photos stored", kills, countPhotos(t, dir))
+}
+
+func readLines(t *testing.T, p string) []string {
+	f, err := os.Open(p)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	// The last line may be cut by the kill; only whole lines count.
+	return lines
+}
+
+// checkConsistent verifies the store's invariants and reports whether
+// they hold.
+func checkConsistent(t *testing.T, dir string, targets func(ext string) []string, committed []string) bool {
+	t.Helper()
+	ok := true
+	fail := func(format string, args ...any) {
+		t.Errorf(format, args...)
+		ok = false
+	}
+	photos := map[string]bool{}
+	filepath.WalkDir(filepath.Join(dir, "photos"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		rel = filepath.ToSlash(rel)
+		if strings.Contains(d.Name(), ".tmp-") {
+			fail("temporary file %s among the photos", rel)
+			return nil
+		}
+		if strings.HasSuffix(rel, ".json") {
+			if _, err := os.Stat(strings.TrimSuffix(p, ".json")); err != nil {
+				fail("sidecar %s without its photo", rel)
+			}
+			return nil
+		}
+		photos[rel] = true
+		b, err := os.ReadFile(p + ".json")
+		if err != nil {
+			fail("photo %s has no sidecar: %v", rel, err)
+			return nil
+		}
+		var sc Sidecar
+		if err := json.Unmarshal(b, &sc); err != nil {
+			fail("sidecar of %s: %v", rel, err)
+			return nil
+		}
+		data, _ := os.ReadFile(p)
+		sum := sha256.Sum256(data)
+		if sc.SHA256 != hex.EncodeToString(sum[:]) || sc.Size != int64(len(data)) {
+			fail("photo %s does not match its sidecar (size %d vs %d)", rel, len(data), sc.Size)
+		}
+		for _, o := range sc.Others {
+			if _, err := os.Stat(filepath.Join(filepath.Dir(p), o)); err != nil {
+				fail("photo %s stored without %s of the same capture", rel, o)
+			}
+		}
+		for _, tg := range targets(path.Ext(rel)) {
+			if _, err := os.Stat(filepath.Join(dir, "outbox", tg, path.Base(rel)+".json")); err != nil {
+				fail("photo %s has no outbox entry for %s", rel, tg)
+			}
+		}
+		return nil
+	})
+	filepath.WalkDir(filepath.Join(dir, "outbox"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if strings.Contains(d.Name(), ".tmp-") {
+			fail("temporary file %s in the outbox", p)
+			return nil
+		}
+		var e Entry
+		b, _ := os.ReadFile(p)
+		if err := json.Unmarshal(b, &e); err != nil {
+			fail("outbox entry %s: %v", p, err)
+		} else if !photos[e.Photo] {
+			fail("outbox entry %s for missing photo %s", p, e.Photo)
+		}
+		return nil
+	})
+	for _, sub := range []string{"tmp", "commit"} {
+		if des, _ := os.ReadDir(filepath.Join(dir, sub)); len(des) != 0 {
+			fail("%s/ not empty after recovery: %d entries", sub, len(des))
+		}
+	}
+	for _, c := range committed {
+		if !photos[c] {
+			fail("photo %s was reported stored but is gone", c)
+		}
+	}
+	return ok
+}
+

@@ -1,0 +1,150 @@
+package store
+
+import (
+	"bytes"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// fillStore stores n one-per-hour captures of size bytes; capture i gets a
+// cloud outbox entry when queued(i). Modification times follow capture
+// times.
+func fillStore(t *testing.T, n, size int, queued func(i int) bool) (*Store, []string) {
+	t.Helper()
+	s := openStore(t)
+	var paths []string
+	for i := 0; i < n; i++ {
+		var targets []string
+		if queued(i) {
+			targets = []string{"cloud"}
+		}
+		ts := t0.Add(time.Duration(i) * time.Hour)
+		p, err := s.Put(Capture{Time: ts, Files: []NewFile{bytesFile(".jpg", bytes.Repeat([]byte{1}, size), targets...)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		full := filepath.Join(s.Dir(), p[0].Path)
+		os.Chtimes(full, ts, ts)
+		paths = append(paths, p[0].Path)
+	}
+	return s, paths
+}
+
+// diskUsage pretends the store's photos are all that is on a disk of
+// total bytes.
+func diskUsage(s *Store, total uint64) Usage {
+	return func() (uint64, uint64, error) {
+		var used uint64
+		filepath.Walk(filepath.Join(s.Dir(), "photos"), func(p string, fi os.FileInfo, err error) error {
+			if err == nil && !fi.IsDir() {
+				used += uint64(fi.Size())
+			}
+			return nil
+		})
+		return used, total, nil
+	}
+}
+
+func exists(s *Store, rel string) bool {
+	_, err := os.Stat(filepath.Join(s.Dir(), rel))
+	return err == nil
+}
+
+var marks = Retention{HighWater: 0.8, LowWater: 0.6, Critical: 0.95}
+
+func TestPruneByAgeKeepsQueued(t *testing.T) {
+	s, paths := fillStore(t, 10, 1000, func(i int) bool { return i == 1 })
+	r := marks
+	r.MaxAge = 5 * time.Hour
+	now := t0.Add(10 * time.Hour)
+	rep, err := s.Prune(r, diskUsage(s, 1<<30), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Captures 0..4 are older than 5 h; capture 1 is still owed to cloud.
+	if rep.DeletedForAge != 4 || exists(s, paths[0]) || !exists(s, paths[1]) || !exists(s, paths[5]) {
+		t.Errorf("report %+v; photo 0 kept %v, queued photo 1 kept %v, photo 5 kept %v", rep, exists(s, paths[0]), exists(s, paths[1]), exists(s, paths[5]))
+	}
+	if _, err := os.Stat(filepath.Join(s.Dir(), paths[0]+".json")); !os.IsNotExist(err) {
+		t.Error("sidecar of a pruned photo is still there")
+	}
+}
+
+func TestPruneBySpace(t *testing.T) {
+	// 10 photos of ~1 KB on a "disk" of 10 KB: 100 % used.
+	s, paths := fillStore(t, 10, 1000, func(i int) bool { return i < 2 })
+	total := uint64(10*1000 + 10*400) // photos plus sidecars, roughly
+	rep, err := s.Prune(marks, diskUsage(s, total), t0.Add(10*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.UsedFraction > marks.LowWater {
+		t.Errorf("after pruning %.2f of the disk is used, want at most the low water mark %.2f (report %+v)", rep.UsedFraction, marks.LowWater, rep)
+	}
+	if !exists(s, paths[0]) || !exists(s, paths[1]) {
+		t.Error("a photo still owed to a target was deleted below the critical level")
+	}
+	if exists(s, paths[2]) || !exists(s, paths[9]) || rep.DroppedQueued != 0 {
+		t.Errorf("want the oldest unqueued photo gone and the newest kept; report %+v", rep)
+	}
+}
+
+func TestPruneCriticalDropsQueuedOldestFirst(t *testing.T) {
+	s, paths := fillStore(t, 10, 1000, func(int) bool { return true })
+	total := uint64(10 * 1000)
+	rep, err := s.Prune(marks, diskUsage(s, total), t0.Add(10*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.DroppedQueued == 0 || len(rep.DroppedTargets) != 1 || rep.DroppedTargets[0] != "cloud" {
+		t.Fatalf("report %+v: want queued photos dropped and cloud named", rep)
+	}
+	if exists(s, paths[0]) || !exists(s, paths[9]) {
+		t.Error("want the oldest queued photo dropped first and the newest kept")
+	}
+	es, _ := s.Pending("cloud")
+	if len(es) != 10-rep.DroppedQueued {
+		t.Errorf("%d outbox entries left, want %d", len(es), 10-rep.DroppedQueued)
+	}
+	for _, e := range es {
+		if !exists(s, e.Photo) {
+			t.Errorf("outbox entry for deleted photo %s", e.Photo)
+		}
+	}
+}
+
+func TestRetentionValidate(t *testing.T) {
+	for _, r := range []Retention{
+		{HighWater: 0.6, LowWater: 0.8, Critical: 0.9},
+		{HighWater: 0.8, LowWater: 0.6, Critical: 0.7},
+		{HighWater: 0.8, LowWater: 0, Critical: 0.9},
+		{HighWater: 0.8, LowWater: 0.6, Critical: 1.5},
+		{HighWater: 0.8, LowWater: 0.6, Critical: 0.9, MaxAge: -1},
+	} {
+		if r.Validate() == nil {
+			t.Errorf("%+v accepted", r)
+		}
+	}
+}
+
+func TestAutonomy(t *testing.T) {
+	s := openStore(t)
+	if days, _, _ := s.Autonomy(24*time.Hour, time.Now(), 1<<30); !math.IsInf(days, 1) {
+		t.Errorf("empty store: %v days, want +Inf", days)
+	}
+	now := time.Now()
+	for i := 0; i < 24; i++ {
+		s.Put(Capture{Time: t0.Add(time.Duration(i) * time.Minute), Files: []NewFile{bytesFile(".jpg", bytes.Repeat([]byte{1}, 10000))}})
+	}
+	days, perDay, err := s.Autonomy(24*time.Hour, now.Add(time.Minute), 10_000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 24 photos of 10 KB plus sidecars a day; 10 MB free: about 40 days.
+	if perDay < 240_000 || perDay > 260_000 || days < 38 || days > 42 {
+		t.Errorf("Autonomy = %.1f days at %.0f bytes/day, want about 40 days at about 250 KB/day", days, perDay)
+	}
+}
