@@ -215,4 +215,3 @@ func checkConsistent(t *testing.T, dir string, targets func(ext string) []string
 	}
 	return ok
 }
-
