@@ -109,7 +109,11 @@ func waitUp(ctx context.Context, dev update.Device, build string) error {
 	defer cancel()
 	var last error
 	for ctx.Err() == nil {
-		st, err := update.Status(ctx, dev)
+		// QEMU accepts forwarded connections before the guest listens and
+		// holds them: poll with a short deadline.
+		pollCtx, cancelPoll := context.WithTimeout(ctx, time.Second)
+		st, err := update.Status(pollCtx, dev)
+		cancelPoll()
 		if err == nil && st.BuildTimestamp == build {
 			return nil
 		}

@@ -128,7 +128,11 @@ func waitBuild(t testing.TB, vm *qemu.VM, dev update.Device, build string) time.
 	defer cancel()
 	var last error
 	for {
-		st, err := update.Status(ctx, dev)
+		// QEMU accepts forwarded connections before the guest listens and
+		// holds them; a short per-poll deadline keeps the measurement honest.
+		pollCtx, cancelPoll := context.WithTimeout(ctx, time.Second)
+		st, err := update.Status(pollCtx, dev)
+		cancelPoll()
 		if err == nil && st.BuildTimestamp == build {
 			return time.Since(start)
 		}
