@@ -20,9 +20,11 @@ type command struct {
 
 var commands = map[string]command{
 	"build":  {"build a disk image for a board", runBuild},
+	"config": {"check a site configuration (config check FILE), print the default", runConfig},
 	"vm":     {"boot an image under QEMU", runVM},
 	"update": {"push an image to a running device over the air", runUpdate},
 	"flash":  {"write an image to an SD card or USB disk", runFlash},
+	"camera": {"talk to a PTP camera on USB: list, info, download DIR", runCamera},
 }
 
 func usage() {

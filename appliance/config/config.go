@@ -1,0 +1,300 @@
+// Package config is the site configuration of a lapsebox appliance: where
+// it is (name, time zone, position), which camera it drives and how, when it
+// takes pictures, where it sends them, how long it keeps them, and the
+// secrets the uploads need.
+//
+// The configuration is one JSON file, decoded strictly: an unknown field, a
+// value of the wrong JSON type or a bad value is an error that names the
+// field and its line, and all bad values are reported at once. A default
+// configuration (default.json) is compiled in, so that a freshly flashed
+// card takes pictures on first boot; /perm/lapsebox/config.json, when
+// present, replaces it entirely (it is not merged with it).
+//
+// Secrets never appear in String, MarshalRedacted, fmt or slog output; only
+// Marshal (for writing the file back) and Secret.Reveal show them.
+package config
+
+import (
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+	_ "time/tzdata" // gokrazy has no /usr/share/zoneinfo
+
+	"github.com/lapsebox/lapsebox/appliance/schedule"
+	"github.com/lapsebox/lapsebox/internal/strictjson"
+)
+
+//go:embed default.json
+var defaultJSON []byte
+
+// DefaultMinSize is the default smallest picture accepted, in bytes
+// (Webcampak's default): anything smaller is a failed capture.
+const DefaultMinSize = 3000
+
+// DefaultSource is what Load reports when it used the built-in default.
+const DefaultSource = "built-in default configuration"
+
+// Path is where Load looks for the configuration, relative to /perm.
+const Path = "lapsebox/config.json"
+
+// Config is a validated site configuration.
+type Config struct {
+	// Site says where the appliance is.
+	Site Site
+	// Camera says which camera to drive and what to keep.
+	Camera Camera
+	// Schedule is ready to use: its Location and position are the site's,
+	// and every window has its interval (a window without one in the file
+	// inherits schedule.interval; a file without windows gets one window
+	// covering every whole day).
+	Schedule schedule.Schedule
+	// Targets are the upload destinations, in file order.
+	Targets []Target
+	// Retention says when pictures leave /perm.
+	Retention Retention
+	// Secrets holds upload tokens, passwords and the SIM PIN by name;
+	// targets refer to them by name.
+	Secrets map[string]Secret
+}
+
+// Site says where the appliance is.
+type Site struct {
+	// Name labels the site on status pages and uploads.
+	Name string
+	// TimeZone is the IANA name of the site's time zone ("Europe/Paris");
+	// Location is it loaded.
+	TimeZone string
+	Location *time.Location
+	// Latitude and Longitude are in degrees, north and east positive; nil
+	// if the file gives none (allowed unless a window uses the sun).
+	Latitude, Longitude *float64
+}
+
+// Mode says whether the appliance drives the camera.
+type Mode string
+
+const (
+	// Capture: the appliance triggers a capture at every slot.
+	Capture Mode = "capture"
+	// Download: the camera shoots by itself (its own intervalometer); the
+	// appliance only downloads new files.
+	Download Mode = "download"
+)
+
+// Keep says which files of a capture are kept.
+type Keep string
+
+const (
+	// KeepJPG keeps only the JPEG.
+	KeepJPG Keep = "jpg"
+	// KeepRAW keeps only the raw file.
+	KeepRAW Keep = "raw"
+	// KeepBoth keeps both.
+	KeepBoth Keep = "both"
+)
+
+// Camera says which camera to use and what to do with it.
+type Camera struct {
+	// Model, if not empty, must be a substring of the camera's model
+	// (case-insensitive); Serial, if not empty, must equal its serial
+	// number. Both empty: the first camera found.
+	Model, Serial string
+	// Mode says whether to trigger captures or only download.
+	Mode Mode
+	// Keep says which files of a capture to keep.
+	Keep Keep
+	// MinSize is the smallest file, in bytes, accepted as a picture.
+	MinSize int64
+}
+
+// Kind is the kind of an upload target.
+type Kind string
+
+const (
+	// Cloud is lapsebox's own central server.
+	Cloud Kind = "cloud"
+	// WebDAV is a customer's WebDAV share.
+	WebDAV Kind = "webdav"
+	// S3 is an S3-compatible bucket.
+	S3 Kind = "s3"
+	// LiveCam is a web site showing the latest picture.
+	LiveCam Kind = "livecam"
+)
+
+// Kinds lists the known target kinds.
+var Kinds = []Kind{Cloud, WebDAV, S3, LiveCam}
+
+// Target is one upload destination. Per-kind settings (URL, sizes, time
+// windows, bandwidth) come with the uploader.
+type Target struct {
+	// Name identifies the target in the outbox and on status pages; it is
+	// used as a directory name, so it is limited to [a-z0-9._-].
+	Name string
+	// Kind is one of Kinds.
+	Kind Kind
+	// Secret names the entry of Config.Secrets holding the target's
+	// credentials; empty if it needs none.
+	Secret string
+}
+
+// Retention says when pictures leave /perm.
+type Retention struct {
+	// MaxAge deletes pictures older than this once every target has them;
+	// zero keeps them until disk use requires otherwise.
+	MaxAge time.Duration
+	// HighWater and LowWater are percentages of /perm: above HighWater,
+	// the oldest pictures every target has are deleted until use is below
+	// LowWater.
+	HighWater, LowWater int
+	// Critical is the percentage above which the oldest pictures are
+	// deleted even if a target still needs them (loudly).
+	Critical int
+}
+
+// Parse decodes and validates a configuration file; name (usually the
+// file's path) prefixes every error. All validation errors are returned
+// together (errors.Join).
+func Parse(name string, data []byte) (*Config, error) {
+	f := defaults()
+	if err := strictjson.Unmarshal(name, data, &f); err != nil {
+		return nil, err
+	}
+	c, errs := f.validate()
+	if len(errs) > 0 {
+		// In file order, so a person can fix them top to bottom.
+		idx := indexLines(data)
+		slices.SortStableFunc(errs, func(a, b *FieldError) int { return idx.line(a.Field) - idx.line(b.Field) })
+		out := make([]error, len(errs))
+		for i, e := range errs {
+			if l := idx.line(e.Field); l > 0 {
+				out[i] = fmt.Errorf("%s: line %d: %w", name, l, e)
+			} else {
+				out[i] = fmt.Errorf("%s: %w", name, e)
+			}
+		}
+		return nil, errors.Join(out...)
+	}
+	return c, nil
+}
+
+// Check validates a configuration file without using it, for the host
+// command "lapsebox config check FILE".
+func Check(name string, data []byte) error {
+	_, err := Parse(name, data)
+	return err
+}
+
+// Default returns the built-in default configuration, a fresh copy each
+// time.
+func Default() *Config {
+	c, err := Parse("default.json", defaultJSON)
+	if err != nil {
+		panic("config: the built-in default.json is invalid: " + err.Error())
+	}
+	return c
+}
+
+// DefaultJSON returns the text of the built-in default configuration, a
+// starting point for a site's own file.
+func DefaultJSON() []byte {
+	return append([]byte(nil), defaultJSON...)
+}
+
+// Load reads permDir/lapsebox/config.json (permDir is "/perm" on a device)
+// and returns it with its path as source. If the file does not exist, it
+// returns the built-in default and DefaultSource.
+//
+// If the file exists but cannot be read or is invalid, Load returns the
+// error (naming the file, each field and line) together with the built-in
+// default and DefaultSource, so that the caller can choose to keep taking
+// pictures on the default schedule while the error is shown, rather than
+// take none.
+func Load(permDir string) (c *Config, source string, err error) {
+	path := filepath.Join(permDir, Path)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Default(), DefaultSource, nil
+	}
+	if err != nil {
+		return Default(), DefaultSource, fmt.Errorf("config: %w", err)
+	}
+	c, err = Parse(path, data)
+	if err != nil {
+		return Default(), DefaultSource, err
+	}
+	return c, path, nil
+}
+
+// Marshal encodes c as a configuration file that Parse reads back to the
+// same configuration, secrets included: use it only to write the file.
+// The schedule is written fully resolved (every window with its interval).
+func (c *Config) Marshal() ([]byte, error) {
+	f := c.file()
+	for k, v := range c.Secrets {
+		f.Secrets[k] = v.Reveal()
+	}
+	return marshal(f)
+}
+
+// MarshalRedacted encodes c like Marshal, with every secret replaced by
+// "[redacted]": for status pages and logs.
+func (c *Config) MarshalRedacted() ([]byte, error) {
+	return marshal(c.file())
+}
+
+// String returns c as one line of redacted JSON.
+func (c *Config) String() string {
+	b, err := json.Marshal(c.file())
+	if err != nil {
+		return fmt.Sprintf("config: %v", err)
+	}
+	return string(b)
+}
+
+func marshal(f fileConfig) ([]byte, error) {
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// file converts c back to the file's shape, secrets redacted.
+func (c *Config) file() fileConfig {
+	f := fileConfig{
+		Site: fileSite{Name: c.Site.Name, TimeZone: c.Site.TimeZone, Latitude: c.Site.Latitude, Longitude: c.Site.Longitude},
+		Camera: fileCamera{Model: c.Camera.Model, Serial: c.Camera.Serial, Mode: string(c.Camera.Mode),
+			Keep: string(c.Camera.Keep), MinSize: c.Camera.MinSize},
+		Schedule: fileSchedule{Interval: "5m", MinGap: schedule.FormatDuration(c.Schedule.MinGap), Windows: []fileWindow{}},
+		Targets:  []fileTarget{},
+		Retention: fileRetention{MaxAge: formatDays(c.Retention.MaxAge), HighWater: c.Retention.HighWater,
+			LowWater: c.Retention.LowWater, Critical: c.Retention.Critical},
+		Secrets: map[string]string{},
+	}
+	for i, w := range c.Schedule.Windows {
+		iv := schedule.FormatDuration(w.Interval)
+		if i == 0 {
+			f.Schedule.Interval = iv
+		}
+		f.Schedule.Windows = append(f.Schedule.Windows, fileWindow{Days: w.Days.Names(), Start: w.Start.String(), End: w.End.String(), Interval: iv})
+	}
+	for _, t := range c.Targets {
+		f.Targets = append(f.Targets, fileTarget{Name: t.Name, Kind: string(t.Kind), Secret: t.Secret})
+	}
+	for k := range c.Secrets {
+		f.Secrets[k] = redacted
+	}
+	return f
+}
+
+// Matches reports whether a camera with this model and serial number is the
+// one configured.
+func (c Camera) Matches(model, serial string) bool {
+	return (c.Model == "" || containsFold(model, c.Model)) && (c.Serial == "" || serial == c.Serial)
+}
