@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"hash"
 	"fmt"
 	"io"
 	"os"
@@ -37,9 +38,8 @@ import (
 type Store struct {
 	dir string
 
-	mu      sync.Mutex // serialises Put: names are chosen, then claimed
-	nextTx  int
-	claimed map[string]bool
+	mu     sync.Mutex // serialises commits: a name is chosen and taken at once
+	nextTx int
 }
 
 // Camera identifies the camera a photo came from.
@@ -118,7 +118,7 @@ const MinYear = 2020
 // capture that a crash interrupted after it was committed; captures that
 // were not committed are discarded.
 func Open(dir string) (*Store, error) {
-	s := &Store{dir: dir, claimed: map[string]bool{}}
+	s := &Store{dir: dir}
 	for _, sub := range []string{"photos", "outbox", "tmp", "commit"} {
 		if err := mkdirAllSync(filepath.Join(dir, sub)); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
@@ -157,106 +157,210 @@ func RequirePersistent(dir, mountinfoPath string) error {
 // Put stores a capture: every file with its sidecar and outbox entries, as
 // one transaction. It returns the stored photos in the order of c.Files.
 func (s *Store) Put(c Capture) ([]Photo, error) {
-	if c.Time.Year() < MinYear {
-		return nil, fmt.Errorf("store: capture time %v: the clock is not set; refusing to name a photo after it", c.Time)
-	}
 	if len(c.Files) == 0 {
 		return nil, errors.New("store: capture without files")
 	}
-	seen := map[string]bool{}
-	for _, f := range c.Files {
-		if !extRE.MatchString(f.Ext) || seen[f.Ext] {
-			return nil, fmt.Errorf("store: file extension %q: want one lower-case extension like .jpg per file", f.Ext)
-		}
-		seen[f.Ext] = true
-		for _, t := range f.Targets {
-			if !targetRE.MatchString(t) {
-				return nil, fmt.Errorf("store: target name %q: want lower-case letters, digits, - and _", t)
-			}
-		}
-	}
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	day := c.Time.Format("photos/2006/01/02")
-	base, err := s.freeName(day, c.Time.Format("20060102150405"), c.Files)
+	tx, err := s.Begin(c.Time, c.Camera, c.Settings)
 	if err != nil {
 		return nil, err
 	}
+	defer tx.Abort()
+	for _, f := range c.Files {
+		w, err := tx.Create(f.Ext, f.Targets)
+		if err != nil {
+			return nil, err
+		}
+		if err := f.Write(w); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("store: writing %s: %w", f.Ext, err)
+		}
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
+	}
+	return tx.Commit()
+}
+
+// Tx is a capture being written: its files arrive one by one as the camera
+// delivers them and become visible together, with their sidecars and
+// outbox entries, at Commit.
+type Tx struct {
+	s        *Store
+	time     time.Time
+	camera   Camera
+	settings map[string]string
+	id       string
+	dir      string
+	files    []*txFile
+	finished bool
+}
+
+type txFile struct {
+	ext     string
+	targets []string
+	size    int64
+	sha256  string
+	closed  bool
+}
+
+// Begin starts a capture taken at t. Nothing is visible until Commit; Abort
+// (or a crash) discards it.
+func (s *Store) Begin(t time.Time, cam Camera, settings map[string]string) (*Tx, error) {
+	if t.Year() < MinYear {
+		return nil, fmt.Errorf("store: capture time %v: the clock is not set; refusing to name a photo after it", t)
+	}
+	s.mu.Lock()
 	s.nextTx++
-	tx := fmt.Sprintf("%d-%d-%s", os.Getpid(), s.nextTx, base)
-	txDir := filepath.Join(s.dir, "tmp", tx)
-	if err := os.Mkdir(txDir, 0o755); err != nil {
+	id := fmt.Sprintf("%d-%d-%s", os.Getpid(), s.nextTx, t.Format("20060102150405"))
+	s.mu.Unlock()
+	dir := filepath.Join(s.dir, "tmp", id)
+	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	defer os.RemoveAll(txDir) // gone after the commit rename; cleanup on failure
+	return &Tx{s: s, time: t, camera: cam, settings: settings, id: id, dir: dir}, nil
+}
 
+// SetSettings replaces the exposure settings recorded in the sidecars
+// (cameras often report them only after the shot).
+func (tx *Tx) SetSettings(settings map[string]string) { tx.settings = settings }
+
+// Create adds a file with extension ext (".jpg"), owed to targets. The
+// returned writer must be closed before Commit; Close makes the bytes
+// durable.
+func (tx *Tx) Create(ext string, targets []string) (io.WriteCloser, error) {
+	if !extRE.MatchString(ext) {
+		return nil, fmt.Errorf("store: file extension %q: want one lower-case extension like .jpg", ext)
+	}
+	for _, f := range tx.files {
+		if f.ext == ext {
+			return nil, fmt.Errorf("store: file extension %q twice in one capture", ext)
+		}
+	}
+	for _, t := range targets {
+		if !targetRE.MatchString(t) {
+			return nil, fmt.Errorf("store: target name %q: want lower-case letters, digits, - and _", t)
+		}
+	}
+	f, err := os.OpenFile(filepath.Join(tx.dir, "f"+ext), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	tf := &txFile{ext: ext, targets: targets}
+	tx.files = append(tx.files, tf)
+	return &txWriter{f: f, tf: tf, h: sha256.New()}, nil
+}
+
+type txWriter struct {
+	f  *os.File
+	tf *txFile
+	h  hash.Hash
+	n  int64
+}
+
+func (w *txWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.h.Write(p[:n])
+	w.n += int64(n)
+	return n, err
+}
+
+func (w *txWriter) Close() error {
+	if w.tf.closed {
+		return nil
+	}
+	w.tf.closed = true
+	err := w.f.Sync()
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("store: writing %s: %w", w.tf.ext, err)
+	}
+	w.tf.size = w.n
+	w.tf.sha256 = hex.EncodeToString(w.h.Sum(nil))
+	return nil
+}
+
+// Abort discards an uncommitted capture; after Commit it does nothing.
+func (tx *Tx) Abort() {
+	if !tx.finished {
+		tx.finished = true
+		os.RemoveAll(tx.dir)
+	}
+}
+
+// Commit names the capture's files after its time (with a suffix rather
+// than overwriting anything), writes their sidecars and outbox entries, and
+// makes all of it visible at once.
+func (tx *Tx) Commit() ([]Photo, error) {
+	if tx.finished {
+		return nil, errors.New("store: capture already committed or aborted")
+	}
+	if len(tx.files) == 0 {
+		return nil, errors.New("store: capture without files")
+	}
+	for _, f := range tx.files {
+		if !f.closed {
+			return nil, fmt.Errorf("store: %s not closed before Commit", f.ext)
+		}
+	}
+	s := tx.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	day := tx.time.Format("photos/2006/01/02")
+	base, err := s.freeName(day, tx.time.Format("20060102150405"), tx.files)
+	if err != nil {
+		return nil, err
+	}
 	var names []string
-	for _, f := range c.Files {
-		names = append(names, base+f.Ext)
+	for _, f := range tx.files {
+		names = append(names, base+f.ext)
 	}
 	var moves []move
-	photos := make([]Photo, len(c.Files))
+	photos := make([]Photo, len(tx.files))
 	now := time.Now()
-	for i, f := range c.Files {
+	for i, f := range tx.files {
 		name := names[i]
-		h := sha256.New()
-		var size int64
-		err := writeSync(filepath.Join(txDir, name), func(w io.Writer) error {
-			cw := &countWriter{w: io.MultiWriter(w, h)}
-			err := f.Write(cw)
-			size = cw.n
-			return err
-		})
-		if err != nil {
-			return nil, fmt.Errorf("store: writing %s: %w", name, err)
-		}
 		sc := Sidecar{
-			File: name, CaptureTime: c.Time, Camera: c.Camera, Settings: c.Settings,
-			Size: size, SHA256: hex.EncodeToString(h.Sum(nil)),
-			Others: others(names, i),
+			File: name, CaptureTime: tx.time, Camera: tx.camera, Settings: tx.settings,
+			Size: f.size, SHA256: f.sha256, Others: others(names, i),
 		}
 		photos[i] = Photo{Path: day + "/" + name, Sidecar: sc}
 		b, _ := json.MarshalIndent(sc, "", "  ")
-		if err := writeFileSync(filepath.Join(txDir, name+".json"), append(b, '\n')); err != nil {
+		if err := writeFileSync(filepath.Join(tx.dir, name+".json"), append(b, '\n')); err != nil {
 			return nil, fmt.Errorf("store: writing sidecar of %s: %w", name, err)
 		}
-		moves = append(moves, move{From: name, To: photos[i].Path}, move{From: name + ".json", To: photos[i].Path + ".json"})
+		moves = append(moves, move{From: "f" + f.ext, To: photos[i].Path}, move{From: name + ".json", To: photos[i].Path + ".json"})
 	}
 	// Outbox entries go in place last: an uploader that sees one finds its
 	// photo already there.
-	for i, f := range c.Files {
-		for _, t := range f.Targets {
-			e := Entry{Target: t, Photo: photos[i].Path, Size: photos[i].Sidecar.Size, SHA256: photos[i].Sidecar.SHA256, CaptureTime: c.Time, Created: now}
+	for i, f := range tx.files {
+		for _, t := range f.targets {
+			e := Entry{Target: t, Photo: photos[i].Path, Size: f.size, SHA256: f.sha256, CaptureTime: tx.time, Created: now}
 			b, _ := json.MarshalIndent(e, "", "  ")
 			from := t + "-" + names[i] + ".entry"
-			if err := writeFileSync(filepath.Join(txDir, from), append(b, '\n')); err != nil {
+			if err := writeFileSync(filepath.Join(tx.dir, from), append(b, '\n')); err != nil {
 				return nil, fmt.Errorf("store: writing outbox entry: %w", err)
 			}
 			moves = append(moves, move{From: from, To: "outbox/" + t + "/" + names[i] + ".json"})
 		}
 	}
 	b, _ := json.Marshal(moves)
-	if err := writeFileSync(filepath.Join(txDir, "moves.json"), b); err != nil {
+	if err := writeFileSync(filepath.Join(tx.dir, "moves.json"), b); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	// The commit point: once the transaction directory is under commit/,
 	// recovery puts its files in place whatever happens next.
-	committed := filepath.Join(s.dir, "commit", tx)
-	if err := os.Rename(txDir, committed); err != nil {
+	committed := filepath.Join(s.dir, "commit", tx.id)
+	if err := os.Rename(tx.dir, committed); err != nil {
 		return nil, fmt.Errorf("store: committing %s: %w", base, err)
 	}
+	tx.finished = true
 	if err := syncDir(filepath.Join(s.dir, "commit")); err != nil {
 		return nil, fmt.Errorf("store: committing %s: %w", base, err)
 	}
-	for _, n := range names {
-		s.claimed[day+"/"+n] = true
-	}
 	if err := s.apply(committed); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
-	}
-	for _, n := range names {
-		delete(s.claimed, day+"/"+n)
 	}
 	return photos, nil
 }
@@ -275,7 +379,7 @@ func others(names []string, i int) []string {
 // freeName returns base, or base-1, base-2… so that no file of the capture
 // overwrites an existing photo (two captures in one second, or the hour
 // the clocks go back).
-func (s *Store) freeName(day, base string, files []NewFile) (string, error) {
+func (s *Store) freeName(day, base string, files []*txFile) (string, error) {
 	for n := 0; n < 1000; n++ {
 		name := base
 		if n > 0 {
@@ -283,11 +387,7 @@ func (s *Store) freeName(day, base string, files []NewFile) (string, error) {
 		}
 		free := true
 		for _, f := range files {
-			p := day + "/" + name + f.Ext
-			if s.claimed[p] {
-				free = false
-				break
-			}
+			p := day + "/" + name + f.ext
 			if _, err := os.Lstat(filepath.Join(s.dir, filepath.FromSlash(p))); err == nil {
 				free = false
 				break

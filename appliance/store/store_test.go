@@ -229,3 +229,46 @@ func assertNoVisibleTemp(t *testing.T, dir string) {
 		return nil
 	})
 }
+
+func TestTxStreamsAndAborts(t *testing.T) {
+	s := openStore(t)
+	tx, err := s.Begin(t0, Camera{Model: "sim"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := tx.Create(".jpg", []string{"cloud"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "part one ")
+	if _, err := tx.Commit(); err == nil {
+		t.Error("Commit with an open file succeeded")
+	}
+	io.WriteString(w, "part two")
+	w.Close()
+	tx.Abort()
+	if n := countPhotos(t, s.Dir()); n != 0 {
+		t.Errorf("%d photos after Abort", n)
+	}
+	if des, _ := os.ReadDir(filepath.Join(s.Dir(), "tmp")); len(des) != 0 {
+		t.Errorf("Abort left %d entries in tmp/", len(des))
+	}
+
+	tx, _ = s.Begin(t0, Camera{Model: "sim"}, nil)
+	w, _ = tx.Create(".jpg", []string{"cloud"})
+	io.WriteString(w, "streamed")
+	w.Close()
+	tx.SetSettings(map[string]string{"shutter": "1/250"})
+	photos, err := tx.Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx.Abort() // after Commit: nothing
+	sc, _ := s.ReadSidecar(photos[0].Path)
+	if sc.Size != 8 || sc.Settings["shutter"] != "1/250" {
+		t.Errorf("sidecar %+v", sc)
+	}
+	if _, err := tx.Commit(); err == nil {
+		t.Error("second Commit succeeded")
+	}
+}
