@@ -4,7 +4,7 @@ BOARD ?= pc
 GO ?= go
 LAPSEBOX := build/lapsebox
 
-.PHONY: all deps lapsebox image demo test test-short bench fmt clean
+.PHONY: all deps lapsebox libusb image demo test test-short bench fmt clean
 
 all: image
 
@@ -13,6 +13,13 @@ deps:
 
 lapsebox:
 	$(GO) build -o $(LAPSEBOX) ./cmd/lapsebox
+
+# Static libusb without udev for the cgo services (camerad), per GOARCH, in
+# build/libusb/GOARCH. The image build runs this when a service has CGO set
+# and the library is missing; it is kept until deleted (make clean).
+LIBUSB_ARCHS ?= amd64 arm64
+libusb:
+	@for a in $(LIBUSB_ARCHS); do scripts/build-libusb $$a || exit 1; done
 
 # build/lapsebox-$(BOARD).img and its manifest
 image: deps lapsebox

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 )
 
@@ -68,18 +69,24 @@ func (g goTool) build(ctx context.Context, goarch string, cgo bool, dir string, 
 	}
 	cgoEnabled := "0"
 	env := []string{"GOOS=linux", "GOARCH=" + goarch}
+	ldflags := "-ldflags=-s -w"
 	if cgo {
 		cgoEnabled = "1"
-		if cc, ok := crossCompilers[goarch]; ok {
-			env = append(env, "CC="+cc)
+		cenv, err := g.cgoEnv(ctx, goarch)
+		if err != nil {
+			return &BuildError{Packages: pkgs, Err: err}
 		}
+		env = append(env, cenv...)
+		// Fully static, like every other binary on the device: gokrazy
+		// has no dynamic loader or shared libraries.
+		ldflags += " -linkmode external -extldflags -static"
 	}
 	env = append(env, "CGO_ENABLED="+cgoEnabled)
 	out := dir + string(filepath.Separator)
 	if len(pkgs) == 1 && !strings.HasSuffix(dir, string(filepath.Separator)) {
 		out = dir // a file name
 	}
-	args := []string{"build", "-trimpath", "-tags=gokrazy,netgo,osusergo", "-ldflags=-s -w", "-o", out}
+	args := []string{"build", "-trimpath", "-tags=gokrazy,netgo,osusergo", ldflags, "-o", out}
 	var stderr bytes.Buffer
 	cmd := g.command(ctx, env, append(args, pkgs...)...)
 	cmd.Stderr = &stderr
@@ -89,8 +96,56 @@ func (g goTool) build(ctx context.Context, goarch string, cgo bool, dir string, 
 	return nil
 }
 
-// crossCompilers are Debian's C cross compilers, for services built with cgo.
-var crossCompilers = map[string]string{"arm64": "aarch64-linux-gnu-gcc"}
+// crossCompilers are Debian's C compilers for each GOARCH, with their
+// packages, for services built with cgo.
+var crossCompilers = map[string]struct{ cc, pkg string }{
+	"amd64": {"x86_64-linux-gnu-gcc", "gcc"},
+	"arm64": {"aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu libc6-dev-arm64-cross"},
+}
+
+// LibusbDir is where `make libusb` (scripts/build-libusb) installs the
+// static libusb for goarch, relative to the module root.
+func LibusbDir(goarch string) string { return filepath.Join("build", "libusb", goarch) }
+
+// cgoEnv returns the environment of a cgo build for goarch: the C
+// compiler, and pkg-config pointed at the static libusb built without udev
+// (Debian's needs libudev and cannot link statically), which it builds
+// with `make libusb` when it is missing.
+func (g goTool) cgoEnv(ctx context.Context, goarch string) ([]string, error) {
+	c, ok := crossCompilers[goarch]
+	if !ok {
+		return nil, fmt.Errorf("cgo: no C compiler known for GOARCH %s", goarch)
+	}
+	cc := c.cc
+	if _, err := exec.LookPath(cc); err != nil {
+		if goarch != runtime.GOARCH {
+			return nil, fmt.Errorf("cgo for %s needs the C cross compiler %s: apt-get install %s (or run scripts/install-deps)", goarch, cc, c.pkg)
+		}
+		cc = "gcc"
+		if _, err := exec.LookPath(cc); err != nil {
+			return nil, fmt.Errorf("cgo needs a C compiler (%s or gcc): apt-get install gcc", c.cc)
+		}
+	}
+	if _, err := exec.LookPath("pkg-config"); err != nil {
+		return nil, fmt.Errorf("cgo needs pkg-config to find libusb: apt-get install pkg-config")
+	}
+	dir := filepath.Join(g.moduleRoot, LibusbDir(goarch))
+	pc := filepath.Join(dir, "lib", "pkgconfig")
+	if _, err := os.Stat(filepath.Join(pc, "libusb-1.0.pc")); err != nil {
+		if _, err := exec.LookPath("make"); err != nil {
+			return nil, fmt.Errorf("no static libusb for %s in %s, and no make to build it: apt-get install make", goarch, dir)
+		}
+		cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "-C", g.moduleRoot, "libusb", "LIBUSB_ARCHS="+goarch)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("building the static libusb for %s (make libusb LIBUSB_ARCHS=%s): %v\n%s", goarch, goarch, err, strings.TrimSpace(string(out)))
+		}
+		if _, err := os.Stat(filepath.Join(pc, "libusb-1.0.pc")); err != nil {
+			return nil, fmt.Errorf("make libusb LIBUSB_ARCHS=%s left no %s", goarch, filepath.Join(pc, "libusb-1.0.pc"))
+		}
+	}
+	// PKG_CONFIG_LIBDIR too: the host's own libusb-1.0.pc must not win.
+	return []string{"CC=" + cc, "PKG_CONFIG_PATH=" + pc, "PKG_CONFIG_LIBDIR=" + pc}, nil
+}
 
 // BuildError reports services or programs that failed to compile.
 type BuildError struct {

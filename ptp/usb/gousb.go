@@ -1,0 +1,162 @@
+package usb
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/gousb"
+)
+
+// bus enumerates and opens devices: gousbBus on libusb, a double in tests.
+type bus interface {
+	// open opens every device accept accepts; see gousb.OpenDevices.
+	open(accept func(*gousb.DeviceDesc) bool) ([]device, error)
+	close() error
+}
+
+// device is the part of an opened USB device a Transport uses.
+type device interface {
+	desc() *gousb.DeviceDesc
+	// strings reads the manufacturer, product and serial descriptors
+	// ("" for one the device lacks or fails to give).
+	strings() (manufacturer, product, serial string)
+	setControlTimeout(time.Duration)
+	control(rType, request uint8, val, idx uint16, data []byte) (int, error)
+	// claim detaches kernel drivers, selects the configuration and
+	// claims the interface.
+	claim(si stillImage) (endpoints, error)
+	// release releases the interface, then the configuration (gousb
+	// refuses the other order).
+	release() error
+	// reset resets the USB port; it fails while a config is claimed.
+	reset() error
+	// close closes the device handle; release first.
+	close() error
+}
+
+// endpoint is one opened endpoint; transfer is one ReadContext or
+// WriteContext, never the forever-waiting Read or Write.
+type endpoint interface {
+	transfer(ctx context.Context, p []byte) (int, error)
+}
+
+type endpoints struct {
+	in, out, intr endpoint // intr is nil on a device without one
+}
+
+type gousbBus struct{ ctx *gousb.Context }
+
+func newGousbBus() (bus, error) { return startLibusb(gousb.NewContext) }
+
+// startLibusb calls newContext, which panics when libusb_init fails, and
+// returns that as an error.
+func startLibusb(newContext func() *gousb.Context) (b bus, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			b, err = nil, fmt.Errorf("libusb_init: %v", r)
+		}
+	}()
+	return &gousbBus{ctx: newContext()}, nil
+}
+
+func (b *gousbBus) open(accept func(*gousb.DeviceDesc) bool) ([]device, error) {
+	devs, err := b.ctx.OpenDevices(accept)
+	out := make([]device, len(devs))
+	for i, d := range devs {
+		// String descriptors are control transfers too: never unbounded.
+		d.ControlTimeout = 5 * time.Second
+		out[i] = &gousbDevice{d: d}
+	}
+	return out, err
+}
+
+func (b *gousbBus) close() error { return b.ctx.Close() }
+
+type gousbDevice struct {
+	d    *gousb.Device
+	cfg  *gousb.Config
+	intf *gousb.Interface
+}
+
+func (g *gousbDevice) desc() *gousb.DeviceDesc { return g.d.Desc }
+
+func (g *gousbDevice) strings() (string, string, string) {
+	m, _ := g.d.Manufacturer()
+	p, _ := g.d.Product()
+	s, _ := g.d.SerialNumber()
+	return m, p, s
+}
+
+func (g *gousbDevice) setControlTimeout(d time.Duration) { g.d.ControlTimeout = d }
+
+func (g *gousbDevice) control(rType, request uint8, val, idx uint16, data []byte) (int, error) {
+	return g.d.Control(rType, request, val, idx, data)
+}
+
+func (g *gousbDevice) claim(si stillImage) (endpoints, error) {
+	// Linux has no kernel driver for Still Image interfaces, but a
+	// composite camera may have one bound to another interface of the
+	// configuration, which Config would then fail to set.
+	g.d.SetAutoDetach(true)
+	cfg, err := g.d.Config(si.config)
+	if err != nil {
+		return endpoints{}, err
+	}
+	intf, err := cfg.Interface(si.number, si.alternate)
+	if err != nil {
+		cfg.Close()
+		return endpoints{}, err
+	}
+	g.cfg, g.intf = cfg, intf
+	var eps endpoints
+	in, err := intf.InEndpoint(si.in.Number)
+	if err != nil {
+		g.release()
+		return endpoints{}, err
+	}
+	out, err := intf.OutEndpoint(si.out.Number)
+	if err != nil {
+		g.release()
+		return endpoints{}, err
+	}
+	eps.in, eps.out = inEndpoint{in}, outEndpoint{out}
+	if si.hasIntr {
+		intr, err := intf.InEndpoint(si.intr.Number)
+		if err != nil {
+			g.release()
+			return endpoints{}, err
+		}
+		eps.intr = inEndpoint{intr}
+	}
+	return eps, nil
+}
+
+func (g *gousbDevice) release() error {
+	if g.intf != nil {
+		g.intf.Close()
+		g.intf = nil
+	}
+	var err error
+	if g.cfg != nil {
+		err = g.cfg.Close()
+		g.cfg = nil
+	}
+	return err
+}
+
+func (g *gousbDevice) reset() error { return g.d.Reset() }
+
+func (g *gousbDevice) close() error { return g.d.Close() }
+
+type inEndpoint struct{ ep *gousb.InEndpoint }
+
+func (e inEndpoint) transfer(ctx context.Context, p []byte) (int, error) {
+	return e.ep.ReadContext(ctx, p)
+}
+
+type outEndpoint struct{ ep *gousb.OutEndpoint }
+
+func (e outEndpoint) transfer(ctx context.Context, p []byte) (int, error) {
+	return e.ep.WriteContext(ctx, p)
+}
