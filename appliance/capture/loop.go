@@ -1,0 +1,542 @@
+package capture
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"math"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/lapsebox/lapsebox/appliance/config"
+	"github.com/lapsebox/lapsebox/appliance/recovery"
+	"github.com/lapsebox/lapsebox/appliance/schedule"
+	"github.com/lapsebox/lapsebox/appliance/store"
+	"github.com/lapsebox/lapsebox/hw"
+	"github.com/lapsebox/lapsebox/ptp/camera"
+)
+
+// Loop takes a picture at every slot of a schedule.
+type Loop struct {
+	Schedule *schedule.Schedule
+	Store    *store.Store
+	Device   Device
+	Relay    hw.Relay // the camera's power; a power cycle is the ladder's last rung
+	Ladder   *recovery.Ladder
+	Keep     config.Keep
+	// MinSize is the smallest file accepted as a picture: a camera that
+	// hands back a few hundred bytes failed, whatever it says.
+	MinSize int64
+	// Targets lists the upload targets owed a file with extension ext.
+	Targets func(ext string, raw bool) []string
+	// Retention is applied every PruneEvery (default an hour).
+	Retention  store.Retention
+	Usage      store.Usage
+	PruneEvery time.Duration
+	Clock      Clock
+	Status     *StatusFile
+	// StateFile keeps the last slot handled across restarts, so slots
+	// missed while camerad was down are reported ("" = not kept).
+	StateFile string
+	Log       *log.Logger
+
+	// Grace is how late a slot may still be taken (default a minute, or
+	// half the shortest interval).
+	Grace time.Duration
+	// SlotTimeout bounds the attempts at one slot (default two minutes,
+	// or less when slots are closer).
+	SlotTimeout time.Duration
+	// KeepAliveEvery keeps a Canon awake between slots (default 10 s).
+	KeepAliveEvery time.Duration
+	// PowerOff is how long the relay cuts the camera's power (default 10 s).
+	PowerOff time.Duration
+
+	cam       *camera.Camera
+	lastPrune time.Time
+	prevSlot  time.Time // the last slot captured, for files that arrive late
+}
+
+func (l *Loop) defaults() {
+	if l.Clock == nil {
+		l.Clock = SystemClock{}
+	}
+	if l.Status == nil {
+		l.Status = &StatusFile{}
+	}
+	if l.Log == nil {
+		l.Log = log.New(io.Discard, "", 0)
+	}
+	if l.Ladder == nil {
+		l.Ladder = recovery.New(recovery.Policy{})
+	}
+	if l.Targets == nil {
+		l.Targets = func(string, bool) []string { return nil }
+	}
+	shortest := 24 * time.Hour
+	for _, w := range l.Schedule.Windows {
+		shortest = min(shortest, w.Interval)
+	}
+	if l.Grace == 0 {
+		l.Grace = min(time.Minute, shortest/2)
+	}
+	if l.SlotTimeout == 0 {
+		l.SlotTimeout = min(2*time.Minute, max(shortest-shortest/4, 10*time.Second))
+	}
+	if l.KeepAliveEvery == 0 {
+		l.KeepAliveEvery = 10 * time.Second
+	}
+	if l.PowerOff == 0 {
+		l.PowerOff = 10 * time.Second
+	}
+	if l.PruneEvery == 0 {
+		l.PruneEvery = time.Hour
+	}
+}
+
+// Run captures until ctx is done.
+func (l *Loop) Run(ctx context.Context) error {
+	l.defaults()
+	defer l.closeCamera()
+	l.status(func(st *Status) { st.Mode = "capture" })
+	last := l.loadLast()
+	for ctx.Err() == nil {
+		now := l.Clock.Now()
+		if !schedule.Plausible(now) {
+			// Photos are never named 1970: wait for NTP (or an RTC).
+			l.status(func(st *Status) { st.State = "waiting for clock" })
+			if err := l.Clock.Sleep(ctx, 10*time.Second); err != nil {
+				return nil
+			}
+			continue
+		}
+		c := l.Schedule.Catchup(last, now, l.Grace)
+		if len(c.Missed) > 0 || c.Truncated {
+			l.missed(c.Missed, c.Truncated, "camerad was not running or was late")
+		}
+		if !c.Due.IsZero() {
+			l.shoot(ctx, c.Due)
+		}
+		last = c.Through
+		l.saveLast(last)
+		l.maybePrune()
+		if !c.NextOK {
+			l.status(func(st *Status) { st.State, st.NextSlot = "no slot in the schedule", time.Time{} })
+			if err := l.Clock.Sleep(ctx, time.Hour); err != nil {
+				return nil
+			}
+			continue
+		}
+		l.status(func(st *Status) {
+			st.NextSlot = c.Next
+			if st.State != "alert" {
+				st.State = "waiting"
+			}
+		})
+		if err := l.waitFor(ctx, c.Next); err != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+// waitFor sleeps until t, keeping the camera awake meanwhile.
+func (l *Loop) waitFor(ctx context.Context, t time.Time) error {
+	for {
+		d := t.Sub(l.Clock.Now())
+		if d <= 0 {
+			return nil
+		}
+		if err := l.Clock.Sleep(ctx, min(d, l.KeepAliveEvery)); err != nil {
+			return err
+		}
+		if l.cam != nil && t.Sub(l.Clock.Now()) > 0 {
+			kctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := l.cam.KeepAlive(kctx); err != nil {
+				l.Log.Printf("keeping the camera awake: %v", err)
+				if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+					cancel()
+					return ctx.Err()
+				}
+			}
+			cancel()
+		}
+	}
+}
+
+// shoot takes the picture for slot, climbing the recovery ladder on
+// failure until the slot's time is up.
+func (l *Loop) shoot(ctx context.Context, slot time.Time) {
+	deadline := slot.Add(l.SlotTimeout)
+	l.status(func(st *Status) { st.State = "capturing" })
+	for {
+		info, err := l.captureOnce(ctx, slot, deadline)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			l.Ladder.Success()
+			l.status(func(st *Status) {
+				st.LastCapture = info
+				st.Captures++
+				st.Recovery = l.Ladder.State(l.Clock.Now())
+				st.State = "waiting"
+			})
+			l.Log.Printf("captured %s: %s in %.1fs", slot.Format(time.RFC3339), strings.Join(info.Files, ", "), time.Duration(info.Total).Seconds())
+			return
+		}
+		now := l.Clock.Now()
+		action := l.Ladder.Failure(now)
+		l.Log.Printf("capture for %s failed: %v; next: %v", slot.Format(time.RFC3339), err, action)
+		l.status(func(st *Status) {
+			st.LastError, st.LastErrorTime = err.Error(), now
+			st.Recovery = l.Ladder.State(now)
+			st.RecoveryActions = append(st.RecoveryActions, RecoveryAction{Time: now, Action: action, Error: err.Error()})
+			if action == recovery.Alert {
+				st.State = "alert"
+			}
+		})
+		if action == recovery.Alert || !now.Before(deadline) {
+			l.missed([]time.Time{slot}, false, err.Error())
+			return
+		}
+		if rerr := l.recover(ctx, action); rerr != nil {
+			l.Log.Printf("recovery %v: %v", action, rerr)
+		}
+		// Give the camera time to come back: a second after a reset, its
+		// boot after a power cycle.
+		pause := time.Second
+		if action == recovery.PowerCycle {
+			pause = l.PowerOff + 5*time.Second
+		}
+		if err := l.Clock.Sleep(ctx, pause); err != nil {
+			return
+		}
+		if !l.Clock.Now().Before(deadline) {
+			l.missed([]time.Time{slot}, false, err.Error())
+			return
+		}
+	}
+}
+
+// recover applies a rung of the ladder.
+func (l *Loop) recover(ctx context.Context, a recovery.Action) error {
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	switch a {
+	case recovery.Retry:
+		return nil
+	case recovery.Cancel:
+		return l.Device.Recover(rctx, l.cam, a)
+	case recovery.ResetSession, recovery.USBReset:
+		err := l.Device.Recover(rctx, l.cam, a)
+		l.dropCamera()
+		return err
+	case recovery.PowerCycle:
+		l.closeCamera()
+		if l.Relay == nil {
+			return errors.New("no relay for the camera's power")
+		}
+		return l.Relay.PowerCycle(rctx, l.PowerOff)
+	}
+	return nil
+}
+
+// captureOnce opens the camera if needed and takes one picture.
+func (l *Loop) captureOnce(ctx context.Context, slot, deadline time.Time) (*CaptureInfo, error) {
+	cctx, cancel := context.WithTimeout(ctx, max(deadline.Sub(l.Clock.Now()), 5*time.Second))
+	defer cancel()
+	if l.cam == nil {
+		l.status(func(st *Status) { st.State = "waiting for camera" })
+		cam, err := l.Device.Open(cctx)
+		if err != nil {
+			l.status(func(st *Status) {
+				if st.Camera != nil {
+					st.Camera.Connected = false
+				}
+			})
+			return nil, fmt.Errorf("opening the camera: %w", err)
+		}
+		l.cam = cam
+		id := cam.Identity()
+		l.status(func(st *Status) {
+			st.Camera = &CameraStatus{Model: id.Model, Serial: id.SerialNumber, Connected: true}
+			st.State = "capturing"
+		})
+		l.Log.Printf("camera %s", id)
+	}
+	id := l.cam.Identity()
+	tx, err := l.Store.Begin(slot, store.Camera{Model: id.Model, Serial: id.SerialNumber}, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Abort()
+
+	var writers, lateWriters []*fileWriter
+	var lateTx *store.Tx
+	var firstByte time.Time
+	sink := func(f camera.File) (io.Writer, error) {
+		if !wanted(l.Keep, f.RAW) {
+			return io.Discard, nil
+		}
+		ext := fileExt(f)
+		if f.Late && !l.prevSlot.IsZero() {
+			// The other half of the previous picture (a RAW after its
+			// JPG): it joins that capture's name if it is free.
+			if lateTx == nil {
+				if lateTx, err = l.Store.Begin(l.prevSlot, store.Camera{Model: id.Model, Serial: id.SerialNumber}, nil); err != nil {
+					return nil, err
+				}
+			}
+			w, err := lateTx.Create(ext, l.Targets(ext, f.RAW))
+			if err != nil {
+				return nil, err
+			}
+			fw := &fileWriter{w: w, name: f.Name, onFirst: func() {}}
+			lateWriters = append(lateWriters, fw)
+			return fw, nil
+		}
+		w, err := tx.Create(ext, l.Targets(ext, f.RAW))
+		if err != nil {
+			return nil, err
+		}
+		fw := &fileWriter{w: w, name: f.Name, onFirst: func() {
+			if firstByte.IsZero() {
+				firstByte = l.Clock.Now()
+			}
+		}}
+		writers = append(writers, fw)
+		return fw, nil
+	}
+	_, err = l.cam.Capture(cctx, sink)
+	delivered := l.Clock.Now()
+	for _, w := range writers {
+		if cerr := w.w.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if lateTx != nil {
+		l.commitLate(lateTx, lateWriters)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(writers) == 0 {
+		return nil, fmt.Errorf("the camera delivered no %s file", l.Keep)
+	}
+	var bytes int64
+	for _, w := range writers {
+		if w.n < l.MinSize {
+			return nil, fmt.Errorf("the camera delivered %s of only %d bytes (at least %d expected)", w.name, w.n, l.MinSize)
+		}
+		bytes += w.n
+	}
+	tx.SetSettings(l.settings(ctx))
+	photos, err := tx.Commit()
+	if err != nil {
+		return nil, err
+	}
+	durable := l.Clock.Now()
+	if firstByte.IsZero() {
+		firstByte = delivered
+	}
+	info := &CaptureInfo{
+		Slot: slot, Bytes: bytes,
+		Release: Duration(firstByte.Sub(slot)), Transfer: Duration(delivered.Sub(firstByte)),
+		Write: Duration(durable.Sub(delivered)), Total: Duration(durable.Sub(slot)),
+	}
+	for _, p := range photos {
+		info.Files = append(info.Files, p.Path)
+	}
+	l.prevSlot = slot
+	return info, nil
+}
+
+// commitLate stores files that belong to the previous picture: nothing
+// the camera delivers is thrown away.
+func (l *Loop) commitLate(tx *store.Tx, writers []*fileWriter) {
+	defer tx.Abort()
+	var err error
+	for _, w := range writers {
+		if cerr := w.w.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err == nil {
+		var photos []store.Photo
+		if photos, err = tx.Commit(); err == nil {
+			for _, p := range photos {
+				l.Log.Printf("stored %s, which arrived after its capture", p.Path)
+			}
+			return
+		}
+	}
+	l.Log.Printf("storing files that arrived late: %v", err)
+}
+
+// settings reads the exposure settings recorded in the sidecars, and the
+// battery and card for the status, without holding up the loop for long.
+func (l *Loop) settings(ctx context.Context) map[string]string {
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	props, err := l.cam.Props(pctx)
+	if err != nil {
+		return nil
+	}
+	m := map[string]string{}
+	for _, p := range props {
+		m[p.Name] = p.Value
+	}
+	l.status(func(st *Status) {
+		if st.Camera != nil {
+			st.Camera.Battery = m[camera.Battery]
+			st.Camera.CardFree = m[camera.FreeSpace]
+			st.Camera.Format = m[camera.ImageFormat]
+		}
+	})
+	return m
+}
+
+func wanted(k config.Keep, raw bool) bool {
+	switch k {
+	case config.KeepRAW:
+		return raw
+	case config.KeepBoth:
+		return true
+	}
+	return !raw
+}
+
+// fileExt is the store's extension for a camera file: the camera's own,
+// lower case, or one from the file's kind when it has none.
+func fileExt(f camera.File) string {
+	ext := strings.ToLower(path.Ext(f.Name))
+	if len(ext) >= 2 && len(ext) <= 9 && strings.Trim(ext[1:], "abcdefghijklmnopqrstuvwxyz0123456789") == "" {
+		return ext
+	}
+	if f.RAW {
+		return ".raw"
+	}
+	return ".jpg"
+}
+
+type fileWriter struct {
+	w       io.WriteCloser
+	name    string
+	n       int64
+	onFirst func()
+}
+
+func (w *fileWriter) Write(p []byte) (int, error) {
+	if w.n == 0 && len(p) > 0 {
+		w.onFirst()
+	}
+	n, err := w.w.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
+func (l *Loop) missed(slots []time.Time, truncated bool, reason string) {
+	l.status(func(st *Status) {
+		st.MissedSlots += len(slots)
+		for _, s := range slots {
+			st.RecentMissed = append(st.RecentMissed, MissedSlot{Slot: s, Reason: reason})
+		}
+		if truncated {
+			st.RecentMissed = append(st.RecentMissed, MissedSlot{Reason: "and more: " + reason})
+		}
+	})
+	if len(slots) > 0 {
+		l.Log.Printf("missed %d slot(s) from %s: %s", len(slots), slots[0].Format(time.RFC3339), reason)
+	}
+}
+
+// maybePrune applies retention and measures the store at most every
+// PruneEvery.
+func (l *Loop) maybePrune() {
+	now := l.Clock.Now()
+	if l.Usage == nil || (!l.lastPrune.IsZero() && now.Sub(l.lastPrune) < l.PruneEvery) {
+		return
+	}
+	l.lastPrune = now
+	var rep *store.PruneReport
+	if l.Retention.Validate() == nil {
+		r, err := l.Store.Prune(l.Retention, l.Usage, now)
+		if err != nil {
+			l.Log.Printf("retention: %v", err)
+		} else {
+			rep = &r
+			if r.DroppedQueued > 0 {
+				l.Log.Printf("disk critically full: deleted %d photos still owed to %s", r.DroppedQueued, strings.Join(r.DroppedTargets, ", "))
+			}
+		}
+	}
+	used, total, err := l.Usage()
+	if err != nil {
+		l.Log.Printf("measuring the store: %v", err)
+		return
+	}
+	var days *float64
+	if d, _, err := l.Store.Autonomy(7*24*time.Hour, now, total-used); err == nil && !math.IsInf(d, 1) {
+		days = &d
+	}
+	l.status(func(st *Status) {
+		st.Store = &StoreStatus{UsedBytes: used, TotalBytes: total}
+		st.AutonomyDays = days
+		if rep != nil {
+			st.Prune = rep
+		}
+	})
+}
+
+func (l *Loop) status(fn func(*Status)) {
+	if err := l.Status.Update(l.Clock.Now(), fn); err != nil {
+		l.Log.Printf("writing status: %v", err)
+	}
+}
+
+func (l *Loop) dropCamera() { l.cam = nil }
+
+func (l *Loop) closeCamera() {
+	if l.cam != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		l.cam.Close(ctx)
+		cancel()
+		l.cam = nil
+	}
+}
+
+type savedState struct {
+	LastSlot time.Time
+}
+
+func (l *Loop) loadLast() time.Time {
+	if l.StateFile == "" {
+		return time.Time{}
+	}
+	b, err := os.ReadFile(l.StateFile)
+	if err != nil {
+		return time.Time{}
+	}
+	var s savedState
+	if json.Unmarshal(b, &s) != nil {
+		return time.Time{}
+	}
+	return s.LastSlot
+}
+
+func (l *Loop) saveLast(t time.Time) {
+	if l.StateFile == "" {
+		return
+	}
+	if err := os.MkdirAll(filepath.Dir(l.StateFile), 0o755); err == nil {
+		if err := writeJSONAtomic(l.StateFile, savedState{LastSlot: t}); err != nil {
+			l.Log.Printf("saving the last slot: %v", err)
+		}
+	}
+}
