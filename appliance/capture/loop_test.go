@@ -130,7 +130,7 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 func every(d time.Duration) *schedule.Schedule {
 	return &schedule.Schedule{Location: time.UTC, Windows: []schedule.Window{{
-		Days: schedule.Days(time.Sunday, time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday, time.Saturday),
+		Days:  schedule.Days(time.Sunday, time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday, time.Saturday),
 		Start: schedule.At(0, 0), End: schedule.At(0, 0), Interval: d,
 	}}}
 }
