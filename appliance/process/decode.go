@@ -1,0 +1,259 @@
+package process
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"io"
+)
+
+// DefaultMaxPixels is the largest photo Process decodes unless
+// Processor.MaxPixels says otherwise: a 50 MP camera's frames fit, a JPEG
+// header claiming 65535×65535 does not.
+const DefaultMaxPixels = 60_000_000
+
+// maxHeader bounds the bytes before the first frame header (EXIF, maker
+// notes, ICC profiles, XMP); cameras write well under 256 KB.
+const maxHeader = 4 << 20
+
+// jpegHeader is what scanHeader learns before decoding.
+type jpegHeader struct {
+	width, height int
+	orientation   int    // EXIF orientation, 1 to 8 (1 when absent)
+	raw           []byte // the bytes read, to be decoded again
+}
+
+// scanHeader reads markers up to and including the first SOF, keeping the
+// bytes it read, so that the photo can be checked (size, format) and its
+// EXIF orientation known before the pixels are decoded, in one pass over r.
+func scanHeader(br *bufio.Reader) (*jpegHeader, error) {
+	magic, err := br.Peek(16)
+	if err != nil && err != io.EOF {
+		return nil, readError{err}
+	}
+	if len(magic) < 3 || magic[0] != 0xff || magic[1] != 0xd8 || magic[2] != 0xff {
+		if what := sniff(magic); what != "" {
+			return nil, fmt.Errorf("%w (looks like %s)", ErrNotJPEG, what)
+		}
+		return nil, ErrNotJPEG
+	}
+	h := &jpegHeader{orientation: 1}
+	var buf bytes.Buffer
+	read := func(n int) ([]byte, error) {
+		if buf.Len()+n > maxHeader {
+			return nil, fmt.Errorf("%w: more than %d MB of metadata before the image", ErrCorrupt, maxHeader>>20)
+		}
+		start := buf.Len()
+		if _, err := io.CopyN(&buf, br, int64(n)); err != nil {
+			if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil, fmt.Errorf("%w: the file ends in its header", ErrTruncated)
+			}
+			return nil, readError{err}
+		}
+		return buf.Bytes()[start:], nil
+	}
+	if _, err := read(2); err != nil {
+		return nil, err
+	}
+	for {
+		b, err := read(2)
+		if err != nil {
+			return nil, err
+		}
+		if b[0] != 0xff {
+			return nil, fmt.Errorf("%w: no marker where one should be (byte %#02x at offset %d)", ErrCorrupt, b[0], buf.Len()-2)
+		}
+		m := b[1]
+		for m == 0xff { // fill bytes
+			b, err := read(1)
+			if err != nil {
+				return nil, err
+			}
+			m = b[0]
+		}
+		switch {
+		case m == 0x01 || m >= 0xd0 && m <= 0xd7:
+			continue // no length
+		case m == 0xd8 || m == 0xd9 || m == 0xda || m == 0x00:
+			return nil, fmt.Errorf("%w: marker %#02x before the frame header", ErrCorrupt, m)
+		}
+		b, err = read(2)
+		if err != nil {
+			return nil, err
+		}
+		n := int(binary.BigEndian.Uint16(b))
+		if n < 2 {
+			return nil, fmt.Errorf("%w: marker %#02x has length %d", ErrCorrupt, m, n)
+		}
+		p, err := read(n - 2)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case m == 0xe1 && bytes.HasPrefix(p, []byte("Exif\x00\x00")):
+			if o := exifOrientation(p[6:]); o != 0 {
+				h.orientation = o
+			}
+		case m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc:
+			if len(p) < 6 {
+				return nil, fmt.Errorf("%w: short frame header", ErrCorrupt)
+			}
+			h.height = int(binary.BigEndian.Uint16(p[1:]))
+			h.width = int(binary.BigEndian.Uint16(p[3:]))
+			h.raw = buf.Bytes()
+			return h, nil
+		}
+	}
+}
+
+// readError is a failure of the reader itself (not of the data in it); it
+// is passed on as is, since a retry may cure it.
+type readError struct{ err error }
+
+func (e readError) Error() string { return e.err.Error() }
+func (e readError) Unwrap() error { return e.err }
+
+// sniff names some formats a JPEG may be confused with.
+func sniff(b []byte) string {
+	has := func(off int, s string) bool { return len(b) >= off+len(s) && string(b[off:off+len(s)]) == s }
+	switch {
+	case len(b) == 0:
+		return "an empty file"
+	case has(0, "II*\x00") && has(8, "CR"):
+		return "a Canon CR2 raw file"
+	case has(0, "II*\x00") || has(0, "MM\x00*"):
+		return "a TIFF or a TIFF-based raw file (NEF, ARW, DNG, …)"
+	case has(4, "ftypcrx "):
+		return "a Canon CR3 raw file"
+	case has(4, "ftyphei") || has(4, "ftypmif1"):
+		return "a HEIF/HEIC file"
+	case has(0, "FUJIFILMCCD-RAW"):
+		return "a Fujifilm RAF raw file"
+	case has(0, "IIRO") || has(0, "IIRS"):
+		return "an Olympus ORF raw file"
+	case has(0, "IIU\x00"):
+		return "a Panasonic RW2 raw file"
+	case has(0, "\x89PNG"):
+		return "a PNG"
+	case has(0, "GIF8"):
+		return "a GIF"
+	case has(0, "RIFF") && has(8, "WEBP"):
+		return "a WebP"
+	case has(0, "\xff\xd8"):
+		return "a damaged JPEG"
+	}
+	return ""
+}
+
+// decodePhoto reads a JPEG from r: the header first (format, size limit,
+// EXIF orientation), then the pixels, in one pass. Bad data gives an *Error.
+func decodePhoto(name string, r io.Reader, maxPixels int) (img image.Image, orientation int, err error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	h, err := scanHeader(br)
+	if err != nil {
+		var re readError
+		if errors.As(err, &re) {
+			return nil, 0, fmt.Errorf("process: reading photo %s: %w", name, re.err)
+		}
+		return nil, 0, badPhoto(name, err)
+	}
+	if h.width == 0 || h.height == 0 {
+		return nil, 0, badPhoto(name, fmt.Errorf("%w: frame header says %d×%d pixels", ErrCorrupt, h.width, h.height))
+	}
+	if h.width*h.height > maxPixels {
+		return nil, 0, badPhoto(name, fmt.Errorf("%w: %d×%d pixels, more than the limit of %d", ErrTooLarge, h.width, h.height, maxPixels))
+	}
+	cr := &errRecorder{r: br}
+	img, err = safeDecode(io.MultiReader(bytes.NewReader(h.raw), cr))
+	switch {
+	case err == nil:
+	case cr.err != nil && cr.err != io.EOF:
+		return nil, 0, fmt.Errorf("process: reading photo %s: %w", name, cr.err)
+	case cr.err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
+		// image/jpeg reports running out of data in a scan as "short
+		// Huffman data", so the source's own EOF is the better witness.
+		return nil, 0, badPhoto(name, fmt.Errorf("%w: the file ends inside the image data", ErrTruncated))
+	default:
+		return nil, 0, badPhoto(name, fmt.Errorf("%w: %v", ErrCorrupt, err))
+	}
+	if b := img.Bounds(); b.Dx() != h.width || b.Dy() != h.height {
+		return nil, 0, badPhoto(name, fmt.Errorf("%w: decoded %v, header said %d×%d", ErrCorrupt, b.Size(), h.width, h.height))
+	}
+	return img, h.orientation, nil
+}
+
+// safeDecode turns a panic in the decoder into an error, so that no photo
+// can take the service down.
+func safeDecode(r io.Reader) (img image.Image, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			img, err = nil, fmt.Errorf("decoder panicked: %v", p)
+		}
+	}()
+	return jpeg.Decode(r)
+}
+
+// errRecorder remembers the reader's own error, to tell a failing disk
+// (worth a retry) from a truncated file (not).
+type errRecorder struct {
+	r   io.Reader
+	err error
+}
+
+func (c *errRecorder) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err != nil {
+		c.err = err
+	}
+	return n, err
+}
+
+// exifOrientation returns the Orientation tag (0x0112) of IFD0 of a TIFF
+// structure (the APP1 payload after "Exif\0\0"), or 0 if there is none or
+// it is not 1 to 8.
+func exifOrientation(t []byte) int {
+	if len(t) < 8 {
+		return 0
+	}
+	var bo binary.ByteOrder
+	switch string(t[:4]) {
+	case "II*\x00":
+		bo = binary.LittleEndian
+	case "MM\x00*":
+		bo = binary.BigEndian
+	default:
+		return 0
+	}
+	off := int(bo.Uint32(t[4:]))
+	if off < 8 || off > len(t)-2 {
+		return 0
+	}
+	n := int(bo.Uint16(t[off:]))
+	for i := 0; i < n; i++ {
+		e := off + 2 + 12*i
+		if e+12 > len(t) {
+			return 0
+		}
+		if bo.Uint16(t[e:]) != 0x0112 {
+			continue
+		}
+		var v int
+		switch bo.Uint16(t[e+2:]) {
+		case 3: // SHORT
+			v = int(bo.Uint16(t[e+8:]))
+		case 4: // LONG, seen in the wild
+			v = int(bo.Uint32(t[e+8:]))
+		default:
+			return 0
+		}
+		if v < 1 || v > 8 {
+			return 0
+		}
+		return v
+	}
+	return 0
+}

@@ -1,0 +1,65 @@
+package process
+
+import (
+	"bytes"
+	"encoding/binary"
+	"io"
+	"testing"
+)
+
+func FuzzParseSpec(f *testing.F) {
+	f.Add([]byte(exampleSpec))
+	f.Add([]byte(`{"Rotate":90,"Crop":{"X":1,"Y":2,"Width":3,"Height":4},"Outputs":[{"Name":"a","Width":5,"Height":7,"Fit":"fill"}]}`))
+	f.Add([]byte(`{"Outputs":[{"Name":"a","Height":3,"Crop":{"X":0.9,"Y":0,"Width":0.1,"Height":1e-9,"Unit":"fraction"}}]}`))
+	f.Add([]byte(`{"Outputs":[{"Name":"a","Width":1,"Caption":{"Text":"{time}","Color":"#00000000"}}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := ParseSpec("fuzz.json", data)
+		if err != nil {
+			if !IsBadInput(err) {
+				t.Fatalf("not an *Error: %v", err)
+			}
+			return
+		}
+		if err := s.Validate(); err != nil {
+			t.Fatalf("parsed, then invalid: %v", err)
+		}
+		// Planning for any photo never panics and gives sane sizes.
+		for _, size := range [][2]int{{1, 1}, {7, 3}, {5184, 3456}} {
+			for v := 1; v <= 8; v++ {
+				jobs, _, err := plan(s, exifOrient(v).then(rotation(s.Rotate)), size[0], size[1])
+				if err != nil {
+					continue
+				}
+				for _, j := range jobs {
+					if j.w < 1 || j.h < 1 || j.region.Empty() || !j.region.In(imageRect(size[0], size[1])) {
+						t.Fatalf("%v EXIF %d: job %s: %dx%d from %v", size, v, j.out.Name, j.w, j.h, j.region)
+					}
+				}
+			}
+		}
+	})
+}
+
+func FuzzProcess(f *testing.F) {
+	jpg := encodeJPEG(f, quadrants(24, 16), 80)
+	f.Add(jpg)
+	f.Add(withEXIF(jpg, 6, binary.BigEndian))
+	f.Add(withEXIF(jpg, 3, binary.LittleEndian))
+	f.Add(jpg[:len(jpg)/2])
+	f.Add([]byte("II*\x00\x10\x00\x00\x00CR\x02\x00"))
+	p, err := New(&Spec{Crop: &Crop{X: 0.1, Y: 0, Width: 0.8, Height: 1, Unit: "fraction"}, Outputs: []Output{
+		{Name: "a", Width: 12, Height: 12},
+		{Name: "b", Width: 4, Height: 4, Fit: "fill"},
+	}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	p.MaxPixels = 1 << 16 // so that no input can ask for much memory
+	f.Fuzz(func(t *testing.T, data []byte) {
+		err := p.Process(t.Context(), Photo{Name: "fuzz.jpg", R: bytes.NewReader(data)},
+			func(*Output) (io.WriteCloser, error) { return nopCloser{io.Discard}, nil })
+		if err != nil && !IsBadInput(err) {
+			t.Fatalf("not an *Error: %v", err)
+		}
+	})
+}
