@@ -35,6 +35,18 @@ type Status struct {
 
 	LastError     string    `json:"lastError,omitempty"`
 	LastErrorTime time.Time `json:"lastErrorTime,omitzero"`
+
+	// DownloadStatus is set in download mode; its fields appear at the
+	// top level of the JSON.
+	*DownloadStatus
+}
+
+// Download returns the download-mode part of the status, creating it.
+func (s *Status) Download() *DownloadStatus {
+	if s.DownloadStatus == nil {
+		s.DownloadStatus = &DownloadStatus{}
+	}
+	return s.DownloadStatus
 }
 
 // CameraStatus describes the camera in use.
@@ -133,6 +145,10 @@ func (f *StatusFile) Snapshot() Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st := f.st
+	if st.DownloadStatus != nil {
+		ds := *st.DownloadStatus
+		st.DownloadStatus = &ds
+	}
 	st.RecentMissed = append([]MissedSlot(nil), st.RecentMissed...)
 	st.RecoveryActions = append([]RecoveryAction(nil), st.RecoveryActions...)
 	return st

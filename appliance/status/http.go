@@ -9,6 +9,7 @@ import (
 	"log"
 	"math"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -39,6 +40,7 @@ func NewHandler(c *Collector, refresh time.Duration) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", h.page)
 	mux.HandleFunc("GET /api/status", h.api)
+	mux.HandleFunc("GET /latest.jpg", h.latest)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
@@ -50,6 +52,13 @@ func NewHandler(c *Collector, refresh time.Duration) http.Handler {
 type handler struct {
 	c       *Collector
 	refresh int // seconds
+	thumbs  thumbnails
+}
+
+// latest serves a thumbnail of the newest picture camerad took.
+func (h *handler) latest(w http.ResponseWriter, r *http.Request) {
+	s := h.c.Collect(r.Context())
+	h.thumbs.serve(w, r, filepath.Join(h.c.cfg.PermDir, "lapsebox"), s.camera().LatestPhoto())
 }
 
 func (h *handler) page(w http.ResponseWriter, r *http.Request) {
@@ -58,7 +67,8 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 	if err := page.Execute(&buf, struct {
 		*Snapshot
 		Refresh int
-	}{s, h.refresh}); err != nil {
+		Camera  *Camera
+	}{s, h.refresh, s.camera()}); err != nil {
 		log.Printf("status: rendering page: %v", err)
 		http.Error(w, "rendering page failed", http.StatusInternalServerError)
 		return
@@ -68,7 +78,7 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	// The page is self-contained: no scripts, no external anything.
-	hdr.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	hdr.Set("Content-Security-Policy", "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'")
 	w.Write(buf.Bytes())
 }
 

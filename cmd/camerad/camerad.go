@@ -1,17 +1,18 @@
-// Binary camerad finds the PTP camera on USB, keeps a session with it and
-// downloads every file it holds into /perm (download mode), resuming
-// after the camera was unplugged or re-enumerated, which it notices and
-// recovers from by finding the same camera again by its serial number.
-// Its status is /run/lapsebox/camerad.json, rewritten atomically.
+// Binary camerad takes the pictures: it finds the PTP camera on USB,
+// captures at every slot of the site's schedule into the photo store on
+// /perm with an outbox entry for each upload target, climbs a recovery
+// ladder when the camera fails, and applies retention. In download mode it
+// copies what the camera shot by itself instead. Its status is
+// /run/lapsebox/camerad.json, rewritten atomically; SIGHUP re-reads the
+// site configuration.
 //
 // Example:
 //
-//	camerad -dir=/perm/lapsebox/download
+//	camerad -perm=/perm
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,286 +20,189 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/lapsebox/lapsebox/appliance/capture"
+	"github.com/lapsebox/lapsebox/appliance/capture/usbcam"
+	"github.com/lapsebox/lapsebox/appliance/config"
+	"github.com/lapsebox/lapsebox/appliance/recovery"
+	"github.com/lapsebox/lapsebox/appliance/store"
+	"github.com/lapsebox/lapsebox/hw"
 	"github.com/lapsebox/lapsebox/ptp"
+	"github.com/lapsebox/lapsebox/ptp/camera"
 	"github.com/lapsebox/lapsebox/ptp/fetch"
 	"github.com/lapsebox/lapsebox/ptp/usb"
 )
 
 var (
-	dir = flag.String("dir", "/perm/lapsebox/download",
-		"directory to download the camera's files into, as <dir>/<store>/<path>")
+	perm = flag.String("perm", "/perm",
+		"the persistent partition: the site configuration is <perm>/lapsebox/config.json, photos go to <perm>/lapsebox")
 	statusFile = flag.String("status", "/run/lapsebox/camerad.json",
 		"status file, rewritten atomically")
+	mode = flag.String("mode", "",
+		"capture or download, overriding the site configuration")
 	serial = flag.String("serial", "",
-		"serial number (USB or PTP) of the camera to use (default: the first found, then the same one)")
-	chunk = flag.Int("chunk", 1<<20,
-		"bytes per GetPartialObject")
+		"serial number (USB or PTP) of the camera to use, overriding the site configuration")
+	mountinfoPath = flag.String("mountinfo", "/proc/self/mountinfo",
+		"mount table, to refuse writing photos anywhere but a mounted /perm")
 	buffer = flag.Int("buffer", 128<<10,
 		"bytes per USB bulk IN transfer (fewer, larger transfers cost less CPU)")
+
+	// Download mode.
+	dir = flag.String("dir", "/perm/lapsebox/download",
+		"download mode: directory to copy the camera's files into, as <dir>/<store>/<path>")
 	interval = flag.Duration("interval", 10*time.Second,
-		"how often to look for new files on the camera")
+		"download mode: how often to look for new files on the camera")
+	chunk = flag.Int("chunk", 1<<20,
+		"download mode: bytes per GetPartialObject")
 	deleteAfter = flag.Bool("delete", false,
-		"delete each file from the camera once its copy is verified and synced")
+		"download mode: delete each file from the camera once its copy is verified and synced")
 )
-
-// Status is what camerad.json holds.
-type Status struct {
-	State   string    `json:"state"` // "starting", "waiting for camera", "downloading", "idle"
-	Camera  *Camera   `json:"camera,omitempty"`
-	Dir     string    `json:"dir"`
-	Updated time.Time `json:"updated"`
-
-	// Since camerad started.
-	FilesFetched int     `json:"filesFetched"`
-	BytesFetched int64   `json:"bytesFetched"` // including those of unfinished downloads
-	Resumed      int     `json:"resumed"`      // downloads that continued a partial copy
-	Reconnects   int     `json:"reconnects"`   // times the camera was found again after it went away
-	CPUSeconds   float64 `json:"cpuSeconds"`
-
-	Current  *Current `json:"current,omitempty"`  // the file being downloaded
-	LastPass *Pass    `json:"lastPass,omitempty"` // the last complete pass over the camera
-
-	LastError     string    `json:"lastError,omitempty"`
-	LastErrorTime time.Time `json:"lastErrorTime,omitzero"`
-}
-
-// Camera identifies the camera in use.
-type Camera struct {
-	Manufacturer string `json:"manufacturer"`
-	Model        string `json:"model"`
-	Serial       string `json:"serial"`
-	USB          string `json:"usb"`
-}
-
-// Current is the file being downloaded.
-type Current struct {
-	Path        string `json:"path"`
-	Size        int64  `json:"size"`
-	Done        int64  `json:"done"`
-	ResumedFrom int64  `json:"resumedFrom"`
-}
-
-// Pass is one walk over the camera.
-type Pass struct {
-	Objects    int       `json:"objects"`
-	Fetched    int       `json:"fetched"`
-	Skipped    int       `json:"skipped"`
-	Failed     int       `json:"failed"`
-	Bytes      int64     `json:"bytes"`
-	Seconds    float64   `json:"seconds"`
-	CPUSeconds float64   `json:"cpuSeconds"`
-	Finished   time.Time `json:"finished"`
-}
-
-// state guards the status and writes it.
-type state struct {
-	mu        sync.Mutex
-	st        Status
-	lastWrite time.Time
-}
-
-// update changes the status and writes it, at most every half second
-// unless force.
-func (s *state) update(force bool, fn func(*Status)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	fn(&s.st)
-	if !force && time.Since(s.lastWrite) < 500*time.Millisecond {
-		return
-	}
-	s.lastWrite = time.Now()
-	s.st.Updated = s.lastWrite.UTC()
-	s.st.CPUSeconds = cpuSeconds()
-	if err := writeAtomic(*statusFile, s.st); err != nil {
-		log.Printf("writing status: %v", err)
-	}
-}
-
-func (s *state) fail(err error) {
-	log.Print(err)
-	s.update(true, func(st *Status) {
-		st.LastError, st.LastErrorTime = err.Error(), time.Now().UTC()
-	})
-}
-
-// writeAtomic writes v as JSON to a temporary file beside path, syncs it
-// and renames it into place: readers see the old or the new file whole.
-func writeAtomic(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(append(b, '\n'))
-	err = errors.Join(err, f.Sync(), f.Close())
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-}
 
 func logic() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	s := &state{st: Status{State: "starting", Dir: *dir}}
-	s.update(true, func(*Status) {})
+	logger := log.New(os.Stderr, "", log.LstdFlags)
+	status := &capture.StatusFile{Path: *statusFile}
 	// The status file's age is the heartbeat: keep it fresh while idle.
 	go func() {
 		for range time.Tick(5 * time.Second) {
-			s.update(true, func(*Status) {})
+			status.Update(time.Now(), func(*capture.Status) {})
 		}
 	}()
-	if err := os.MkdirAll(*dir, 0o755); err != nil {
-		return err
-	}
 	uctx, err := usb.NewContext(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer uctx.Close()
 
-	sel := usb.Selector{Serial: *serial}
-	failures := 0
-	for found := 0; ; found++ {
-		s.update(true, func(st *Status) { st.State, st.Current = "waiting for camera", nil })
-		t, err := uctx.Wait(ctx, sel, time.Second)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	for ctx.Err() == nil {
+		runCtx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-hup:
+				logger.Print("SIGHUP: reading the site configuration again")
+				cancel()
+			case <-runCtx.Done():
+			}
+		}()
+		err := run(runCtx, uctx, status, logger)
+		cancel()
 		if err != nil {
 			return err
 		}
-		err = session(ctx, s, t, &sel, found > 0)
-		if ctx.Err() != nil {
-			t.Close()
+	}
+	return nil
+}
+
+// run runs one configuration until ctx is done.
+func run(ctx context.Context, uctx *usb.Context, status *capture.StatusFile, logger *log.Logger) error {
+	cfg, source, err := config.Load(*perm)
+	if err != nil {
+		// Keep shooting on the built-in schedule rather than take nothing;
+		// the error stays on the status page.
+		logger.Printf("site configuration: %v (using %s)", err, source)
+		status.Update(time.Now(), func(st *capture.Status) { st.LastError, st.LastErrorTime = err.Error(), time.Now() })
+	} else {
+		logger.Printf("site configuration: %s", source)
+	}
+	m := string(cfg.Camera.Mode)
+	if *mode != "" {
+		m = *mode
+	}
+	sel := usb.Selector{Serial: cfg.Camera.Serial}
+	if *serial != "" {
+		sel.Serial = *serial
+	}
+	dev := &usbcam.Device{
+		USB:      uctx,
+		Selector: sel,
+		Match:    cfg.Camera.Matches,
+		Options:  camera.Options{Conn: ptp.Options{BufferSize: *buffer}},
+	}
+	defer dev.Close()
+
+	switch m {
+	case "download":
+		if err := waitPersistent(ctx, *dir, status, logger); err != nil {
 			return nil
 		}
-		if err != nil {
-			s.fail(err)
-		}
-		failures++
-		if errors.Is(err, ptp.ErrNoDevice) {
-			failures = 0
-		} else if failures >= 2 {
-			// A camera that keeps failing while plugged in: a USB port
-			// reset is the strongest remedy short of its power.
-			log.Printf("resetting the camera's USB port after %d failed sessions", failures)
-			if rerr := t.ResetPort(ctx); rerr != nil {
-				s.fail(rerr)
+		d := &capture.Download{Device: dev, Dir: *dir, Interval: *interval, Status: status, Log: logger,
+			Options: fetch.Options{ChunkSize: *chunk, Delete: *deleteAfter}}
+		return d.Run(ctx)
+	case "capture":
+	default:
+		return fmt.Errorf("-mode %q: want capture or download", m)
+	}
+
+	root := filepath.Join(*perm, "lapsebox")
+	if err := waitPersistent(ctx, root, status, logger); err != nil {
+		return nil
+	}
+	st, err := store.Open(root)
+	if err != nil {
+		return err
+	}
+	loop := &capture.Loop{
+		Schedule: &cfg.Schedule,
+		Store:    st,
+		Device:   dev,
+		Relay:    &hw.Recorder{Device: "camera", Path: filepath.Join(root, "relay-requests.jsonl")},
+		Ladder:   recovery.New(recovery.Policy{}),
+		Keep:     cfg.Camera.Keep,
+		MinSize:  cfg.Camera.MinSize,
+		Targets:  targets(cfg),
+		Retention: store.Retention{
+			MaxAge:    cfg.Retention.MaxAge,
+			HighWater: float64(cfg.Retention.HighWater) / 100,
+			LowWater:  float64(cfg.Retention.LowWater) / 100,
+			Critical:  float64(cfg.Retention.Critical) / 100,
+		},
+		Usage:     store.StatfsUsage(root),
+		Status:    status,
+		StateFile: filepath.Join(root, "camerad-state.json"),
+		Log:       logger,
+	}
+	return loop.Run(ctx)
+}
+
+// targets says which targets are owed each file: a live-cam page shows
+// JPGs; the other targets get every file kept (their policies, in uploadd,
+// decide what to derive and send).
+func targets(cfg *config.Config) func(ext string, raw bool) []string {
+	return func(ext string, raw bool) []string {
+		var names []string
+		for _, t := range cfg.Targets {
+			if t.Kind == config.LiveCam && raw {
+				continue
 			}
-			failures = 0
+			names = append(names, t.Name)
 		}
-		t.Close()
-		if !errors.Is(err, ptp.ErrNoDevice) {
-			// Not unplugged: do not hammer a camera that misbehaves.
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(5 * time.Second):
-			}
-		}
+		return names
 	}
 }
 
-// session opens a PTP session over t and downloads until the camera goes
-// away or keeps failing.
-func session(ctx context.Context, s *state, t *usb.Transport, sel *usb.Selector, again bool) error {
-	info := t.Info()
-	conn, err := ptp.Open(ctx, t, &ptp.Options{USBVendorID: info.VendorID, BufferSize: *buffer})
-	if err != nil {
-		return fmt.Errorf("opening a session with %s: %w", info, err)
-	}
-	defer func() {
-		// The session only: the caller owns t (and may reset its port).
-		if conn.SessionID() != 0 {
-			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			conn.CloseSession(cctx)
-			cancel()
-		}
-	}()
-	di := conn.DeviceInfo()
-	if sel.Serial == "" {
-		// Stick to this camera from now on, by the serial the camera
-		// itself reports: a USB iSerial may name the port too (QEMU's
-		// does), and some cameras have none.
-		sel.Serial = di.SerialNumber
-		if sel.Serial == "" {
-			sel.Serial = info.Serial
-		}
-	}
-	log.Printf("camera %s %s (serial %s) at %s", di.Manufacturer, di.Model, sel.Serial, info)
-	s.update(true, func(st *Status) {
-		st.Camera = &Camera{Manufacturer: di.Manufacturer, Model: di.Model, Serial: sel.Serial, USB: info.String()}
-		if again {
-			st.Reconnects++
-		}
-	})
-	failures := 0
+// waitPersistent refuses to write photos until dir lies on a mounted,
+// writable /perm: never fill the root or a tmpfs. It reports why on the
+// status page and checks again every 30 s.
+func waitPersistent(ctx context.Context, dir string, status *capture.StatusFile, logger *log.Logger) error {
 	for {
-		s.update(true, func(st *Status) { st.State = "downloading" })
-		start, cpu := time.Now(), cpuSeconds()
-		res, err := fetch.Fetch(ctx, conn, fetch.Dir{Root: *dir}, &fetch.Options{
-			ChunkSize: *chunk,
-			Delete:    *deleteAfter,
-			Progress: func(p fetch.Progress) {
-				s.update(p.Complete, func(st *Status) {
-					prev := p.Resumed
-					if c := st.Current; c != nil && c.Path == p.Object.Path {
-						prev = c.Done
-					}
-					st.BytesFetched += p.Done - prev
-					st.Current = &Current{Path: p.Object.Path, Size: p.Object.Size, Done: p.Done, ResumedFrom: p.Resumed}
-					if p.Complete {
-						st.FilesFetched++
-						if p.Resumed > 0 {
-							st.Resumed++
-						}
-						log.Printf("fetched %s (%d bytes, resumed from %d)", p.Object.Path, p.Object.Size, p.Resumed)
-					}
-				})
-			},
+		err := store.RequirePersistent(dir, *mountinfoPath)
+		if err == nil {
+			return os.MkdirAll(dir, 0o755)
+		}
+		logger.Print(err)
+		status.Update(time.Now(), func(st *capture.Status) {
+			st.State = "refusing to write"
+			st.LastError, st.LastErrorTime = err.Error(), time.Now()
 		})
-		if errors.Is(err, ptp.ErrNoDevice) || ctx.Err() != nil {
-			return err
-		}
-		if err != nil {
-			failures++
-			s.fail(err)
-			if failures >= 3 {
-				return fmt.Errorf("%d passes failed in a row; opening the camera again", failures)
-			}
-		} else {
-			failures = 0
-			s.update(true, func(st *Status) {
-				st.LastPass = &Pass{
-					Objects: res.Objects, Fetched: res.Fetched, Skipped: res.Skipped, Failed: res.Failed,
-					Bytes: res.Bytes, Seconds: time.Since(start).Seconds(), CPUSeconds: cpuSeconds() - cpu,
-					Finished: time.Now().UTC(),
-				}
-			})
-		}
-		s.update(true, func(st *Status) { st.State, st.Current = "idle", nil })
 		select {
 		case <-ctx.Done():
-			return nil
-		case <-time.After(*interval):
+			return errors.New("stopped")
+		case <-time.After(30 * time.Second):
 		}
 	}
 }

@@ -1,0 +1,203 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"syscall"
+	"time"
+
+	"github.com/lapsebox/lapsebox/appliance/recovery"
+	"github.com/lapsebox/lapsebox/ptp"
+	"github.com/lapsebox/lapsebox/ptp/camera"
+	"github.com/lapsebox/lapsebox/ptp/fetch"
+)
+
+// Download copies every file the camera holds into Dir (download mode: the
+// camera shoots by itself, on its own intervalometer), resuming after the
+// camera was unplugged or re-enumerated.
+type Download struct {
+	Device Device
+	Dir    string
+	// Interval is how often the camera is searched for new files.
+	Interval time.Duration
+	Options  fetch.Options // ChunkSize, Delete; Progress is set by Run
+	Status   *StatusFile
+	Log      *log.Logger
+}
+
+// DownloadStatus is the download-mode part of camerad.json.
+type DownloadStatus struct {
+	FilesFetched int      `json:"filesFetched"`
+	BytesFetched int64    `json:"bytesFetched"` // including those of unfinished downloads
+	Resumed      int      `json:"resumed"`      // downloads that continued a partial copy
+	Reconnects   int      `json:"reconnects"`   // times the camera was found again after it went away
+	CPUSeconds   float64  `json:"cpuSeconds"`
+	Current      *Current `json:"current,omitempty"`  // the file being downloaded
+	LastPass     *Pass    `json:"lastPass,omitempty"` // the last complete pass over the camera
+}
+
+// Current is the file being downloaded.
+type Current struct {
+	Path        string `json:"path"`
+	Size        int64  `json:"size"`
+	Done        int64  `json:"done"`
+	ResumedFrom int64  `json:"resumedFrom"`
+}
+
+// Pass is one walk over the camera.
+type Pass struct {
+	Objects    int       `json:"objects"`
+	Fetched    int       `json:"fetched"`
+	Skipped    int       `json:"skipped"`
+	Failed     int       `json:"failed"`
+	Bytes      int64     `json:"bytes"`
+	Seconds    float64   `json:"seconds"`
+	CPUSeconds float64   `json:"cpuSeconds"`
+	Finished   time.Time `json:"finished"`
+}
+
+// Run downloads until ctx is done.
+func (d *Download) Run(ctx context.Context) error {
+	if d.Status == nil {
+		d.Status = &StatusFile{}
+	}
+	if d.Log == nil {
+		d.Log = log.New(io.Discard, "", 0)
+	}
+	if d.Interval == 0 {
+		d.Interval = 10 * time.Second
+	}
+	d.update(func(st *Status) { st.Mode, st.State = "download", "starting" })
+	failures := 0
+	for found := 0; ctx.Err() == nil; found++ {
+		d.update(func(st *Status) { st.State, st.Download().Current = "waiting for camera", nil })
+		cam, err := d.Device.Open(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			d.fail(fmt.Errorf("opening the camera: %w", err))
+			sleep(ctx, 5*time.Second)
+			continue
+		}
+		err = d.session(ctx, cam, found > 0)
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		cam.Close(cctx)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			d.fail(err)
+		}
+		if errors.Is(err, ptp.ErrNoDevice) {
+			failures = 0
+			continue
+		}
+		if failures++; failures >= 2 {
+			// A camera that keeps failing while plugged in: a USB port
+			// reset is the strongest remedy short of its power.
+			d.Log.Printf("resetting the camera's USB port after %d failed sessions", failures)
+			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			if rerr := d.Device.Recover(rctx, nil, recovery.USBReset); rerr != nil {
+				d.fail(rerr)
+			}
+			cancel()
+			failures = 0
+		}
+		// Not unplugged: do not hammer a camera that misbehaves.
+		sleep(ctx, 5*time.Second)
+	}
+	return nil
+}
+
+// session downloads until the camera goes away or keeps failing.
+func (d *Download) session(ctx context.Context, cam *camera.Camera, again bool) error {
+	id := cam.Identity()
+	d.Log.Printf("camera %s", id)
+	d.update(func(st *Status) {
+		st.Camera = &CameraStatus{Model: id.Model, Serial: id.SerialNumber, Connected: true}
+		if again {
+			st.Download().Reconnects++
+		}
+	})
+	failures := 0
+	for {
+		d.update(func(st *Status) { st.State = "downloading" })
+		start, cpu := time.Now(), cpuSeconds()
+		opts := d.Options
+		opts.Progress = func(p fetch.Progress) { d.progress(p) }
+		res, err := fetch.Fetch(ctx, cam.Conn(), fetch.Dir{Root: d.Dir}, &opts)
+		if errors.Is(err, ptp.ErrNoDevice) || ctx.Err() != nil {
+			return err
+		}
+		if err != nil {
+			failures++
+			d.fail(err)
+			if failures >= 3 {
+				return fmt.Errorf("%d passes failed in a row; opening the camera again", failures)
+			}
+		} else {
+			failures = 0
+			d.update(func(st *Status) {
+				st.Download().LastPass = &Pass{
+					Objects: res.Objects, Fetched: res.Fetched, Skipped: res.Skipped, Failed: res.Failed,
+					Bytes: res.Bytes, Seconds: time.Since(start).Seconds(), CPUSeconds: cpuSeconds() - cpu,
+					Finished: time.Now().UTC(),
+				}
+			})
+		}
+		d.update(func(st *Status) { st.State, st.Download().Current = "idle", nil })
+		if err := sleep(ctx, d.Interval); err != nil {
+			return nil
+		}
+	}
+}
+
+func (d *Download) progress(p fetch.Progress) {
+	d.update(func(st *Status) {
+		ds := st.Download()
+		prev := p.Resumed
+		if c := ds.Current; c != nil && c.Path == p.Object.Path {
+			prev = c.Done
+		}
+		ds.BytesFetched += p.Done - prev
+		ds.Current = &Current{Path: p.Object.Path, Size: p.Object.Size, Done: p.Done, ResumedFrom: p.Resumed}
+		if p.Complete {
+			ds.FilesFetched++
+			if p.Resumed > 0 {
+				ds.Resumed++
+			}
+			d.Log.Printf("fetched %s (%d bytes, resumed from %d)", p.Object.Path, p.Object.Size, p.Resumed)
+		}
+	})
+}
+
+func (d *Download) update(fn func(*Status)) {
+	if err := d.Status.Update(time.Now().UTC(), func(st *Status) {
+		fn(st)
+		if st.DownloadStatus != nil {
+			st.DownloadStatus.CPUSeconds = cpuSeconds()
+		}
+	}); err != nil {
+		d.Log.Printf("writing status: %v", err)
+	}
+}
+
+func (d *Download) fail(err error) {
+	d.Log.Print(err)
+	d.update(func(st *Status) { st.LastError, st.LastErrorTime = err.Error(), time.Now().UTC() })
+}
+
+func sleep(ctx context.Context, d time.Duration) error { return SystemClock{}.Sleep(ctx, d) }
+
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}

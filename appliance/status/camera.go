@@ -1,0 +1,142 @@
+package status
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/image/draw"
+)
+
+// Camera is the part of camerad's status file (camerad.json) the page
+// shows at the top. statusd reads the file as a client of its format: it
+// does not link camerad's code (which needs cgo for USB).
+type Camera struct {
+	Mode   string `json:"mode"`
+	State  string `json:"state"`
+	Camera *struct {
+		Model     string `json:"model"`
+		Serial    string `json:"serial"`
+		Battery   string `json:"battery"`
+		CardFree  string `json:"cardFree"`
+		Connected bool   `json:"connected"`
+	} `json:"camera"`
+	LastCapture *struct {
+		Slot  time.Time `json:"slot"`
+		Files []string  `json:"files"`
+		Bytes uint64    `json:"bytes"`
+		Total float64   `json:"total"`
+	} `json:"lastCapture"`
+	NextSlot    time.Time `json:"nextSlot"`
+	Captures    int       `json:"captures"`
+	MissedSlots int       `json:"missedSlots"`
+	Recovery    struct {
+		ConsecutiveFailures int    `json:"ConsecutiveFailures"`
+		LastAction          string `json:"LastAction"`
+		Alert               bool   `json:"Alert"`
+	} `json:"recovery"`
+	AutonomyDays *float64 `json:"autonomyDays"`
+	LastError    string   `json:"lastError"`
+}
+
+// camera decodes camerad.json from a snapshot's status files.
+func (s *Snapshot) camera() *Camera {
+	for _, f := range s.Files {
+		if f.Name == "camerad" && f.Status != nil {
+			var c Camera
+			if json.Unmarshal(f.Status, &c) == nil {
+				return &c
+			}
+		}
+	}
+	return nil
+}
+
+// LatestPhoto returns the store path of the newest JPG captured, or "".
+func (c *Camera) LatestPhoto() string {
+	if c == nil || c.LastCapture == nil {
+		return ""
+	}
+	for _, f := range c.LastCapture.Files {
+		if strings.HasSuffix(f, ".jpg") {
+			return f
+		}
+	}
+	return ""
+}
+
+// thumbnailWidth keeps the latest picture light enough for a phone on the
+// site's own 4G link.
+const thumbnailWidth = 640
+
+// thumbnails caches the thumbnail of the latest photo: decoding an 18 MP
+// JPEG costs a second on a Pi, so it is done once per photo.
+type thumbnails struct {
+	mu   sync.Mutex
+	path string
+	jpeg []byte
+}
+
+// serve writes the thumbnail of photo (a path relative to the store).
+func (t *thumbnails) serve(w http.ResponseWriter, r *http.Request, storeDir, photo string) {
+	if photo == "" || !strings.HasPrefix(photo, "photos/") || path.Clean(photo) != photo {
+		http.Error(w, "no picture yet", http.StatusNotFound)
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.path != photo {
+		b, err := thumbnail(filepath.Join(storeDir, filepath.FromSlash(photo)), thumbnailWidth)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		t.path, t.jpeg = photo, b
+	}
+	w.Header().Set("Content-Type", "image/jpeg")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Write(t.jpeg)
+}
+
+// thumbnail scales the JPEG at file to width pixels.
+func thumbnail(file string, width int) ([]byte, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("latest picture: %w", err)
+	}
+	defer f.Close()
+	src, err := jpeg.Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("latest picture %s: %w", file, err)
+	}
+	b := src.Bounds()
+	if b.Dx() <= 0 || b.Dy() <= 0 {
+		return nil, fmt.Errorf("latest picture %s: empty image", file)
+	}
+	width = min(width, b.Dx())
+	height := max(1, b.Dy()*width/b.Dx())
+	dst := image.NewRGBA(image.Rect(0, 0, width, height))
+	draw.ApproxBiLinear.Scale(dst, dst.Bounds(), src, b, draw.Src, nil)
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, dst, &jpeg.Options{Quality: 80}); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Autonomy says how many days of pictures fit, or "" when unknown.
+func (c *Camera) Autonomy() string {
+	if c == nil || c.AutonomyDays == nil {
+		return ""
+	}
+	return fmt.Sprintf("%.0f days of pictures fit on /perm at the recent rate", *c.AutonomyDays)
+}
