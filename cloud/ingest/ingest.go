@@ -1,0 +1,408 @@
+// Package ingest is the central server's receiving end: devices upload
+// photos to it with tus 1.0 (served by tusd's handler), each with its own
+// bearer token; a photo counts as received only once its SHA-256 matches
+// the one the device declared, and is then stored crash-safely under
+// <root>/<device>/<name>, never overwriting a different photo.
+//
+// The HTTP API, all of it under Handler and authenticated with
+// "Authorization: Bearer <token>" and "Lapsebox-Device: <name>":
+//
+//	POST   /v1/files/        tus creation (and creation-with-upload)
+//	HEAD   /v1/files/<id>    tus offset
+//	PATCH  /v1/files/<id>    tus data
+//	DELETE /v1/files/<id>    tus termination
+//	GET    /v1/photos?prefix=2026/11/   the device's photos, for reconciling
+//
+// Upload-Metadata must carry "filename" (the photo's relative name) and
+// "sha256" (hex); "capturetime" (RFC 3339) and "filetype" are kept. The
+// response that completes an upload, and the creation of a photo already
+// received, carry VerifiedHeader with the SHA-256 the server checked and
+// StoredAsHeader with the name it is stored under. A creation for a photo
+// already received answers 200 and creates no upload.
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tus/tusd/v2/pkg/filestore"
+	"github.com/tus/tusd/v2/pkg/handler"
+	"github.com/tus/tusd/v2/pkg/memorylocker"
+)
+
+// Response headers that confirm a photo.
+const (
+	VerifiedHeader = "Lapsebox-Verified-Sha256"
+	StoredAsHeader = "Lapsebox-Stored-As"
+)
+
+// Paths the Handler serves.
+const (
+	FilesPath  = "/v1/files/"
+	PhotosPath = "/v1/photos"
+)
+
+// StatusSHA256Mismatch is the status of a completed upload whose bytes do
+// not hash to the declared SHA-256 (tus's checksum extension uses it too).
+// The upload is discarded; the device starts over.
+const StatusSHA256Mismatch = 460
+
+// Config configures a Server.
+type Config struct {
+	// Root holds the received photos, <Root>/<device>/<name>.
+	Root string
+	// Spool holds uploads in progress (default <Root>/.spool); on the
+	// same file system as Root, photos are linked, not copied, into place.
+	Spool string
+	// Devices are the devices allowed to upload; SetDevices replaces them.
+	Devices Devices
+	// MaxSize is the largest photo accepted, in bytes (default 256 MiB).
+	MaxSize int64
+	// Expire is how long an unfinished upload is kept after its last byte
+	// (default 7 days).
+	Expire time.Duration
+	// Logger receives the server's logs (nil: slog.Default()).
+	Logger *slog.Logger
+}
+
+// Server receives photos. Its methods are safe for concurrent use.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	photos  *photos
+	store   filestore.FileStore
+	tus     *handler.Handler
+	devices atomic.Pointer[Devices]
+
+	mu    sync.Mutex
+	stats map[string]*DeviceStatus
+}
+
+type ctxKey struct{}
+
+// New opens (creating) the photo tree and the spool, finishes uploads that
+// were complete when the server last stopped, and returns a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Root == "" {
+		return nil, errors.New("ingest: no root directory")
+	}
+	if cfg.Spool == "" {
+		cfg.Spool = filepath.Join(cfg.Root, ".spool")
+	}
+	if cfg.MaxSize <= 0 {
+		cfg.MaxSize = 256 << 20
+	}
+	if cfg.Expire <= 0 {
+		cfg.Expire = 7 * 24 * time.Hour
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, stats: map[string]*DeviceStatus{}}
+	s.SetDevices(cfg.Devices)
+	var err error
+	if s.photos, err = openPhotos(cfg.Root); err != nil {
+		return nil, err
+	}
+	if err := mkdirAllSync(cfg.Spool); err != nil {
+		return nil, fmt.Errorf("ingest: spool: %w", err)
+	}
+	s.store = filestore.New(cfg.Spool)
+	composer := handler.NewStoreComposer()
+	owned := &ownedStore{FileStore: s.store, s: s}
+	composer.UseCore(owned)
+	composer.UseTerminater(owned)
+	memorylocker.New().UseIn(composer)
+	s.tus, err = handler.NewHandler(handler.Config{
+		StoreComposer:             composer,
+		BasePath:                  FilesPath,
+		MaxSize:                   cfg.MaxSize,
+		DisableDownload:           true,
+		DisableConcatenation:      true,
+		Cors:                      &handler.CorsConfig{Disable: true},
+		PreUploadCreateCallback:   s.preCreate,
+		PreFinishResponseCallback: s.preFinish,
+		Logger:                    tusLogger(cfg.Logger),
+		NetworkTimeout:            2 * time.Minute,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	if err := s.Sweep(time.Now()); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// SetDevices replaces the devices allowed to upload (a reloaded token
+// file). Uploads in progress continue only for devices still listed.
+func (s *Server) SetDevices(d Devices) {
+	if d == nil {
+		d = Devices{}
+	}
+	s.devices.Store(&d)
+}
+
+// Handler returns the devices' HTTP API.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(FilesPath, http.StripPrefix(strings.TrimSuffix(FilesPath, "/"), s.tus))
+	mux.HandleFunc("GET "+PhotosPath, s.servePhotos)
+	return s.authenticate(mux)
+}
+
+// authenticate refuses requests without a valid device credential and
+// puts the device's name in the request's context.
+func (s *Server) authenticate(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		dev, err := (*s.devices.Load()).authenticate(r)
+		if err != nil {
+			var ae *authError
+			errors.As(err, &ae)
+			if ae.status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="lapsebox"`)
+			}
+			s.log.Warn("ingest: refused", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "status", ae.status, "reason", ae.msg)
+			http.Error(w, ae.msg, ae.status)
+			return
+		}
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, dev)))
+	})
+}
+
+func deviceOf(ctx context.Context) string {
+	d, _ := ctx.Value(ctxKey{}).(string)
+	return d
+}
+
+func tusError(status int, code, format string, args ...any) handler.Error {
+	return handler.NewError(code, fmt.Sprintf(format, args...), status)
+}
+
+var hexSHA256 = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// preCreate checks a new upload's metadata, answers a photo already
+// received without creating an upload, and binds the upload to its device.
+func (s *Server) preCreate(ev handler.HookEvent) (handler.HTTPResponse, handler.FileInfoChanges, error) {
+	var none handler.FileInfoChanges
+	dev := deviceOf(ev.Context)
+	if dev == "" {
+		return handler.HTTPResponse{}, none, tusError(http.StatusUnauthorized, "ERR_NO_DEVICE", "no authenticated device")
+	}
+	meta := ev.Upload.MetaData
+	name, sum := meta["filename"], meta["sha256"]
+	if err := checkName(name); err != nil {
+		return handler.HTTPResponse{}, none, tusError(http.StatusBadRequest, "ERR_BAD_NAME", "Upload-Metadata filename: %v", err)
+	}
+	if !hexSHA256.MatchString(sum) {
+		return handler.HTTPResponse{}, none, tusError(http.StatusBadRequest, "ERR_BAD_SHA256", "Upload-Metadata sha256 %q: want 64 lowercase hex digits", trim(sum))
+	}
+	if ct := meta["capturetime"]; ct != "" {
+		if _, err := time.Parse(time.RFC3339Nano, ct); err != nil {
+			return handler.HTTPResponse{}, none, tusError(http.StatusBadRequest, "ERR_BAD_CAPTURETIME", "Upload-Metadata capturetime %q: want RFC 3339", trim(ct))
+		}
+	}
+	if ev.Upload.SizeIsDeferred {
+		return handler.HTTPResponse{}, none, tusError(http.StatusBadRequest, "ERR_NO_LENGTH", "Upload-Length is required")
+	}
+	got, err := s.photos.find(dev, name, sum)
+	if err != nil {
+		return handler.HTTPResponse{}, none, fmt.Errorf("looking for %s/%s: %w", dev, name, err)
+	}
+	if got != "" {
+		// Idempotent: the device lost our answer, or its outbox entry.
+		s.log.Info("ingest: already received", "device", dev, "name", name, "stored_as", got)
+		e := tusError(http.StatusOK, "ALREADY_RECEIVED", "%s already received as %s", name, got)
+		e.HTTPResponse.Header[VerifiedHeader] = sum
+		e.HTTPResponse.Header[StoredAsHeader] = got
+		return handler.HTTPResponse{}, none, e
+	}
+	m := handler.MetaData{"filename": name, "sha256": sum, "device": dev}
+	for _, k := range []string{"capturetime", "filetype"} {
+		if v, ok := meta[k]; ok && len(v) < 200 {
+			m[k] = v
+		}
+	}
+	return handler.HTTPResponse{}, handler.FileInfoChanges{MetaData: m}, nil
+}
+
+func trim(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}
+
+// preFinish verifies a complete upload's SHA-256, stores the photo and
+// removes the upload from the spool. Its answer is what tells the device
+// the photo is safe.
+func (s *Server) preFinish(ev handler.HookEvent) (handler.HTTPResponse, error) {
+	stored, err := s.finish(ev.Context, ev.Upload)
+	if err != nil {
+		return handler.HTTPResponse{}, err
+	}
+	return handler.HTTPResponse{Header: handler.HTTPHeader{
+		VerifiedHeader: ev.Upload.MetaData["sha256"],
+		StoredAsHeader: stored,
+	}}, nil
+}
+
+func (s *Server) finish(ctx context.Context, info handler.FileInfo) (string, error) {
+	dev, name, want := info.MetaData["device"], info.MetaData["filename"], info.MetaData["sha256"]
+	bin := info.Storage[filestore.StorageKeyPath]
+	if bin == "" {
+		bin = filepath.Join(s.cfg.Spool, info.ID)
+	}
+	got, err := fileSHA256(bin)
+	if err != nil {
+		return "", err
+	}
+	if got != want {
+		s.discard(ctx, info.ID)
+		s.count(dev, func(st *DeviceStatus) { st.Rejected++ })
+		s.log.Warn("ingest: sha256 mismatch", "device", dev, "name", name, "declared", want, "received", got)
+		return "", tusError(StatusSHA256Mismatch, "ERR_SHA256_MISMATCH", "%s: received bytes hash to %s, Upload-Metadata declared %s; upload discarded", name, got, want)
+	}
+	stored, err := s.photos.commit(dev, name, want, bin)
+	if err != nil {
+		return "", fmt.Errorf("storing %s/%s: %w", dev, name, err)
+	}
+	s.discard(ctx, info.ID)
+	s.count(dev, func(st *DeviceStatus) {
+		st.Photos++
+		st.Bytes += info.Size
+		st.LastUpload = time.Now().UTC()
+		st.LastName = stored
+	})
+	s.log.Info("ingest: received", "device", dev, "name", name, "stored_as", stored, "size", info.Size)
+	return stored, nil
+}
+
+// discard removes an upload from the spool: a later HEAD or PATCH gets 404,
+// and the device's next creation learns the photo is already here.
+func (s *Server) discard(ctx context.Context, id string) {
+	u, err := s.store.GetUpload(ctx, id)
+	if err == nil {
+		err = s.store.AsTerminatableUpload(u).Terminate(ctx)
+	}
+	if err != nil && !errors.Is(err, handler.ErrNotFound) {
+		s.log.Warn("ingest: removing finished upload from the spool", "id", id, "err", err)
+	}
+}
+
+// Sweep finishes uploads that were complete when the server stopped before
+// storing them, and removes unfinished ones idle for longer than Expire.
+// cloudd runs it at start and every hour.
+func (s *Server) Sweep(now time.Time) error {
+	des, err := os.ReadDir(s.cfg.Spool)
+	if err != nil {
+		return fmt.Errorf("ingest: spool: %w", err)
+	}
+	ctx := context.Background()
+	for _, d := range des {
+		id, ok := strings.CutSuffix(d.Name(), ".info")
+		if !ok {
+			continue
+		}
+		u, err := s.store.GetUpload(ctx, id)
+		if err != nil {
+			s.log.Warn("ingest: unreadable upload in the spool, removing it", "id", id, "err", err)
+			os.Remove(filepath.Join(s.cfg.Spool, id))
+			os.Remove(filepath.Join(s.cfg.Spool, d.Name()))
+			continue
+		}
+		info, _ := u.GetInfo(ctx)
+		if !info.SizeIsDeferred && info.Offset == info.Size {
+			if _, err := s.finish(ctx, info); err != nil {
+				s.log.Warn("ingest: finishing a complete upload", "id", id, "err", err)
+			}
+			continue
+		}
+		bin := info.Storage[filestore.StorageKeyPath]
+		if st, err := os.Stat(bin); err == nil && now.Sub(st.ModTime()) > s.cfg.Expire {
+			s.log.Info("ingest: expiring an idle upload", "id", id, "device", info.MetaData["device"], "name", info.MetaData["filename"], "offset", info.Offset, "size", info.Size)
+			s.discard(ctx, id)
+		}
+	}
+	return nil
+}
+
+// servePhotos lists the device's photos under a prefix, for reconciling.
+func (s *Server) servePhotos(w http.ResponseWriter, r *http.Request) {
+	dev := deviceOf(r.Context())
+	prefix := r.URL.Query().Get("prefix")
+	if err := checkPrefix(prefix); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	ps, err := s.photos.list(dev, prefix)
+	if err != nil {
+		s.log.Error("ingest: listing", "device", dev, "prefix", prefix, "err", err)
+		http.Error(w, "listing failed", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(struct {
+		Device string  `json:"device"`
+		Photos []Photo `json:"photos"`
+	}{dev, ps})
+}
+
+// ownedStore is the file store with each upload bound to the device that
+// created it, and the bytes it receives counted.
+type ownedStore struct {
+	filestore.FileStore
+	s *Server
+}
+
+func (o *ownedStore) NewUpload(ctx context.Context, info handler.FileInfo) (handler.Upload, error) {
+	u, err := o.FileStore.NewUpload(ctx, info)
+	if err != nil {
+		return nil, err
+	}
+	return &countedUpload{Upload: u, s: o.s, device: info.MetaData["device"]}, nil
+}
+
+func (o *ownedStore) GetUpload(ctx context.Context, id string) (handler.Upload, error) {
+	u, err := o.FileStore.GetUpload(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	info, err := u.GetInfo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if dev := deviceOf(ctx); info.MetaData["device"] != dev {
+		// Not found, rather than forbidden: IDs are not for guessing.
+		return nil, handler.ErrNotFound
+	}
+	return &countedUpload{Upload: u, s: o.s, device: info.MetaData["device"]}, nil
+}
+
+func (o *ownedStore) AsTerminatableUpload(u handler.Upload) handler.TerminatableUpload {
+	return o.FileStore.AsTerminatableUpload(u.(*countedUpload).Upload)
+}
+
+type countedUpload struct {
+	handler.Upload
+	s      *Server
+	device string
+}
+
+func (c *countedUpload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (int64, error) {
+	n, err := c.Upload.WriteChunk(ctx, offset, src)
+	c.s.count(c.device, func(st *DeviceStatus) { st.BodyBytes += n })
+	return n, err
+}
