@@ -130,8 +130,7 @@ const (
 // Kinds lists the known target kinds.
 var Kinds = []Kind{Cloud, WebDAV, S3, LiveCam}
 
-// Target is one upload destination. Per-kind settings (URL, sizes, time
-// windows, bandwidth) come with the uploader.
+// Target is one upload destination and its policy.
 type Target struct {
 	// Name identifies the target in the outbox and on status pages; it is
 	// used as a directory name, so it is limited to [a-z0-9._-].
@@ -139,8 +138,37 @@ type Target struct {
 	// Kind is one of Kinds.
 	Kind Kind
 	// Secret names the entry of Config.Secrets holding the target's
-	// credentials; empty if it needs none.
+	// credentials (a token, a password); empty if it needs none.
 	Secret string
+	// URL is where pictures go: cloudd's base URL, a WebDAV collection, an
+	// S3 endpoint.
+	URL string
+	// Bucket and Region are an S3 target's.
+	Bucket, Region string
+	// User is a WebDAV target's user name (its password is the secret).
+	User string
+	// Send is what the target gets of each capture (default by kind:
+	// cloud and s3 originals, webdav jpg, livecam latest).
+	Send Send
+	// Process is the processing spec for derived and live-cam pictures
+	// (appliance/process), as JSON; the uploader validates it.
+	Process json.RawMessage
+	// Windows, if any, are the only times the target is sent to (say, at
+	// night when the link is idle).
+	Windows []schedule.Window
+	// MinInterval sends at most one picture per interval of capture time
+	// (one an hour of a 5-minute time-lapse); the others are skipped.
+	MinInterval time.Duration
+	// MaxBytesPerSecond caps the target's bandwidth (0: no cap); targets
+	// share the link fairly within their caps.
+	MaxBytesPerSecond int64
+	// Concurrency is how many transfers run at once (default 1).
+	Concurrency int
+	// Priority orders targets competing for the link: higher goes first.
+	Priority int
+
+	location *time.Location
+	lat, lon float64
 }
 
 // Retention says when pictures leave /perm.
@@ -285,7 +313,16 @@ func (c *Config) file() fileConfig {
 		f.Schedule.Windows = append(f.Schedule.Windows, fileWindow{Days: w.Days.Names(), Start: w.Start.String(), End: w.End.String(), Interval: iv})
 	}
 	for _, t := range c.Targets {
-		f.Targets = append(f.Targets, fileTarget{Name: t.Name, Kind: string(t.Kind), Secret: t.Secret})
+		ft := fileTarget{Name: t.Name, Kind: string(t.Kind), Secret: t.Secret, URL: t.URL, Bucket: t.Bucket,
+			Region: t.Region, User: t.User, Send: string(t.Send), Process: t.Process,
+			MaxBytesPerSecond: t.MaxBytesPerSecond, Concurrency: t.Concurrency, Priority: t.Priority}
+		if t.MinInterval > 0 {
+			ft.MinInterval = schedule.FormatDuration(t.MinInterval)
+		}
+		for _, w := range t.Windows {
+			ft.Windows = append(ft.Windows, fileWindow{Days: w.Days.Names(), Start: w.Start.String(), End: w.End.String()})
+		}
+		f.Targets = append(f.Targets, ft)
 	}
 	for k := range c.Secrets {
 		f.Secrets[k] = redacted

@@ -91,7 +91,7 @@ func TestExample(t *testing.T) {
 	if got, ok := c.Schedule.Next(time.Date(2026, 6, 13, 11, 2, 0, 0, paris)); !ok || !got.Equal(time.Date(2026, 6, 13, 11, 10, 0, 0, paris)) {
 		t.Errorf("Saturday Next = %v", got)
 	}
-	if len(c.Targets) != 3 || c.Targets[1] != (Target{"client-share", WebDAV, "client-dav"}) {
+	if len(c.Targets) != 3 || c.Targets[1].Name != "client-share" || c.Targets[1].Kind != WebDAV || c.Targets[1].Secret != "client-dav" || c.Targets[1].Send != SendJPG || c.Targets[1].User != "site7" || len(c.Targets[1].Windows) != 1 || c.Targets[1].MaxBytesPerSecond != 50000 {
 		t.Errorf("targets = %+v", c.Targets)
 	}
 	if c.Retention != (Retention{MaxAge: 365 * 24 * time.Hour, HighWater: 85, LowWater: 75, Critical: 95}) {
@@ -118,7 +118,7 @@ func TestErrors(t *testing.T) {
   "secrets": {%s}
 }`
 	type fill struct{ start, end, iv, days, targets, retention, secrets string }
-	ok := fill{"08:00", "09:00", "10m", `"mon"`, `{"name": "a", "kind": "s3"}`, `"max_age": "30d"`, `"k": "v"`}
+	ok := fill{"08:00", "09:00", "10m", `"mon"`, `{"name": "a", "kind": "s3", "url": "https://s3.example", "bucket": "b"}`, `"max_age": "30d"`, `"k": "v"`}
 	for _, tc := range []struct {
 		name string
 		edit func(f *fill)
@@ -133,11 +133,11 @@ func TestErrors(t *testing.T) {
 			[]string{`line 6: schedule.windows[1].days[1]: "funday" is not a day of the week`}},
 		{"unknown kind", func(f *fill) { f.targets = `{"name": "a", "kind": "ftp"}` },
 			[]string{`line 9: targets[0].kind: "ftp" is not a target kind`}},
-		{"duplicate target", func(f *fill) { f.targets = `{"name": "a", "kind": "s3"}, {"name": "a", "kind": "cloud"}` },
+		{"duplicate target", func(f *fill) { f.targets = `{"name": "a", "kind": "s3", "url": "https://s3.example", "bucket": "b"}, {"name": "a", "kind": "cloud", "url": "https://cloud.example"}` },
 			[]string{`line 9: targets[1].name: "a" is already the name of targets[0]`}},
-		{"bad target name", func(f *fill) { f.targets = `{"name": "A B", "kind": "s3"}` },
+		{"bad target name", func(f *fill) { f.targets = `{"name": "A B", "kind": "s3", "url": "https://s3.example", "bucket": "b"}` },
 			[]string{`targets[0].name: "A B" is not a name`}},
-		{"missing secret", func(f *fill) { f.targets = `{"name": "a", "kind": "s3", "secret": "nope"}` },
+		{"missing secret", func(f *fill) { f.targets = `{"name": "a", "kind": "s3", "url": "https://s3.example", "bucket": "b", "secret": "nope"}` },
 			[]string{`targets[0].secret: "nope" is not in secrets`}},
 		{"water marks", func(f *fill) { f.retention = `"high_water": 70, "low_water": 80` },
 			[]string{`line 10: retention.low_water: 80 is not below high_water (70)`}},

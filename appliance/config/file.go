@@ -1,5 +1,7 @@
 package config
 
+import "encoding/json"
+
 // The JSON shape of a configuration file. Values that need parsing
 // (durations, times of day, days, time zones, kinds) are plain strings here,
 // so that decoding fails only on JSON syntax, unknown fields and JSON types
@@ -44,9 +46,20 @@ type fileWindow struct {
 }
 
 type fileTarget struct {
-	Name   string `json:"name"`
-	Kind   string `json:"kind"`
-	Secret string `json:"secret,omitempty"`
+	Name              string          `json:"name"`
+	Kind              string          `json:"kind"`
+	Secret            string          `json:"secret,omitempty"`
+	URL               string          `json:"url,omitempty"`
+	Bucket            string          `json:"bucket,omitempty"`
+	Region            string          `json:"region,omitempty"`
+	User              string          `json:"user,omitempty"`
+	Send              string          `json:"send,omitempty"`
+	Process           json.RawMessage `json:"process,omitempty"`
+	Windows           []fileWindow    `json:"windows,omitempty"`
+	MinInterval       string          `json:"min_interval,omitempty"`
+	MaxBytesPerSecond int64           `json:"max_bytes_per_second,omitempty"`
+	Concurrency       int             `json:"concurrency,omitempty"`
+	Priority          int             `json:"priority,omitempty"`
 }
 
 type fileRetention struct {

@@ -155,7 +155,7 @@ func (f *fileConfig) validate() (*Config, []*FieldError) {
 	seen := map[string]int{}
 	for i, ft := range f.Targets {
 		p := fmt.Sprintf("targets[%d].", i)
-		t := Target{Name: ft.Name, Kind: Kind(ft.Kind), Secret: ft.Secret}
+		t := f.parseTarget(i, ft, s.Location, bad)
 		switch j, dup := seen[ft.Name]; {
 		case !namePattern.MatchString(ft.Name):
 			bad(p+"name", "%q is not a name (lower-case letters, digits, '.', '_', '-'; at most 64)", ft.Name)
@@ -163,9 +163,6 @@ func (f *fileConfig) validate() (*Config, []*FieldError) {
 			bad(p+"name", "%q is already the name of targets[%d]", ft.Name, j)
 		default:
 			seen[ft.Name] = i
-		}
-		if !slices.Contains(Kinds, t.Kind) {
-			bad(p+"kind", "%q is not a target kind (cloud, webdav, s3, livecam)", ft.Kind)
 		}
 		if ft.Secret != "" {
 			if _, ok := f.Secrets[ft.Secret]; !ok {

@@ -169,17 +169,15 @@ func run(ctx context.Context, uctx *usb.Context, status *capture.StatusFile, log
 	return loop.Run(ctx)
 }
 
-// targets says which targets are owed each file: a live-cam page shows
-// JPGs; the other targets get every file kept (their policies, in uploadd,
-// decide what to derive and send).
+// targets says which targets are owed each file, by their send policy:
+// uploadd derives and sends; camerad only queues.
 func targets(cfg *config.Config) func(ext string, raw bool) []string {
 	return func(ext string, raw bool) []string {
 		var names []string
 		for _, t := range cfg.Targets {
-			if t.Kind == config.LiveCam && raw {
-				continue
+			if t.Wants(raw) {
+				names = append(names, t.Name)
 			}
-			names = append(names, t.Name)
 		}
 		return names
 	}
