@@ -56,8 +56,7 @@ func (s *Store) readEntries(target string) ([]Entry, error) {
 	for _, d := range des {
 		name := d.Name()
 		if strings.HasPrefix(name, ".tmp-") {
-			os.Remove(filepath.Join(dir, name)) // an update a crash cut short
-			continue
+			continue // an update in progress; Open removes those a crash left
 		}
 		if !strings.HasSuffix(name, ".json") {
 			continue

@@ -502,6 +502,18 @@ func (s *Store) removeOrphans() error {
 		return err
 	}
 	for _, t := range targets {
+		dir := filepath.Join(s.dir, "outbox", t.Name())
+		des, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		for _, d := range des {
+			if strings.HasPrefix(d.Name(), ".tmp-") {
+				if err := os.Remove(filepath.Join(dir, d.Name())); err != nil {
+					return err
+				}
+			}
+		}
 		entries, err := s.readEntries(t.Name())
 		if err != nil {
 			return err

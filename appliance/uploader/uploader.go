@@ -1,0 +1,394 @@
+// Package uploader is uploadd's logic: drain the store's outbox target by
+// target, derive what each target wants, and deliver it through the
+// target's transport within its windows, interval and bandwidth, retrying
+// with backoff and parking what retrying cannot fix. An entry leaves the
+// outbox only once the target confirmed the bytes.
+package uploader
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"math/rand/v2"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lapsebox/lapsebox/appliance/config"
+	"github.com/lapsebox/lapsebox/appliance/process"
+	"github.com/lapsebox/lapsebox/appliance/store"
+	"github.com/lapsebox/lapsebox/appliance/upload"
+)
+
+// Target is a configured target with its transport.
+type Target struct {
+	Config    config.Target
+	Transport upload.Target
+	// Processor makes derived and live-cam pictures (nil: send the JPG).
+	Processor *process.Processor
+	// ConfigHash identifies the target's configuration: an entry parked
+	// under another configuration is retried.
+	ConfigHash string
+
+	own   bucket
+	sent  rateMeter
+	mu    sync.Mutex
+	state TargetStatus
+	// lastSent is the capture time of the last picture sent, for
+	// MinInterval.
+	lastSent time.Time
+}
+
+// Uploader drains the outbox.
+type Uploader struct {
+	Store   *store.Store
+	Targets []*Target
+	Link    *Link
+	Status  *StatusFile
+	Log     *log.Logger
+	// Poll is how often an idle target looks for new entries (default 5 s).
+	Poll time.Duration
+	// MinBackoff and MaxBackoff bound the wait before retrying an entry
+	// (defaults 10 s and 1 h); the wait doubles with each attempt, with
+	// jitter, unless the server said when (Retry-After).
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// Run drains every target until ctx is done.
+func (u *Uploader) Run(ctx context.Context) error {
+	if u.Poll == 0 {
+		u.Poll = 5 * time.Second
+	}
+	if u.MinBackoff == 0 {
+		u.MinBackoff = 10 * time.Second
+	}
+	if u.MaxBackoff == 0 {
+		u.MaxBackoff = time.Hour
+	}
+	if u.Log == nil {
+		u.Log = log.New(io.Discard, "", 0)
+	}
+	if u.Link == nil {
+		u.Link = &Link{}
+	}
+	if u.Status == nil {
+		u.Status = &StatusFile{}
+	}
+	var wg sync.WaitGroup
+	for _, t := range u.Targets {
+		t.own.rate = float64(t.Config.MaxBytesPerSecond)
+		t.state.Name, t.state.Kind = t.Config.Name, string(t.Config.Kind)
+		claimed := &claims{m: map[string]bool{}}
+		for i := 0; i < max(1, t.Config.Concurrency); i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				u.worker(ctx, t, claimed)
+			}()
+		}
+	}
+	go u.reportLoop(ctx)
+	wg.Wait()
+	u.report()
+	return nil
+}
+
+// claims keeps a target's workers off each other's entries.
+type claims struct {
+	mu sync.Mutex
+	m  map[string]bool
+}
+
+func (c *claims) take(photo string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m[photo] {
+		return false
+	}
+	c.m[photo] = true
+	return true
+}
+
+func (c *claims) release(photo string) {
+	c.mu.Lock()
+	delete(c.m, photo)
+	c.mu.Unlock()
+}
+
+func (u *Uploader) worker(ctx context.Context, t *Target, claimed *claims) {
+	for ctx.Err() == nil {
+		wait := u.step(ctx, t, claimed)
+		if wait > 0 {
+			sleepCtx(ctx, wait)
+		}
+	}
+}
+
+// step delivers one entry of t, or says how long to wait for work.
+func (u *Uploader) step(ctx context.Context, t *Target, claimed *claims) time.Duration {
+	now := time.Now()
+	if open, next := t.Config.InWindow(now); !open {
+		t.setState(func(s *TargetStatus) { s.State, s.WindowOpens = "closed", next })
+		if next.IsZero() {
+			return time.Hour
+		}
+		return min(time.Until(next)+time.Second, time.Hour)
+	}
+	entries, err := u.Store.Pending(t.Config.Name)
+	if err != nil {
+		u.Log.Printf("%s: %v", t.Config.Name, err)
+		t.setState(func(s *TargetStatus) { s.LastError, s.LastErrorTime = err.Error(), now })
+		return u.Poll
+	}
+	entries = u.drop(t, entries)
+	t.account(entries, configTag(t.ConfigHash))
+	// Newest first for a live-cam target: only the latest picture matters.
+	if t.Config.Send == config.SendLatest {
+		for i, j := 0, len(entries)-1; i < j; i, j = i+1, j-1 {
+			entries[i], entries[j] = entries[j], entries[i]
+		}
+	}
+	var soonest time.Time
+	for _, e := range entries {
+		if e.Parked != "" && strings.HasSuffix(e.Parked, configTag(t.ConfigHash)) {
+			continue
+		}
+		if e.NextAttempt.After(now) {
+			if soonest.IsZero() || e.NextAttempt.Before(soonest) {
+				soonest = e.NextAttempt
+			}
+			continue
+		}
+		if !claimed.take(e.Photo) {
+			continue
+		}
+		u.deliver(ctx, t, e)
+		claimed.release(e.Photo)
+		return 0
+	}
+	t.setState(func(s *TargetStatus) { s.State = "idle" })
+	if !soonest.IsZero() {
+		return min(time.Until(soonest), u.Poll)
+	}
+	return u.Poll
+}
+
+// drop finishes the entries a target's policy skips: stale pictures of a
+// live-cam target (all but the newest), pictures closer than MinInterval
+// to the last one sent, and anything of a target sent nothing.
+func (u *Uploader) drop(t *Target, entries []store.Entry) []store.Entry {
+	var keep []store.Entry
+	skip := func(e store.Entry, why string) {
+		if err := u.Store.Done(e); err != nil {
+			u.Log.Printf("%s: skipping %s: %v", t.Config.Name, e.Photo, err)
+			return
+		}
+		t.setState(func(s *TargetStatus) { s.Skipped++ })
+		u.Log.Printf("%s: skipped %s: %s", t.Config.Name, e.Photo, why)
+	}
+	for i, e := range entries {
+		switch {
+		case t.Config.Send == config.SendNothing:
+			skip(e, "the target is sent nothing")
+		case t.Config.Send == config.SendLatest && i < len(entries)-1:
+			skip(e, "a newer picture replaces it")
+		case t.Config.MinInterval > 0 && !t.lastSent.IsZero() && !e.CaptureTime.Before(t.lastSent) && e.CaptureTime.Before(t.lastSent.Add(t.Config.MinInterval)):
+			skip(e, fmt.Sprintf("within %v of the last picture sent", t.Config.MinInterval))
+		default:
+			keep = append(keep, e)
+		}
+	}
+	return keep
+}
+
+// deliver sends one entry and records the outcome in the outbox.
+func (u *Uploader) deliver(ctx context.Context, t *Target, e store.Entry) {
+	name := t.Config.Name
+	t.setState(func(s *TargetStatus) { s.State, s.Current = "sending", e.Photo })
+	start := time.Now()
+	err := u.send(ctx, t, &e)
+	if ctx.Err() != nil {
+		return // shutting down: the entry stays as it was, resume state included
+	}
+	now := time.Now()
+	if err == nil {
+		if derr := u.Store.Done(e); derr != nil {
+			u.Log.Printf("%s: %s delivered, but removing its outbox entry: %v", name, e.Photo, derr)
+		}
+		t.lastSent = e.CaptureTime
+		t.setState(func(s *TargetStatus) {
+			s.Sent++
+			s.SentBytes += e.Size
+			s.LastSuccess = now
+			s.Current = ""
+		})
+		u.Log.Printf("%s: delivered %s (%d bytes) in %.1fs", name, e.Photo, e.Size, now.Sub(start).Seconds())
+		return
+	}
+	e.Attempts++
+	e.LastError = err.Error()
+	e.Parked = ""
+	if upload.IsPermanent(err) || process.IsBadInput(err) {
+		// Retrying will not help: wait for a person or a new configuration.
+		e.Parked = err.Error() + configTag(t.ConfigHash)
+		u.Log.Printf("%s: parked %s: %v", name, e.Photo, err)
+	} else {
+		wait := u.backoff(e.Attempts)
+		var ra *upload.RetryAfterError
+		if errors.As(err, &ra) && ra.After > wait {
+			wait = ra.After
+		}
+		e.NextAttempt = now.Add(wait)
+		u.Log.Printf("%s: %s failed (attempt %d), retrying in %v: %v", name, e.Photo, e.Attempts, wait.Round(time.Second), err)
+	}
+	if uerr := u.Store.Update(e); uerr != nil {
+		u.Log.Printf("%s: recording the failure of %s: %v", name, e.Photo, uerr)
+	}
+	t.setState(func(s *TargetStatus) { s.LastError, s.LastErrorTime, s.Current = err.Error(), now, "" })
+}
+
+// configTag marks a parked entry with the configuration it failed under.
+func configTag(hash string) string { return " [config " + hash + "]" }
+
+// backoff doubles from MinBackoff up to MaxBackoff, with ±25 % jitter so
+// that devices that lost the link together do not return together.
+func (u *Uploader) backoff(attempts int) time.Duration {
+	d := u.MinBackoff
+	for i := 1; i < attempts && d < u.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, u.MaxBackoff)
+	return time.Duration(float64(d) * (0.75 + rand.Float64()/2))
+}
+
+// resumeState is what an entry keeps between attempts: the outputs of a
+// derived picture already delivered, and the transport's own state for the
+// one under way.
+type resumeState struct {
+	Done      []string        `json:",omitempty"`
+	Current   string          `json:",omitempty"`
+	Transport json.RawMessage `json:",omitempty"`
+}
+
+// send derives what t wants of e and delivers it.
+func (u *Uploader) send(ctx context.Context, t *Target, e *store.Entry) error {
+	var rs resumeState
+	if len(e.Resume) > 0 {
+		json.Unmarshal(e.Resume, &rs) // unreadable state: start over
+	}
+	save := func(current string, transport json.RawMessage) error {
+		rs.Current, rs.Transport = current, transport
+		b, _ := json.Marshal(rs)
+		e.Resume = b
+		return u.Store.Update(*e)
+	}
+	rel := strings.TrimPrefix(e.Photo, "photos/")
+	open := func() (io.ReadSeekCloser, error) {
+		f, err := u.Store.OpenPhoto(e.Photo)
+		if err != nil {
+			return nil, err
+		}
+		return &limitedFile{ReadSeekCloser: f, ctx: ctx, link: u.Link, own: &t.own, priority: t.Config.Priority, sent: &t.sent}, nil
+	}
+	if t.Processor == nil || (t.Config.Send != config.SendDerived && t.Config.Send != config.SendLatest) {
+		item := upload.Item{Name: rel, Size: e.Size, SHA256: e.SHA256, ContentType: contentType(rel), CaptureTime: e.CaptureTime, Open: open}
+		if rs.Current == rel {
+			item.Resume = rs.Transport
+		}
+		return t.Transport.Upload(ctx, item, func(r json.RawMessage) error { return save(rel, r) })
+	}
+
+	// Derived pictures: each output is made in memory (they are small),
+	// then sent; those already delivered are not made again.
+	f, err := u.Store.OpenPhoto(e.Photo)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	outputs := map[string]*bytes.Buffer{}
+	var order []string
+	err = t.Processor.Process(ctx, process.Photo{Name: e.Photo, R: f, Taken: e.CaptureTime}, func(o *process.Output) (io.WriteCloser, error) {
+		b := &bytes.Buffer{}
+		outputs[o.Name] = b
+		order = append(order, o.Name)
+		return nopCloser{b}, nil
+	})
+	if err != nil {
+		return err
+	}
+	base := strings.TrimSuffix(rel, path.Ext(rel))
+	for _, o := range order {
+		name := base + "-" + o + ".jpg"
+		if contains(rs.Done, name) {
+			continue
+		}
+		data := outputs[o].Bytes()
+		sum := sha256.Sum256(data)
+		item := upload.Item{Name: name, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), ContentType: "image/jpeg", CaptureTime: e.CaptureTime,
+			Open: func() (io.ReadSeekCloser, error) {
+				return &limitedFile{ReadSeekCloser: nopSeekCloser{bytes.NewReader(data)}, ctx: ctx, link: u.Link, own: &t.own, priority: t.Config.Priority, sent: &t.sent}, nil
+			}}
+		if rs.Current == name {
+			item.Resume = rs.Transport
+		}
+		if err := t.Transport.Upload(ctx, item, func(r json.RawMessage) error { return save(name, r) }); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		rs.Done = append(rs.Done, name)
+		if err := save("", nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func contentType(name string) string {
+	switch strings.ToLower(path.Ext(name)) {
+	case ".jpg", ".jpeg":
+		return "image/jpeg"
+	}
+	return "application/octet-stream"
+}
+
+func contains(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+type nopSeekCloser struct{ io.ReadSeeker }
+
+func (nopSeekCloser) Close() error { return nil }
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// nowhere is the transport of a target sent nothing: every entry is
+// skipped before it would be used.
+type nowhere struct{}
+
+func (nowhere) Upload(ctx context.Context, it upload.Item, save func(json.RawMessage) error) error {
+	return &upload.PermanentError{Err: errors.New("this target is sent nothing")}
+}
+
+func (nowhere) List(ctx context.Context, prefix string) ([]string, error) { return nil, nil }

@@ -1,0 +1,109 @@
+// Binary uploadd drains the photo store's outbox: for every upload target
+// of the site configuration it derives what the target wants (originals,
+// JPGs, resized and captioned pictures, the latest only) and delivers it
+// within the target's windows, interval and bandwidth, resuming interrupted
+// transfers and retrying with backoff. An entry leaves the outbox only once
+// the target confirmed the bytes. Its status is /run/lapsebox/uploadd.json;
+// SIGHUP re-reads the site configuration.
+//
+// Example:
+//
+//	uploadd -perm=/perm
+package main
+
+import (
+	"context"
+	"flag"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/lapsebox/lapsebox/appliance/config"
+	"github.com/lapsebox/lapsebox/appliance/store"
+	"github.com/lapsebox/lapsebox/appliance/uploader"
+)
+
+var (
+	perm = flag.String("perm", "/perm",
+		"the persistent partition: the site configuration is <perm>/lapsebox/config.json, the store <perm>/lapsebox")
+	statusFile = flag.String("status", "/run/lapsebox/uploadd.json",
+		"status file, rewritten atomically")
+	mountinfoPath = flag.String("mountinfo", "/proc/self/mountinfo",
+		"mount table, to wait for a mounted /perm")
+	linkRate = flag.Int64("link_bytes_per_second", 0,
+		"cap on the whole uplink, shared by the targets by priority and in turn (0: none)")
+	device = flag.String("device", "",
+		"this device's name at the central server (default: the hostname)")
+)
+
+func logic() error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logger := log.New(os.Stderr, "", log.LstdFlags)
+	name := *device
+	if name == "" {
+		var err error
+		if name, err = os.Hostname(); err != nil {
+			return err
+		}
+	}
+	root := filepath.Join(*perm, "lapsebox")
+	for {
+		err := store.RequirePersistent(root, *mountinfoPath)
+		if err == nil {
+			break
+		}
+		logger.Print(err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(30 * time.Second):
+		}
+	}
+	st, err := store.Open(root)
+	if err != nil {
+		return err
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	link := &uploader.Link{Rate: float64(*linkRate)}
+	for ctx.Err() == nil {
+		cfg, source, err := config.Load(*perm)
+		if err != nil {
+			logger.Printf("site configuration: %v (using %s)", err, source)
+		} else {
+			logger.Printf("site configuration: %s, %d targets", source, len(cfg.Targets))
+		}
+		targets, errs := uploader.Build(cfg, name)
+		for _, err := range errs {
+			logger.Print(err)
+		}
+		runCtx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-hup:
+				logger.Print("SIGHUP: reading the site configuration again")
+				cancel()
+			case <-runCtx.Done():
+			}
+		}()
+		u := &uploader.Uploader{Store: st, Targets: targets, Link: link,
+			Status: &uploader.StatusFile{Path: *statusFile}, Log: logger}
+		err = u.Run(runCtx)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func main() {
+	flag.Parse()
+	if err := logic(); err != nil {
+		log.Fatal(err)
+	}
+}
