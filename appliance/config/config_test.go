@@ -133,11 +133,15 @@ func TestErrors(t *testing.T) {
 			[]string{`line 6: schedule.windows[1].days[1]: "funday" is not a day of the week`}},
 		{"unknown kind", func(f *fill) { f.targets = `{"name": "a", "kind": "ftp"}` },
 			[]string{`line 9: targets[0].kind: "ftp" is not a target kind`}},
-		{"duplicate target", func(f *fill) { f.targets = `{"name": "a", "kind": "s3", "url": "https://s3.example", "bucket": "b"}, {"name": "a", "kind": "cloud", "url": "https://cloud.example"}` },
+		{"duplicate target", func(f *fill) {
+			f.targets = `{"name": "a", "kind": "s3", "url": "https://s3.example", "bucket": "b"}, {"name": "a", "kind": "cloud", "url": "https://cloud.example"}`
+		},
 			[]string{`line 9: targets[1].name: "a" is already the name of targets[0]`}},
 		{"bad target name", func(f *fill) { f.targets = `{"name": "A B", "kind": "s3", "url": "https://s3.example", "bucket": "b"}` },
 			[]string{`targets[0].name: "A B" is not a name`}},
-		{"missing secret", func(f *fill) { f.targets = `{"name": "a", "kind": "s3", "url": "https://s3.example", "bucket": "b", "secret": "nope"}` },
+		{"missing secret", func(f *fill) {
+			f.targets = `{"name": "a", "kind": "s3", "url": "https://s3.example", "bucket": "b", "secret": "nope"}`
+		},
 			[]string{`targets[0].secret: "nope" is not in secrets`}},
 		{"water marks", func(f *fill) { f.retention = `"high_water": 70, "low_water": 80` },
 			[]string{`line 10: retention.low_water: 80 is not below high_water (70)`}},

@@ -318,4 +318,3 @@ func TestBandwidthCapAndFairness(t *testing.T) {
 		t.Errorf("sent a %d, b %d; want 4 each", len(fa.sent()), len(fb.sent()))
 	}
 }
-
