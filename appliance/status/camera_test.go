@@ -65,3 +65,20 @@ func TestCameraSectionAndLatestPicture(t *testing.T) {
 		t.Errorf("a path outside the store: HTTP %d, want 404", rec.Code)
 	}
 }
+
+func TestUploadsSection(t *testing.T) {
+	run := t.TempDir()
+	os.WriteFile(filepath.Join(run, "uploadd.json"), []byte(`{"targets": [
+  {"name": "archive", "kind": "cloud", "state": "sending", "pending": 12, "pendingBytes": 73400320,
+   "oldestPending": "2026-11-26T08:00:00Z", "parked": 1, "parkedReasons": ["HTTP 403: forbidden"],
+   "sent": 40, "lastSuccess": "2026-11-26T11:59:00Z", "rateBytesPerSecond": 125000, "drainSeconds": 587}]}`), 0o644)
+	c := NewCollector(Config{ProcDir: t.TempDir(), PermDir: t.TempDir(), RunDir: run, GokrazySocket: filepath.Join(t.TempDir(), "none.sock"), Timeout: time.Second})
+	rec := httptest.NewRecorder()
+	NewHandler(c, 0).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	page := rec.Body.String()
+	for _, want := range []string{"Uploads", "archive", "12 (", "1 parked", "HTTP 403: forbidden", "40 since start", "/s"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}

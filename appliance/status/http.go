@@ -19,6 +19,8 @@ var pageHTML string
 
 var page = template.Must(template.New("page").Funcs(template.FuncMap{
 	"bytes":      formatBytes,
+	"drain":      drain,
+	"rate":       rate,
 	"dur":        formatSeconds,
 	"percent":    percent,
 	"indent":     indentJSON,
@@ -68,7 +70,8 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 		*Snapshot
 		Refresh int
 		Camera  *Camera
-	}{s, h.refresh, s.camera()}); err != nil {
+		Uploads *Uploads
+	}{s, h.refresh, s.camera(), s.uploads()}); err != nil {
 		log.Printf("status: rendering page: %v", err)
 		http.Error(w, "rendering page failed", http.StatusInternalServerError)
 		return

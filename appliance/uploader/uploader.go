@@ -96,6 +96,8 @@ func (u *Uploader) Run(ctx context.Context) error {
 	}
 	go u.reportLoop(ctx)
 	wg.Wait()
+	// No targets: nothing to do until the configuration changes.
+	<-ctx.Done()
 	u.report()
 	return nil
 }

@@ -330,7 +330,7 @@ func TestPCBootAndUpdate(t *testing.T) {
 	dev.BaseURL = "http://" + vm.Addr("gokrazy")
 	took := waitBuild(t, vm, dev, v1.manifest.BuildTimestamp)
 	t.Logf("pc: boot to status page %.1fs", took.Seconds())
-	checkGokrazy(t, vm, dev, []string{"/user/statusd"})
+	checkGokrazy(t, vm, dev, defaultServices)
 	checkStatusd(t, vm, v1.manifest)
 
 	v2 := buildImage(t, "pc", configDir, time.Now().Add(time.Second))
@@ -352,7 +352,7 @@ func TestPCBootAndUpdate(t *testing.T) {
 	if st.BuildTimestamp != v2.manifest.BuildTimestamp {
 		t.Fatalf("after the update the device runs %s, want %s", st.BuildTimestamp, v2.manifest.BuildTimestamp)
 	}
-	checkGokrazy(t, vm, dev, []string{"/user/statusd"})
+	checkGokrazy(t, vm, dev, defaultServices)
 	checkStatusd(t, vm, v2.manifest)
 	vm.Stop()
 
@@ -378,7 +378,7 @@ func TestVirtBoot(t *testing.T) {
 	dev := update.Device{BaseURL: "http://" + vm.Addr("gokrazy"), Password: password(t, img.manifest)}
 	took := waitBuild(t, vm, dev, img.manifest.BuildTimestamp)
 	t.Logf("virt: boot to status page %.1fs", took.Seconds())
-	checkGokrazy(t, vm, dev, []string{"/user/statusd"})
+	checkGokrazy(t, vm, dev, defaultServices)
 	checkStatusd(t, vm, img.manifest)
 }
 
@@ -397,5 +397,8 @@ func TestPCUEFIBoot(t *testing.T) {
 	if serial := vm.SerialOutput(); !strings.Contains(serial, "efi: EFI v") {
 		t.Errorf("the kernel did not report UEFI firmware; serial log:\n%s", tail(serial, 3000))
 	}
-	checkGokrazy(t, vm, dev, []string{"/user/statusd"})
+	checkGokrazy(t, vm, dev, defaultServices)
 }
+
+// defaultServices are the appliance's programs in the default image.
+var defaultServices = []string{"/user/statusd", "/user/camerad", "/user/uploadd"}

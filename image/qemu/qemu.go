@@ -31,11 +31,21 @@ type Forward struct {
 	HostPort  int // 0 picks a free port
 }
 
+// GuestForward lets the guest reach a server on the host's loopback at an
+// address of QEMU's user network ("10.0.2.100:80"); nothing else is
+// reachable from the guest.
+type GuestForward struct {
+	GuestAddr string // 10.0.2.x:port
+	HostAddr  string // 127.0.0.1:port
+}
+
 // Config describes a VM.
 type Config struct {
 	Image    string       // disk image, used in place: the guest writes to it
 	Board    *image.Board // how to boot it
 	Forwards []Forward
+	// ToHost are the host services the guest may reach.
+	ToHost []GuestForward
 	// StateDir holds the serial log, the monitor socket and firmware
 	// variables ("" = a new temporary directory, removed by Stop).
 	StateDir string
@@ -128,6 +138,12 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 		}
 		vm.Ports[f.Name] = port
 		netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", port, f.GuestPort)
+	}
+	for _, g := range cfg.ToHost {
+		if !strings.HasPrefix(g.HostAddr, "127.") {
+			return nil, fmt.Errorf("qemu: guest forward to %s: only the host's loopback may be reached", g.HostAddr)
+		}
+		netdev += fmt.Sprintf(",guestfwd=tcp:%s-tcp:%s", g.GuestAddr, g.HostAddr)
 	}
 	args = append(args, "-netdev", netdev, "-device", "virtio-net-pci,netdev=net0")
 	if cfg.UEFI {
