@@ -31,6 +31,7 @@ demo: deps lapsebox
 
 # Every test, including those that build images and boot them under QEMU.
 test: deps
+	@scripts/install-test-servers
 	$(GO) vet ./...
 	$(GO) test -timeout 60m ./...
 

@@ -1,0 +1,166 @@
+package s3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/lapsebox/lapsebox/appliance/upload"
+	"github.com/lapsebox/lapsebox/appliance/upload/uploadtest"
+)
+
+// deliver calls Upload until it succeeds, as uploadd's outbox would, at
+// most tries times.
+func deliver(t *testing.T, tg *Target, item upload.Item, r *uploadtest.Resume, tries int) error {
+	t.Helper()
+	var err error
+	for i := 0; i < tries; i++ {
+		item.Resume = r.State()
+		if err = tg.Upload(context.Background(), item, r.Save); err == nil || upload.IsPermanent(err) {
+			return err
+		}
+		t.Logf("%s: attempt %d: %v", item.Name, i+1, err)
+	}
+	return err
+}
+
+func TestUpload(t *testing.T) {
+	t.Parallel()
+	for _, style := range []string{"path", "virtual-host"} {
+		t.Run(style, func(t *testing.T) {
+			t.Parallel()
+			s := startStore(t, style == "virtual-host")
+			tg := newTarget(t, s.url(), func(c *Config) {
+				c.Prefix = "site-a/"
+				c.MultipartThreshold, c.PartSize = 6<<20, 5<<20
+				if style == "virtual-host" {
+					c.PathStyle = false
+					c.Endpoint = fmt.Sprintf("http://localhost:%d", s.port)
+					// bucket.localhost is this machine, whatever the resolver says.
+					tr := c.Client.HTTPClient.Transport.(*http.Transport)
+					tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+						return (&net.Dialer{}).DialContext(ctx, network, s.addr())
+					}
+				}
+			})
+			want := map[string][]byte{}
+			for i, size := range []int{0, 1, 1000, 3<<20 + 17, 12<<20 + 5} {
+				name := fmt.Sprintf("2026/11/26/2026112612000%d.jpg", i)
+				if i == 2 {
+					name = "2026/11/26/with space+plus&amp=é.jpg" // escaping, signed
+				}
+				item, data := uploadtest.Photo(name, size, uint64(i))
+				var r uploadtest.Resume
+				if err := tg.Upload(context.Background(), item, r.Save); err != nil {
+					t.Fatalf("%s (%d bytes): %v", name, size, err)
+				}
+				if r.State() != nil {
+					t.Errorf("%s: resume state %s left", name, r.State())
+				}
+				want["site-a/"+name] = data
+			}
+			s.check(want)
+			names, err := tg.List(context.Background(), "2026/11/26/2026")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(names) != 4 || names[0] != "2026/11/26/20261126120000.jpg" {
+				t.Errorf("List = %q, want the 4 names without the prefix", names)
+			}
+		})
+	}
+}
+
+func TestListPages(t *testing.T) {
+	t.Parallel()
+	s := startStore(t, false)
+	tg := newTarget(t, s.url(), func(c *Config) { c.ListPageSize = 3 })
+	var wantNames []string
+	for i := 0; i < 8; i++ {
+		item, _ := uploadtest.Photo(fmt.Sprintf("2026/11/%02d/x.jpg", i+1), 10, uint64(i))
+		var r uploadtest.Resume
+		if err := tg.Upload(context.Background(), item, r.Save); err != nil {
+			t.Fatal(err)
+		}
+		wantNames = append(wantNames, item.Name)
+	}
+	got, err := tg.List(context.Background(), "2026/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, ",") != strings.Join(wantNames, ",") {
+		t.Errorf("List = %q, want %q", got, wantNames)
+	}
+	if got, err := tg.List(context.Background(), "2027/"); err != nil || len(got) != 0 {
+		t.Errorf("List(2027/) = %q, %v", got, err)
+	}
+}
+
+// TestIdempotent uploads a photo twice, then a different photo under the
+// same key: refused, then allowed to overwrite.
+func TestIdempotent(t *testing.T) {
+	t.Parallel()
+	s := startStore(t, false)
+	h, err := uploadtest.NewHTTPProxy(s.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	tg := newTarget(t, h.URL(), nil)
+	item, data := uploadtest.Photo("2026/11/26/20261126120000.jpg", 200<<10, 1)
+	for i := 0; i < 2; i++ {
+		var r uploadtest.Resume
+		if err := tg.Upload(context.Background(), item, r.Save); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := h.Requests("PUT"); n != 1 {
+		t.Errorf("%d PUTs, want 1", n)
+	}
+	other, otherData := uploadtest.Photo(item.Name, 200<<10, 2)
+	var r uploadtest.Resume
+	if err := tg.Upload(context.Background(), other, r.Save); !upload.IsPermanent(err) || !strings.Contains(err.Error(), "already under this key") {
+		t.Errorf("a different photo: got %v, want a permanent error", err)
+	}
+	s.check(map[string][]byte{item.Name: data})
+	over := newTarget(t, h.URL(), func(c *Config) { c.Overwrite = true })
+	if err := over.Upload(context.Background(), other, r.Save); err != nil {
+		t.Fatal(err)
+	}
+	s.check(map[string][]byte{item.Name: otherData})
+}
+
+// TestRefused checks the errors of a bad credential and a missing bucket.
+func TestRefused(t *testing.T) {
+	t.Parallel()
+	s := startStore(t, false)
+	item, _ := uploadtest.Photo("2026/11/26/20261126120000.jpg", 1000, 1)
+	for _, tc := range []struct {
+		name   string
+		mod    func(*Config)
+		status int
+		msg    string
+	}{
+		// HEAD answers carry no body, so the first refusal may say only
+		// its status; versitygw answers an unknown key with 404.
+		{"bad secret", func(c *Config) { c.SecretKey = "guess" }, 403, "403 Forbidden"},
+		{"unknown key", func(c *Config) { c.AccessKey = "stolen" }, 404, "No user exists with the provided access key"},
+		{"no bucket", func(c *Config) { c.Bucket = "missing" }, 404, "NoSuchBucket"},
+	} {
+		tg := newTarget(t, s.url(), tc.mod)
+		var r uploadtest.Resume
+		err := tg.Upload(context.Background(), item, r.Save)
+		var p *upload.PermanentError
+		if !errors.As(err, &p) || p.StatusCode != tc.status || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%s: got %v, want a permanent %d saying %q", tc.name, err, tc.status, tc.msg)
+		}
+		if strings.Contains(fmt.Sprint(err), "s3cret") {
+			t.Errorf("%s: the error shows the secret: %v", tc.name, err)
+		}
+	}
+	s.check(nil)
+}
