@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/recovery"
@@ -35,6 +36,9 @@ type Status struct {
 
 	LastError     string    `json:"lastError,omitempty"`
 	LastErrorTime time.Time `json:"lastErrorTime,omitzero"`
+
+	// MaxRSSBytes is camerad's peak resident memory so far.
+	MaxRSSBytes int64 `json:"maxRSSBytes"`
 
 	// DownloadStatus is set in download mode; its fields appear at the
 	// top level of the JSON.
@@ -127,6 +131,7 @@ func (f *StatusFile) Update(now time.Time, fn func(*Status)) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fn(&f.st)
+	f.st.MaxRSSBytes = maxRSS()
 	if n := len(f.st.RecentMissed); n > keepRecent {
 		f.st.RecentMissed = f.st.RecentMissed[n-keepRecent:]
 	}
@@ -169,4 +174,13 @@ func writeJSONAtomic(path string, v any) error {
 		return errors.Join(err, os.Remove(tmp))
 	}
 	return os.Rename(tmp, path)
+}
+
+// maxRSS is the process's peak resident set size in bytes.
+func maxRSS() int64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return ru.Maxrss * 1024 // kilobytes on Linux
 }

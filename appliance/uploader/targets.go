@@ -10,7 +10,9 @@ import (
 	"github.com/lapsebox/lapsebox/appliance/config"
 	"github.com/lapsebox/lapsebox/appliance/process"
 	"github.com/lapsebox/lapsebox/appliance/upload"
+	"github.com/lapsebox/lapsebox/appliance/upload/s3"
 	"github.com/lapsebox/lapsebox/appliance/upload/tus"
+	"github.com/lapsebox/lapsebox/appliance/upload/webdav"
 )
 
 // Transports makes the transport of each kind of target; tests and later
@@ -18,6 +20,20 @@ import (
 var Transports = map[config.Kind]func(t config.Target, secret, device string) (upload.Target, error){
 	config.Cloud: func(t config.Target, secret, device string) (upload.Target, error) {
 		return tus.New(tus.Config{URL: strings.TrimSuffix(t.URL, "/"), Device: device, Token: secret})
+	},
+	config.WebDAV: func(t config.Target, secret, device string) (upload.Target, error) {
+		return webdav.New(webdav.Config{URL: t.URL, User: t.User, Password: secret})
+	},
+	// A live-cam page reads one fixed name, replaced atomically, from the
+	// customer's WebDAV share.
+	config.LiveCam: func(t config.Target, secret, device string) (upload.Target, error) {
+		return webdav.New(webdav.Config{URL: t.URL, User: t.User, Password: secret, FixedName: "latest.jpg"})
+	},
+	// The access key is the target's user, the secret key its secret.
+	config.S3: func(t config.Target, secret, device string) (upload.Target, error) {
+		// Most S3-compatible servers want path-style addressing; AWS the other.
+		return s3.New(s3.Config{Endpoint: t.URL, Region: t.Region, Bucket: t.Bucket, Prefix: device + "/", AccessKey: t.User, SecretKey: secret,
+			PathStyle: !strings.Contains(t.URL, "amazonaws.com")})
 	},
 }
 

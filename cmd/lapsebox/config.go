@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/lapsebox/lapsebox/appliance/config"
+	"github.com/lapsebox/lapsebox/appliance/process"
 )
 
 func runConfig(ctx context.Context, args []string) error {
@@ -26,8 +27,17 @@ func runConfig(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := config.Check(name, b); err != nil {
+		cfg, err := config.Parse(name, b)
+		if err != nil {
 			return err
+		}
+		// Processing specs are the uploader's to read; check them here too.
+		for _, t := range cfg.Targets {
+			if len(t.Process) > 0 {
+				if _, err := process.ParseSpec(name+": targets "+t.Name+" process", t.Process); err != nil {
+					return err
+				}
+			}
 		}
 		fmt.Printf("%s: ok\n", name)
 		return nil
