@@ -27,7 +27,7 @@ image: deps lapsebox
 
 # Boots the pc image with the embedded default configuration; Ctrl-C stops it.
 demo: deps lapsebox
-	$(LAPSEBOX) vm -build -board pc
+	$(LAPSEBOX) vm -build -board pc -camera -cloud
 
 # Every test, including those that build images and boot them under QEMU.
 test: deps

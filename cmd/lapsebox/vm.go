@@ -24,6 +24,8 @@ func runVM(ctx context.Context, args []string) error {
 	statusPort := fs.Int("status-port", 0, "host port for statusd (0 = any free port)")
 	stateDir := fs.String("state", "", "directory for the VM's disk, serial log and monitor socket (default build/vm-BOARD)")
 	keep := fs.Bool("keep", false, "boot the VM's disk as the last run left it instead of a fresh copy of the image")
+	camera := fs.Bool("camera", false, "plug a simulated Canon EOS 600D into the VM's USB bus (usb-redir)")
+	cloud := fs.Bool("cloud", false, "run cloudd's ingest on the host and send the VM's pictures there (adds a cloud target to the default site configuration)")
 	fs.Parse(args)
 
 	if *rebuild {
@@ -56,7 +58,7 @@ func runVM(ctx context.Context, args []string) error {
 	} else if err := qemu.CopyDisk(imgPath, vmDisk); err != nil {
 		return err
 	}
-	vm, err := qemu.Start(ctx, qemu.Config{
+	cfg := qemu.Config{
 		Image:    vmDisk,
 		Board:    b,
 		StateDir: dir,
@@ -66,7 +68,28 @@ func runVM(ctx context.Context, args []string) error {
 			{Name: "gokrazy", GuestPort: m.HTTPPort, HostPort: *gokrazyPort},
 			{Name: "statusd", GuestPort: 8080, HostPort: *statusPort},
 		},
-	})
+	}
+	var notes []string
+	if *camera {
+		photos := filepath.Join(dir, "camera")
+		cam, err := qemu.StartCamera(ctx, qemu.CameraConfig{PhotoDir: photos})
+		if err != nil {
+			return err
+		}
+		defer cam.Close()
+		cfg.ExtraArgs = append(append(cfg.ExtraArgs, "-device", "usb-ehci,id=ehci"), cam.Args()...)
+		notes = append(notes, fmt.Sprintf("  camera:   simulated Canon EOS 600D on USB; what it shoots is copied to %s", photos))
+	}
+	if *cloud {
+		c, err := startCloud(ctx, m, vmDisk, filepath.Join(dir, "cloud"))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		cfg.ToHost = append(cfg.ToHost, qemu.GuestForward{GuestAddr: demoCloudAddr, HostAddr: c.addr})
+		notes = append(notes, fmt.Sprintf("  cloudd:   http://%s/, pictures arrive in %s", c.addr, c.photos))
+	}
+	vm, err := qemu.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -76,6 +99,9 @@ func runVM(ctx context.Context, args []string) error {
 	fmt.Printf("  gokrazy:  http://%s/  user gokrazy, password %s\n", vm.Addr("gokrazy"), pw)
 	fmt.Printf("  statusd:  http://%s/\n", vm.Addr("statusd"))
 	fmt.Printf("  serial:   %s\n", vm.SerialLog)
+	for _, n := range notes {
+		fmt.Println(n)
+	}
 	fmt.Printf("  update:   lapsebox update -o %s -device http://%s/\n", imgPath, vm.Addr("gokrazy"))
 	fmt.Printf("Ctrl-C stops the VM.\n")
 

@@ -1,0 +1,255 @@
+package e2e
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lapsebox/lapsebox/cloud/ingest"
+	"github.com/lapsebox/lapsebox/image"
+	"github.com/lapsebox/lapsebox/image/qemu"
+	"github.com/lapsebox/lapsebox/image/update"
+	"github.com/lapsebox/lapsebox/ptp"
+	"github.com/lapsebox/lapsebox/ptp/sim"
+)
+
+// cloudGuestAddr is where the guest reaches cloudd on the host's loopback.
+const cloudGuestAddr = "10.0.2.100:8081"
+
+// siteConfig is the test site: a picture every 20 s, sent to cloudd.
+func siteConfig(token string) string {
+	return fmt.Sprintf(`{
+  "site": {"name": "e2e", "time_zone": "UTC"},
+  "camera": {"mode": "capture", "keep": "jpg", "min_size": 3000},
+  "schedule": {"interval": "20s", "min_gap": "3s"},
+  "targets": [{"name": "cloud", "kind": "cloud", "url": "http://%s", "secret": "token"}],
+  "secrets": {"token": %q}
+}`, cloudGuestAddr, token)
+}
+
+// applianceStatus is what the test reads of camerad.json and uploadd.json.
+type applianceStatus struct {
+	camerad struct {
+		State       string `json:"state"`
+		Captures    int    `json:"captures"`
+		MissedSlots int    `json:"missedSlots"`
+		LastCapture *struct {
+			Files                           []string
+			Release, Transfer, Write, Total float64
+		} `json:"lastCapture"`
+		RecoveryActions []struct {
+			Action, Error string
+		} `json:"recoveryActions"`
+		Recovery struct {
+			Alert bool `json:"Alert"`
+		} `json:"recovery"`
+		MaxRSSBytes int64  `json:"maxRSSBytes"`
+		LastError   string `json:"lastError"`
+	}
+	uploadd struct {
+		Targets []struct {
+			Name      string `json:"name"`
+			Pending   int    `json:"pending"`
+			Parked    int    `json:"parked"`
+			Sent      int    `json:"sent"`
+			LastError string `json:"lastError"`
+		} `json:"targets"`
+	}
+}
+
+func readAppliance(vm *qemu.VM) (*applianceStatus, error) {
+	resp, err := http.Get("http://" + vm.Addr("statusd") + "/api/status")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var snap struct {
+		Files []struct {
+			Name   string          `json:"name"`
+			Status json.RawMessage `json:"status"`
+		} `json:"files"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&snap); err != nil {
+		return nil, err
+	}
+	var st applianceStatus
+	for _, f := range snap.Files {
+		switch f.Name {
+		case "camerad":
+			json.Unmarshal(f.Status, &st.camerad)
+		case "uploadd":
+			json.Unmarshal(f.Status, &st.uploadd)
+		}
+	}
+	return &st, nil
+}
+
+func waitAppliance(t *testing.T, vm *qemu.VM, what string, timeout time.Duration, cond func(*applianceStatus) bool) *applianceStatus {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last *applianceStatus
+	var lastErr error
+	for time.Now().Before(deadline) {
+		st, err := readAppliance(vm)
+		if err == nil && cond(st) {
+			return st
+		}
+		if err == nil {
+			last = st
+		}
+		lastErr = err
+		time.Sleep(time.Second)
+	}
+	if last != nil {
+		t.Fatalf("%s: not within %v; camerad %+v, uploadd %+v", what, timeout, last.camerad, last.uploadd)
+	}
+	t.Fatalf("%s: not within %v: %v", what, timeout, lastErr)
+	return nil
+}
+
+// sums maps the sha256 of every file under dir to its path.
+func sums(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(p, ".json") {
+			return nil
+		}
+		b, _ := os.ReadFile(p)
+		s := sha256.Sum256(b)
+		m[hex.EncodeToString(s[:])] = p
+		return nil
+	})
+	return m
+}
+
+// TestApplianceCapturesAndUploads is the appliance at work: the default
+// image, a simulated Canon EOS 600D on its USB bus through usb-redir, a
+// site configuration on /perm taking a picture every 20 seconds and
+// sending it to cloudd on the host. The photos on /perm and on cloudd are
+// those the camera took (sha256); a hang forced into the camera makes
+// camerad climb its recovery ladder and take pictures again.
+func TestApplianceCapturesAndUploads(t *testing.T) {
+	needVM(t)
+	const token = "e2e-device-token-0123456789"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// cloudd's ingest on the host's loopback.
+	cloudRoot := t.TempDir()
+	devs, err := ingest.ParseDevices([]byte(`{"devices": {"lapsebox": {"token_sha256": "` + ingest.HashToken(token) + `"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ingest.New(ingest.Config{Root: cloudRoot, Devices: devs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cloud := &httptest.Server{Listener: ln, Config: &http.Server{Handler: srv.Handler()}}
+	cloud.Start()
+	defer cloud.Close()
+
+	photos := t.TempDir()
+	cam, err := qemu.StartCamera(ctx, qemu.CameraConfig{
+		Sim:      sim.Config{SerialNumber: "E2E600D0001", JPEGSize: 400_000, JPEGWidth: 1280, JPEGHeight: 853},
+		PhotoDir: photos,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cam.Close()
+
+	img := buildImage(t, "pc", t.TempDir(), time.Now())
+	b, _ := image.LookupBoard("pc")
+	state := t.TempDir()
+	vmDisk := filepath.Join(state, "disk.img")
+	if err := qemu.CopyDisk(img.path, vmDisk); err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(t.TempDir(), "config.json")
+	os.WriteFile(cfgFile, []byte(siteConfig(token)), 0o644)
+	off := permOffset(t, img.manifest)
+	debugfs(t, vmDisk, off, true, "mkdir lapsebox")
+	debugfs(t, vmDisk, off, true, "write "+cfgFile+" lapsebox/config.json")
+
+	vm, err := qemu.Start(ctx, qemu.Config{
+		Image: vmDisk, Board: b, StateDir: state,
+		Forwards:  []qemu.Forward{{Name: "gokrazy", GuestPort: img.manifest.HTTPPort}, {Name: "statusd", GuestPort: 8080}},
+		ToHost:    []qemu.GuestForward{{GuestAddr: cloudGuestAddr, HostAddr: ln.Addr().String()}},
+		ExtraArgs: append([]string{"-device", "usb-ehci,id=ehci"}, cam.Args()...),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Stop()
+	defer func() {
+		if t.Failed() {
+			t.Logf("serial console:\n%s", tail(vm.SerialOutput(), 8000))
+		}
+	}()
+	dev := update.Device{BaseURL: "http://" + vm.Addr("gokrazy"), Password: password(t, img.manifest)}
+	waitBuild(t, vm, dev, img.manifest.BuildTimestamp)
+
+	st := waitAppliance(t, vm, "three pictures taken", 3*time.Minute, func(st *applianceStatus) bool { return st.camerad.Captures >= 3 })
+	lc := st.camerad.LastCapture
+	t.Logf("capture: slot to durable on /perm %.2fs (release %.2fs, transfer %.2fs, write %.2fs); camerad peak RSS %.1f MB",
+		lc.Total, lc.Release, lc.Transfer, lc.Write, float64(st.camerad.MaxRSSBytes)/(1<<20))
+
+	// The camera hangs: every download stalls for a while.
+	before := st.camerad.Captures
+	cam.Sim.Inject(sim.Fault{Kind: sim.Stall, Op: ptp.OpGetPartialObject, Times: 6})
+	st = waitAppliance(t, vm, "recovering from a hang", 4*time.Minute, func(st *applianceStatus) bool {
+		return len(st.camerad.RecoveryActions) > 0 && st.camerad.Captures >= before+2
+	})
+	t.Logf("after the hang: %d captures, %d missed slots, recovery %+v", st.camerad.Captures, st.camerad.MissedSlots, st.camerad.RecoveryActions)
+
+	st = waitAppliance(t, vm, "uploads drained", 3*time.Minute, func(st *applianceStatus) bool {
+		return len(st.uploadd.Targets) == 1 && st.uploadd.Targets[0].Pending == 0 && st.uploadd.Targets[0].Sent >= st.camerad.Captures
+	})
+	captures := st.camerad.Captures
+	vm.Stop()
+
+	camera := sums(t, photos)
+	received := sums(t, filepath.Join(cloudRoot, "lapsebox"))
+	perm := extractPerm(t, vmDisk, img.manifest)
+	if out, err := exec.Command("e2fsck", "-fy", "-E", "journal_only", perm).CombinedOutput(); exitCode(err) > 1 {
+		t.Fatalf("e2fsck (journal replay) of /perm: %v\n%s", err, out)
+	}
+	got := t.TempDir()
+	debugfs(t, perm, 0, false, "rdump /lapsebox/photos "+got)
+	stored := sums(t, got)
+
+	if len(stored) < captures {
+		t.Errorf("/perm holds %d photos, camerad reported %d captures", len(stored), captures)
+	}
+	for sum, p := range stored {
+		if _, ok := camera[sum]; !ok {
+			t.Errorf("/perm has %s, which the camera did not produce", p)
+		}
+		if _, ok := received[sum]; !ok {
+			t.Errorf("%s never reached cloudd", p)
+		}
+	}
+	if len(received) != len(stored) {
+		t.Errorf("cloudd holds %d files, /perm %d photos: want each exactly once", len(received), len(stored))
+	}
+	t.Logf("%d pictures taken, on /perm and on cloudd, byte-identical to the camera's", len(stored))
+}
