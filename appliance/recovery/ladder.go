@@ -14,7 +14,8 @@ type Action int
 
 // The rungs, in the order they are climbed.
 const (
-	Retry        Action = iota // try the same call again
+	None         Action = iota // no failure yet
+	Retry                      // try the same call again
 	Cancel                     // cancel the PTP transaction, drain, retry
 	ResetSession               // PTP device reset and a new session
 	USBReset                   // USB port reset and reopen
@@ -22,7 +23,7 @@ const (
 	Alert                      // nothing left to try this hour: report, keep retrying
 )
 
-var actionNames = [...]string{"retry", "cancel", "reset session", "USB reset", "power cycle", "alert"}
+var actionNames = [...]string{"none", "retry", "cancel", "reset session", "USB reset", "power cycle", "alert"}
 
 func (a Action) String() string {
 	if a < 0 || int(a) >= len(actionNames) {
@@ -73,7 +74,7 @@ func (l *Ladder) Failure(now time.Time) Action {
 	case n < l.policy.PowerCycleAfter:
 		// Retry, Cancel, ResetSession, USBReset, then USBReset again
 		// until the power-cycle threshold.
-		a = min(Action(n-1), USBReset)
+		a = min(Action(n), USBReset)
 	case len(l.cycles) < l.policy.MaxPowerCyclesPerHour:
 		a = PowerCycle
 		l.cycles = append(l.cycles, now)
