@@ -272,3 +272,31 @@ func TestTxStreamsAndAborts(t *testing.T) {
 		t.Error("second Commit succeeded")
 	}
 }
+
+func TestVerifyFindsDamage(t *testing.T) {
+	s := openStore(t)
+	p, err := s.Put(Capture{Time: t0, Files: []NewFile{bytesFile(".jpg", []byte("original bytes"), "cloud"), bytesFile(".cr2", []byte("raw"), "cloud")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := s.Verify(true); len(errs) != 0 {
+		t.Fatalf("a fresh store: %v", errs)
+	}
+	jpg := filepath.Join(s.Dir(), p[0].Path)
+	os.WriteFile(jpg, []byte("flipped bytes!"), 0o644) // same size, other content
+	os.Remove(filepath.Join(s.Dir(), p[1].Path))
+	os.WriteFile(filepath.Join(s.Dir(), "photos/2026/11/26/.tmp-x"), nil, 0o644)
+	var got []string
+	for _, err := range s.Verify(true) {
+		got = append(got, err.Error())
+	}
+	all := strings.Join(got, "\n")
+	for _, want := range []string{"has sha256", "stored without 20261126120000.cr2", "sidecar photos/2026/11/26/20261126120000.cr2.json without its photo", "outbox entry cloud/20261126120000.cr2 for a photo that is not stored", "temporary file"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("Verify did not report %q:\n%s", want, all)
+		}
+	}
+	if errs := s.Verify(false); len(errs) != len(got)-1 {
+		t.Errorf("without hashing: %d problems, want all but the content change (%d)", len(errs), len(got)-1)
+	}
+}
