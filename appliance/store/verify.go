@@ -105,4 +105,3 @@ func hashFile(p string) (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
-
