@@ -130,6 +130,10 @@ func (f *fileConfig) parseTarget(i int, ft fileTarget, loc *time.Location, bad f
 	if t.Concurrency == 0 {
 		t.Concurrency = 1
 	}
+	if ft.Priority == 0 && t.Send == SendLatest {
+		// The newest picture goes before any backlog.
+		t.Priority = 10
+	}
 	if t.Concurrency < 1 || t.Concurrency > 8 {
 		bad(p+"concurrency", "%d: want 1 to 8 transfers at once", ft.Concurrency)
 	}

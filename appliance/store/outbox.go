@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // entryPath is where e lives: outbox/<target>/<photo base name>.json.
@@ -126,4 +127,43 @@ func (s *Store) ReadSidecar(rel string) (Sidecar, error) {
 		return sc, fmt.Errorf("store: sidecar of %s: %w", rel, err)
 	}
 	return sc, nil
+}
+
+// Photos lists every stored photo, oldest first.
+func (s *Store) Photos() ([]string, error) {
+	ps, err := s.listPhotos()
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.rel
+	}
+	return out, nil
+}
+
+// Requeue creates an outbox entry owing photo to target, unless one exists
+// (reconciling a target that lost what it was sent). It reports whether it
+// created one.
+func (s *Store) Requeue(photo, target string) (bool, error) {
+	if !targetRE.MatchString(target) {
+		return false, fmt.Errorf("store: target name %q: want lower-case letters, digits, - and _", target)
+	}
+	sc, err := s.ReadSidecar(photo)
+	if err != nil {
+		return false, err
+	}
+	e := Entry{Target: target, Photo: photo, Size: sc.Size, SHA256: sc.SHA256, CaptureTime: sc.CaptureTime, Created: time.Now()}
+	p := s.entryPath(e)
+	if _, err := os.Stat(p); err == nil {
+		return false, nil
+	}
+	if err := mkdirAllSync(filepath.Dir(p)); err != nil {
+		return false, fmt.Errorf("store: %w", err)
+	}
+	b, _ := json.MarshalIndent(e, "", "  ")
+	if err := writeFileSync(p, append(b, '\n')); err != nil {
+		return false, fmt.Errorf("store: requeueing %s for %s: %w", photo, target, err)
+	}
+	return true, nil
 }

@@ -47,6 +47,9 @@ type TargetStatus struct {
 	// idle), -1 when unknown.
 	RateBytesPerSecond float64 `json:"rateBytesPerSecond"`
 	DrainSeconds       float64 `json:"drainSeconds"`
+
+	// LastReconcile is the last comparison of the target with the store.
+	LastReconcile *ReconcileReport `json:"lastReconcile,omitempty"`
 }
 
 func (t *Target) setState(fn func(*TargetStatus)) {
@@ -93,6 +96,10 @@ func (t *Target) snapshot() TargetStatus {
 		s.DrainSeconds = float64(s.PendingBytes) / float64(t.Config.MaxBytesPerSecond)
 	}
 	s.ParkedReasons = append([]string(nil), s.ParkedReasons...)
+	if s.LastReconcile != nil {
+		r := *s.LastReconcile
+		s.LastReconcile = &r
+	}
 	return s
 }
 

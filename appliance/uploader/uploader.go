@@ -59,6 +59,9 @@ type Uploader struct {
 	// (defaults 10 s and 1 h); the wait doubles with each attempt, with
 	// jitter, unless the server said when (Retry-After).
 	MinBackoff, MaxBackoff time.Duration
+	// ReconcileEvery reconciles each target with the store this often,
+	// the first time a minute after Run starts (0: never).
+	ReconcileEvery time.Duration
 }
 
 // Run drains every target until ctx is done.
@@ -95,6 +98,15 @@ func (u *Uploader) Run(ctx context.Context) error {
 		}
 	}
 	go u.reportLoop(ctx)
+	if u.ReconcileEvery > 0 {
+		for _, t := range u.Targets {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				u.reconcileLoop(ctx, t)
+			}()
+		}
+	}
 	wg.Wait()
 	// No targets: nothing to do until the configuration changes.
 	<-ctx.Done()
@@ -394,3 +406,21 @@ func (nowhere) Upload(ctx context.Context, it upload.Item, save func(json.RawMes
 }
 
 func (nowhere) List(ctx context.Context, prefix string) ([]string, error) { return nil, nil }
+
+func (u *Uploader) reconcileLoop(ctx context.Context, t *Target) {
+	for wait := time.Minute; ; wait = u.ReconcileEvery {
+		sleepCtx(ctx, wait)
+		if ctx.Err() != nil {
+			return
+		}
+		rep, err := u.Reconcile(ctx, t)
+		if err != nil {
+			u.Log.Printf("%s: %v", t.Config.Name, err)
+			continue
+		}
+		if rep.Requeued > 0 {
+			u.Log.Printf("%s: reconciled: the target lost %d photos; queued again", t.Config.Name, rep.Requeued)
+		}
+		t.setState(func(s *TargetStatus) { s.LastReconcile = &rep })
+	}
+}

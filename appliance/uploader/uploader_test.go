@@ -318,3 +318,37 @@ func TestBandwidthCapAndFairness(t *testing.T) {
 		t.Errorf("sent a %d, b %d; want 4 each", len(fa.sent()), len(fb.sent()))
 	}
 }
+
+func TestReconcileRequeuesWhatTheTargetLost(t *testing.T) {
+	c := startCloud(t)
+	st, _ := store.Open(t.TempDir())
+	want := fill(t, st, 5, 10<<10, "cloud")
+	tg := cloudTarget(t, c.srv.URL, config.Target{})
+	u := &Uploader{Store: st, Targets: []*Target{tg}, Poll: 20 * time.Millisecond}
+	runUntil(t, u, 30*time.Second, func() bool { return pending(t, st, "cloud") == 0 })
+
+	// The server loses two photos (restored from an old backup, say).
+	lost := []string{"2026/11/26/20261126120500.jpg", "2026/11/26/20261126121500.jpg"}
+	for _, n := range lost {
+		if err := os.Remove(filepath.Join(c.root, device, filepath.FromSlash(n))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := u.Reconcile(context.Background(), tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Stored != 5 || rep.Present != 3 || rep.Requeued != 2 || rep.Pending != 0 {
+		t.Errorf("report %+v: want 5 stored, 3 present, 2 requeued", rep)
+	}
+	if again, _ := u.Reconcile(context.Background(), tg); again.Requeued != 0 || again.Pending != 2 {
+		t.Errorf("a second reconcile %+v: want the two already pending, none requeued again", again)
+	}
+	runUntil(t, u, 30*time.Second, func() bool { return pending(t, st, "cloud") == 0 })
+	got := c.received(t)
+	for name, sum := range want {
+		if got[name] != sum {
+			t.Errorf("%s: cloud has %q after reconciling, want %s", name, got[name], sum)
+		}
+	}
+}

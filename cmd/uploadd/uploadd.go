@@ -13,6 +13,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"log"
 	"os"
@@ -37,6 +39,10 @@ var (
 		"cap on the whole uplink, shared by the targets by priority and in turn (0: none)")
 	device = flag.String("device", "",
 		"this device's name at the central server (default: the hostname)")
+	reconcileEvery = flag.Duration("reconcile_every", 24*time.Hour,
+		"compare each target with the store this often and queue again what it lost (0: never)")
+	reconcileOnce = flag.Bool("reconcile", false,
+		"reconcile every target once, print what was found as JSON, and exit")
 )
 
 func logic() error {
@@ -90,8 +96,12 @@ func logic() error {
 			case <-runCtx.Done():
 			}
 		}()
-		u := &uploader.Uploader{Store: st, Targets: targets, Link: link,
+		u := &uploader.Uploader{Store: st, Targets: targets, Link: link, ReconcileEvery: *reconcileEvery,
 			Status: &uploader.StatusFile{Path: *statusFile}, Log: logger}
+		if *reconcileOnce {
+			cancel()
+			return reconcile(ctx, u)
+		}
 		err = u.Run(runCtx)
 		cancel()
 		if err != nil {
@@ -99,6 +109,22 @@ func logic() error {
 		}
 	}
 	return nil
+}
+
+// reconcile compares every target with the store once.
+func reconcile(ctx context.Context, u *uploader.Uploader) error {
+	var errs []error
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	for _, t := range u.Targets {
+		rep, err := u.Reconcile(ctx, t)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		enc.Encode(rep)
+	}
+	return errors.Join(errs...)
 }
 
 func main() {
