@@ -2,12 +2,13 @@ package capture
 
 import (
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/lapsebox/lapsebox/internal/durable"
 
 	"github.com/lapsebox/lapsebox/appliance/recovery"
 	"github.com/lapsebox/lapsebox/appliance/store"
@@ -159,8 +160,8 @@ func (f *StatusFile) Snapshot() Status {
 	return st
 }
 
-// writeJSONAtomic writes v beside path and renames it into place, so a
-// reader sees the old or the new status whole. /run is a tmpfs: no fsync.
+// writeJSONAtomic replaces path with v as JSON: readers see the old or
+// the new status whole.
 func writeJSONAtomic(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -169,11 +170,7 @@ func writeJSONAtomic(path string, v any) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return errors.Join(err, os.Remove(tmp))
-	}
-	return os.Rename(tmp, path)
+	return durable.WriteFile(path, append(b, '\n'))
 }
 
 // maxRSS is the process's peak resident set size in bytes.

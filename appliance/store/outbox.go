@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/lapsebox/lapsebox/internal/durable"
 )
 
 // entryPath is where e lives: outbox/<target>/<photo base name>.json.
@@ -89,7 +91,7 @@ func (s *Store) Update(e Entry) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileSync(p, append(b, '\n')); err != nil {
+	if err := durable.WriteFile(p, append(b, '\n')); err != nil {
 		return fmt.Errorf("store: updating outbox entry %s/%s: %w", e.Target, path.Base(e.Photo), err)
 	}
 	return nil
@@ -101,7 +103,7 @@ func (s *Store) Done(e Entry) error {
 	if err := os.Remove(p); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	return syncDir(filepath.Dir(p))
+	return durable.SyncDir(filepath.Dir(p))
 }
 
 // OpenPhoto opens a stored photo by its path relative to the store.
@@ -158,11 +160,11 @@ func (s *Store) Requeue(photo, target string) (bool, error) {
 	if _, err := os.Stat(p); err == nil {
 		return false, nil
 	}
-	if err := mkdirAllSync(filepath.Dir(p)); err != nil {
+	if err := durable.MkdirAll(filepath.Dir(p)); err != nil {
 		return false, fmt.Errorf("store: %w", err)
 	}
 	b, _ := json.MarshalIndent(e, "", "  ")
-	if err := writeFileSync(p, append(b, '\n')); err != nil {
+	if err := durable.WriteFile(p, append(b, '\n')); err != nil {
 		return false, fmt.Errorf("store: requeueing %s for %s: %w", photo, target, err)
 	}
 	return true, nil

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/lapsebox/lapsebox/internal/durable"
 )
 
 // Retention says when photos may leave the store.
@@ -240,7 +242,7 @@ func (s *Store) deletePhoto(rel string, targets []string) error {
 	for dir != filepath.Join(s.dir, "photos") && os.Remove(dir) == nil {
 		dir = filepath.Dir(dir)
 	}
-	return syncDir(dir)
+	return durable.SyncDir(dir)
 }
 
 // Autonomy estimates how many days free bytes last at the rate photos

@@ -31,6 +31,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lapsebox/lapsebox/internal/durable"
+
 	"github.com/lapsebox/lapsebox/internal/mountinfo"
 )
 
@@ -120,7 +122,7 @@ const MinYear = 2020
 func Open(dir string) (*Store, error) {
 	s := &Store{dir: dir}
 	for _, sub := range []string{"photos", "outbox", "tmp", "commit"} {
-		if err := mkdirAllSync(filepath.Join(dir, sub)); err != nil {
+		if err := durable.MkdirAll(filepath.Join(dir, sub)); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
 	}
@@ -327,7 +329,7 @@ func (tx *Tx) Commit() ([]Photo, error) {
 		}
 		photos[i] = Photo{Path: day + "/" + name, Sidecar: sc}
 		b, _ := json.MarshalIndent(sc, "", "  ")
-		if err := writeFileSync(filepath.Join(tx.dir, name+".json"), append(b, '\n')); err != nil {
+		if err := durable.WriteFile(filepath.Join(tx.dir, name+".json"), append(b, '\n')); err != nil {
 			return nil, fmt.Errorf("store: writing sidecar of %s: %w", name, err)
 		}
 		moves = append(moves, move{From: "f" + f.ext, To: photos[i].Path}, move{From: name + ".json", To: photos[i].Path + ".json"})
@@ -339,14 +341,14 @@ func (tx *Tx) Commit() ([]Photo, error) {
 			e := Entry{Target: t, Photo: photos[i].Path, Size: f.size, SHA256: f.sha256, CaptureTime: tx.time, Created: now}
 			b, _ := json.MarshalIndent(e, "", "  ")
 			from := t + "-" + names[i] + ".entry"
-			if err := writeFileSync(filepath.Join(tx.dir, from), append(b, '\n')); err != nil {
+			if err := durable.WriteFile(filepath.Join(tx.dir, from), append(b, '\n')); err != nil {
 				return nil, fmt.Errorf("store: writing outbox entry: %w", err)
 			}
 			moves = append(moves, move{From: from, To: "outbox/" + t + "/" + names[i] + ".json"})
 		}
 	}
 	b, _ := json.Marshal(moves)
-	if err := writeFileSync(filepath.Join(tx.dir, "moves.json"), b); err != nil {
+	if err := durable.WriteFile(filepath.Join(tx.dir, "moves.json"), b); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	// The commit point: once the transaction directory is under commit/,
@@ -356,7 +358,7 @@ func (tx *Tx) Commit() ([]Photo, error) {
 		return nil, fmt.Errorf("store: committing %s: %w", base, err)
 	}
 	tx.finished = true
-	if err := syncDir(filepath.Join(s.dir, "commit")); err != nil {
+	if err := durable.SyncDir(filepath.Join(s.dir, "commit")); err != nil {
 		return nil, fmt.Errorf("store: committing %s: %w", base, err)
 	}
 	if err := s.apply(committed); err != nil {
@@ -425,7 +427,7 @@ func (s *Store) apply(txDir string) error {
 		if _, err := os.Lstat(from); errors.Is(err, os.ErrNotExist) {
 			continue // moved before the crash
 		}
-		if err := mkdirAllSync(filepath.Dir(to)); err != nil {
+		if err := durable.MkdirAll(filepath.Dir(to)); err != nil {
 			return err
 		}
 		if err := os.Rename(from, to); err != nil {
@@ -433,7 +435,7 @@ func (s *Store) apply(txDir string) error {
 		}
 		// Each directory is synced before the next kind of file goes in:
 		// an outbox entry never becomes durable before its photo.
-		if err := syncDir(filepath.Dir(to)); err != nil {
+		if err := durable.SyncDir(filepath.Dir(to)); err != nil {
 			return err
 		}
 	}
@@ -443,7 +445,7 @@ func (s *Store) apply(txDir string) error {
 	if err := os.Rename(txDir, done); err != nil {
 		return err
 	}
-	if err := syncDir(filepath.Dir(txDir)); err != nil {
+	if err := durable.SyncDir(filepath.Dir(txDir)); err != nil {
 		return err
 	}
 	return os.RemoveAll(done)

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lapsebox/lapsebox/internal/durable"
+
 	"github.com/lapsebox/lapsebox/appliance/store"
 )
 
@@ -153,9 +155,5 @@ func (f *StatusFile) Write(st Status) error {
 	if err := os.MkdirAll(filepath.Dir(f.Path), 0o755); err != nil {
 		return err
 	}
-	tmp := filepath.Join(filepath.Dir(f.Path), "."+filepath.Base(f.Path)+".tmp")
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, f.Path)
+	return durable.WriteFile(f.Path, append(b, '\n'))
 }

@@ -37,6 +37,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lapsebox/lapsebox/internal/durable"
+
 	"github.com/tus/tusd/v2/pkg/filestore"
 	"github.com/tus/tusd/v2/pkg/handler"
 	"github.com/tus/tusd/v2/pkg/memorylocker"
@@ -116,7 +118,7 @@ func New(cfg Config) (*Server, error) {
 	if s.photos, err = openPhotos(cfg.Root); err != nil {
 		return nil, err
 	}
-	if err := mkdirAllSync(cfg.Spool); err != nil {
+	if err := durable.MkdirAll(cfg.Spool); err != nil {
 		return nil, fmt.Errorf("ingest: spool: %w", err)
 	}
 	s.store = filestore.New(cfg.Spool)

@@ -13,8 +13,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/lapsebox/lapsebox/internal/durable"
 )
 
 // maxSuffix bounds the "-n" suffixes tried for one name.
@@ -40,7 +41,7 @@ type cachedSum struct {
 
 func openPhotos(root string) (*photos, error) {
 	p := &photos{root: root, tmp: filepath.Join(root, ".tmp")}
-	if err := mkdirAllSync(p.tmp); err != nil {
+	if err := durable.MkdirAll(p.tmp); err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	// Leftovers of a commit a crash cut short; never visible as photos.
@@ -135,7 +136,7 @@ func (p *photos) commit(device, name, sum, src string) (string, error) {
 		return "", err
 	}
 	dir := filepath.Dir(p.path(device, name))
-	if err := mkdirAllSync(dir); err != nil {
+	if err := durable.MkdirAll(dir); err != nil {
 		return "", err
 	}
 	for n := 0; n < maxSuffix; n++ {
@@ -148,7 +149,7 @@ func (p *photos) commit(device, name, sum, src string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if err := syncDir(dir); err != nil {
+		if err := durable.SyncDir(dir); err != nil {
 			return "", err
 		}
 		if st, err := os.Stat(fp); err == nil {
@@ -229,37 +230,4 @@ func syncFile(fp string) error {
 		return fmt.Errorf("fsync %s: %w", fp, err)
 	}
 	return nil
-}
-
-// syncDir makes a directory's entries (a link, a new file) durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
-}
-
-// mkdirAllSync creates dir and its missing parents, fsyncing each parent so
-// that the new directory survives a power cut.
-func mkdirAllSync(dir string) error {
-	if _, err := os.Stat(dir); err == nil {
-		return nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	parent := filepath.Dir(dir)
-	if parent != dir {
-		if err := mkdirAllSync(parent); err != nil {
-			return err
-		}
-	}
-	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		return err
-	}
-	return syncDir(parent)
 }

@@ -8,6 +8,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/lapsebox/lapsebox/internal/durable"
 )
 
 // Sink stores downloaded objects.
@@ -91,7 +93,7 @@ type filePart struct {
 
 func openPart(final string) (*filePart, error) {
 	dir := filepath.Dir(final)
-	if err := mkdirAllSync(dir); err != nil {
+	if err := durable.MkdirAll(dir); err != nil {
 		return nil, err
 	}
 	tmp := filepath.Join(dir, "."+filepath.Base(final)+".part")
@@ -145,39 +147,5 @@ func (p *filePart) Commit(size int64) error {
 	if err := os.Rename(p.tmp, p.final); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(p.final))
-}
-
-// mkdirAllSync creates dir and its missing parents, fsyncing the parent
-// of each directory it creates, so that a synced file in it survives a
-// power loss.
-func mkdirAllSync(dir string) error {
-	if fi, err := os.Stat(dir); err == nil {
-		if !fi.IsDir() {
-			return fmt.Errorf("%s: not a directory", dir)
-		}
-		return nil
-	}
-	parent := filepath.Dir(dir)
-	if parent != dir {
-		if err := mkdirAllSync(parent); err != nil {
-			return err
-		}
-	}
-	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
-	}
-	return syncDir(parent)
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
+	return durable.SyncDir(filepath.Dir(p.final))
 }

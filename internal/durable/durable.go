@@ -1,4 +1,7 @@
-package store
+// Package durable writes files so that a power cut leaves either the old
+// file or the new one, never a mix, and creates directories that survive
+// one: temporary file, fsync, rename, fsync of the directory.
+package durable
 
 import (
 	"errors"
@@ -6,20 +9,21 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
-// writeFileSync writes data to path through a temporary file in the same
+// WriteFile writes data to path through a temporary file in the same
 // directory, fsyncs it, renames it into place and fsyncs the directory, so
 // a power cut leaves either the old file or the new one.
-func writeFileSync(path string, data []byte) error {
-	return writeSync(path, func(w io.Writer) error {
+func WriteFile(path string, data []byte) error {
+	return Write(path, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})
 }
 
-// writeSync is writeFileSync for content produced by a function.
-func writeSync(path string, write func(io.Writer) error) error {
+// Write is WriteFile for content produced by a function.
+func Write(path string, write func(io.Writer) error) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
 	if err != nil {
@@ -46,38 +50,42 @@ func writeSync(path string, write func(io.Writer) error) error {
 		return err
 	}
 	ok = true
-	return syncDir(dir)
+	return SyncDir(dir)
 }
 
-// syncDir makes a directory's entries (a rename, a new file) durable.
-func syncDir(dir string) error {
+// SyncDir makes a directory's entries (a rename, a new file) durable.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	if err := d.Sync(); err != nil {
+	// Some file systems cannot fsync a directory (EINVAL): nothing to do.
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
 		return fmt.Errorf("fsync %s: %w", dir, err)
 	}
 	return nil
 }
 
-// mkdirAllSync creates dir and its missing parents, fsyncing each parent so
+// MkdirAll creates dir and its missing parents, fsyncing each parent so
 // the new directory survives a power cut.
-func mkdirAllSync(dir string) error {
-	if _, err := os.Stat(dir); err == nil {
+func MkdirAll(dir string) error {
+	if fi, err := os.Stat(dir); err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("%s: not a directory", dir)
+		}
 		return nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	parent := filepath.Dir(dir)
 	if parent != dir {
-		if err := mkdirAllSync(parent); err != nil {
+		if err := MkdirAll(parent); err != nil {
 			return err
 		}
 	}
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return err
 	}
-	return syncDir(parent)
+	return SyncDir(parent)
 }
