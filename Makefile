@@ -30,7 +30,7 @@ demo: deps lapsebox
 	$(LAPSEBOX) vm -build -board pc -camera -cloud
 
 # Every test, including those that build images and boot them under QEMU.
-test: deps
+test: deps libusb
 	@scripts/install-test-servers
 	$(GO) vet ./...
 	$(GO) test -timeout 60m ./...

@@ -65,6 +65,9 @@ func (s *Store) readEntries(target string) ([]Entry, error) {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join(dir, name))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // delivered (or pruned) since the directory was listed
+		}
 		if err != nil {
 			return nil, err
 		}

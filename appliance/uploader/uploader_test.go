@@ -39,7 +39,7 @@ type cloud struct {
 	srv  *httptest.Server
 }
 
-func startCloud(t *testing.T) *cloud {
+func startCloud(t testing.TB) *cloud {
 	t.Helper()
 	root := t.TempDir()
 	devs, err := ingest.ParseDevices([]byte(`{"devices": {"` + device + `": {"token_sha256": "` + ingest.HashToken(token) + `"}}}`))
@@ -56,7 +56,7 @@ func startCloud(t *testing.T) *cloud {
 }
 
 // received maps each file the cloud holds for the device to its sha256.
-func (c *cloud) received(t *testing.T) map[string]string {
+func (c *cloud) received(t testing.TB) map[string]string {
 	t.Helper()
 	got := map[string]string{}
 	dir := filepath.Join(c.root, device)
@@ -74,7 +74,7 @@ func (c *cloud) received(t *testing.T) map[string]string {
 }
 
 // fill stores n captures of size bytes queued for targets.
-func fill(t *testing.T, s *store.Store, n, size int, targets ...string) map[string]string {
+func fill(t testing.TB, s *store.Store, n, size int, targets ...string) map[string]string {
 	t.Helper()
 	want := map[string]string{}
 	rnd := rand.New(rand.NewSource(int64(n)))
@@ -91,7 +91,7 @@ func fill(t *testing.T, s *store.Store, n, size int, targets ...string) map[stri
 	return want
 }
 
-func cloudTarget(t *testing.T, url string, cfg config.Target) *Target {
+func cloudTarget(t testing.TB, url string, cfg config.Target) *Target {
 	t.Helper()
 	tr, err := tus.New(tus.Config{URL: url, Device: device, Token: token, ChunkSize: 64 << 10, StallTimeout: 2 * time.Second,
 		Client: upload.NewClient(upload.ClientOptions{})})
@@ -125,7 +125,7 @@ func runUntil(t *testing.T, u *Uploader, timeout time.Duration, cond func() bool
 	}
 }
 
-func pending(t *testing.T, s *store.Store, target string) int {
+func pending(t testing.TB, s *store.Store, target string) int {
 	es, err := s.Pending(target)
 	if err != nil {
 		t.Fatal(err)

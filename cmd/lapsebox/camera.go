@@ -18,11 +18,19 @@ import (
 const cameraUsage = `usage: lapsebox camera list
        lapsebox camera info [-serial S]
        lapsebox camera download [-serial S] [-chunk N] [-delete] DIR
+       lapsebox camera props [-serial S]
+       lapsebox camera set [-serial S] NAME VALUE
+       lapsebox camera capture [-serial S] [-target card|host] [-manual-focus] [DIR]
 
 list      the PTP cameras on USB, with their serial numbers
 info      the camera's DeviceInfo and stores
 download  every file the camera holds that DIR does not have yet, as
           DIR/<store>/<path>; an interrupted download resumes
+props     the camera's properties: value, access and the values each takes
+set       set a property (shutterspeed, aperture, iso, whitebalance,
+          imageformat, capturetarget) and print the value read back
+capture   take one picture and write its files into DIR (default .),
+          never overwriting a file: IMG_0001-1.JPG if IMG_0001.JPG is there
 
 On a desktop, a file manager (gvfs) may hold the camera: unmount it first.
 `
@@ -39,6 +47,12 @@ func runCamera(ctx context.Context, args []string) error {
 		return cameraInfo(ctx, args[1:])
 	case "download":
 		return cameraDownload(ctx, args[1:])
+	case "props":
+		return cameraProps(ctx, args[1:])
+	case "set":
+		return cameraSet(ctx, args[1:])
+	case "capture":
+		return cameraCapture(ctx, args[1:])
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(os.Stderr, cameraUsage)
 		return nil

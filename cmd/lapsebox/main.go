@@ -24,7 +24,7 @@ var commands = map[string]command{
 	"vm":     {"boot an image under QEMU", runVM},
 	"update": {"push an image to a running device over the air", runUpdate},
 	"flash":  {"write an image to an SD card or USB disk", runFlash},
-	"camera": {"talk to a PTP camera on USB: list, info, download DIR", runCamera},
+	"camera": {"talk to a PTP camera on USB: list, info, props, set, capture, download", runCamera},
 }
 
 func usage() {
