@@ -7,6 +7,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/lapsebox/lapsebox/image"
 )
@@ -65,4 +66,30 @@ func runBuild(ctx context.Context, args []string) error {
 	}
 	_, err := bf.build(ctx)
 	return err
+}
+
+// built is an image on disk with its manifest and device password.
+type built struct {
+	path     string
+	manifest *image.Manifest
+	password string
+}
+
+// load returns the image the flags name, building it first if rebuild.
+func (f *buildFlags) load(ctx context.Context, rebuild bool) (*built, error) {
+	if rebuild {
+		if _, err := f.build(ctx); err != nil {
+			return nil, err
+		}
+	}
+	p := f.outputPath()
+	m, err := image.ReadManifest(p)
+	if err != nil {
+		return nil, err
+	}
+	pw, err := os.ReadFile(m.PasswordFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading the device password: %w", err)
+	}
+	return &built{path: p, manifest: m, password: strings.TrimSpace(string(pw))}, nil
 }

@@ -25,20 +25,11 @@ func runUpdate(ctx context.Context, args []string) error {
 	timings := fs.Bool("timings", false, "print how long each step took")
 	fs.Parse(args)
 
-	if *rebuild {
-		if _, err := bf.build(ctx); err != nil {
-			return err
-		}
-	}
-	imgPath := bf.outputPath()
-	m, err := image.ReadManifest(imgPath)
+	img, err := bf.load(ctx, *rebuild)
 	if err != nil {
 		return err
 	}
-	password, err := os.ReadFile(m.PasswordFile)
-	if err != nil {
-		return fmt.Errorf("reading the device password: %w", err)
-	}
+	imgPath, m := img.path, img.manifest
 	base := *device
 	if base == "" {
 		base = fmt.Sprintf("http://%s:%d/", m.Hostname, m.HTTPPort)
@@ -46,7 +37,7 @@ func runUpdate(ctx context.Context, args []string) error {
 	if _, err := url.Parse(base); err != nil {
 		return fmt.Errorf("-device %q: %w", base, err)
 	}
-	dev := update.Device{BaseURL: strings.TrimSuffix(base, "/"), Password: strings.TrimSpace(string(password))}
+	dev := update.Device{BaseURL: strings.TrimSuffix(base, "/"), Password: img.password}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
@@ -61,7 +52,7 @@ func runUpdate(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("updating %s from build %s to %s\n", st.Hostname, st.BuildTimestamp, m.BuildTimestamp)
 
-	img, closeImg, err := readUpdate(imgPath, m)
+	upd, closeImg, err := readUpdate(imgPath, m)
 	if err != nil {
 		return err
 	}
@@ -71,7 +62,7 @@ func runUpdate(ctx context.Context, args []string) error {
 	var steps []string
 	stepStart := map[string]time.Time{}
 	stepEnd := map[string]time.Time{}
-	err = update.Push(ctx, dev, img, func(p update.Progress) {
+	err = update.Push(ctx, dev, upd, func(p update.Progress) {
 		if _, ok := stepStart[p.Step]; !ok {
 			steps = append(steps, p.Step)
 			stepStart[p.Step] = time.Now()

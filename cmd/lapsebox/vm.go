@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/lapsebox/lapsebox/image"
@@ -28,23 +27,14 @@ func runVM(ctx context.Context, args []string) error {
 	cloud := fs.Bool("cloud", false, "run cloudd's ingest on the host and send the VM's pictures there (adds a cloud target to the default site configuration)")
 	fs.Parse(args)
 
-	if *rebuild {
-		if _, err := bf.build(ctx); err != nil {
-			return err
-		}
-	}
-	imgPath := bf.outputPath()
-	m, err := image.ReadManifest(imgPath)
+	img, err := bf.load(ctx, *rebuild)
 	if err != nil {
 		return err
 	}
+	imgPath, m := img.path, img.manifest
 	b, err := image.LookupBoard(m.Board)
 	if err != nil {
 		return err
-	}
-	password, err := os.ReadFile(m.PasswordFile)
-	if err != nil {
-		return fmt.Errorf("reading the device password: %w", err)
 	}
 	dir := *stateDir
 	if dir == "" {
@@ -94,7 +84,7 @@ func runVM(ctx context.Context, args []string) error {
 		return err
 	}
 	defer vm.Stop()
-	pw := strings.TrimSpace(string(password))
+	pw := img.password
 	fmt.Printf("booting %s (%s, build %s)\n", imgPath, b.Title, m.BuildTimestamp)
 	fmt.Printf("  gokrazy:  http://%s/  user gokrazy, password %s\n", vm.Addr("gokrazy"), pw)
 	fmt.Printf("  statusd:  http://%s/\n", vm.Addr("statusd"))
