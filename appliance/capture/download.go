@@ -21,6 +21,9 @@ import (
 type Download struct {
 	Device Device
 	Dir    string
+	// Sink, if set, receives the files instead of Dir (a StoreSink puts
+	// them into the photo store, with their outbox entries).
+	Sink fetch.Sink
 	// Interval is how often the camera is searched for new files.
 	Interval time.Duration
 	Options  fetch.Options // ChunkSize, Delete; Progress is set by Run
@@ -130,7 +133,11 @@ func (d *Download) session(ctx context.Context, cam *camera.Camera, again bool) 
 		start, cpu := time.Now(), cpuSeconds()
 		opts := d.Options
 		opts.Progress = func(p fetch.Progress) { d.progress(p) }
-		res, err := fetch.Fetch(ctx, cam.Conn(), fetch.Dir{Root: d.Dir}, &opts)
+		var sink fetch.Sink = fetch.Dir{Root: d.Dir}
+		if d.Sink != nil {
+			sink = d.Sink
+		}
+		res, err := fetch.Fetch(ctx, cam.Conn(), sink, &opts)
 		if errors.Is(err, ptp.ErrNoDevice) || ctx.Err() != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lapsebox/lapsebox/appliance/store"
 	"github.com/lapsebox/lapsebox/ptp/fetch"
 	"github.com/lapsebox/lapsebox/ptp/sim"
 )
@@ -74,5 +75,67 @@ func TestDownloadCopiesEverythingAndSurvivesAnUnplug(t *testing.T) {
 	}
 	if st.Mode != "download" {
 		t.Errorf("mode %q", st.Mode)
+	}
+}
+
+func TestDownloadIntoTheStore(t *testing.T) {
+	taken := time.Date(2026, 11, 20, 14, 30, 0, 0, time.UTC)
+	files := []sim.File{
+		{Path: "DCIM/100CANON/IMG_0001.JPG", Data: bytes.Repeat([]byte{1}, 50_000)},
+		{Path: "DCIM/100CANON/IMG_0001.CR2", Data: bytes.Repeat([]byte{2}, 200_000)},
+		{Path: "DCIM/100CANON/IMG_0002.JPG", Data: bytes.Repeat([]byte{3}, 60_000)},
+	}
+	dev := &simDevice{dev: sim.New(sim.Config{Model: sim.DownloadOnly, Files: files, Now: func() time.Time { return taken }})}
+	st, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &StoreSink{Store: st, Staging: t.TempDir(), Camera: store.Camera{Model: "sim"},
+		Targets: func(ext string, raw bool) []string {
+			if raw {
+				return []string{"cloud"}
+			}
+			return []string{"cloud", "web"}
+		}}
+	status := &StatusFile{}
+	run := func() {
+		d := &Download{Device: dev, Sink: sink, Interval: 20 * time.Millisecond, Status: status}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx) }()
+		for ctx.Err() == nil {
+			if s := status.Snapshot(); s.DownloadStatus != nil && s.LastPass != nil && s.LastPass.Objects == len(files) {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		<-done
+	}
+	run()
+	run() // a second pass downloads nothing again
+	photos, err := st.Photos()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(photos) != len(files) {
+		t.Fatalf("store holds %v, want the camera's %d files once each", photos, len(files))
+	}
+	if errs := st.Verify(true); len(errs) > 0 {
+		t.Errorf("store: %v", errs)
+	}
+	cloud, _ := st.Pending("cloud")
+	web, _ := st.Pending("web")
+	if len(cloud) != 3 || len(web) != 2 {
+		t.Errorf("outbox: %d for cloud, %d for web; want 3 and 2 (no RAW for web)", len(cloud), len(web))
+	}
+	for _, e := range cloud {
+		if !e.CaptureTime.Equal(taken) {
+			t.Errorf("%s named after %v, want the camera's capture time %v", e.Photo, e.CaptureTime, taken)
+		}
+	}
+	if st := status.Snapshot(); st.FilesFetched != len(files) {
+		t.Errorf("%d files fetched over two passes, want %d", st.FilesFetched, len(files))
 	}
 }

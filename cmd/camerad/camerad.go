@@ -58,6 +58,8 @@ var (
 		"download mode: bytes per GetPartialObject")
 	deleteAfter = flag.Bool("delete", false,
 		"download mode: delete each file from the camera once its copy is verified and synced")
+	importFiles = flag.Bool("import", true,
+		"download mode: put each downloaded file into the photo store and queue it for the targets (-dir is then only the staging area)")
 )
 
 func logic() error {
@@ -132,6 +134,13 @@ func run(ctx context.Context, uctx *usb.Context, status *capture.StatusFile, log
 		}
 		d := &capture.Download{Device: dev, Dir: *dir, Interval: *interval, Status: status, Log: logger,
 			Options: fetch.Options{ChunkSize: *chunk, Delete: *deleteAfter}}
+		if *importFiles {
+			st, err := store.Open(filepath.Join(*perm, "lapsebox"))
+			if err != nil {
+				return err
+			}
+			d.Sink = &capture.StoreSink{Store: st, Staging: *dir, Targets: targets(cfg), Location: cfg.Schedule.Location}
+		}
 		return d.Run(ctx)
 	case "capture":
 	default:
