@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lapsebox/lapsebox/appliance/store"
+
 	"github.com/lapsebox/lapsebox/appliance/recovery"
 	"github.com/lapsebox/lapsebox/ptp"
 	"github.com/lapsebox/lapsebox/ptp/camera"
@@ -121,6 +123,10 @@ func (d *Download) Run(ctx context.Context) error {
 func (d *Download) session(ctx context.Context, cam *camera.Camera, again bool) error {
 	id := cam.Identity()
 	d.Log.Printf("camera %s", id)
+	if ss, ok := d.Sink.(*StoreSink); ok {
+		// Sidecars name the camera the files came from.
+		ss.Camera = store.Camera{Model: id.Model, Serial: id.SerialNumber}
+	}
 	d.update(func(st *Status) {
 		st.Camera = &CameraStatus{Model: id.Model, Serial: id.SerialNumber, Connected: true}
 		if again {

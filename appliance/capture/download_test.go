@@ -135,6 +135,9 @@ func TestDownloadIntoTheStore(t *testing.T) {
 			t.Errorf("%s named after %v, want the camera's capture time %v", e.Photo, e.CaptureTime, taken)
 		}
 	}
+	if sc, err := st.ReadSidecar(photos[0]); err != nil || sc.Camera.Model == "" || sc.Camera.Model == "sim" {
+		t.Errorf("sidecar %+v, %v: want the camera's own model", sc.Camera, err)
+	}
 	if st := status.Snapshot(); st.FilesFetched != len(files) {
 		t.Errorf("%d files fetched over two passes, want %d", st.FilesFetched, len(files))
 	}
