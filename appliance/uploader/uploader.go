@@ -27,6 +27,13 @@ import (
 	"github.com/lapsebox/lapsebox/appliance/upload"
 )
 
+// A worker delivers at most batchEntries entries, or for batchTime,
+// between two listings of the outbox.
+const (
+	batchEntries = 50
+	batchTime    = 30 * time.Second
+)
+
 // Target is a configured target with its transport.
 type Target struct {
 	Config    config.Target
@@ -169,8 +176,15 @@ func (u *Uploader) step(ctx context.Context, t *Target, claimed *claims) time.Du
 			entries[i], entries[j] = entries[j], entries[i]
 		}
 	}
+	// Several entries per listing: re-reading a backlog of weeks after
+	// every photo would cost more than sending it. The batch is short
+	// enough for new captures (and a live-cam's newest) to be seen soon.
 	var soonest time.Time
+	delivered, start := 0, time.Now()
 	for _, e := range entries {
+		if delivered >= batchEntries || time.Since(start) > batchTime || ctx.Err() != nil {
+			break
+		}
 		if e.Parked != "" && strings.HasSuffix(e.Parked, configTag(t.ConfigHash)) {
 			continue
 		}
@@ -183,8 +197,19 @@ func (u *Uploader) step(ctx context.Context, t *Target, claimed *claims) time.Du
 		if !claimed.take(e.Photo) {
 			continue
 		}
+		if t.tooSoon(e) { // lastSent moved during this batch
+			u.skip(t, e, fmt.Sprintf("within %v of the last picture sent", t.Config.MinInterval))
+			claimed.release(e.Photo)
+			continue
+		}
 		u.deliver(ctx, t, e)
 		claimed.release(e.Photo)
+		delivered++
+		if t.Config.Send == config.SendLatest {
+			break // only the newest matters
+		}
+	}
+	if delivered > 0 {
 		return 0
 	}
 	t.setState(func(s *TargetStatus) { s.State = "idle" })
@@ -199,27 +224,39 @@ func (u *Uploader) step(ctx context.Context, t *Target, claimed *claims) time.Du
 // to the last one sent, and anything of a target sent nothing.
 func (u *Uploader) drop(t *Target, entries []store.Entry) []store.Entry {
 	var keep []store.Entry
-	skip := func(e store.Entry, why string) {
-		if err := u.Store.Done(e); err != nil {
-			u.Log.Printf("%s: skipping %s: %v", t.Config.Name, e.Photo, err)
-			return
-		}
-		t.setState(func(s *TargetStatus) { s.Skipped++ })
-		u.Log.Printf("%s: skipped %s: %s", t.Config.Name, e.Photo, why)
-	}
 	for i, e := range entries {
 		switch {
 		case t.Config.Send == config.SendNothing:
-			skip(e, "the target is sent nothing")
+			u.skip(t, e, "the target is sent nothing")
 		case t.Config.Send == config.SendLatest && i < len(entries)-1:
-			skip(e, "a newer picture replaces it")
-		case t.Config.MinInterval > 0 && !t.lastSent.IsZero() && !e.CaptureTime.Before(t.lastSent) && e.CaptureTime.Before(t.lastSent.Add(t.Config.MinInterval)):
-			skip(e, fmt.Sprintf("within %v of the last picture sent", t.Config.MinInterval))
+			u.skip(t, e, "a newer picture replaces it")
+		case t.tooSoon(e):
+			u.skip(t, e, fmt.Sprintf("within %v of the last picture sent", t.Config.MinInterval))
 		default:
 			keep = append(keep, e)
 		}
 	}
 	return keep
+}
+
+// tooSoon reports whether e was taken within MinInterval after the last
+// picture sent to t.
+func (t *Target) tooSoon(e store.Entry) bool {
+	t.mu.Lock()
+	last := t.lastSent
+	t.mu.Unlock()
+	return t.Config.MinInterval > 0 && !last.IsZero() &&
+		!e.CaptureTime.Before(last) && e.CaptureTime.Before(last.Add(t.Config.MinInterval))
+}
+
+// skip finishes an entry the target's policy does not send.
+func (u *Uploader) skip(t *Target, e store.Entry, why string) {
+	if err := u.Store.Done(e); err != nil {
+		u.Log.Printf("%s: skipping %s: %v", t.Config.Name, e.Photo, err)
+		return
+	}
+	t.setState(func(s *TargetStatus) { s.Skipped++ })
+	u.Log.Printf("%s: skipped %s: %s", t.Config.Name, e.Photo, why)
 }
 
 // deliver sends one entry and records the outcome in the outbox.
@@ -236,8 +273,10 @@ func (u *Uploader) deliver(ctx context.Context, t *Target, e store.Entry) {
 		if derr := u.Store.Done(e); derr != nil {
 			u.Log.Printf("%s: %s delivered, but removing its outbox entry: %v", name, e.Photo, derr)
 		}
-		t.lastSent = e.CaptureTime
 		t.setState(func(s *TargetStatus) {
+			if e.CaptureTime.After(t.lastSent) {
+				t.lastSent = e.CaptureTime
+			}
 			s.Sent++
 			s.SentBytes += e.Size
 			s.LastSuccess = now
