@@ -72,27 +72,19 @@ type applianceStatus struct {
 }
 
 func readAppliance(vm *qemu.VM) (*applianceStatus, error) {
-	resp, err := http.Get("http://" + vm.Addr("statusd") + "/api/status")
+	files, err := statusFiles(vm)
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	var snap struct {
-		Files []struct {
-			Name   string          `json:"name"`
-			Status json.RawMessage `json:"status"`
-		} `json:"files"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&snap); err != nil {
-		return nil, err
-	}
 	var st applianceStatus
-	for _, f := range snap.Files {
-		switch f.Name {
-		case "camerad":
-			json.Unmarshal(f.Status, &st.camerad)
-		case "uploadd":
-			json.Unmarshal(f.Status, &st.uploadd)
+	if raw, ok := files["camerad"]; ok {
+		if err := json.Unmarshal(raw, &st.camerad); err != nil {
+			return nil, fmt.Errorf("camerad status: %w", err)
+		}
+	}
+	if raw, ok := files["uploadd"]; ok {
+		if err := json.Unmarshal(raw, &st.uploadd); err != nil {
+			return nil, fmt.Errorf("uploadd status: %w", err)
 		}
 	}
 	return &st, nil

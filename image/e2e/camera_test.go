@@ -163,8 +163,9 @@ type cameradStatus struct {
 	LastError string `json:"lastError"`
 }
 
-// readCamerad reads camerad's status through statusd's API.
-func readCamerad(vm *qemu.VM) (*cameradStatus, error) {
+// statusFiles returns the status files statusd shows, by service name;
+// a file statusd could not read is an error naming it.
+func statusFiles(vm *qemu.VM) (map[string]json.RawMessage, error) {
 	resp, err := http.Get("http://" + vm.Addr("statusd") + "/api/status")
 	if err != nil {
 		return nil, err
@@ -180,20 +181,31 @@ func readCamerad(vm *qemu.VM) (*cameradStatus, error) {
 	if err := json.NewDecoder(resp.Body).Decode(&snap); err != nil {
 		return nil, fmt.Errorf("statusd /api/status: %w", err)
 	}
+	files := map[string]json.RawMessage{}
 	for _, f := range snap.Files {
-		if f.Name != "camerad" {
-			continue
-		}
 		if f.Error != "" {
-			return nil, fmt.Errorf("camerad status file: %s", f.Error)
+			return nil, fmt.Errorf("%s status file: %s", f.Name, f.Error)
 		}
-		var st cameradStatus
-		if err := json.Unmarshal(f.Status, &st); err != nil {
-			return nil, fmt.Errorf("camerad status: %w", err)
-		}
-		return &st, nil
+		files[f.Name] = f.Status
 	}
-	return nil, fmt.Errorf("statusd shows no camerad status yet")
+	return files, nil
+}
+
+// readCamerad reads camerad's status through statusd's API.
+func readCamerad(vm *qemu.VM) (*cameradStatus, error) {
+	files, err := statusFiles(vm)
+	if err != nil {
+		return nil, err
+	}
+	raw, ok := files["camerad"]
+	if !ok {
+		return nil, fmt.Errorf("statusd shows no camerad status yet")
+	}
+	var st cameradStatus
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return nil, fmt.Errorf("camerad status: %w", err)
+	}
+	return &st, nil
 }
 
 // waitCamerad polls camerad's status until cond holds.
