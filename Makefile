@@ -42,7 +42,7 @@ test-short:
 # Build, boot and update timings, image sizes and the FAT writer, measured
 # against reference runs in the same process (see README.md).
 bench: deps libusb
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./image/e2e/
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./e2e/
 	$(GO) test -run '^$$' -bench . ./image/fat/ ./image/disk/ ./ptp/camera/
 	$(GO) test -run '^$$' -bench BacklogDrain -benchtime 1x -timeout 30m ./appliance/uploader/
 	scripts/bench-process

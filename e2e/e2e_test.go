@@ -1,6 +1,8 @@
-// Package e2e builds real appliance images, boots them under QEMU and checks
-// them from outside, the way a person at a laptop would: gokrazy's status
-// page, statusd, and an over-the-air update to a second build.
+// Package e2e tests the whole appliance: it builds real images, boots them
+// under QEMU and checks them from outside, the way a person at a laptop
+// would: gokrazy's status page, statusd, a camera on the VM's USB bus,
+// uploads arriving on the host, and an over-the-air update to a second
+// build.
 package e2e
 
 import (
