@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/cloud/ingest"
 	"github.com/lapsebox/lapsebox/image"
 	"github.com/lapsebox/lapsebox/image/qemu"
@@ -41,34 +42,10 @@ func siteConfig(token string) string {
 }`, cloudGuestAddr, token)
 }
 
-// applianceStatus is what the test reads of camerad.json and uploadd.json.
+// applianceStatus is camerad's and uploadd's status, as statusd shows them.
 type applianceStatus struct {
-	camerad struct {
-		State       string `json:"state"`
-		Captures    int    `json:"captures"`
-		MissedSlots int    `json:"missedSlots"`
-		LastCapture *struct {
-			Files                           []string
-			Release, Transfer, Write, Total float64
-		} `json:"lastCapture"`
-		RecoveryActions []struct {
-			Action, Error string
-		} `json:"recoveryActions"`
-		Recovery struct {
-			Alert bool `json:"Alert"`
-		} `json:"recovery"`
-		MaxRSSBytes int64  `json:"maxRSSBytes"`
-		LastError   string `json:"lastError"`
-	}
-	uploadd struct {
-		Targets []struct {
-			Name      string `json:"name"`
-			Pending   int    `json:"pending"`
-			Parked    int    `json:"parked"`
-			Sent      int    `json:"sent"`
-			LastError string `json:"lastError"`
-		} `json:"targets"`
-	}
+	camerad statusfile.Camera
+	uploadd statusfile.Uploads
 }
 
 func readAppliance(vm *qemu.VM) (*applianceStatus, error) {
@@ -203,7 +180,7 @@ func TestApplianceCapturesAndUploads(t *testing.T) {
 	st := waitAppliance(t, vm, "three pictures taken", 3*time.Minute, func(st *applianceStatus) bool { return st.camerad.Captures >= 3 })
 	lc := st.camerad.LastCapture
 	t.Logf("capture: slot to durable on /perm %.2fs (release %.2fs, transfer %.2fs, write %.2fs); camerad peak RSS %.1f MB",
-		lc.Total, lc.Release, lc.Transfer, lc.Write, float64(st.camerad.MaxRSSBytes)/(1<<20))
+		lc.Total.Seconds(), lc.Release.Seconds(), lc.Transfer.Seconds(), lc.Write.Seconds(), float64(st.camerad.MaxRSSBytes)/(1<<20))
 
 	// The camera hangs: every download stalls for a while.
 	before := st.camerad.Captures

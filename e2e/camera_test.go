@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lapsebox/lapsebox/appliance/status"
+	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/image"
 	"github.com/lapsebox/lapsebox/image/disk"
 	"github.com/lapsebox/lapsebox/image/qemu"
@@ -125,7 +127,7 @@ func bootCamera(t testing.TB, img built, dir string) (*qemu.VM, string) {
 	dev := update.Device{BaseURL: "http://" + vm.Addr("gokrazy"), Password: password(t, img.manifest)}
 	took := waitBuild(t, vm, dev, img.manifest.BuildTimestamp)
 	t.Logf("camera image: boot to status page %.1fs", took.Seconds())
-	waitCamerad(t, vm, "waiting for a camera", time.Minute, func(st *cameradStatus) bool {
+	waitCamerad(t, vm, "waiting for a camera", time.Minute, func(st *statusfile.Camera) bool {
 		return st.State == "waiting for camera"
 	})
 	if out, err := vm.Monitor("device_add " + mtpDevice(dir)); err != nil || out != "" {
@@ -138,31 +140,6 @@ func mtpDevice(dir string) string {
 	return "usb-mtp,id=cam,bus=ehci.0,rootdir=" + dir + ",readonly=on,desc=e2ecam"
 }
 
-// cameradStatus is the part of camerad.json the tests read.
-type cameradStatus struct {
-	State  string `json:"state"`
-	Camera *struct {
-		Model, Serial string
-	} `json:"camera"`
-	FilesFetched int     `json:"filesFetched"`
-	BytesFetched int64   `json:"bytesFetched"`
-	Resumed      int     `json:"resumed"`
-	Reconnects   int     `json:"reconnects"`
-	CPUSeconds   float64 `json:"cpuSeconds"`
-	Current      *struct {
-		Path        string `json:"path"`
-		Size        int64  `json:"size"`
-		Done        int64  `json:"done"`
-		ResumedFrom int64  `json:"resumedFrom"`
-	} `json:"current"`
-	LastPass *struct {
-		Objects, Fetched, Skipped, Failed int
-		Bytes                             int64
-		Seconds, CPUSeconds               float64
-	} `json:"lastPass"`
-	LastError string `json:"lastError"`
-}
-
 // statusFiles returns the status files statusd shows, by service name;
 // a file statusd could not read is an error naming it.
 func statusFiles(vm *qemu.VM) (map[string]json.RawMessage, error) {
@@ -171,13 +148,7 @@ func statusFiles(vm *qemu.VM) (map[string]json.RawMessage, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	var snap struct {
-		Files []struct {
-			Name   string          `json:"name"`
-			Status json.RawMessage `json:"status"`
-			Error  string          `json:"error"`
-		} `json:"files"`
-	}
+	var snap status.Snapshot
 	if err := json.NewDecoder(resp.Body).Decode(&snap); err != nil {
 		return nil, fmt.Errorf("statusd /api/status: %w", err)
 	}
@@ -192,7 +163,7 @@ func statusFiles(vm *qemu.VM) (map[string]json.RawMessage, error) {
 }
 
 // readCamerad reads camerad's status through statusd's API.
-func readCamerad(vm *qemu.VM) (*cameradStatus, error) {
+func readCamerad(vm *qemu.VM) (*statusfile.Camera, error) {
 	files, err := statusFiles(vm)
 	if err != nil {
 		return nil, err
@@ -201,18 +172,19 @@ func readCamerad(vm *qemu.VM) (*cameradStatus, error) {
 	if !ok {
 		return nil, fmt.Errorf("statusd shows no camerad status yet")
 	}
-	var st cameradStatus
+	var st statusfile.Camera
 	if err := json.Unmarshal(raw, &st); err != nil {
 		return nil, fmt.Errorf("camerad status: %w", err)
 	}
+	st.DownloadStatus() // download-mode tests read its fields unchecked
 	return &st, nil
 }
 
 // waitCamerad polls camerad's status until cond holds.
-func waitCamerad(t testing.TB, vm *qemu.VM, what string, timeout time.Duration, cond func(*cameradStatus) bool) *cameradStatus {
+func waitCamerad(t testing.TB, vm *qemu.VM, what string, timeout time.Duration, cond func(*statusfile.Camera) bool) *statusfile.Camera {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
-	var last *cameradStatus
+	var last *statusfile.Camera
 	var lastErr error
 	for {
 		st, err := readCamerad(vm)
@@ -245,7 +217,7 @@ func TestCameraDownload(t *testing.T) {
 	vm, vmDisk := bootCamera(t, img, dir)
 
 	size := int64(cameraFiles[bigFile])
-	st := waitCamerad(t, vm, "downloading "+bigFile, 3*time.Minute, func(st *cameradStatus) bool {
+	st := waitCamerad(t, vm, "downloading "+bigFile, 3*time.Minute, func(st *statusfile.Camera) bool {
 		return st.Current != nil && st.Current.Path == bigFile && st.Current.Done >= 1<<20
 	})
 	if st.Current.Done > size*3/4 {
@@ -255,14 +227,14 @@ func TestCameraDownload(t *testing.T) {
 		t.Fatalf("device_del cam: %q, %v", out, err)
 	}
 	t.Logf("unplugged the camera at %d of %d bytes of %s", st.Current.Done, size, bigFile)
-	waitCamerad(t, vm, "noticing the unplug", time.Minute, func(st *cameradStatus) bool {
+	waitCamerad(t, vm, "noticing the unplug", time.Minute, func(st *statusfile.Camera) bool {
 		return st.State == "waiting for camera"
 	})
 	if out, err := vm.Monitor("device_add " + mtpDevice(dir)); err != nil || out != "" {
 		t.Fatalf("device_add: %q, %v", out, err)
 	}
 	start := time.Now()
-	st = waitCamerad(t, vm, "fetching every file", 3*time.Minute, func(st *cameradStatus) bool {
+	st = waitCamerad(t, vm, "fetching every file", 3*time.Minute, func(st *statusfile.Camera) bool {
 		return st.LastPass != nil && st.Reconnects > 0 && st.LastPass.Objects == len(cameraFiles) && st.LastPass.Failed == 0
 	})
 	t.Logf("after the replug: all files in %.1fs; status: %d files, %d bytes, %d resumed, %d reconnects, %.2f s CPU, last error %q",
@@ -337,7 +309,7 @@ func BenchmarkCameraDownload(b *testing.B) {
 	var usbSec, usbCPU, netSec, netCPU float64
 	for i := 0; i < b.N; i++ {
 		vm, _ := bootCamera(b, img, dir)
-		st := waitCamerad(b, vm, "fetching the file", 5*time.Minute, func(st *cameradStatus) bool {
+		st := waitCamerad(b, vm, "fetching the file", 5*time.Minute, func(st *statusfile.Camera) bool {
 			return st.LastPass != nil && st.LastPass.Objects == 1 && st.FilesFetched == 1
 		})
 		if st.LastPass.Failed != 0 || st.LastPass.Bytes != size {

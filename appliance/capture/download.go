@@ -9,9 +9,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lapsebox/lapsebox/appliance/store"
-
 	"github.com/lapsebox/lapsebox/appliance/recovery"
+	"github.com/lapsebox/lapsebox/appliance/statusfile"
+	"github.com/lapsebox/lapsebox/appliance/store"
 	"github.com/lapsebox/lapsebox/ptp"
 	"github.com/lapsebox/lapsebox/ptp/camera"
 	"github.com/lapsebox/lapsebox/ptp/fetch"
@@ -33,37 +33,6 @@ type Download struct {
 	Log      *log.Logger
 }
 
-// DownloadStatus is the download-mode part of camerad.json.
-type DownloadStatus struct {
-	FilesFetched int      `json:"filesFetched"`
-	BytesFetched int64    `json:"bytesFetched"` // including those of unfinished downloads
-	Resumed      int      `json:"resumed"`      // downloads that continued a partial copy
-	Reconnects   int      `json:"reconnects"`   // times the camera was found again after it went away
-	CPUSeconds   float64  `json:"cpuSeconds"`
-	Current      *Current `json:"current,omitempty"`  // the file being downloaded
-	LastPass     *Pass    `json:"lastPass,omitempty"` // the last complete pass over the camera
-}
-
-// Current is the file being downloaded.
-type Current struct {
-	Path        string `json:"path"`
-	Size        int64  `json:"size"`
-	Done        int64  `json:"done"`
-	ResumedFrom int64  `json:"resumedFrom"`
-}
-
-// Pass is one walk over the camera.
-type Pass struct {
-	Objects    int       `json:"objects"`
-	Fetched    int       `json:"fetched"`
-	Skipped    int       `json:"skipped"`
-	Failed     int       `json:"failed"`
-	Bytes      int64     `json:"bytes"`
-	Seconds    float64   `json:"seconds"`
-	CPUSeconds float64   `json:"cpuSeconds"`
-	Finished   time.Time `json:"finished"`
-}
-
 // Run downloads until ctx is done.
 func (d *Download) Run(ctx context.Context) error {
 	if d.Status == nil {
@@ -75,10 +44,10 @@ func (d *Download) Run(ctx context.Context) error {
 	if d.Interval == 0 {
 		d.Interval = 10 * time.Second
 	}
-	d.update(func(st *Status) { st.Mode, st.State = "download", "starting" })
+	d.update(func(st *statusfile.Camera) { st.Mode, st.State = "download", "starting" })
 	failures := 0
 	for found := 0; ctx.Err() == nil; found++ {
-		d.update(func(st *Status) { st.State, st.Download().Current = "waiting for camera", nil })
+		d.update(func(st *statusfile.Camera) { st.State, st.DownloadStatus().Current = "waiting for camera", nil })
 		cam, err := d.Device.Open(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -127,15 +96,15 @@ func (d *Download) session(ctx context.Context, cam *camera.Camera, again bool) 
 		// Sidecars name the camera the files came from.
 		ss.Camera = store.Camera{Model: id.Model, Serial: id.SerialNumber}
 	}
-	d.update(func(st *Status) {
-		st.Camera = &CameraStatus{Model: id.Model, Serial: id.SerialNumber, Connected: true}
+	d.update(func(st *statusfile.Camera) {
+		st.Camera = &statusfile.CameraInfo{Model: id.Model, Serial: id.SerialNumber, Connected: true}
 		if again {
-			st.Download().Reconnects++
+			st.DownloadStatus().Reconnects++
 		}
 	})
 	failures := 0
 	for {
-		d.update(func(st *Status) { st.State = "downloading" })
+		d.update(func(st *statusfile.Camera) { st.State = "downloading" })
 		start, cpu := time.Now(), cpuSeconds()
 		opts := d.Options
 		opts.Progress = func(p fetch.Progress) { d.progress(p) }
@@ -155,15 +124,15 @@ func (d *Download) session(ctx context.Context, cam *camera.Camera, again bool) 
 			}
 		} else {
 			failures = 0
-			d.update(func(st *Status) {
-				st.Download().LastPass = &Pass{
+			d.update(func(st *statusfile.Camera) {
+				st.DownloadStatus().LastPass = &statusfile.DownloadPass{
 					Objects: res.Objects, Fetched: res.Fetched, Skipped: res.Skipped, Failed: res.Failed,
 					Bytes: res.Bytes, Seconds: time.Since(start).Seconds(), CPUSeconds: cpuSeconds() - cpu,
 					Finished: time.Now().UTC(),
 				}
 			})
 		}
-		d.update(func(st *Status) { st.State, st.Download().Current = "idle", nil })
+		d.update(func(st *statusfile.Camera) { st.State, st.DownloadStatus().Current = "idle", nil })
 		if err := sleep(ctx, d.Interval); err != nil {
 			return nil
 		}
@@ -171,14 +140,14 @@ func (d *Download) session(ctx context.Context, cam *camera.Camera, again bool) 
 }
 
 func (d *Download) progress(p fetch.Progress) {
-	d.update(func(st *Status) {
-		ds := st.Download()
+	d.update(func(st *statusfile.Camera) {
+		ds := st.DownloadStatus()
 		prev := p.Resumed
 		if c := ds.Current; c != nil && c.Path == p.Object.Path {
 			prev = c.Done
 		}
 		ds.BytesFetched += p.Done - prev
-		ds.Current = &Current{Path: p.Object.Path, Size: p.Object.Size, Done: p.Done, ResumedFrom: p.Resumed}
+		ds.Current = &statusfile.DownloadCurrent{Path: p.Object.Path, Size: p.Object.Size, Done: p.Done, ResumedFrom: p.Resumed}
 		if p.Complete {
 			ds.FilesFetched++
 			if p.Resumed > 0 {
@@ -189,11 +158,11 @@ func (d *Download) progress(p fetch.Progress) {
 	})
 }
 
-func (d *Download) update(fn func(*Status)) {
-	if err := d.Status.Update(time.Now().UTC(), func(st *Status) {
+func (d *Download) update(fn func(*statusfile.Camera)) {
+	if err := d.Status.Update(time.Now().UTC(), func(st *statusfile.Camera) {
 		fn(st)
-		if st.DownloadStatus != nil {
-			st.DownloadStatus.CPUSeconds = cpuSeconds()
+		if st.Download != nil {
+			st.Download.CPUSeconds = cpuSeconds()
 		}
 	}); err != nil {
 		d.Log.Printf("writing status: %v", err)
@@ -202,7 +171,7 @@ func (d *Download) update(fn func(*Status)) {
 
 func (d *Download) fail(err error) {
 	d.Log.Print(err)
-	d.update(func(st *Status) { st.LastError, st.LastErrorTime = err.Error(), time.Now().UTC() })
+	d.update(func(st *statusfile.Camera) { st.LastError, st.LastErrorTime = err.Error(), time.Now().UTC() })
 }
 
 func sleep(ctx context.Context, d time.Duration) error { return SystemClock{}.Sleep(ctx, d) }

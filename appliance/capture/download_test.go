@@ -39,13 +39,13 @@ func TestDownloadCopiesEverythingAndSurvivesAnUnplug(t *testing.T) {
 	unplugged := false
 	for ctx.Err() == nil {
 		st := status.Snapshot()
-		if !unplugged && st.DownloadStatus != nil && st.Current != nil && st.Current.Done > 0 && st.Current.Size == 3_000_000 {
+		if !unplugged && st.Download != nil && st.Current != nil && st.Current.Done > 0 && st.Current.Size == 3_000_000 {
 			dev.dev.Unplug()
 			time.Sleep(100 * time.Millisecond)
 			dev.dev.Replug()
 			unplugged = true
 		}
-		if st.DownloadStatus != nil && st.LastPass != nil && st.FilesFetched >= len(files) {
+		if st.Download != nil && st.LastPass != nil && st.FilesFetched >= len(files) {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -53,8 +53,8 @@ func TestDownloadCopiesEverythingAndSurvivesAnUnplug(t *testing.T) {
 	cancel()
 	<-done
 	st := status.Snapshot()
-	if st.DownloadStatus == nil || st.FilesFetched < len(files) {
-		t.Fatalf("status %+v: not every file fetched (last error %q)", st.DownloadStatus, st.LastError)
+	if st.Download == nil || st.FilesFetched < len(files) {
+		t.Fatalf("status %+v: not every file fetched (last error %q)", st.Download, st.LastError)
 	}
 	for _, f := range files {
 		var got []byte
@@ -71,7 +71,7 @@ func TestDownloadCopiesEverythingAndSurvivesAnUnplug(t *testing.T) {
 	if !unplugged {
 		t.Error("never caught the large file in progress to unplug the camera")
 	} else if st.Reconnects == 0 {
-		t.Errorf("status %+v: the camera was unplugged but no reconnect was counted", st.DownloadStatus)
+		t.Errorf("status %+v: the camera was unplugged but no reconnect was counted", st.Download)
 	}
 	if st.Mode != "download" {
 		t.Errorf("mode %q", st.Mode)
@@ -105,7 +105,7 @@ func TestDownloadIntoTheStore(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- d.Run(ctx) }()
 		for ctx.Err() == nil {
-			if s := status.Snapshot(); s.DownloadStatus != nil && s.LastPass != nil && s.LastPass.Objects == len(files) {
+			if s := status.Snapshot(); s.Download != nil && s.LastPass != nil && s.LastPass.Objects == len(files) {
 				break
 			}
 			time.Sleep(10 * time.Millisecond)

@@ -17,8 +17,10 @@ import (
 	"github.com/lapsebox/lapsebox/appliance/config"
 	"github.com/lapsebox/lapsebox/appliance/recovery"
 	"github.com/lapsebox/lapsebox/appliance/schedule"
+	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/appliance/store"
 	"github.com/lapsebox/lapsebox/hw"
+	"github.com/lapsebox/lapsebox/internal/durable"
 	"github.com/lapsebox/lapsebox/ptp/camera"
 )
 
@@ -103,13 +105,13 @@ func (l *Loop) defaults() {
 func (l *Loop) Run(ctx context.Context) error {
 	l.defaults()
 	defer l.closeCamera()
-	l.status(func(st *Status) { st.Mode = "capture" })
+	l.status(func(st *statusfile.Camera) { st.Mode = "capture" })
 	last := l.loadLast()
 	for ctx.Err() == nil {
 		now := l.Clock.Now()
 		if !schedule.Plausible(now) {
 			// Photos are never named 1970: wait for NTP (or an RTC).
-			l.status(func(st *Status) { st.State = "waiting for clock" })
+			l.status(func(st *statusfile.Camera) { st.State = "waiting for clock" })
 			if err := l.Clock.Sleep(ctx, 10*time.Second); err != nil {
 				return nil
 			}
@@ -126,13 +128,13 @@ func (l *Loop) Run(ctx context.Context) error {
 		l.saveLast(last)
 		l.maybePrune()
 		if !c.NextOK {
-			l.status(func(st *Status) { st.State, st.NextSlot = "no slot in the schedule", time.Time{} })
+			l.status(func(st *statusfile.Camera) { st.State, st.NextSlot = "no slot in the schedule", time.Time{} })
 			if err := l.Clock.Sleep(ctx, time.Hour); err != nil {
 				return nil
 			}
 			continue
 		}
-		l.status(func(st *Status) {
+		l.status(func(st *statusfile.Camera) {
 			st.NextSlot = c.Next
 			if st.State != "alert" {
 				st.State = "waiting"
@@ -173,7 +175,7 @@ func (l *Loop) waitFor(ctx context.Context, t time.Time) error {
 // failure until the slot's time is up.
 func (l *Loop) shoot(ctx context.Context, slot time.Time) {
 	deadline := slot.Add(l.SlotTimeout)
-	l.status(func(st *Status) { st.State = "capturing" })
+	l.status(func(st *statusfile.Camera) { st.State = "capturing" })
 	for {
 		info, err := l.captureOnce(ctx, slot, deadline)
 		if ctx.Err() != nil {
@@ -181,10 +183,10 @@ func (l *Loop) shoot(ctx context.Context, slot time.Time) {
 		}
 		if err == nil {
 			l.Ladder.Success()
-			l.status(func(st *Status) {
+			l.status(func(st *statusfile.Camera) {
 				st.LastCapture = info
 				st.Captures++
-				st.Recovery = l.Ladder.State(l.Clock.Now())
+				st.Recovery = recoveryStatus(l.Ladder.State(l.Clock.Now()))
 				st.State = "waiting"
 			})
 			l.Log.Printf("captured %s: %s in %.1fs", slot.Format(time.RFC3339), strings.Join(info.Files, ", "), time.Duration(info.Total).Seconds())
@@ -193,10 +195,10 @@ func (l *Loop) shoot(ctx context.Context, slot time.Time) {
 		now := l.Clock.Now()
 		action := l.Ladder.Failure(now)
 		l.Log.Printf("capture for %s failed: %v; next: %v", slot.Format(time.RFC3339), err, action)
-		l.status(func(st *Status) {
+		l.status(func(st *statusfile.Camera) {
 			st.LastError, st.LastErrorTime = err.Error(), now
-			st.Recovery = l.Ladder.State(now)
-			st.RecoveryActions = append(st.RecoveryActions, RecoveryAction{Time: now, Action: action, Error: err.Error()})
+			st.Recovery = recoveryStatus(l.Ladder.State(now))
+			st.RecoveryActions = append(st.RecoveryActions, statusfile.RecoveryAction{Time: now, Action: action.String(), Error: err.Error()})
 			if action == recovery.Alert {
 				st.State = "alert"
 			}
@@ -248,14 +250,14 @@ func (l *Loop) recover(ctx context.Context, a recovery.Action) error {
 }
 
 // captureOnce opens the camera if needed and takes one picture.
-func (l *Loop) captureOnce(ctx context.Context, slot, deadline time.Time) (*CaptureInfo, error) {
+func (l *Loop) captureOnce(ctx context.Context, slot, deadline time.Time) (*statusfile.Capture, error) {
 	cctx, cancel := context.WithTimeout(ctx, max(deadline.Sub(l.Clock.Now()), 5*time.Second))
 	defer cancel()
 	if l.cam == nil {
-		l.status(func(st *Status) { st.State = "waiting for camera" })
+		l.status(func(st *statusfile.Camera) { st.State = "waiting for camera" })
 		cam, err := l.Device.Open(cctx)
 		if err != nil {
-			l.status(func(st *Status) {
+			l.status(func(st *statusfile.Camera) {
 				if st.Camera != nil {
 					st.Camera.Connected = false
 				}
@@ -264,8 +266,8 @@ func (l *Loop) captureOnce(ctx context.Context, slot, deadline time.Time) (*Capt
 		}
 		l.cam = cam
 		id := cam.Identity()
-		l.status(func(st *Status) {
-			st.Camera = &CameraStatus{Model: id.Model, Serial: id.SerialNumber, Connected: true}
+		l.status(func(st *statusfile.Camera) {
+			st.Camera = &statusfile.CameraInfo{Model: id.Model, Serial: id.SerialNumber, Connected: true}
 			st.State = "capturing"
 		})
 		l.Log.Printf("camera %s", id)
@@ -345,10 +347,10 @@ func (l *Loop) captureOnce(ctx context.Context, slot, deadline time.Time) (*Capt
 	if firstByte.IsZero() {
 		firstByte = delivered
 	}
-	info := &CaptureInfo{
+	info := &statusfile.Capture{
 		Slot: slot, Bytes: bytes,
-		Release: Duration(firstByte.Sub(slot)), Transfer: Duration(delivered.Sub(firstByte)),
-		Write: Duration(durable.Sub(delivered)), Total: Duration(durable.Sub(slot)),
+		Release: statusfile.Duration(firstByte.Sub(slot)), Transfer: statusfile.Duration(delivered.Sub(firstByte)),
+		Write: statusfile.Duration(durable.Sub(delivered)), Total: statusfile.Duration(durable.Sub(slot)),
 	}
 	for _, p := range photos {
 		info.Files = append(info.Files, p.Path)
@@ -392,7 +394,7 @@ func (l *Loop) settings(ctx context.Context) map[string]string {
 	for _, p := range props {
 		m[p.Name] = p.Value
 	}
-	l.status(func(st *Status) {
+	l.status(func(st *statusfile.Camera) {
 		if st.Camera != nil {
 			st.Camera.Battery = m[camera.Battery]
 			st.Camera.CardFree = m[camera.FreeSpace]
@@ -442,13 +444,13 @@ func (w *fileWriter) Write(p []byte) (int, error) {
 }
 
 func (l *Loop) missed(slots []time.Time, truncated bool, reason string) {
-	l.status(func(st *Status) {
+	l.status(func(st *statusfile.Camera) {
 		st.MissedSlots += len(slots)
 		for _, s := range slots {
-			st.RecentMissed = append(st.RecentMissed, MissedSlot{Slot: s, Reason: reason})
+			st.RecentMissed = append(st.RecentMissed, statusfile.MissedSlot{Slot: s, Reason: reason})
 		}
 		if truncated {
-			st.RecentMissed = append(st.RecentMissed, MissedSlot{Reason: "and more: " + reason})
+			st.RecentMissed = append(st.RecentMissed, statusfile.MissedSlot{Reason: "and more: " + reason})
 		}
 	})
 	if len(slots) > 0 {
@@ -464,13 +466,13 @@ func (l *Loop) maybePrune() {
 		return
 	}
 	l.lastPrune = now
-	var rep *store.PruneReport
+	var rep *statusfile.Prune
 	if l.Retention.Validate() == nil {
 		r, err := l.Store.Prune(l.Retention, l.Usage, now)
 		if err != nil {
 			l.Log.Printf("retention: %v", err)
 		} else {
-			rep = &r
+			rep = pruneStatus(r)
 			if r.DroppedQueued > 0 {
 				l.Log.Printf("disk critically full: deleted %d photos still owed to %s", r.DroppedQueued, strings.Join(r.DroppedTargets, ", "))
 			}
@@ -485,8 +487,8 @@ func (l *Loop) maybePrune() {
 	if d, _, err := l.Store.Autonomy(7*24*time.Hour, now, total-used); err == nil && !math.IsInf(d, 1) {
 		days = &d
 	}
-	l.status(func(st *Status) {
-		st.Store = &StoreStatus{UsedBytes: used, TotalBytes: total}
+	l.status(func(st *statusfile.Camera) {
+		st.Store = &statusfile.Store{UsedBytes: used, TotalBytes: total}
 		st.AutonomyDays = days
 		if rep != nil {
 			st.Prune = rep
@@ -494,7 +496,7 @@ func (l *Loop) maybePrune() {
 	})
 }
 
-func (l *Loop) status(fn func(*Status)) {
+func (l *Loop) status(fn func(*statusfile.Camera)) {
 	if err := l.Status.Update(l.Clock.Now(), fn); err != nil {
 		l.Log.Printf("writing status: %v", err)
 	}
@@ -535,8 +537,17 @@ func (l *Loop) saveLast(t time.Time) {
 		return
 	}
 	if err := os.MkdirAll(filepath.Dir(l.StateFile), 0o755); err == nil {
-		if err := writeJSONAtomic(l.StateFile, savedState{LastSlot: t}); err != nil {
+		if err := writeState(l.StateFile, savedState{LastSlot: t}); err != nil {
 			l.Log.Printf("saving the last slot: %v", err)
 		}
 	}
+}
+
+// writeState replaces file with v as JSON, crash-safely.
+func writeState(file string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return durable.WriteFile(file, b)
 }

@@ -232,7 +232,7 @@ func TestLadderUpToPowerCycleThenAlert(t *testing.T) {
 	st := h.loop.Status.Snapshot()
 	var actions []string
 	for _, a := range st.RecoveryActions {
-		actions = append(actions, a.Action.String())
+		actions = append(actions, a.Action)
 	}
 	got := strings.Join(actions, ",")
 	if got != "retry,cancel,reset session,USB reset,power cycle,retry,cancel,reset session,USB reset,power cycle,retry,cancel,reset session,USB reset,alert,alert,alert,alert,alert" {

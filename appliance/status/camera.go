@@ -2,7 +2,6 @@ package status
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"image"
 	"image/jpeg"
@@ -12,66 +11,19 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"golang.org/x/image/draw"
+
+	"github.com/lapsebox/lapsebox/appliance/statusfile"
 )
 
-// Camera is the part of camerad's status file (camerad.json) the page
-// shows at the top. statusd reads the file as a client of its format: it
-// does not link camerad's code (which needs cgo for USB).
-type Camera struct {
-	Mode   string `json:"mode"`
-	State  string `json:"state"`
-	Camera *struct {
-		Model     string `json:"model"`
-		Serial    string `json:"serial"`
-		Battery   string `json:"battery"`
-		CardFree  string `json:"cardFree"`
-		Connected bool   `json:"connected"`
-	} `json:"camera"`
-	LastCapture *struct {
-		Slot  time.Time `json:"slot"`
-		Files []string  `json:"files"`
-		Bytes uint64    `json:"bytes"`
-		Total float64   `json:"total"`
-	} `json:"lastCapture"`
-	NextSlot    time.Time `json:"nextSlot"`
-	Captures    int       `json:"captures"`
-	MissedSlots int       `json:"missedSlots"`
-	Recovery    struct {
-		ConsecutiveFailures int    `json:"ConsecutiveFailures"`
-		LastAction          string `json:"LastAction"`
-		Alert               bool   `json:"Alert"`
-	} `json:"recovery"`
-	AutonomyDays *float64 `json:"autonomyDays"`
-	LastError    string   `json:"lastError"`
-}
-
 // camera decodes camerad.json from a snapshot's status files.
-func (s *Snapshot) camera() *Camera {
-	for _, f := range s.Files {
-		if f.Name == "camerad" && f.Status != nil {
-			var c Camera
-			if json.Unmarshal(f.Status, &c) == nil {
-				return &c
-			}
-		}
+func (s *Snapshot) camera() *statusfile.Camera {
+	var c statusfile.Camera
+	if s.decode("camerad", &c) {
+		return &c
 	}
 	return nil
-}
-
-// LatestPhoto returns the store path of the newest JPG captured, or "".
-func (c *Camera) LatestPhoto() string {
-	if c == nil || c.LastCapture == nil {
-		return ""
-	}
-	for _, f := range c.LastCapture.Files {
-		if strings.HasSuffix(f, ".jpg") {
-			return f
-		}
-	}
-	return ""
 }
 
 // thumbnailWidth keeps the latest picture light enough for a phone on the
@@ -133,10 +85,10 @@ func thumbnail(file string, width int) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// Autonomy says how many days of pictures fit, or "" when unknown.
-func (c *Camera) Autonomy() string {
-	if c == nil || c.AutonomyDays == nil {
+// autonomy says how many days of pictures fit, or "" when unknown.
+func autonomy(days *float64) string {
+	if days == nil {
 		return ""
 	}
-	return fmt.Sprintf("%.0f days of pictures fit on /perm at the recent rate", *c.AutonomyDays)
+	return fmt.Sprintf("%.0f days of pictures fit on /perm at the recent rate", *days)
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lapsebox/lapsebox/appliance/statusfile"
 )
 
 func TestCameraSectionAndLatestPicture(t *testing.T) {
@@ -25,21 +27,22 @@ func TestCameraSectionAndLatestPicture(t *testing.T) {
 	jpeg.Encode(&buf, img, nil)
 	os.MkdirAll(filepath.Join(perm, "lapsebox", filepath.Dir(photo)), 0o755)
 	os.WriteFile(filepath.Join(perm, "lapsebox", photo), buf.Bytes(), 0o644)
-	os.WriteFile(filepath.Join(run, "camerad.json"), []byte(`{
-  "mode": "capture", "state": "waiting",
-  "camera": {"model": "Canon EOS 600D", "serial": "0123", "battery": "75%", "connected": true},
-  "lastCapture": {"slot": "2026-11-26T12:00:00Z", "files": ["`+photo+`"], "bytes": 123456, "total": 2.5},
-  "nextSlot": "2026-11-26T12:10:00Z", "captures": 7, "missedSlots": 1,
-  "recovery": {"ConsecutiveFailures": 0, "LastAction": "retry", "Alert": false},
-  "autonomyDays": 412.3
-}`), 0o644)
+	days := 412.3
+	writeStatus(t, run, "camerad", statusfile.Camera{
+		Mode: "capture", State: "waiting",
+		Camera:      &statusfile.CameraInfo{Model: "Canon EOS 600D", Serial: "0123", Battery: "75%", Connected: true},
+		LastCapture: &statusfile.Capture{Slot: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC), Files: []string{photo}, Bytes: 123456, Total: statusfile.Duration(2500 * time.Millisecond)},
+		NextSlot:    time.Date(2026, 11, 26, 12, 10, 0, 0, time.UTC), Captures: 7, MissedSlots: 1,
+		Recovery:     statusfile.Recovery{ConsecutiveFailures: 2, LastAction: "cancel"},
+		AutonomyDays: &days,
+	})
 	c := NewCollector(Config{ProcDir: t.TempDir(), PermDir: perm, RunDir: run, GokrazySocket: filepath.Join(t.TempDir(), "none.sock"), Timeout: time.Second})
 	h := NewHandler(c, 0)
 
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	page := rec.Body.String()
-	for _, want := range []string{"Canon EOS 600D", "75%", "7 taken, 1 slots missed", "412 days", `src="/latest.jpg"`, "2026-11-26 12:10:00"} {
+	for _, want := range []string{"Canon EOS 600D", "75%", "7 taken, 1 slots missed", "412 days", "2 in a row, last action: cancel", "durable after 2.5 s", `src="/latest.jpg"`, "2026-11-26 12:10:00"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
 		}
@@ -68,17 +71,26 @@ func TestCameraSectionAndLatestPicture(t *testing.T) {
 
 func TestUploadsSection(t *testing.T) {
 	run := t.TempDir()
-	os.WriteFile(filepath.Join(run, "uploadd.json"), []byte(`{"targets": [
-  {"name": "archive", "kind": "cloud", "state": "sending", "pending": 12, "pendingBytes": 73400320,
-   "oldestPending": "2026-11-26T08:00:00Z", "parked": 1, "parkedReasons": ["HTTP 403: forbidden"],
-   "sent": 40, "lastSuccess": "2026-11-26T11:59:00Z", "rateBytesPerSecond": 125000, "drainSeconds": 587}]}`), 0o644)
+	writeStatus(t, run, "uploadd", statusfile.Uploads{Targets: []statusfile.Target{{
+		Name: "archive", Kind: "cloud", State: "sending", Pending: 12, PendingBytes: 73400320,
+		OldestPending: time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC), Parked: 1, ParkedReasons: []string{"HTTP 403: forbidden"},
+		Sent: 40, LastSuccess: time.Date(2026, 11, 26, 11, 59, 0, 0, time.UTC), RateBytesPerSecond: 125000, DrainSeconds: 587,
+	}}})
 	c := NewCollector(Config{ProcDir: t.TempDir(), PermDir: t.TempDir(), RunDir: run, GokrazySocket: filepath.Join(t.TempDir(), "none.sock"), Timeout: time.Second})
 	rec := httptest.NewRecorder()
 	NewHandler(c, 0).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	page := rec.Body.String()
-	for _, want := range []string{"Uploads", "archive", "12 (", "1 parked", "HTTP 403: forbidden", "40 since start", "/s"} {
+	for _, want := range []string{"Uploads", "archive", "12 (70.0 MiB)", "1 parked", "HTTP 403: forbidden", "40 since start", "122.1 KiB/s", "9m 47s"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
 		}
+	}
+}
+
+// writeStatus writes a service's status file the way the services do.
+func writeStatus(t *testing.T, dir, service string, v any) {
+	t.Helper()
+	if err := statusfile.Write(filepath.Join(dir, service+".json"), v); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -5,8 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lapsebox/lapsebox/appliance/statusfile"
 )
 
 func TestReadFiles(t *testing.T) {
@@ -26,8 +29,17 @@ func TestReadFiles(t *testing.T) {
 	touch("run/lapsebox/modemd.json", time.Second)
 	tr.write(t, "run/lapsebox/.camerad.json123456", `{}`) // renameio temp file
 	tr.write(t, "run/lapsebox/notes.txt", `not a status file`)
-	tr.write(t, "run/lapsebox/huge.json", `"`+strings.Repeat("a", maxFileSize)+`"`)
+	tr.write(t, "run/lapsebox/huge.json", `"`+strings.Repeat("a", statusfile.MaxSize)+`"`)
 	if err := os.Mkdir(filepath.Join(tr.run, "dir.json"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Whoever can write /run/lapsebox must not make statusd read another
+	// file through a link, nor hang it on a FIFO nobody writes.
+	tr.write(t, "secret.txt", `{"password": "hunter2"}`)
+	if err := os.Symlink(filepath.Join(tr.root, "secret.txt"), filepath.Join(tr.run, "link.json")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(tr.run, "fifo.json"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
@@ -43,7 +55,9 @@ func TestReadFiles(t *testing.T) {
 		wantJSON bool
 	}{
 		{name: "camerad", age: 12 * time.Second, wantJSON: true},
+		{name: "fifo", wantErr: "not a regular file (named pipe)"},
 		{name: "huge", wantErr: "larger than"},
+		{name: "link", wantErr: "not a regular file (symbolic link)"},
 		{name: "modemd", age: time.Second, wantErr: "not valid JSON"},
 		{name: "uploadd", age: 2 * time.Hour, stale: true, wantJSON: true},
 	}

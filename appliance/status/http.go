@@ -12,13 +12,15 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/lapsebox/lapsebox/appliance/statusfile"
 )
 
 //go:embed page.html
 var pageHTML string
 
 var page = template.Must(template.New("page").Funcs(template.FuncMap{
-	"bytes":      formatBytes,
+	"bytes":      templateBytes,
 	"drain":      drain,
 	"rate":       rate,
 	"dur":        formatSeconds,
@@ -26,6 +28,8 @@ var page = template.Must(template.New("page").Funcs(template.FuncMap{
 	"indent":     indentJSON,
 	"stateClass": func(s State) string { return strings.ReplaceAll(string(s), " ", "-") },
 	"ago":        ago,
+	"autonomy":   autonomy,
+	"secs":       func(d statusfile.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) },
 }).Parse(pageHTML))
 
 // NewHandler returns the HTTP interface to c:
@@ -69,8 +73,8 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 	if err := page.Execute(&buf, struct {
 		*Snapshot
 		Refresh int
-		Camera  *Camera
-		Uploads *Uploads
+		Camera  *statusfile.Camera
+		Uploads *statusfile.Uploads
 	}{s, h.refresh, s.camera(), s.uploads()}); err != nil {
 		log.Printf("status: rendering page: %v", err)
 		http.Error(w, "rendering page failed", http.StatusInternalServerError)
@@ -98,6 +102,20 @@ func (h *handler) api(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	w.Write(append(b, '\n'))
+}
+
+// templateBytes is formatBytes for the byte counts of status files, some
+// signed (a negative count is shown as 0).
+func templateBytes(n any) string {
+	switch n := n.(type) {
+	case uint64:
+		return formatBytes(n)
+	case int64:
+		return formatBytes(uint64(max(n, 0)))
+	case int:
+		return formatBytes(uint64(max(n, 0)))
+	}
+	return fmt.Sprint(n)
 }
 
 // formatBytes formats n in binary units: "512 B", "3.4 GiB".

@@ -3,41 +3,28 @@ package status
 import (
 	"encoding/json"
 	"fmt"
-	"time"
+
+	"github.com/lapsebox/lapsebox/appliance/statusfile"
 )
 
-// Uploads is the part of uploadd's status file (uploadd.json) the page
-// shows: one row per target.
-type Uploads struct {
-	Targets []struct {
-		Name               string    `json:"name"`
-		Kind               string    `json:"kind"`
-		State              string    `json:"state"`
-		WindowOpens        time.Time `json:"windowOpens"`
-		Pending            int       `json:"pending"`
-		PendingBytes       uint64    `json:"pendingBytes"`
-		OldestPending      time.Time `json:"oldestPending"`
-		Parked             int       `json:"parked"`
-		ParkedReasons      []string  `json:"parkedReasons"`
-		Sent               int       `json:"sent"`
-		LastSuccess        time.Time `json:"lastSuccess"`
-		LastError          string    `json:"lastError"`
-		RateBytesPerSecond float64   `json:"rateBytesPerSecond"`
-		DrainSeconds       float64   `json:"drainSeconds"`
-	} `json:"targets"`
-}
-
 // uploads decodes uploadd.json from a snapshot's status files.
-func (s *Snapshot) uploads() *Uploads {
-	for _, f := range s.Files {
-		if f.Name == "uploadd" && f.Status != nil {
-			var u Uploads
-			if json.Unmarshal(f.Status, &u) == nil {
-				return &u
-			}
-		}
+func (s *Snapshot) uploads() *statusfile.Uploads {
+	var u statusfile.Uploads
+	if s.decode("uploadd", &u) {
+		return &u
 	}
 	return nil
+}
+
+// decode decodes the status file of service into v, reporting whether
+// there was one to decode.
+func (s *Snapshot) decode(service string, v any) bool {
+	for _, f := range s.Files {
+		if f.Name == service && f.Status != nil {
+			return json.Unmarshal(f.Status, v) == nil
+		}
+	}
+	return false
 }
 
 // drain says how long a backlog takes to send, for the page.

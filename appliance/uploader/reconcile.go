@@ -8,25 +8,16 @@ import (
 	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/config"
+	"github.com/lapsebox/lapsebox/appliance/statusfile"
 )
-
-// ReconcileReport says what a reconciliation found.
-type ReconcileReport struct {
-	Target   string
-	Time     time.Time
-	Stored   int // photos in the store the target should have
-	Present  int // of those, the target holds
-	Pending  int // still in the outbox
-	Requeued int // neither: queued again
-}
 
 // Reconcile compares what t holds with the photos it should have and
 // queues again those it lost (a server restored from an old backup, a
 // bucket emptied by hand). Photos still in the outbox are left alone; a
 // live-cam target, which keeps one picture, and a target sent nothing are
 // not reconciled.
-func (u *Uploader) Reconcile(ctx context.Context, t *Target) (ReconcileReport, error) {
-	rep := ReconcileReport{Target: t.Config.Name, Time: time.Now()}
+func (u *Uploader) Reconcile(ctx context.Context, t *Target) (statusfile.Reconcile, error) {
+	rep := statusfile.Reconcile{Target: t.Config.Name, Time: time.Now()}
 	if t.Config.Send == config.SendLatest || t.Config.Send == config.SendNothing {
 		return rep, nil
 	}

@@ -2,59 +2,16 @@ package uploader
 
 import (
 	"context"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/lapsebox/lapsebox/internal/durable"
-
+	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/appliance/store"
 )
 
-// Status is uploadd.json.
-type Status struct {
-	Updated time.Time      `json:"updated"`
-	Targets []TargetStatus `json:"targets"`
-}
-
-// TargetStatus is one target's outbox and transfers.
-type TargetStatus struct {
-	Name  string `json:"name"`
-	Kind  string `json:"kind"`
-	State string `json:"state"` // "idle", "sending", "closed" (outside its windows)
-	// WindowOpens is when a closed target opens again.
-	WindowOpens time.Time `json:"windowOpens,omitzero"`
-	Current     string    `json:"current,omitempty"` // the photo being sent
-
-	Pending       int       `json:"pending"`
-	PendingBytes  int64     `json:"pendingBytes"`
-	OldestPending time.Time `json:"oldestPending,omitzero"` // capture time
-	Parked        int       `json:"parked"`
-	ParkedReasons []string  `json:"parkedReasons,omitempty"` // distinct, a few
-
-	Sent      int   `json:"sent"` // since uploadd started
-	SentBytes int64 `json:"sentBytes"`
-	Skipped   int   `json:"skipped"` // by policy (stale live-cam pictures, interval)
-
-	LastSuccess   time.Time `json:"lastSuccess,omitzero"`
-	LastError     string    `json:"lastError,omitempty"`
-	LastErrorTime time.Time `json:"lastErrorTime,omitzero"`
-
-	// RateBytesPerSecond is the recent throughput; DrainSeconds estimates
-	// the time to send what is pending at that rate (or at the cap when
-	// idle), -1 when unknown.
-	RateBytesPerSecond float64 `json:"rateBytesPerSecond"`
-	DrainSeconds       float64 `json:"drainSeconds"`
-
-	// LastReconcile is the last comparison of the target with the store.
-	LastReconcile *ReconcileReport `json:"lastReconcile,omitempty"`
-}
-
-func (t *Target) setState(fn func(*TargetStatus)) {
+func (t *Target) setState(fn func(*statusfile.Target)) {
 	t.mu.Lock()
 	fn(&t.state)
 	t.mu.Unlock()
@@ -62,7 +19,7 @@ func (t *Target) setState(fn func(*TargetStatus)) {
 
 // account counts what is pending for t.
 func (t *Target) account(entries []store.Entry, tag string) {
-	t.setState(func(s *TargetStatus) {
+	t.setState(func(s *statusfile.Target) {
 		s.Pending, s.PendingBytes, s.Parked, s.OldestPending, s.ParkedReasons = 0, 0, 0, time.Time{}, nil
 		for _, e := range entries {
 			if e.Parked != "" && strings.HasSuffix(e.Parked, tag) {
@@ -82,7 +39,7 @@ func (t *Target) account(entries []store.Entry, tag string) {
 	})
 }
 
-func (t *Target) snapshot() TargetStatus {
+func (t *Target) snapshot() statusfile.Target {
 	rate := t.sent.rate()
 	t.mu.Lock()
 	s := t.state
@@ -106,8 +63,8 @@ func (t *Target) snapshot() TargetStatus {
 }
 
 // Snapshot returns every target's status.
-func (u *Uploader) Snapshot() Status {
-	st := Status{Updated: time.Now().UTC()}
+func (u *Uploader) Snapshot() statusfile.Uploads {
+	st := statusfile.Uploads{Updated: time.Now().UTC()}
 	for _, t := range u.Targets {
 		st.Targets = append(st.Targets, t.snapshot())
 	}
@@ -142,18 +99,11 @@ type StatusFile struct {
 }
 
 // Write replaces the file with st.
-func (f *StatusFile) Write(st Status) error {
+func (f *StatusFile) Write(st statusfile.Uploads) error {
 	if f.Path == "" {
 		return nil
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	b, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(f.Path), 0o755); err != nil {
-		return err
-	}
-	return durable.WriteFile(f.Path, append(b, '\n'))
+	return statusfile.Write(f.Path, st)
 }

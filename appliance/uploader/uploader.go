@@ -23,6 +23,7 @@ import (
 
 	"github.com/lapsebox/lapsebox/appliance/config"
 	"github.com/lapsebox/lapsebox/appliance/process"
+	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/appliance/store"
 	"github.com/lapsebox/lapsebox/appliance/upload"
 )
@@ -47,7 +48,7 @@ type Target struct {
 	own   bucket
 	sent  rateMeter
 	mu    sync.Mutex
-	state TargetStatus
+	state statusfile.Target
 	// lastSent is the capture time of the last picture sent, for
 	// MinInterval.
 	lastSent time.Time
@@ -156,7 +157,7 @@ func (u *Uploader) worker(ctx context.Context, t *Target, claimed *claims) {
 func (u *Uploader) step(ctx context.Context, t *Target, claimed *claims) time.Duration {
 	now := time.Now()
 	if open, next := t.Config.InWindow(now); !open {
-		t.setState(func(s *TargetStatus) { s.State, s.WindowOpens = "closed", next })
+		t.setState(func(s *statusfile.Target) { s.State, s.WindowOpens = "closed", next })
 		if next.IsZero() {
 			return time.Hour
 		}
@@ -165,7 +166,7 @@ func (u *Uploader) step(ctx context.Context, t *Target, claimed *claims) time.Du
 	entries, err := u.Store.Pending(t.Config.Name)
 	if err != nil {
 		u.Log.Printf("%s: %v", t.Config.Name, err)
-		t.setState(func(s *TargetStatus) { s.LastError, s.LastErrorTime = err.Error(), now })
+		t.setState(func(s *statusfile.Target) { s.LastError, s.LastErrorTime = err.Error(), now })
 		return u.Poll
 	}
 	entries = u.drop(t, entries)
@@ -212,7 +213,7 @@ func (u *Uploader) step(ctx context.Context, t *Target, claimed *claims) time.Du
 	if delivered > 0 {
 		return 0
 	}
-	t.setState(func(s *TargetStatus) { s.State = "idle" })
+	t.setState(func(s *statusfile.Target) { s.State = "idle" })
 	if !soonest.IsZero() {
 		return min(time.Until(soonest), u.Poll)
 	}
@@ -255,14 +256,14 @@ func (u *Uploader) skip(t *Target, e store.Entry, why string) {
 		u.Log.Printf("%s: skipping %s: %v", t.Config.Name, e.Photo, err)
 		return
 	}
-	t.setState(func(s *TargetStatus) { s.Skipped++ })
+	t.setState(func(s *statusfile.Target) { s.Skipped++ })
 	u.Log.Printf("%s: skipped %s: %s", t.Config.Name, e.Photo, why)
 }
 
 // deliver sends one entry and records the outcome in the outbox.
 func (u *Uploader) deliver(ctx context.Context, t *Target, e store.Entry) {
 	name := t.Config.Name
-	t.setState(func(s *TargetStatus) { s.State, s.Current = "sending", e.Photo })
+	t.setState(func(s *statusfile.Target) { s.State, s.Current = "sending", e.Photo })
 	start := time.Now()
 	err := u.send(ctx, t, &e)
 	if ctx.Err() != nil {
@@ -273,7 +274,7 @@ func (u *Uploader) deliver(ctx context.Context, t *Target, e store.Entry) {
 		if derr := u.Store.Done(e); derr != nil {
 			u.Log.Printf("%s: %s delivered, but removing its outbox entry: %v", name, e.Photo, derr)
 		}
-		t.setState(func(s *TargetStatus) {
+		t.setState(func(s *statusfile.Target) {
 			if e.CaptureTime.After(t.lastSent) {
 				t.lastSent = e.CaptureTime
 			}
@@ -304,7 +305,7 @@ func (u *Uploader) deliver(ctx context.Context, t *Target, e store.Entry) {
 	if uerr := u.Store.Update(e); uerr != nil {
 		u.Log.Printf("%s: recording the failure of %s: %v", name, e.Photo, uerr)
 	}
-	t.setState(func(s *TargetStatus) { s.LastError, s.LastErrorTime, s.Current = err.Error(), now, "" })
+	t.setState(func(s *statusfile.Target) { s.LastError, s.LastErrorTime, s.Current = err.Error(), now, "" })
 }
 
 // configTag marks a parked entry with the configuration it failed under.
@@ -460,6 +461,6 @@ func (u *Uploader) reconcileLoop(ctx context.Context, t *Target) {
 		if rep.Requeued > 0 {
 			u.Log.Printf("%s: reconciled: the target lost %d photos; queued again", t.Config.Name, rep.Requeued)
 		}
-		t.setState(func(s *TargetStatus) { s.LastReconcile = &rep })
+		t.setState(func(s *statusfile.Target) { s.LastReconcile = &rep })
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/lapsebox/lapsebox/appliance/capture/usbcam"
 	"github.com/lapsebox/lapsebox/appliance/config"
 	"github.com/lapsebox/lapsebox/appliance/recovery"
+	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/appliance/store"
 	"github.com/lapsebox/lapsebox/hw"
 	"github.com/lapsebox/lapsebox/ptp"
@@ -70,7 +71,7 @@ func logic() error {
 	// The status file's age is the heartbeat: keep it fresh while idle.
 	go func() {
 		for range time.Tick(5 * time.Second) {
-			status.Update(time.Now(), func(*capture.Status) {})
+			status.Update(time.Now(), func(*statusfile.Camera) {})
 		}
 	}()
 	uctx, err := usb.NewContext(ctx, nil)
@@ -107,7 +108,7 @@ func run(ctx context.Context, uctx *usb.Context, status *capture.StatusFile, log
 		// Keep shooting on the built-in schedule rather than take nothing;
 		// the error stays on the status page.
 		logger.Printf("site configuration: %v (using %s)", err, source)
-		status.Update(time.Now(), func(st *capture.Status) { st.LastError, st.LastErrorTime = err.Error(), time.Now() })
+		status.Update(time.Now(), func(st *statusfile.Camera) { st.LastError, st.LastErrorTime = err.Error(), time.Now() })
 	} else {
 		logger.Printf("site configuration: %s", source)
 	}
@@ -202,7 +203,7 @@ func waitPersistent(ctx context.Context, dir string, status *capture.StatusFile,
 			return os.MkdirAll(dir, 0o755)
 		}
 		logger.Print(err)
-		status.Update(time.Now(), func(st *capture.Status) {
+		status.Update(time.Now(), func(st *statusfile.Camera) {
 			st.State = "refusing to write"
 			st.LastError, st.LastErrorTime = err.Error(), time.Now()
 		})
