@@ -26,7 +26,6 @@ import (
 	"github.com/lapsebox/lapsebox/appliance/capture"
 	"github.com/lapsebox/lapsebox/appliance/capture/usbcam"
 	"github.com/lapsebox/lapsebox/appliance/config"
-	"github.com/lapsebox/lapsebox/appliance/recovery"
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/appliance/store"
 	"github.com/lapsebox/lapsebox/hw"
@@ -133,15 +132,13 @@ func run(ctx context.Context, uctx *usb.Context, status *capture.StatusFile, log
 		if err := waitPersistent(ctx, *dir, status, logger); err != nil {
 			return nil
 		}
-		d := &capture.Download{Device: dev, Dir: *dir, Interval: *interval, Status: status, Log: logger,
-			Options: fetch.Options{ChunkSize: *chunk, Delete: *deleteAfter}}
+		var st *store.Store
 		if *importFiles {
-			st, err := store.Open(filepath.Join(*perm, "lapsebox"))
-			if err != nil {
+			if st, err = store.Open(filepath.Join(*perm, "lapsebox")); err != nil {
 				return err
 			}
-			d.Sink = &capture.StoreSink{Store: st, Staging: *dir, Targets: targets(cfg), Location: cfg.Schedule.Location}
 		}
+		d := capture.NewDownload(cfg, st, dev, *dir, *interval, fetch.Options{ChunkSize: *chunk, Delete: *deleteAfter}, status, logger)
 		return d.Run(ctx)
 	case "capture":
 	default:
@@ -156,41 +153,9 @@ func run(ctx context.Context, uctx *usb.Context, status *capture.StatusFile, log
 	if err != nil {
 		return err
 	}
-	loop := &capture.Loop{
-		Schedule: &cfg.Schedule,
-		Store:    st,
-		Device:   dev,
-		Relay:    &hw.Recorder{Device: "camera", Path: filepath.Join(root, "relay-requests.jsonl")},
-		Ladder:   recovery.New(recovery.Policy{}),
-		Keep:     cfg.Camera.Keep,
-		MinSize:  cfg.Camera.MinSize,
-		Targets:  targets(cfg),
-		Retention: store.Retention{
-			MaxAge:    cfg.Retention.MaxAge,
-			HighWater: float64(cfg.Retention.HighWater) / 100,
-			LowWater:  float64(cfg.Retention.LowWater) / 100,
-			Critical:  float64(cfg.Retention.Critical) / 100,
-		},
-		Usage:     store.StatfsUsage(root),
-		Status:    status,
-		StateFile: filepath.Join(root, "camerad-state.json"),
-		Log:       logger,
-	}
+	relay := &hw.Recorder{Device: "camera", Path: filepath.Join(root, "relay-requests.jsonl")}
+	loop := capture.NewLoop(cfg, st, dev, relay, status, logger)
 	return loop.Run(ctx)
-}
-
-// targets says which targets are owed each file, by their send policy:
-// uploadd derives and sends; camerad only queues.
-func targets(cfg *config.Config) func(ext string, raw bool) []string {
-	return func(ext string, raw bool) []string {
-		var names []string
-		for _, t := range cfg.Targets {
-			if t.Wants(raw) {
-				names = append(names, t.Name)
-			}
-		}
-		return names
-	}
 }
 
 // waitPersistent refuses to write photos until dir lies on a mounted,
