@@ -137,7 +137,7 @@ func TestApplianceCapturesAndUploads(t *testing.T) {
 	defer cloud.Close()
 
 	photos := t.TempDir()
-	cam, err := qemu.StartCamera(ctx, qemu.CameraConfig{
+	cam, err := sim.ServeRedir(ctx, sim.RedirConfig{
 		Sim:      sim.Config{SerialNumber: "E2E600D0001", JPEGSize: 400_000, JPEGWidth: 1280, JPEGHeight: 853},
 		PhotoDir: photos,
 	})

@@ -65,7 +65,7 @@ func TestUSBRedirCamera(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	photos := t.TempDir()
-	cam, err := qemu.StartCamera(ctx, qemu.CameraConfig{
+	cam, err := sim.ServeRedir(ctx, sim.RedirConfig{
 		Sim: sim.Config{
 			SerialNumber: usbredirSerial,
 			Files: []sim.File{
@@ -190,7 +190,7 @@ func waitSerial(t *testing.T, vm *qemu.VM, what string, timeout time.Duration, c
 }
 
 // waitOps polls the operations the simulated camera received.
-func waitOps(t *testing.T, cam *qemu.Camera, what string, timeout time.Duration, cond func([]ptp.OpCode) bool) {
+func waitOps(t *testing.T, cam *sim.RedirCamera, what string, timeout time.Duration, cond func([]ptp.OpCode) bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond(cam.Sim.Ops()) {

@@ -25,7 +25,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lapsebox/lapsebox/image/qemu"
 	"github.com/lapsebox/lapsebox/ptp/sim"
 )
 
@@ -64,7 +63,7 @@ func logic() error {
 	if err := checkLoopback(*listen); err != nil && !*allowRemote {
 		return err
 	}
-	cfg := qemu.CameraConfig{
+	cfg := sim.RedirConfig{
 		Sim:      sim.Config{Model: m, SerialNumber: *serial, Quality: q, JPEGSize: *jpeg, RAWSize: *raw},
 		Addr:     *listen,
 		PhotoDir: *photos,
@@ -86,7 +85,7 @@ func logic() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cam, err := qemu.StartCamera(ctx, cfg)
+	cam, err := sim.ServeRedir(ctx, cfg)
 	if err != nil {
 		return err
 	}

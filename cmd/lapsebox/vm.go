@@ -11,6 +11,7 @@ import (
 	"github.com/lapsebox/lapsebox/image"
 	"github.com/lapsebox/lapsebox/image/qemu"
 	"github.com/lapsebox/lapsebox/image/update"
+	"github.com/lapsebox/lapsebox/ptp/sim"
 )
 
 func runVM(ctx context.Context, args []string) error {
@@ -62,7 +63,7 @@ func runVM(ctx context.Context, args []string) error {
 	var notes []string
 	if *camera {
 		photos := filepath.Join(dir, "camera")
-		cam, err := qemu.StartCamera(ctx, qemu.CameraConfig{PhotoDir: photos})
+		cam, err := sim.ServeRedir(ctx, sim.RedirConfig{PhotoDir: photos})
 		if err != nil {
 			return err
 		}

@@ -1,4 +1,4 @@
-package qemu
+package sim
 
 import (
 	"context"
@@ -8,13 +8,13 @@ import (
 	"strconv"
 
 	"github.com/lapsebox/lapsebox/internal/usbredir"
-	"github.com/lapsebox/lapsebox/ptp/sim"
 )
 
-// CameraConfig describes a simulated camera for a VM's USB bus.
-type CameraConfig struct {
+// RedirConfig describes a simulated camera served to a QEMU guest's USB
+// bus over the usbredir protocol.
+type RedirConfig struct {
 	// Sim configures the simulator (model, serial number, files…).
-	Sim sim.Config
+	Sim Config
 	// Addr is the TCP address the camera listens on for QEMU
 	// ("" = 127.0.0.1 and a free port). Keep it on the loopback: whoever
 	// connects drives the camera.
@@ -31,12 +31,12 @@ type CameraConfig struct {
 	Logf func(format string, args ...any)
 }
 
-// Camera is a simulated camera served over the usbredir protocol: with
-// Args on QEMU's command line, the guest sees it as a USB camera. It runs
-// in the calling process, so that a test can look at the simulator.
-type Camera struct {
+// RedirCamera is a simulated camera served over the usbredir protocol:
+// with Args on QEMU's command line, the guest sees it as a USB camera. It
+// runs in the calling process, so that a test can look at the simulator.
+type RedirCamera struct {
 	// Sim is the simulated camera: its Ops, Shots, faults.
-	Sim *sim.Device
+	Sim *Device
 	// Addr is the address QEMU connects to.
 	Addr string
 
@@ -46,22 +46,22 @@ type Camera struct {
 	done    chan error
 }
 
-// StartCamera starts serving a simulated camera; QEMU connects to it
-// (as a client, reconnecting every second when the connection drops).
-func StartCamera(ctx context.Context, cfg CameraConfig) (*Camera, error) {
+// ServeRedir starts serving a simulated camera; QEMU connects to it (as a
+// client, reconnecting every second when the connection drops).
+func ServeRedir(ctx context.Context, cfg RedirConfig) (*RedirCamera, error) {
 	addr := cfg.Addr
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("qemu: camera: %w", err)
+		return nil, fmt.Errorf("sim: serving usbredir: %w", err)
 	}
-	dev := sim.New(cfg.Sim)
-	c := &Camera{
+	dev := New(cfg.Sim)
+	c := &RedirCamera{
 		Sim:  dev,
 		Addr: ln.Addr().String(),
-		srv:  &usbredir.Server{Device: dev.USB(sim.USBOptions{PhotoDir: cfg.PhotoDir, Logf: cfg.Logf}), Logf: cfg.Logf},
+		srv:  &usbredir.Server{Device: dev.USB(USBOptions{PhotoDir: cfg.PhotoDir, Logf: cfg.Logf}), Logf: cfg.Logf},
 		id:   cfg.ID, bus: cfg.Bus,
 		done: make(chan error, 1),
 	}
@@ -79,7 +79,7 @@ func StartCamera(ctx context.Context, cfg CameraConfig) (*Camera, error) {
 // Args returns QEMU's arguments for the camera: a chardev that connects
 // to it and a usb-redir device on the configured bus. The bus must exist:
 // add "-device", "usb-ehci,id=ehci" for the default.
-func (c *Camera) Args() []string {
+func (c *RedirCamera) Args() []string {
 	host, port, _ := net.SplitHostPort(c.Addr)
 	chr := c.id + "-usbredir"
 	return []string{
@@ -89,7 +89,7 @@ func (c *Camera) Args() []string {
 }
 
 // Port returns the TCP port the camera listens on.
-func (c *Camera) Port() int {
+func (c *RedirCamera) Port() int {
 	_, port, _ := net.SplitHostPort(c.Addr)
 	n, _ := strconv.Atoi(port)
 	return n
@@ -97,27 +97,27 @@ func (c *Camera) Port() int {
 
 // WaitConnected waits until QEMU has connected and the camera is plugged
 // in (or unplugged on purpose).
-func (c *Camera) WaitConnected(ctx context.Context) error {
+func (c *RedirCamera) WaitConnected(ctx context.Context) error {
 	return c.srv.WaitConnected(ctx)
 }
 
 // Unplug pulls the camera's cable: the guest sees the device go, and the
 // simulator answers nothing until Replug.
-func (c *Camera) Unplug() {
+func (c *RedirCamera) Unplug() {
 	c.Sim.Unplug()
 	c.srv.Unplug()
 }
 
 // Replug plugs the camera in again: a new USB device for the guest, with
 // its session closed (sim.Device.Replug).
-func (c *Camera) Replug(ctx context.Context) error {
+func (c *RedirCamera) Replug(ctx context.Context) error {
 	c.Sim.Replug()
 	return c.srv.Plug(ctx)
 }
 
 // Stats returns what the current usbredir connection has done (zero
 // without a connection), and how many connections QEMU has made.
-func (c *Camera) Stats() (usbredir.Stats, int) {
+func (c *RedirCamera) Stats() (usbredir.Stats, int) {
 	var st usbredir.Stats
 	if conn := c.srv.Conn(); conn != nil {
 		st = conn.Stats()
@@ -126,7 +126,7 @@ func (c *Camera) Stats() (usbredir.Stats, int) {
 }
 
 // Close stops serving the camera; QEMU sees the device unplugged.
-func (c *Camera) Close() error {
+func (c *RedirCamera) Close() error {
 	c.cancel()
 	err := <-c.done
 	c.done <- err // Close may be called again
