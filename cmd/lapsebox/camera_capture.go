@@ -12,13 +12,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/lapsebox/lapsebox/ptp"
 	"github.com/lapsebox/lapsebox/ptp/camera"
+	"github.com/lapsebox/lapsebox/ptp/fetch"
 	"github.com/lapsebox/lapsebox/ptp/usb"
 )
 
@@ -165,12 +165,6 @@ func setProp(ctx context.Context, t ptp.Transport, opts camera.Options, name, va
 	})
 }
 
-// savedFile is a file of a picture and where it was written.
-type savedFile struct {
-	camera.File
-	Path string
-}
-
 // capturePicture takes one picture with the camera on t and writes its
 // files into dir (created if need be) under the camera's names, with a
 // suffix ("IMG_0001-1.JPG") where a file of that name is there already:
@@ -179,51 +173,27 @@ type savedFile struct {
 // sizes to w and returns the files written, also when the capture fails
 // partway (one file of a RAW+JPG pair); a file that did not arrive
 // completely is removed.
-func capturePicture(ctx context.Context, t ptp.Transport, opts camera.Options, dir string, w io.Writer, progress func(name string, done, total int64)) ([]savedFile, error) {
+func capturePicture(ctx context.Context, t ptp.Transport, opts camera.Options, dir string, w io.Writer, progress func(name string, done, total int64)) ([]fetch.Saved, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Close()
 		return nil, fmt.Errorf("capture: %w", err)
 	}
-	var saved []savedFile
+	var saved []fetch.Saved
 	err := withCamera(ctx, t, opts, func(cam *camera.Camera) error {
-		n := &namer{dir: dir, stems: map[string]string{}}
-		outs := map[uint32]*os.File{} // by object handle
-		var errs []error
+		c := &fetch.Captures{Dir: dir}
 		sink := func(f camera.File) (io.Writer, error) {
-			if old := outs[f.Handle]; old != nil {
-				// Started again: the earlier copy is a prefix.
-				old.Close()
-				os.Remove(old.Name())
-			}
-			out, err := n.create(f.Name)
-			if err != nil {
-				return nil, err
-			}
-			outs[f.Handle] = out
-			if progress == nil || f.Size < progressMin {
-				return out, nil
+			out, err := c.Sink(f)
+			if err != nil || progress == nil || f.Size < progressMin {
+				return out, err
 			}
 			return &progressWriter{w: out, name: f.Name, total: f.Size, progress: progress}, nil
 		}
 		fmt.Fprintf(w, "capturing with %s into %s\n", cam.Identity(), dir)
 		files, err := cam.Capture(ctx, sink)
-		for _, f := range files {
-			out := outs[f.Handle]
-			if out == nil {
-				continue
-			}
-			delete(outs, f.Handle)
-			if cerr := out.Close(); cerr != nil {
-				errs = append(errs, fmt.Errorf("writing %s: %w", out.Name(), cerr))
-				os.Remove(out.Name())
-				continue
-			}
-			saved = append(saved, savedFile{File: f, Path: out.Name()})
-		}
-		for _, out := range outs {
-			// Not in the result: it failed midway.
-			out.Close()
-			os.Remove(out.Name())
+		var errs []error
+		var ferr error
+		if saved, ferr = c.Finish(files); ferr != nil {
+			errs = append(errs, ferr)
 		}
 		if len(saved) > 0 {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -243,58 +213,6 @@ func capturePicture(ctx context.Context, t ptp.Transport, opts camera.Options, d
 		return errors.Join(errs...)
 	})
 	return saved, err
-}
-
-// namer creates files in dir under names no file there has, keeping the
-// files of one picture (IMG_0001.CR2 and IMG_0001.JPG) under one stem.
-type namer struct {
-	dir   string
-	stems map[string]string // the camera's stem → the stem used in dir
-}
-
-// create creates a new file for the camera's file name and returns it
-// open for writing.
-func (n *namer) create(name string) (*os.File, error) {
-	base := filepath.Base(filepath.FromSlash(name))
-	if base == "." || base == ".." || base == string(filepath.Separator) {
-		return nil, fmt.Errorf("the camera's file name %q is not a file name", name)
-	}
-	ext := filepath.Ext(base)
-	stem := strings.TrimSuffix(base, ext)
-	if s, ok := n.stems[stem]; ok {
-		// The picture's other file: the same stem if it is free.
-		f, err := os.OpenFile(filepath.Join(n.dir, s+ext), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if !errors.Is(err, os.ErrExist) {
-			return f, err
-		}
-	}
-	entries, err := os.ReadDir(n.dir)
-	if err != nil {
-		return nil, err
-	}
-	taken := map[string]bool{}
-	for _, e := range entries {
-		taken[strings.TrimSuffix(e.Name(), filepath.Ext(e.Name()))] = true
-	}
-	for i := 0; i < 10000; i++ {
-		s := stem
-		if i > 0 {
-			s = fmt.Sprintf("%s-%d", stem, i)
-		}
-		if taken[s] {
-			continue
-		}
-		f, err := os.OpenFile(filepath.Join(n.dir, s+ext), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if errors.Is(err, os.ErrExist) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		n.stems[stem] = s
-		return f, nil
-	}
-	return nil, fmt.Errorf("no free name for %s in %s", base, n.dir)
 }
 
 // progressWriter reports the bytes of one file written so far.

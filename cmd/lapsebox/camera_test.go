@@ -301,39 +301,3 @@ func TestCaptureRemovesAFileThatDidNotArrive(t *testing.T) {
 		t.Errorf("DIR holds %d files after a failed download, want none: the partial RAW file should be gone", len(left))
 	}
 }
-
-func TestNamerKeepsAPictureUnderOneStem(t *testing.T) {
-	dir := t.TempDir()
-	// A JPEG of that name is there (not a CR2): the pair moves on together.
-	for _, name := range []string{"IMG_0001.JPG", "IMG_0002-1.JPG", "IMG_0002.CR2"} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte("keep"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	n := &namer{dir: dir, stems: map[string]string{}}
-	for _, tt := range []struct{ in, want string }{
-		{"IMG_0001.CR2", "IMG_0001-1.CR2"},
-		{"IMG_0001.JPG", "IMG_0001-1.JPG"},
-		{"IMG_0002.JPG", "IMG_0002-2.JPG"},
-		{"IMG_0003.JPG", "IMG_0003.JPG"},
-		{"DCIM/100CANON/IMG_0004.JPG", "IMG_0004.JPG"},
-		{"../../IMG_0005.JPG", "IMG_0005.JPG"},
-	} {
-		f, err := n.create(tt.in)
-		if err != nil {
-			t.Fatalf("create(%q): %v", tt.in, err)
-		}
-		f.Close()
-		if got := filepath.Base(f.Name()); got != tt.want || filepath.Dir(f.Name()) != dir {
-			t.Errorf("create(%q) = %s, want %s in %s", tt.in, f.Name(), tt.want, dir)
-		}
-	}
-	for _, name := range []string{"IMG_0001.JPG", "IMG_0002-1.JPG", "IMG_0002.CR2"} {
-		if b, _ := os.ReadFile(filepath.Join(dir, name)); string(b) != "keep" {
-			t.Errorf("%s was overwritten", name)
-		}
-	}
-	if _, err := n.create(".."); err == nil {
-		t.Error(`create("..") made a file`)
-	}
-}
