@@ -9,7 +9,7 @@ import (
 
 // Canon EOS bodies report captures, property values and their allowed
 // values as records in the data of the polled GetEvent operation (0x9116)
-// rather than on the interrupt endpoint (research notes §3.2). Each record
+// rather than on the interrupt endpoint (docs/ptp.md §3.2). Each record
 // is u32 size (including these 8 bytes) · u32 code · payload; a record of
 // size 8 and code 0 ends the list.
 
@@ -60,7 +60,7 @@ func (e EOSEvent) String() string {
 }
 
 // Offsets of the fields of EOS GetEvent records, from the start of the
-// record (libgphoto2 ptp-pack.c, research notes §3.2).
+// record (libgphoto2 ptp-pack.c; docs/ptp.md §3.2).
 const (
 	eosRecHeader = 8
 

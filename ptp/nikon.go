@@ -8,7 +8,7 @@ import (
 
 // Nikon DSLRs report events by the polled GetEvent operation (0x90C7):
 // its data is u16 count, then count × {u16 code, u32 parameter}
-// (research notes §3.5).
+// (docs/ptp.md §3.5).
 
 // DecodeNikonEvents decodes the data of a Nikon GetEvent reply. Each event
 // has one parameter. Bytes after the list are ignored.

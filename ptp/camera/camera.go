@@ -304,7 +304,7 @@ func Open(ctx context.Context, t ptp.Transport, opts Options) (*Camera, error) {
 		err = c.eosPrepare(ctx)
 	case Nikon:
 		if info.Supports(ptp.OpNikonChangeCameraMode) {
-			// PC control; ChangeCameraModeFailed is harmless (research §3.5).
+			// PC control; ChangeCameraModeFailed is harmless (docs/ptp.md §3.5).
 			octx, cancel := c.opContext(ctx)
 			_, err = conn.Do(octx, ptp.Operation{Code: ptp.OpNikonChangeCameraMode, Params: []uint32{1}}, nil, nil)
 			cancel()
@@ -416,7 +416,7 @@ var rawExts = map[string]bool{".CR2": true, ".CR3": true, ".CRW": true, ".NEF": 
 	".DNG": true, ".ARW": true, ".RAF": true, ".ORF": true, ".RW2": true, ".PEF": true}
 
 // isRAW tells a RAW file by its name, or its format if the name says
-// nothing (research §2.4: do not trust the format alone).
+// nothing (docs/ptp.md §2.4: do not trust the format alone).
 func isRAW(name string, f ptp.FormatCode, v ptp.VendorExtension) bool {
 	ext := strings.ToUpper(path.Ext(name))
 	if ext != "" {

@@ -141,7 +141,7 @@ func (c *Camera) download(ctx context.Context, f *File, sink Sink) error {
 }
 
 // genericCapture: InitiateCapture, then ObjectAdded events for the files
-// and CaptureComplete on the interrupt pipe (research §3.5).
+// and CaptureComplete on the interrupt pipe (docs/ptp.md §3.5).
 func (c *Camera) genericCapture(ctx context.Context, sink Sink) ([]File, error) {
 	// Events left from before (files the camera added by itself) would be
 	// taken for this capture's.

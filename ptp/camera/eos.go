@@ -21,7 +21,7 @@ type eosCache struct {
 	objects []ptp.EOSEvent
 }
 
-// Canon EOS capture destinations (research §3.2: 4 is the host).
+// Canon EOS capture destinations (docs/ptp.md §3.2: 4 is the host).
 const eosDestHost = 4
 
 // eosPoll runs GetEvent once and records what it reports; it returns the
@@ -84,7 +84,7 @@ func (c *Camera) keepDeviceOn(ctx context.Context) error {
 }
 
 // eosPrepare puts the camera in remote mode, reads every property, learns
-// the owner and sets the capture target (research §3.3 steps 1–5).
+// the owner and sets the capture target (docs/ptp.md §3.3 steps 1–5).
 func (c *Camera) eosPrepare(ctx context.Context) error {
 	if err := c.eosDo(ctx, ptp.OpEOSSetRemoteMode, 1); err != nil {
 		return err
@@ -163,7 +163,7 @@ func (c *Camera) eosHostCapacity(ctx context.Context) error {
 	return nil
 }
 
-// eosRelease leaves remote mode, best effort (research §3.3, unprepare).
+// eosRelease leaves remote mode, best effort (docs/ptp.md §3.3, unprepare).
 func (c *Camera) eosRelease(ctx context.Context) {
 	_ = c.eosDo(ctx, ptp.OpEOSSetEventMode, 0)
 	_ = c.eosDo(ctx, ptp.OpEOSSetRemoteMode, 0)
@@ -180,7 +180,7 @@ func (c *Camera) eosFilesPerShot() int {
 }
 
 // eosCapture takes a picture with RemoteReleaseOn/Off (or RemoteRelease)
-// and downloads its files as GetEvent reports them (research §3.3 steps
+// and downloads its files as GetEvent reports them (docs/ptp.md §3.3 steps
 // 7–14).
 func (c *Camera) eosCapture(ctx context.Context, sink Sink) ([]File, error) {
 	if err := c.eosDrain(ctx); err != nil {
@@ -309,7 +309,7 @@ func (c *Camera) eosTrigger(ctx context.Context) error {
 	_, err := c.conn.DoOnce(octx, ptp.Operation{Code: ptp.OpEOSRemoteReleaseOn, Params: []uint32{2, af}}, nil, nil)
 	cancel()
 	if err != nil {
-		// Let go of the button whatever happened (research §3.3 step 11).
+		// Let go of the button whatever happened (docs/ptp.md §3.3 step 11).
 		_, _ = c.eosPoll(ctx)
 		_ = c.eosDo(ctx, ptp.OpEOSRemoteReleaseOff, 1)
 		_, _ = c.eosPoll(ctx)
@@ -331,7 +331,7 @@ func (c *Camera) eosTrigger(ctx context.Context) error {
 }
 
 // eosRemoteRelease is the release of bodies without RemoteReleaseOn: its
-// result is in the response's first parameter (research §3.1).
+// result is in the response's first parameter (docs/ptp.md §3.1).
 func (c *Camera) eosRemoteRelease(ctx context.Context) error {
 	octx, cancel := c.opContext(ctx)
 	resp, err := c.conn.DoOnce(octx, ptp.Operation{Code: ptp.OpEOSRemoteRelease}, nil, nil)

@@ -9,7 +9,7 @@ import (
 
 // nikonCapture takes a picture into the camera's SDRAM, waits with
 // DeviceReady, collects the files from Nikon GetEvent, downloads and
-// deletes them (research §3.5).
+// deletes them (docs/ptp.md §3.5).
 func (c *Camera) nikonCapture(ctx context.Context, sink Sink) ([]File, error) {
 	// Drop stale events.
 	for i := 0; i < 16; i++ {

@@ -76,7 +76,7 @@ func (t table) parse(s string, choices []uint32) (uint32, bool) {
 	return 0, false
 }
 
-// Canon EOS shutter speed codes (research §3.2; libgphoto2 config.c):
+// Canon EOS shutter speed codes (docs/ptp.md §3.2; libgphoto2 config.c):
 // 0x38 is 1 s, each 8 is a stop, 3 and 5 the thirds, 4 the half.
 var eosShutterSpeeds = table{norm: normShutter, names: []named{
 	{0x0c, "bulb"}, {0x04, "bulb"},
@@ -96,7 +96,7 @@ var eosShutterSpeeds = table{norm: normShutter, names: []named{
 	{0x74, "1/180"}, {0x7c, "1/350"}, {0x84, "1/750"}, {0x8c, "1/1500"}, {0x94, "1/3000"}, {0x9c, "1/6000"},
 }}
 
-// Canon EOS aperture codes: 0x30 is f/5.6 (research §3.2).
+// Canon EOS aperture codes: 0x30 is f/5.6 (docs/ptp.md §3.2).
 var eosApertures = table{norm: normAperture, names: []named{
 	{0x08, "f/1.0"}, {0x0b, "f/1.1"}, {0x0d, "f/1.2"}, {0x10, "f/1.4"}, {0x13, "f/1.6"}, {0x15, "f/1.8"},
 	{0x18, "f/2"}, {0x1b, "f/2.2"}, {0x1d, "f/2.5"}, {0x20, "f/2.8"}, {0x23, "f/3.2"}, {0x25, "f/3.5"},
@@ -106,7 +106,7 @@ var eosApertures = table{norm: normAperture, names: []named{
 	{0x58, "f/32"}, {0x5b, "f/36"}, {0x5d, "f/40"}, {0x60, "f/45"},
 }}
 
-// Canon EOS ISO codes: 0x48 is 100, 8 per stop, 0 auto (research §3.2).
+// Canon EOS ISO codes: 0x48 is 100, 8 per stop, 0 auto (docs/ptp.md §3.2).
 var eosISOs = table{norm: normISO, names: []named{
 	{0, "auto"}, {0x48, "100"}, {0x4b, "125"}, {0x4d, "160"}, {0x50, "200"}, {0x53, "250"}, {0x55, "320"},
 	{0x58, "400"}, {0x5b, "500"}, {0x5d, "640"}, {0x60, "800"}, {0x63, "1000"}, {0x65, "1250"},
@@ -114,19 +114,19 @@ var eosISOs = table{norm: normISO, names: []named{
 	{0x78, "6400"}, {0x80, "12800"},
 }}
 
-// Canon EOS white balance (research §3.2).
+// Canon EOS white balance (docs/ptp.md §3.2).
 var eosWhiteBalances = table{norm: normWord, names: []named{
 	{0, "auto"}, {1, "daylight"}, {2, "cloudy"}, {3, "tungsten"}, {4, "fluorescent"}, {5, "flash"},
 	{6, "manual"}, {8, "shade"}, {9, "color temperature"},
 }}
 
-// Canon EOS battery levels (research §3.2).
+// Canon EOS battery levels (docs/ptp.md §3.2).
 var eosBatteries = table{names: []named{{0, "low"}, {5, "25%"}, {1, "50%"}, {4, "75%"}, {2, "100%"}}}
 
 // Canon EOS capture destinations.
 var eosTargets = table{names: []named{{2, "card"}, {eosDestHost, "host"}}}
 
-// Standard white balance (research §2.5).
+// Standard white balance (docs/ptp.md §2.5).
 var stdWhiteBalances = table{norm: normWord, names: []named{
 	{1, "manual"}, {2, "auto"}, {3, "one-push"}, {4, "daylight"}, {5, "fluorescent"}, {6, "tungsten"}, {7, "flash"},
 }}

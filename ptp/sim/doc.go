@@ -10,7 +10,7 @@
 // Models (Config.Model):
 //
 //   - CanonEOS600D: VendorExtensionID 0xB, USB 04A9:3218, the DeviceInfo
-//     lists of research notes §2.5, §2.6 and §3.1 (no InitiateCapture).
+//     lists of docs/ptp.md §2.5, §2.6 and §3.1 (no InitiateCapture).
 //     SetRemoteMode, SetEventMode, GetEvent records (§3.2), RemoteReleaseOn/
 //     Off and RemoteRelease, capture to card (ObjectAddedEx) or to host
 //     (RequestObjectTransfer, TransferComplete, PCHDDCapacity),
@@ -36,7 +36,7 @@
 // reports it, .DNG for the generic camera). RAW data is generated as it is
 // read, so a 25 MB file costs no memory.
 //
-// Quirks reproduced, and where they come from (research notes):
+// Quirks reproduced, and where they come from (sections of docs/ptp.md):
 //
 //   - A data phase that ends on a packet boundary is followed by a ZLP,
 //     unless Config.NoZLP: then the response is glued onto the data (§1.3,

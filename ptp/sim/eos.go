@@ -8,7 +8,7 @@ import (
 )
 
 // Canon EOS capture destinations (property 0xD11C): the 600D lists 2, 4
-// and 6; 4 is the host ("HD"), the others the card (research notes §3.2).
+// and 6; 4 is the host ("HD"), the others the card (docs/ptp.md §3.2).
 const (
 	eosDestCard = 2
 	eosDestHost = 4
@@ -37,7 +37,7 @@ type deferredEvents struct {
 	evs   []ptp.EOSEvent
 }
 
-// Property values of the 600D (codes from research notes §3.2; libgphoto2
+// Property values of the 600D (codes from docs/ptp.md §3.2; libgphoto2
 // config.c tables).
 var (
 	eosApertures = []uint32{0x20, 0x23, 0x25, 0x28, 0x2b, 0x2d, 0x30, 0x33, 0x35, 0x38, 0x3b, 0x3d,
@@ -224,7 +224,7 @@ func (e *eosState) answer(d *Device, r *request) {
 		}
 		d.respond(r, ptp.RespOK)
 	case ptp.OpEOSRemoteRelease:
-		// Results in response parameter 1 (research notes §3.1).
+		// Results in response parameter 1 (docs/ptp.md §3.1).
 		switch code := e.release(d, 3, true); code {
 		case ptp.RespOK:
 			e.pressed = 0

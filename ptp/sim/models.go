@@ -16,7 +16,7 @@ func deviceInfo(cfg Config) *ptp.DeviceInfo {
 	props := []ptp.OpCode{ptp.OpGetDevicePropDesc, ptp.OpGetDevicePropValue, ptp.OpSetDevicePropValue}
 	switch cfg.Model {
 	case CanonEOS600D:
-		// The 600D's lists (research notes §2.5, §2.6, §3.1; testdata/deviceinfo_eos600d.hex).
+		// The 600D's lists (docs/ptp.md §2.5, §2.6, §3.1; testdata/deviceinfo_eos600d.hex).
 		ops := slices.Concat(std, []ptp.OpCode{ptp.OpSendObjectInfo, ptp.OpSendObject}, props, []ptp.OpCode{
 			ptp.OpGetPartialObject,
 			ptp.OpEOSGetStorageIDs, ptp.OpEOSGetStorageInfo, ptp.OpEOSGetPartialObject,
@@ -76,7 +76,7 @@ func deviceInfo(cfg Config) *ptp.DeviceInfo {
 			SerialNumber: cfg.SerialNumber,
 		}
 	}
-	// DownloadOnly: QEMU usb-mtp's lists (research notes §4.1).
+	// DownloadOnly: QEMU usb-mtp's lists (docs/ptp.md §4.1).
 	return &ptp.DeviceInfo{
 		StandardVersion: 100, VendorExtensionID: ptp.VendorMicrosoft, VendorExtensionVersion: 100,
 		OperationsSupported: slices.Concat(std[:9], []ptp.OpCode{ptp.OpDeleteObject, ptp.OpSendObjectInfo,
@@ -88,7 +88,7 @@ func deviceInfo(cfg Config) *ptp.DeviceInfo {
 	}
 }
 
-// Standard property values (research notes §2.5).
+// Standard property values (docs/ptp.md §2.5).
 var (
 	// ExposureTime in 1/10000 s; 0xFFFFFFFF is bulb (Nikon).
 	stdExposureTimes = []uint32{5, 10, 20, 40, 80, 167, 333, 667, 1250, 2500, 5000, 10000, 20000, 40000, 80000, 150000, 300000}

@@ -4,7 +4,7 @@ import (
 	"github.com/lapsebox/lapsebox/ptp"
 )
 
-// nikonState is the Nikon side of the simulator (research notes §3.5).
+// nikonState is the Nikon side of the simulator (docs/ptp.md §3.5).
 type nikonState struct {
 	sdram      map[uint32]*object // pictures in the camera's SDRAM buffer
 	events     []ptp.Event        // for the polled GetEvent

@@ -16,7 +16,7 @@ import (
 )
 
 // USB endpoints of the simulated camera, as QEMU's usb-mtp numbers them
-// (research notes §4.1).
+// (docs/ptp.md §4.1).
 const (
 	usbBulkIn    = 0x81
 	usbBulkOut   = 0x02
@@ -86,7 +86,7 @@ func (u *USBDevice) Descriptors() usbredir.Descriptors {
 	}
 }
 
-// PTP class requests (research notes §1.4).
+// PTP class requests (docs/ptp.md §1.4).
 const (
 	reqCancel       = 0x64
 	reqDeviceReset  = 0x66
