@@ -180,9 +180,10 @@ func TestFindErrors(t *testing.T) {
 	})
 }
 
-// TestFindMtoolsImage reproduces the research finding with a file system
-// made by mkfs.vfat and mtools: cmdline.txt is found, but the upper-case
-// LOADER directory hides the systemd-boot entry from gokrazy's reader.
+// TestFindMtoolsImage reproduces docs/image.md §2.3 (items 1 and 3) with
+// file systems made by mkfs.vfat and mtools: cmdline.txt is found, but the
+// upper-case LOADER directory hides the systemd-boot entry from gokrazy's
+// reader, and a second FAT hides everything.
 func TestFindMtoolsImage(t *testing.T) {
 	requireTools(t, "mkfs.vfat", "mmd", "mcopy")
 	dir := t.TempDir()

@@ -5,7 +5,7 @@
 // build.
 //
 // The device side is gokrazy's update.go, reboot.go and status.go; the
-// protocol is described in section 6 of docs/research/gokrazy-image.md.
+// protocol is described in docs/image.md §6.
 package update
 
 import (
