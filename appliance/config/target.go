@@ -106,6 +106,8 @@ func (f *fileConfig) parseTarget(i int, ft fileTarget, loc *time.Location, bad f
 			bad(p+"url", "%q is not an http or https URL", ft.URL)
 		} else if u.User != nil {
 			bad(p+"url", "credentials in the URL would show on status pages: put them in secrets and name the secret")
+		} else if u.RawQuery != "" || u.ForceQuery {
+			bad(p+"url", "a query string would show on status pages and in logs, and may hold a token: put secrets in secrets and name the secret")
 		}
 	}
 	if t.Kind == S3 && t.Send != SendNothing && ft.Bucket == "" {

@@ -17,6 +17,8 @@ func TestTargetPolicyErrors(t *testing.T) {
 		{`{"name": "a", "kind": "cloud"}`, `targets[0].url: required`},
 		{`{"name": "a", "kind": "cloud", "url": "ftp://x"}`, `targets[0].url: "ftp://x" is not an http or https URL`},
 		{`{"name": "a", "kind": "webdav", "url": "https://u:p@x/"}`, `credentials in the URL`},
+		{`{"name": "a", "kind": "webdav", "url": "https://x/dav/?access_token=abc"}`, `targets[0].url: a query string would show`},
+		{`{"name": "a", "kind": "cloud", "url": "https://x/?"}`, `targets[0].url: a query string would show`},
 		{`{"name": "a", "kind": "s3", "url": "https://x"}`, `targets[0].bucket: required`},
 		{`{"name": "a", "kind": "cloud", "url": "https://x", "send": "everything"}`, `targets[0].send: "everything" is not one of`},
 		{`{"name": "a", "kind": "webdav", "url": "https://x", "send": "derived"}`, `targets[0].process: required`},
@@ -29,6 +31,11 @@ func TestTargetPolicyErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", tc.targets, err, tc.want)
 		}
+	}
+	// A URL that does not parse is shown without the password it holds.
+	_, err := parseTargets(t, `{"name": "a", "kind": "webdav", "url": "https://alice:hunter2@x:port/?t=s3cret"}`)
+	if err == nil || strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "targets[0].url") {
+		t.Errorf("unparsable URL with credentials: %v", err)
 	}
 	c, err := parseTargets(t, `{"name": "watcher", "kind": "cloud", "send": "nothing"}`)
 	if err != nil || c.Targets[0].Wants(false) {

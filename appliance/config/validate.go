@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/schedule"
+	"github.com/lapsebox/lapsebox/internal/redact"
 )
 
 // FieldError is a bad value in a configuration file: Field is its path
@@ -24,8 +25,10 @@ var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 // validate converts f to a Config, collecting every bad value.
 func (f *fileConfig) validate() (*Config, []*FieldError) {
 	var errs []*FieldError
+	// Every message passes through redact.String: a bad value that holds
+	// a URL with a password or a token shows without them.
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, &FieldError{Field: field, Err: fmt.Errorf(format, args...)})
+		errs = append(errs, &FieldError{Field: field, Err: errors.New(redact.String(fmt.Sprintf(format, args...)))})
 	}
 	c := &Config{Secrets: map[string]Secret{}}
 

@@ -11,12 +11,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/lapsebox/lapsebox/internal/redact"
 )
 
 // ClientOptions configures NewClient. The zero value suits a device on a
@@ -219,40 +220,12 @@ func oneLine(s string) string {
 	return s
 }
 
-// RedactURL returns u without user information and with every query
-// value replaced, since either may hold a token.
-func RedactURL(u *url.URL) string {
-	if u == nil {
-		return ""
-	}
-	r := *u
-	r.User = nil
-	if r.RawQuery != "" {
-		q := r.Query()
-		for k := range q {
-			q[k] = []string{"REDACTED"}
-		}
-		r.RawQuery = q.Encode()
-	}
-	return r.String()
-}
+// RedactURL is redact.URL: u without user information or query values.
+func RedactURL(u *url.URL) string { return redact.URL(u) }
 
-var urlInText = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"']+`)
-
-// Redact removes credentials from URLs found in s (an error's text, a log
-// line) and masks bearer tokens.
-func Redact(s string) string {
-	s = urlInText.ReplaceAllStringFunc(s, func(m string) string {
-		u, err := url.Parse(m)
-		if err != nil {
-			return "[URL]"
-		}
-		return RedactURL(u)
-	})
-	return bearer.ReplaceAllString(s, "${1}REDACTED")
-}
-
-var bearer = regexp.MustCompile(`(?i)(bearer\s+)[^\s"',]+`)
+// Redact is redact.String: s with the credentials of its URLs and bearer
+// tokens removed.
+func Redact(s string) string { return redact.String(s) }
 
 // redactingLogger is retryablehttp's leveled logger on top of slog, with
 // every value passed through Redact.

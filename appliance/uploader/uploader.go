@@ -26,6 +26,7 @@ import (
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/appliance/store"
 	"github.com/lapsebox/lapsebox/appliance/upload"
+	"github.com/lapsebox/lapsebox/internal/redact"
 )
 
 // A worker delivers at most batchEntries entries, or for batchTime,
@@ -165,8 +166,9 @@ func (u *Uploader) step(ctx context.Context, t *Target, claimed *claims) time.Du
 	}
 	entries, err := u.Store.Pending(t.Config.Name)
 	if err != nil {
-		u.Log.Printf("%s: %v", t.Config.Name, err)
-		t.setState(func(s *statusfile.Target) { s.LastError, s.LastErrorTime = err.Error(), now })
+		msg := redact.String(err.Error())
+		u.Log.Printf("%s: %s", t.Config.Name, msg)
+		t.setState(func(s *statusfile.Target) { s.LastError, s.LastErrorTime = msg, now })
 		return u.Poll
 	}
 	entries = u.drop(t, entries)
@@ -286,13 +288,16 @@ func (u *Uploader) deliver(ctx context.Context, t *Target, e store.Entry) {
 		u.Log.Printf("%s: delivered %s (%d bytes) in %.1fs", name, e.Photo, e.Size, now.Sub(start).Seconds())
 		return
 	}
+	// What is kept and shown of the error: the outbox entry, the status
+	// file and the log never carry a credential from a URL in it.
+	msg := redact.String(err.Error())
 	e.Attempts++
-	e.LastError = err.Error()
+	e.LastError = msg
 	e.Parked = ""
 	if upload.IsPermanent(err) || process.IsBadInput(err) {
 		// Retrying will not help: wait for a person or a new configuration.
-		e.Parked = err.Error() + configTag(t.ConfigHash)
-		u.Log.Printf("%s: parked %s: %v", name, e.Photo, err)
+		e.Parked = msg + configTag(t.ConfigHash)
+		u.Log.Printf("%s: parked %s: %s", name, e.Photo, msg)
 	} else {
 		wait := u.backoff(e.Attempts)
 		var ra *upload.RetryAfterError
@@ -300,12 +305,12 @@ func (u *Uploader) deliver(ctx context.Context, t *Target, e store.Entry) {
 			wait = ra.After
 		}
 		e.NextAttempt = now.Add(wait)
-		u.Log.Printf("%s: %s failed (attempt %d), retrying in %v: %v", name, e.Photo, e.Attempts, wait.Round(time.Second), err)
+		u.Log.Printf("%s: %s failed (attempt %d), retrying in %v: %s", name, e.Photo, e.Attempts, wait.Round(time.Second), msg)
 	}
 	if uerr := u.Store.Update(e); uerr != nil {
 		u.Log.Printf("%s: recording the failure of %s: %v", name, e.Photo, uerr)
 	}
-	t.setState(func(s *statusfile.Target) { s.LastError, s.LastErrorTime, s.Current = err.Error(), now, "" })
+	t.setState(func(s *statusfile.Target) { s.LastError, s.LastErrorTime, s.Current = msg, now, "" })
 }
 
 // configTag marks a parked entry with the configuration it failed under.
