@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -59,6 +60,22 @@ func ParseDevices(b []byte) (Devices, error) {
 	return d, nil
 }
 
+// DevicesWithTokens returns the Devices for device names and their
+// tokens, for a server that makes its own tokens (a demo, a test).
+func DevicesWithTokens(tokens map[string]string) (Devices, error) {
+	d := Devices{}
+	for name, token := range tokens {
+		if !deviceName.MatchString(name) {
+			return nil, fmt.Errorf("device name %q: want [A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name)
+		}
+		if token == "" {
+			return nil, fmt.Errorf("device %q: empty token", name)
+		}
+		d[name] = sha256.Sum256([]byte(token))
+	}
+	return d, nil
+}
+
 // LoadDevices reads and parses the token file at path.
 func LoadDevices(path string) (Devices, error) {
 	b, err := os.ReadFile(path)
@@ -75,38 +92,34 @@ func LoadDevices(path string) (Devices, error) {
 // DeviceHeader names the uploading device; the bearer token proves it.
 const DeviceHeader = "Lapsebox-Device"
 
-// authError is a refused credential: an HTTP status and what to tell the
-// device (never the token).
-type authError struct {
-	status int
-	msg    string
-}
+// errUnauthorized is all a refused request learns, whatever was wrong
+// with its credential: which device names exist is not for probing.
+const errUnauthorized = "missing or wrong credential (Lapsebox-Device: <name>, Authorization: Bearer <token>)"
 
-func (e *authError) Error() string { return e.msg }
-
-// authenticate returns the device r speaks for.
+// authenticate returns the device r speaks for, or an error for the
+// server's log saying what was wrong (never the token).
 func (d Devices) authenticate(r *http.Request) (string, error) {
 	auth := r.Header.Get("Authorization")
 	scheme, token, ok := strings.Cut(auth, " ")
 	if auth == "" || !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return "", &authError{http.StatusUnauthorized, "missing bearer token (Authorization: Bearer <token>)"}
+		return "", errors.New("no bearer token")
 	}
 	name := r.Header.Get(DeviceHeader)
 	if name == "" {
-		return "", &authError{http.StatusUnauthorized, "missing " + DeviceHeader + " header"}
+		return "", errors.New("no " + DeviceHeader + " header")
 	}
 	sum := sha256.Sum256([]byte(token))
 	want, known := d[name]
 	// Compare even for an unknown device, so that timing tells nothing.
 	match := subtle.ConstantTimeCompare(sum[:], want[:]) == 1
+	if len(name) > 64 {
+		name = name[:64] + "…"
+	}
 	if !known {
-		if len(name) > 64 {
-			name = name[:64] + "…"
-		}
-		return "", &authError{http.StatusForbidden, fmt.Sprintf("unknown device %q", name)}
+		return "", fmt.Errorf("unknown device %q", name)
 	}
 	if !match {
-		return "", &authError{http.StatusUnauthorized, fmt.Sprintf("bad token for device %q", name)}
+		return "", fmt.Errorf("bad token for device %q", name)
 	}
 	return name, nil
 }

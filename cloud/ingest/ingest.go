@@ -19,6 +19,17 @@
 // received, carry VerifiedHeader with the SHA-256 the server checked and
 // StoredAsHeader with the name it is stored under. A creation for a photo
 // already received answers 200 and creates no upload.
+//
+// Every request must name its device and carry that device's token; a
+// missing, unknown or wrong credential gets the same 401, and a request
+// with a body gets it without its body being read. An upload ID is
+// exactly what the server issued (32 hex digits) and belongs to the device
+// that created it: any other ID, another device's included, is 404 before
+// tusd looks at it. Each device has a share of the spool (unfinished
+// uploads and the bytes they reserve); past it, a creation is answered 429
+// or 507 with a Retry-After. A 500 names a line of the server's log, never
+// a path. NewHTTPServer and Listen give the timeouts and limits to serve
+// the Handler with.
 package ingest
 
 import (
@@ -26,10 +37,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -37,9 +46,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/lapsebox/lapsebox/internal/durable"
-
-	"github.com/tus/tusd/v2/pkg/filestore"
 	"github.com/tus/tusd/v2/pkg/handler"
 	"github.com/tus/tusd/v2/pkg/memorylocker"
 )
@@ -72,9 +78,22 @@ type Config struct {
 	Devices Devices
 	// MaxSize is the largest photo accepted, in bytes (default 256 MiB).
 	MaxSize int64
-	// Expire is how long an unfinished upload is kept after its last byte
-	// (default 7 days).
+	// Expire is how long an unfinished upload is kept after its last
+	// request (default 7 days).
 	Expire time.Duration
+	// MaxUploads is how many unfinished uploads one device may have
+	// (default 16), and MaxSpoolBytes how many bytes their Upload-Lengths
+	// may add up to (default 2 GiB, at least MaxSize): a device with a
+	// token cannot fill the spool. Past either, the device's uploads idle
+	// for EvictIdle (default 1 hour) are removed to make room, and if that
+	// is not enough the creation is refused with a Retry-After.
+	MaxUploads    int
+	MaxSpoolBytes int64
+	EvictIdle     time.Duration
+	// NetworkTimeout is how long an upload's body may move no byte before
+	// the request is ended (default 2 minutes). While bytes flow, the
+	// request has no deadline: a photo over a slow link takes its time.
+	NetworkTimeout time.Duration
 	// Logger receives the server's logs (nil: slog.Default()).
 	Logger *slog.Logger
 }
@@ -84,7 +103,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	photos  *photos
-	store   filestore.FileStore
+	spool   *spool
 	tus     *handler.Handler
 	devices atomic.Pointer[Devices]
 
@@ -109,6 +128,21 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Expire <= 0 {
 		cfg.Expire = 7 * 24 * time.Hour
 	}
+	if cfg.MaxUploads <= 0 {
+		cfg.MaxUploads = 16
+	}
+	if cfg.MaxSpoolBytes <= 0 {
+		cfg.MaxSpoolBytes = max(2<<30, cfg.MaxSize)
+	}
+	if cfg.MaxSpoolBytes < cfg.MaxSize {
+		return nil, fmt.Errorf("ingest: a device's share of the spool (%d bytes) is smaller than the largest photo (%d bytes)", cfg.MaxSpoolBytes, cfg.MaxSize)
+	}
+	if cfg.EvictIdle <= 0 {
+		cfg.EvictIdle = time.Hour
+	}
+	if cfg.NetworkTimeout <= 0 {
+		cfg.NetworkTimeout = 2 * time.Minute
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -118,14 +152,16 @@ func New(cfg Config) (*Server, error) {
 	if s.photos, err = openPhotos(cfg.Root); err != nil {
 		return nil, err
 	}
-	if err := durable.MkdirAll(cfg.Spool); err != nil {
-		return nil, fmt.Errorf("ingest: spool: %w", err)
+	limits := spoolLimits{maxUploads: cfg.MaxUploads, maxBytes: cfg.MaxSpoolBytes, evictIdle: cfg.EvictIdle}
+	s.spool, err = openSpool(cfg.Spool, limits, cfg.Logger, func(dev string, n int64) {
+		s.count(dev, func(st *DeviceStatus) { st.BodyBytes += n })
+	})
+	if err != nil {
+		return nil, err
 	}
-	s.store = filestore.New(cfg.Spool)
 	composer := handler.NewStoreComposer()
-	owned := &ownedStore{FileStore: s.store, s: s}
-	composer.UseCore(owned)
-	composer.UseTerminater(owned)
+	composer.UseCore(s.spool)
+	composer.UseTerminater(s.spool)
 	memorylocker.New().UseIn(composer)
 	s.tus, err = handler.NewHandler(handler.Config{
 		StoreComposer:             composer,
@@ -137,7 +173,7 @@ func New(cfg Config) (*Server, error) {
 		PreUploadCreateCallback:   s.preCreate,
 		PreFinishResponseCallback: s.preFinish,
 		Logger:                    tusLogger(cfg.Logger),
-		NetworkTimeout:            2 * time.Minute,
+		NetworkTimeout:            cfg.NetworkTimeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
@@ -160,7 +196,7 @@ func (s *Server) SetDevices(d Devices) {
 // Handler returns the devices' HTTP API.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle(FilesPath, http.StripPrefix(strings.TrimSuffix(FilesPath, "/"), s.tus))
+	mux.Handle(FilesPath, s.guard(http.StripPrefix(strings.TrimSuffix(FilesPath, "/"), s.tus)))
 	mux.HandleFunc("GET "+PhotosPath, s.servePhotos)
 	return s.authenticate(mux)
 }
@@ -171,16 +207,38 @@ func (s *Server) authenticate(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		dev, err := (*s.devices.Load()).authenticate(r)
 		if err != nil {
-			var ae *authError
-			errors.As(err, &ae)
-			if ae.status == http.StatusUnauthorized {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="lapsebox"`)
-			}
-			s.log.Warn("ingest: refused", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "status", ae.status, "reason", ae.msg)
-			http.Error(w, ae.msg, ae.status)
+			s.log.Warn("ingest: refused", "remote", r.RemoteAddr, "method", r.Method, "path", trim(r.URL.Path), "reason", err)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="lapsebox"`)
+			refuse(w, r, http.StatusUnauthorized, errUnauthorized)
 			return
 		}
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, dev)))
+	})
+}
+
+// guard lets a request for an upload through to tusd only if the upload
+// is the device's, checked against the spool's record before tusd reads
+// any file or takes its lock; the upload is marked in use until the
+// request ends. Creation (no ID) passes.
+func (s *Server) guard(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := strings.TrimPrefix(r.URL.Path, FilesPath)
+		if id == "" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		dev := deviceOf(r.Context())
+		release, ok := s.spool.acquire(id, dev)
+		if !ok {
+			// Not found, rather than forbidden: IDs are not for guessing.
+			if !idPattern.MatchString(id) {
+				s.log.Warn("ingest: refused a malformed upload ID", "device", dev, "method", r.Method, "id", trim(id))
+			}
+			http.Error(w, "ERR_UPLOAD_NOT_FOUND: upload not found", http.StatusNotFound)
+			return
+		}
+		defer release()
+		h.ServeHTTP(w, r)
 	})
 }
 
@@ -221,7 +279,7 @@ func (s *Server) preCreate(ev handler.HookEvent) (handler.HTTPResponse, handler.
 	}
 	got, err := s.photos.find(dev, name, sum)
 	if err != nil {
-		return handler.HTTPResponse{}, none, fmt.Errorf("looking for %s/%s: %w", dev, name, err)
+		return handler.HTTPResponse{}, none, hide(ev.Context, s.log, "looking for the photo", fmt.Errorf("looking for %s/%s: %w", dev, name, err))
 	}
 	if got != "" {
 		// Idempotent: the device lost our answer, or its outbox entry.
@@ -253,7 +311,7 @@ func trim(s string) string {
 func (s *Server) preFinish(ev handler.HookEvent) (handler.HTTPResponse, error) {
 	stored, err := s.finish(ev.Context, ev.Upload)
 	if err != nil {
-		return handler.HTTPResponse{}, err
+		return handler.HTTPResponse{}, hide(ev.Context, s.log, "storing the photo", err)
 	}
 	return handler.HTTPResponse{Header: handler.HTTPHeader{
 		VerifiedHeader: ev.Upload.MetaData["sha256"],
@@ -263,16 +321,13 @@ func (s *Server) preFinish(ev handler.HookEvent) (handler.HTTPResponse, error) {
 
 func (s *Server) finish(ctx context.Context, info handler.FileInfo) (string, error) {
 	dev, name, want := info.MetaData["device"], info.MetaData["filename"], info.MetaData["sha256"]
-	bin := info.Storage[filestore.StorageKeyPath]
-	if bin == "" {
-		bin = filepath.Join(s.cfg.Spool, info.ID)
-	}
+	bin := s.spool.binPath(info.ID)
 	got, err := fileSHA256(bin)
 	if err != nil {
 		return "", err
 	}
 	if got != want {
-		s.discard(ctx, info.ID)
+		s.discard(info.ID)
 		s.count(dev, func(st *DeviceStatus) { st.Rejected++ })
 		s.log.Warn("ingest: sha256 mismatch", "device", dev, "name", name, "declared", want, "received", got)
 		return "", tusError(StatusSHA256Mismatch, "ERR_SHA256_MISMATCH", "%s: received bytes hash to %s, Upload-Metadata declared %s; upload discarded", name, got, want)
@@ -281,7 +336,7 @@ func (s *Server) finish(ctx context.Context, info handler.FileInfo) (string, err
 	if err != nil {
 		return "", fmt.Errorf("storing %s/%s: %w", dev, name, err)
 	}
-	s.discard(ctx, info.ID)
+	s.discard(info.ID)
 	s.count(dev, func(st *DeviceStatus) {
 		st.Photos++
 		st.Bytes += info.Size
@@ -294,48 +349,44 @@ func (s *Server) finish(ctx context.Context, info handler.FileInfo) (string, err
 
 // discard removes an upload from the spool: a later HEAD or PATCH gets 404,
 // and the device's next creation learns the photo is already here.
-func (s *Server) discard(ctx context.Context, id string) {
-	u, err := s.store.GetUpload(ctx, id)
-	if err == nil {
-		err = s.store.AsTerminatableUpload(u).Terminate(ctx)
-	}
-	if err != nil && !errors.Is(err, handler.ErrNotFound) {
-		s.log.Warn("ingest: removing finished upload from the spool", "id", id, "err", err)
+func (s *Server) discard(id string) {
+	if err := s.spool.remove(id); err != nil {
+		s.log.Warn("ingest: removing an upload from the spool", "id", id, "err", err)
 	}
 }
 
 // Sweep finishes uploads that were complete when the server stopped before
 // storing them, and removes unfinished ones idle for longer than Expire.
-// cloudd runs it at start and every hour.
+// cloudd runs it at start and every hour. Uploads a request is using are
+// left alone.
 func (s *Server) Sweep(now time.Time) error {
-	des, err := os.ReadDir(s.cfg.Spool)
-	if err != nil {
-		return fmt.Errorf("ingest: spool: %w", err)
-	}
 	ctx := context.Background()
-	for _, d := range des {
-		id, ok := strings.CutSuffix(d.Name(), ".info")
-		if !ok {
-			continue
-		}
-		u, err := s.store.GetUpload(ctx, id)
+	for _, id := range s.spool.ids() {
+		info, err := s.spool.readInfo(id)
 		if err != nil {
-			s.log.Warn("ingest: unreadable upload in the spool, removing it", "id", id, "err", err)
-			os.Remove(filepath.Join(s.cfg.Spool, id))
-			os.Remove(filepath.Join(s.cfg.Spool, d.Name()))
-			continue
-		}
-		info, _ := u.GetInfo(ctx)
-		if !info.SizeIsDeferred && info.Offset == info.Size {
-			if _, err := s.finish(ctx, info); err != nil {
-				s.log.Warn("ingest: finishing a complete upload", "id", id, "err", err)
+			if s.spool.take(id, func(*entry) bool { return true }) {
+				s.log.Warn("ingest: unreadable upload in the spool, removing it", "id", id, "err", err)
+				s.spool.removeFiles(id)
 			}
 			continue
 		}
-		bin := info.Storage[filestore.StorageKeyPath]
-		if st, err := os.Stat(bin); err == nil && now.Sub(st.ModTime()) > s.cfg.Expire {
-			s.log.Info("ingest: expiring an idle upload", "id", id, "device", info.MetaData["device"], "name", info.MetaData["filename"], "offset", info.Offset, "size", info.Size)
-			s.discard(ctx, id)
+		dev := info.MetaData["device"]
+		if !info.SizeIsDeferred && info.Offset == info.Size {
+			release, ok := s.spool.claim(id)
+			if !ok {
+				continue
+			}
+			if _, err := s.finish(ctx, info); err != nil {
+				s.log.Warn("ingest: finishing a complete upload", "id", id, "err", err)
+			}
+			release()
+			continue
+		}
+		if s.spool.take(id, func(e *entry) bool { return now.Sub(e.active) > s.cfg.Expire }) {
+			s.log.Info("ingest: expiring an idle upload", "id", id, "device", dev, "name", info.MetaData["filename"], "offset", info.Offset, "size", info.Size)
+			if err := s.spool.removeFiles(id); err != nil {
+				s.log.Warn("ingest: expiring an idle upload", "id", id, "err", err)
+			}
 		}
 	}
 	return nil
@@ -360,51 +411,4 @@ func (s *Server) servePhotos(w http.ResponseWriter, r *http.Request) {
 		Device string  `json:"device"`
 		Photos []Photo `json:"photos"`
 	}{dev, ps})
-}
-
-// ownedStore is the file store with each upload bound to the device that
-// created it, and the bytes it receives counted.
-type ownedStore struct {
-	filestore.FileStore
-	s *Server
-}
-
-func (o *ownedStore) NewUpload(ctx context.Context, info handler.FileInfo) (handler.Upload, error) {
-	u, err := o.FileStore.NewUpload(ctx, info)
-	if err != nil {
-		return nil, err
-	}
-	return &countedUpload{Upload: u, s: o.s, device: info.MetaData["device"]}, nil
-}
-
-func (o *ownedStore) GetUpload(ctx context.Context, id string) (handler.Upload, error) {
-	u, err := o.FileStore.GetUpload(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	info, err := u.GetInfo(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if dev := deviceOf(ctx); info.MetaData["device"] != dev {
-		// Not found, rather than forbidden: IDs are not for guessing.
-		return nil, handler.ErrNotFound
-	}
-	return &countedUpload{Upload: u, s: o.s, device: info.MetaData["device"]}, nil
-}
-
-func (o *ownedStore) AsTerminatableUpload(u handler.Upload) handler.TerminatableUpload {
-	return o.FileStore.AsTerminatableUpload(u.(*countedUpload).Upload)
-}
-
-type countedUpload struct {
-	handler.Upload
-	s      *Server
-	device string
-}
-
-func (c *countedUpload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (int64, error) {
-	n, err := c.Upload.WriteChunk(ctx, offset, src)
-	c.s.count(c.device, func(st *DeviceStatus) { st.BodyBytes += n })
-	return n, err
 }

@@ -3,7 +3,6 @@ package ingest
 import (
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -45,18 +44,11 @@ const sumA = "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb" 
 
 func do(t *testing.T, method, url string, h map[string]string, body string) (int, string, http.Header) {
 	t.Helper()
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	req.Header.Set("Tus-Resumable", "1.0.0")
-	for k, v := range h {
-		req.Header.Set(k, v)
+	status, b, hdr := doBody(t, method, url, h, strings.NewReader(body), int64(len(body)))
+	if status == 0 {
+		t.Fatal(b)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, strings.TrimSpace(string(b)), resp.Header
+	return status, b, hdr
 }
 
 // TestRefusals checks every refusal's status and message.
@@ -80,11 +72,13 @@ func TestRefusals(t *testing.T) {
 		status int
 		msg    string
 	}{
-		{"no token", map[string]string{DeviceHeader: "site-a"}, 401, "missing bearer token"},
-		{"no device", map[string]string{"Authorization": "Bearer " + token}, 401, "missing Lapsebox-Device header"},
-		{"bad token", with("Authorization", "Bearer nope"), 401, `bad token for device "site-a"`},
-		{"other's token", with("Authorization", "Bearer b"), 401, `bad token for device "site-a"`},
-		{"unknown device", with(DeviceHeader, "site-z"), 403, `unknown device "site-z"`},
+		// Whatever is wrong with the credential, the answer is the same.
+		{"no token", map[string]string{DeviceHeader: "site-a"}, 401, errUnauthorized},
+		{"no device", map[string]string{"Authorization": "Bearer " + token}, 401, errUnauthorized},
+		{"bad token", with("Authorization", "Bearer nope"), 401, errUnauthorized},
+		{"other's token", with("Authorization", "Bearer b"), 401, errUnauthorized},
+		{"unknown device", with(DeviceHeader, "site-z"), 401, errUnauthorized},
+		{"unknown device with a body", with(DeviceHeader, "site-z", "Content-Type", "application/offset+octet-stream", "Upload-Metadata", meta("filename", "x.jpg", "sha256", sumA)), 401, errUnauthorized},
 		{"dot dot", with("Upload-Metadata", meta("filename", "../x.jpg", "sha256", sumA)), 400, `has an element ".."`},
 		{"inner dot dot", with("Upload-Metadata", meta("filename", "a/../../x.jpg", "sha256", sumA)), 400, `has an element ".."`},
 		{"absolute", with("Upload-Metadata", meta("filename", "/etc/x.jpg", "sha256", sumA)), 400, "is absolute"},
@@ -94,13 +88,20 @@ func TestRefusals(t *testing.T) {
 		{"empty element", with("Upload-Metadata", meta("filename", "a//x.jpg", "sha256", sumA)), 400, `has an element ""`},
 		{"overlong element", with("Upload-Metadata", meta("filename", long, "sha256", sumA)), 400, "longer than 200"},
 		{"overlong", with("Upload-Metadata", meta("filename", strings.Repeat("a/", 300)+"x", "sha256", sumA)), 400, "longer than 512"},
+		{"info file", with("Upload-Metadata", meta("filename", "x.info", "sha256", sumA)), 400, `ending in ".info"`},
+		{"info directory", with("Upload-Metadata", meta("filename", "a.INFO/x.jpg", "sha256", sumA)), 400, `ending in ".info"`},
+		{"upload ID", with("Upload-Metadata", meta("filename", "0123456789abcdef0123456789ABCDEF", "sha256", sumA)), 400, "looks like an upload ID"},
 		{"no name", with("Upload-Metadata", meta("sha256", sumA)), 400, "empty name"},
 		{"bad sha256", with("Upload-Metadata", meta("filename", "x.jpg", "sha256", "ABC")), 400, "want 64 lowercase hex digits"},
 		{"bad capture time", with("Upload-Metadata", meta("filename", "x.jpg", "sha256", sumA, "capturetime", "yesterday")), 400, "want RFC 3339"},
 		{"oversize", with("Upload-Length", "1001", "Upload-Metadata", meta("filename", "x.jpg", "sha256", sumA)), 413, "maximum size exceeded"},
 		{"deferred length", with("Upload-Length", "", "Upload-Defer-Length", "1", "Upload-Metadata", meta("filename", "x.jpg", "sha256", sumA)), 501, "not implemented"},
 	} {
-		status, body, hdr := do(t, "POST", hs.URL+FilesPath, tc.h, "")
+		body := ""
+		if tc.h["Content-Type"] != "" {
+			body = "a"
+		}
+		status, body, hdr := do(t, "POST", hs.URL+FilesPath, tc.h, body)
 		if status != tc.status || !strings.Contains(body, tc.msg) {
 			t.Errorf("%s: %d %q, want %d saying %q", tc.name, status, body, tc.status, tc.msg)
 		}
@@ -185,20 +186,21 @@ func TestSweep(t *testing.T) {
 	os.MkdirAll(spool, 0o755)
 	write := func(id, data string, size int64, sum string) {
 		info := handler.FileInfo{ID: id, Size: size, MetaData: handler.MetaData{"device": "site-a", "filename": "d/" + id + ".jpg", "sha256": sum},
-			Storage: map[string]string{"Type": "filestore", "Path": filepath.Join(spool, id)}}
+			Storage: map[string]string{"Type": "filestore", "Path": filepath.Join(spool, id)}} // as tusd's file store wrote them
 		b, _ := json.Marshal(info)
 		os.WriteFile(filepath.Join(spool, id+".info"), b, 0o644)
 		os.WriteFile(filepath.Join(spool, id), []byte(data), 0o644)
 	}
-	write("complete", "a", 1, sumA)
-	write("partial", "a", 5, sumA)
+	const complete, partial = "00000000000000000000000000000001", "00000000000000000000000000000002"
+	write(complete, "a", 1, sumA)
+	write(partial, "a", 5, sumA)
 	old := time.Now().Add(-8 * 24 * time.Hour)
-	os.Chtimes(filepath.Join(spool, "partial"), old, old)
+	os.Chtimes(filepath.Join(spool, partial), old, old)
 	s, err := New(Config{Root: root, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b, err := os.ReadFile(filepath.Join(root, "site-a", "d", "complete.jpg")); err != nil || string(b) != "a" {
+	if b, err := os.ReadFile(filepath.Join(root, "site-a", "d", complete+".jpg")); err != nil || string(b) != "a" {
 		t.Errorf("complete upload not stored: %q, %v", b, err)
 	}
 	des, _ := os.ReadDir(spool)

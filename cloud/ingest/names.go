@@ -18,7 +18,9 @@ const (
 // checkName reports why name cannot be a photo's name under a device's
 // directory, or nil: it must be a clean relative slash-separated path of
 // printable UTF-8 whose elements are neither empty, "." nor "..", nor start
-// with a dot (temporary files do), without backslashes or NUL.
+// with a dot (temporary files do), without backslashes or NUL, and none
+// may be a name the spool uses (an upload ID, or a name ending in
+// ".info"), so that no photo can ever pass for an upload.
 func checkName(name string) error {
 	switch {
 	case name == "":
@@ -45,6 +47,10 @@ func checkName(name string) error {
 			return fmt.Errorf("name %q has an element starting with a dot", name)
 		case len(e) > maxElementLen:
 			return fmt.Errorf("name %q has an element of %d bytes, longer than %d", name, len(e), maxElementLen)
+		case strings.HasSuffix(strings.ToLower(e), infoSuffix):
+			return fmt.Errorf("name %q has an element ending in %q, which the server's spool uses", name, infoSuffix)
+		case idPattern.MatchString(strings.ToLower(e)):
+			return fmt.Errorf("name %q has an element that looks like an upload ID", name)
 		}
 	}
 	if path.Clean(name) != name {

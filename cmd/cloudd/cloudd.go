@@ -1,7 +1,10 @@
 // Binary cloudd is the central server's ingest: it receives the fleet's
 // photos over tus (resumable uploads), checks each device's token and each
 // photo's SHA-256, and stores them crash-safely under <root>/<device>/.
-// SIGHUP reloads the token file.
+// SIGHUP reloads the token file. Both of its servers cut off slow and idle
+// clients and serve a bounded number of connections (ingest.Limits); each
+// device has a bounded share of the spool. SECURITY.md says what each
+// endpoint exposes.
 //
 // The token file holds only hashes of the tokens:
 //
@@ -22,8 +25,6 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -47,11 +48,17 @@ var (
 	maxSize = flag.Int64("max_size", 256<<20,
 		"largest photo accepted, in bytes")
 	expire = flag.Duration("expire", 7*24*time.Hour,
-		"how long an unfinished upload is kept after its last byte")
+		"how long an unfinished upload is kept after its last request")
 	tlsCert = flag.String("tls_cert", "",
 		"TLS certificate (PEM); with -tls_key, serve HTTPS")
 	tlsKey = flag.String("tls_key", "",
 		"TLS private key (PEM)")
+	maxUploads = flag.Int("max_uploads", 16,
+		"unfinished uploads one device may have")
+	maxSpoolBytes = flag.Int64("max_spool_bytes", 2<<30,
+		"bytes one device's unfinished uploads may reserve")
+	maxConns = flag.Int("max_conns", 1024,
+		"connections served at once on -listen (-admin_listen: 16)")
 	hashToken = flag.Bool("hash_token", false,
 		"read a token from stdin, print its token_sha256 for the token file and exit")
 )
@@ -73,11 +80,13 @@ func logic() error {
 		return err
 	}
 	s, err := ingest.New(ingest.Config{
-		Root:    *root,
-		Spool:   *spool,
-		Devices: devices,
-		MaxSize: *maxSize,
-		Expire:  *expire,
+		Root:          *root,
+		Spool:         *spool,
+		Devices:       devices,
+		MaxSize:       *maxSize,
+		Expire:        *expire,
+		MaxUploads:    *maxUploads,
+		MaxSpoolBytes: *maxSpoolBytes,
 	})
 	if err != nil {
 		return err
@@ -109,23 +118,23 @@ func logic() error {
 		}
 	}()
 
+	errc := make(chan error, 2)
 	if *adminListen != "" {
-		ln, err := net.Listen("tcp", *adminListen)
+		limits := ingest.Limits{MaxConns: 16}
+		ln, err := ingest.Listen(*adminListen, limits)
 		if err != nil {
 			return err
 		}
-		go http.Serve(ln, s.AdminHandler())
+		admin := ingest.NewHTTPServer(s.AdminHandler(), limits, nil)
+		defer admin.Close()
+		go func() { errc <- admin.Serve(ln) }()
 	}
-	ln, err := net.Listen("tcp", *listen)
+	limits := ingest.Limits{MaxConns: *maxConns}
+	ln, err := ingest.Listen(*listen, limits)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: time.Minute,
-		IdleTimeout:       5 * time.Minute,
-	}
-	errc := make(chan error, 1)
+	srv := ingest.NewHTTPServer(s.Handler(), limits, nil)
 	go func() {
 		if *tlsCert != "" {
 			errc <- srv.ServeTLS(ln, *tlsCert, *tlsKey)

@@ -114,8 +114,9 @@ func TestRefused(t *testing.T) {
 		status int
 		msg    string
 	}{
-		{"bad token", func(c *Config) { c.Token = "guess" }, good, 401, `bad token for device "glacier-1"`},
-		{"unknown device", func(c *Config) { c.Device = "stolen-1" }, good, 403, `unknown device "stolen-1"`},
+		// The same answer for both: device names are not for probing.
+		{"bad token", func(c *Config) { c.Token = "guess" }, good, 401, "missing or wrong credential"},
+		{"unknown device", func(c *Config) { c.Device = "stolen-1" }, good, 401, "missing or wrong credential"},
 		{"path trick", nil, tricky, 400, `name "../../etc/passwd" has an element ".."`},
 		{"oversize", nil, big, 413, "maximum size exceeded"},
 	} {
