@@ -6,12 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
-	"log/slog"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +16,7 @@ import (
 
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/cloud/ingest"
+	"github.com/lapsebox/lapsebox/cloud/ingest/ingesttest"
 	"github.com/lapsebox/lapsebox/image"
 	"github.com/lapsebox/lapsebox/image/qemu"
 	"github.com/lapsebox/lapsebox/image/update"
@@ -118,23 +114,10 @@ func TestApplianceCapturesAndUploads(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	// cloudd's ingest on the host's loopback.
-	cloudRoot := t.TempDir()
-	devs, err := ingest.ParseDevices([]byte(`{"devices": {"lapsebox": {"token_sha256": "` + ingest.HashToken(token) + `"}}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := ingest.New(ingest.Config{Root: cloudRoot, Devices: devs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cloud := &httptest.Server{Listener: ln, Config: &http.Server{Handler: srv.Handler()}}
-	cloud.Start()
-	defer cloud.Close()
+	// cloudd's ingest on the host's loopback, reached through a
+	// GuestForward.
+	cloud := ingesttest.Start(t, ingesttest.Options{Tokens: map[string]string{"lapsebox": token},
+		Limits: ingest.Limits{ReadHeaderTimeout: qemu.GuestForwardIdle, IdleTimeout: qemu.GuestForwardIdle}})
 
 	photos := t.TempDir()
 	cam, err := sim.ServeRedir(ctx, sim.RedirConfig{
@@ -162,7 +145,7 @@ func TestApplianceCapturesAndUploads(t *testing.T) {
 	vm, err := qemu.Start(ctx, qemu.Config{
 		Image: vmDisk, Board: b, StateDir: state,
 		Forwards:  []qemu.Forward{{Name: "gokrazy", GuestPort: img.manifest.HTTPPort}, {Name: "statusd", GuestPort: 8080}},
-		ToHost:    []qemu.GuestForward{{GuestAddr: cloudGuestAddr, HostAddr: ln.Addr().String()}},
+		ToHost:    []qemu.GuestForward{{GuestAddr: cloudGuestAddr, HostAddr: cloud.Addr()}},
 		ExtraArgs: append([]string{"-device", "usb-ehci,id=ehci"}, cam.Args()...),
 	})
 	if err != nil {
@@ -197,7 +180,7 @@ func TestApplianceCapturesAndUploads(t *testing.T) {
 	vm.Stop()
 
 	camera := sums(t, photos)
-	received := sums(t, filepath.Join(cloudRoot, "lapsebox"))
+	received := sums(t, filepath.Join(cloud.Root, "lapsebox"))
 	perm := extractPerm(t, vmDisk, img.manifest)
 	if out, err := exec.Command("e2fsck", "-fy", "-E", "journal_only", perm).CombinedOutput(); exitCode(err) > 1 {
 		t.Fatalf("e2fsck (journal replay) of /perm: %v\n%s", err, out)

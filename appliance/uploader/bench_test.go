@@ -49,7 +49,7 @@ func BenchmarkBacklogDrain(b *testing.B) {
 	b.StopTimer()
 	for i := 0; i < b.N; i++ {
 		c := startCloud(b)
-		proxy, err := uploadtest.NewProxy(strings.TrimPrefix(c.srv.URL, "http://"))
+		proxy, err := uploadtest.NewProxy(strings.TrimPrefix(c.URL(), "http://"))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -100,7 +100,7 @@ func BenchmarkBacklogDrain(b *testing.B) {
 		if left > 0 {
 			b.Fatalf("%d of %d photos still pending after %v: %+v", left, count, took.Round(time.Second), u.Snapshot())
 		}
-		if n := len(c.received(b)); n != count {
+		if n := len(c.Received(device)); n != count {
 			b.Fatalf("cloudd holds %d photos after the drain, want %d", n, count)
 		}
 		wall += took

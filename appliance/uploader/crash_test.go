@@ -56,7 +56,7 @@ func TestKilledUploaderLosesAndDuplicatesNothing(t *testing.T) {
 	}
 	for i := 0; i < kills; i++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), crashEnv+"="+dir+"|"+c.srv.URL)
+		cmd.Env = append(os.Environ(), crashEnv+"="+dir+"|"+c.URL())
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
@@ -76,10 +76,10 @@ func TestKilledUploaderLosesAndDuplicatesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &Uploader{Store: st2, Targets: []*Target{cloudTarget(t, c.srv.URL, config.Target{})},
+	u := &Uploader{Store: st2, Targets: []*Target{cloudTarget(t, c.URL(), config.Target{})},
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Poll: 20 * time.Millisecond}
 	runUntil(t, u, 60*time.Second, func() bool { return pending(t, st2, "cloud") == 0 })
-	got := c.received(t)
+	got := c.Received(device)
 	for name, sum := range want {
 		if got[name] != sum {
 			t.Errorf("%s: cloud has sha256 %q, want %s", name, got[name], sum)

@@ -7,10 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,7 +21,7 @@ import (
 	"github.com/lapsebox/lapsebox/appliance/upload"
 	"github.com/lapsebox/lapsebox/appliance/upload/tus"
 	"github.com/lapsebox/lapsebox/appliance/upload/uploadtest"
-	"github.com/lapsebox/lapsebox/cloud/ingest"
+	"github.com/lapsebox/lapsebox/cloud/ingest/ingesttest"
 )
 
 const (
@@ -33,44 +31,10 @@ const (
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
-// cloud is cloudd's ingest on 127.0.0.1.
-type cloud struct {
-	root string
-	srv  *httptest.Server
-}
-
-func startCloud(t testing.TB) *cloud {
+// startCloud starts cloudd's ingest on 127.0.0.1 for the device.
+func startCloud(t testing.TB) *ingesttest.Cloud {
 	t.Helper()
-	root := t.TempDir()
-	devs, err := ingest.ParseDevices([]byte(`{"devices": {"` + device + `": {"token_sha256": "` + ingest.HashToken(token) + `"}}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ingest.New(ingest.Config{Root: root, Devices: devs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(srv.Close)
-	return &cloud{root: root, srv: srv}
-}
-
-// received maps each file the cloud holds for the device to its sha256.
-func (c *cloud) received(t testing.TB) map[string]string {
-	t.Helper()
-	got := map[string]string{}
-	dir := filepath.Join(c.root, device)
-	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return nil
-		}
-		b, _ := os.ReadFile(p)
-		sum := sha256.Sum256(b)
-		rel, _ := filepath.Rel(dir, p)
-		got[filepath.ToSlash(rel)] = hex.EncodeToString(sum[:])
-		return nil
-	})
-	return got
+	return ingesttest.Start(t, ingesttest.Options{Tokens: map[string]string{device: token}})
 }
 
 // fill stores n captures of size bytes queued for targets.
@@ -135,7 +99,7 @@ func pending(t testing.TB, s *store.Store, target string) int {
 
 func TestDrainsThroughFaultsExactlyOnce(t *testing.T) {
 	c := startCloud(t)
-	proxy, err := uploadtest.NewHTTPProxy(c.srv.URL)
+	proxy, err := uploadtest.NewHTTPProxy(c.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +122,7 @@ func TestDrainsThroughFaultsExactlyOnce(t *testing.T) {
 	if proxy.Injected() != 3 || tcp.Drops() != 2 {
 		t.Errorf("faults: %d HTTP errors injected, %d drops; want 3 and 2", proxy.Injected(), tcp.Drops())
 	}
-	got := c.received(t)
+	got := c.Received(device)
 	if len(got) != len(want) {
 		t.Errorf("cloud holds %d files, want %d: %v", len(got), len(want), got)
 	}
@@ -323,14 +287,14 @@ func TestReconcileRequeuesWhatTheTargetLost(t *testing.T) {
 	c := startCloud(t)
 	st, _ := store.Open(t.TempDir())
 	want := fill(t, st, 5, 10<<10, "cloud")
-	tg := cloudTarget(t, c.srv.URL, config.Target{})
+	tg := cloudTarget(t, c.URL(), config.Target{})
 	u := &Uploader{Store: st, Targets: []*Target{tg}, Poll: 20 * time.Millisecond}
 	runUntil(t, u, 30*time.Second, func() bool { return pending(t, st, "cloud") == 0 })
 
 	// The server loses two photos (restored from an old backup, say).
 	lost := []string{"2026/11/26/20261126120500.jpg", "2026/11/26/20261126121500.jpg"}
 	for _, n := range lost {
-		if err := os.Remove(filepath.Join(c.root, device, filepath.FromSlash(n))); err != nil {
+		if err := os.Remove(filepath.Join(c.Root, device, filepath.FromSlash(n))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -345,7 +309,7 @@ func TestReconcileRequeuesWhatTheTargetLost(t *testing.T) {
 		t.Errorf("a second reconcile %+v: want the two already pending, none requeued again", again)
 	}
 	runUntil(t, u, 30*time.Second, func() bool { return pending(t, st, "cloud") == 0 })
-	got := c.received(t)
+	got := c.Received(device)
 	for name, sum := range want {
 		if got[name] != sum {
 			t.Errorf("%s: cloud has %q after reconciling, want %s", name, got[name], sum)

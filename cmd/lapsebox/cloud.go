@@ -4,16 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"path/filepath"
 
 	"github.com/lapsebox/lapsebox/appliance/config"
 	"github.com/lapsebox/lapsebox/cloud/ingest"
 	"github.com/lapsebox/lapsebox/image"
+	"github.com/lapsebox/lapsebox/image/qemu"
 )
 
 // demoCloudAddr is where a VM reaches the host's cloudd.
@@ -32,11 +30,12 @@ func (c *demoCloud) Close() error { return c.srv.Close() }
 // site configuration plus a cloud target pointing at it.
 func startCloud(ctx context.Context, m *image.Manifest, vmDisk, root string) (*demoCloud, error) {
 	token := rand.Text()
-	devs, err := ingest.ParseDevices([]byte(fmt.Sprintf(`{"devices": {%q: {"token_sha256": %q}}}`, m.Hostname, ingest.HashToken(token))))
+	devs, err := ingest.DevicesWithTokens(map[string]string{m.Hostname: token})
 	if err != nil {
 		return nil, err
 	}
-	srv, err := ingest.New(ingest.Config{Root: root, Devices: devs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	quiet := slog.New(slog.DiscardHandler)
+	srv, err := ingest.New(ingest.Config{Root: root, Devices: devs, Logger: quiet})
 	if err != nil {
 		return nil, err
 	}
@@ -56,11 +55,13 @@ func startCloud(ctx context.Context, m *image.Manifest, vmDisk, root string) (*d
 	if err := image.WritePermFile(vmDisk, m, "/lapsebox/config.json", b); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// The VM reaches it through a GuestForward.
+	limits := ingest.Limits{ReadHeaderTimeout: qemu.GuestForwardIdle, IdleTimeout: qemu.GuestForwardIdle}
+	ln, err := ingest.Listen("127.0.0.1:0", limits)
 	if err != nil {
 		return nil, err
 	}
-	c := &demoCloud{addr: ln.Addr().String(), photos: filepath.Join(root, m.Hostname), srv: &http.Server{Handler: srv.Handler()}}
+	c := &demoCloud{addr: ln.Addr().String(), photos: filepath.Join(root, m.Hostname), srv: ingest.NewHTTPServer(srv.Handler(), limits, quiet)}
 	go c.srv.Serve(ln)
 	return c, nil
 }

@@ -34,10 +34,19 @@ type Forward struct {
 // GuestForward lets the guest reach a server on the host's loopback at an
 // address of QEMU's user network ("10.0.2.100:80"); nothing else is
 // reachable from the guest.
+//
+// QEMU opens one connection to HostAddr when the VM starts and splices
+// every guest connection onto it in turn: a server that closes it (idle,
+// or waiting too long for a first request) cuts the guest off for good.
+// Such a server must keep idle connections for GuestForwardIdle.
 type GuestForward struct {
 	GuestAddr string // 10.0.2.x:port
 	HostAddr  string // 127.0.0.1:port
 }
+
+// GuestForwardIdle is how long a server behind a GuestForward must keep an
+// idle connection, and wait for its first request: longer than any VM runs.
+const GuestForwardIdle = 24 * time.Hour
 
 // Config describes a VM.
 type Config struct {

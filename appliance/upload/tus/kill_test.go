@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/upload/uploadtest"
+	"github.com/lapsebox/lapsebox/cloud/ingest"
 )
 
 const killChildEnv = "LAPSEBOX_TUS_KILL_CHILD" // state dir,server URL
@@ -76,8 +77,8 @@ func killChild(dir, url string) error {
 // never store a byte twice: each run resumes where the server stopped.
 func TestKill(t *testing.T) {
 	t.Parallel()
-	c := startCloud(t)
-	p, err := uploadtest.NewProxy(c.addr)
+	c := startCloud(t, ingest.Config{})
+	p, err := uploadtest.NewProxy(c.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,8 +138,8 @@ func TestKill(t *testing.T) {
 		want[name] = data
 		total += int64(size)
 	}
-	c.check(want)
-	st := c.srv.Status()[testDevice]
+	check(t, c, want)
+	st := c.Server.Status()[testDevice]
 	t.Logf("%d kills; %d bytes of photos; server stored %d body bytes; %d bytes up the wire (%.4f per photo byte) in %d connections",
 		kills, total, st.BodyBytes, p.BytesUp(), float64(p.BytesUp())/float64(total), p.Conns())
 	if st.BodyBytes != total {

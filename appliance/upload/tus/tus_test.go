@@ -12,6 +12,8 @@ import (
 
 	"github.com/lapsebox/lapsebox/appliance/upload"
 	"github.com/lapsebox/lapsebox/appliance/upload/uploadtest"
+	"github.com/lapsebox/lapsebox/cloud/ingest"
+	"github.com/lapsebox/lapsebox/cloud/ingest/ingesttest"
 )
 
 // deliver calls Upload until it succeeds, as uploadd's outbox would, at
@@ -32,8 +34,8 @@ func deliver(t *testing.T, tg *Target, item upload.Item, r *uploadtest.Resume, t
 func TestUploadSmallAndLarge(t *testing.T) {
 	t.Parallel()
 	for _, withUpload := range []bool{false, true} {
-		c := startCloud(t)
-		tg := newTarget(t, c.url(), func(cfg *Config) {
+		c := startCloud(t, ingest.Config{})
+		tg := newTarget(t, c.URL(), func(cfg *Config) {
 			cfg.ChunkSize = 1 << 20
 			cfg.CreateWithUpload = withUpload
 		})
@@ -49,8 +51,8 @@ func TestUploadSmallAndLarge(t *testing.T) {
 			want[name] = data
 			total += int64(size)
 		}
-		c.check(want)
-		if got := c.srv.Status()[testDevice]; got.Photos != 4 || got.Bytes != total || got.BodyBytes != total {
+		check(t, c, want)
+		if got := c.Server.Status()[testDevice]; got.Photos != 4 || got.Bytes != total || got.BodyBytes != total {
 			t.Errorf("status %+v, want 4 photos of %d bytes, as many received", got, total)
 		}
 		names, err := tg.List(context.Background(), "2026/11/")
@@ -70,8 +72,8 @@ func TestUploadSmallAndLarge(t *testing.T) {
 // success) and then a different photo under the same name.
 func TestIdempotent(t *testing.T) {
 	t.Parallel()
-	c := startCloud(t)
-	tg := newTarget(t, c.url(), nil)
+	c := startCloud(t, ingest.Config{})
+	tg := newTarget(t, c.URL(), nil)
 	name := "2026/11/26/20261126120000.jpg"
 	item, data := uploadtest.Photo(name, 200<<10, 1)
 	for i := 0; i < 2; i++ {
@@ -80,7 +82,7 @@ func TestIdempotent(t *testing.T) {
 			t.Fatalf("upload %d: %v", i, err)
 		}
 	}
-	if got := c.srv.Status()[testDevice].BodyBytes; got != int64(len(data)) {
+	if got := c.Server.Status()[testDevice].BodyBytes; got != int64(len(data)) {
 		t.Errorf("server received %d bytes, want %d: the second upload should send none", got, len(data))
 	}
 	other, otherData := uploadtest.Photo(name, 100<<10, 2)
@@ -90,16 +92,14 @@ func TestIdempotent(t *testing.T) {
 			t.Fatalf("other photo, upload %d: %v", i, err)
 		}
 	}
-	c.check(map[string][]byte{name: data, "2026/11/26/20261126120000-1.jpg": otherData})
+	check(t, c, map[string][]byte{name: data, "2026/11/26/20261126120000-1.jpg": otherData})
 }
 
 // TestRefused checks the errors a device gets for what the server refuses:
 // permanent, with the server's explanation.
 func TestRefused(t *testing.T) {
 	t.Parallel()
-	c := &cloud{t: t, root: t.TempDir(), maxSz: 1 << 20}
-	c.start()
-	t.Cleanup(c.stop)
+	c := startCloud(t, ingest.Config{MaxSize: 1 << 20})
 	good, _ := uploadtest.Photo("2026/11/26/20261126120000.jpg", 1000, 1)
 	big, _ := uploadtest.Photo("2026/11/26/big.jpg", 1<<20+1, 1)
 	tricky := good
@@ -120,7 +120,7 @@ func TestRefused(t *testing.T) {
 		{"path trick", nil, tricky, 400, `name "../../etc/passwd" has an element ".."`},
 		{"oversize", nil, big, 413, "maximum size exceeded"},
 	} {
-		tg := newTarget(t, c.url(), tc.mod)
+		tg := newTarget(t, c.URL(), tc.mod)
 		var r uploadtest.Resume
 		err := tg.Upload(context.Background(), tc.item, r.Save)
 		if !isPermanent(err, tc.status) || !strings.Contains(err.Error(), tc.msg) {
@@ -131,23 +131,23 @@ func TestRefused(t *testing.T) {
 		}
 	}
 	// Bytes that do not hash to the declared sum: never stored, retried.
-	tg := newTarget(t, c.url(), nil)
+	tg := newTarget(t, c.URL(), nil)
 	var r uploadtest.Resume
 	err := tg.Upload(context.Background(), badSum, r.Save)
 	if err == nil || upload.IsPermanent(err) || !strings.Contains(err.Error(), "do not match sha256") {
 		t.Errorf("mismatching sha256: got %v, want a retryable error saying so", err)
 	}
-	if st := c.srv.Status()[testDevice]; st.Rejected != 3 {
+	if st := c.Server.Status()[testDevice]; st.Rejected != 3 {
 		t.Errorf("server rejected %d uploads, want 3 (one per start)", st.Rejected)
 	}
-	c.check(nil)
+	check(t, c, nil)
 }
 
 // TestExpired resumes an upload the server expired: it starts over.
 func TestExpired(t *testing.T) {
 	t.Parallel()
-	c := startCloud(t)
-	p, err := uploadtest.NewProxy(c.addr)
+	c := startCloud(t, ingest.Config{})
+	p, err := uploadtest.NewProxy(c.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,11 +162,11 @@ func TestExpired(t *testing.T) {
 	if r.State() == nil {
 		t.Fatal("no resume state saved")
 	}
-	c.srv.Sweep(time.Now().Add(8 * 24 * time.Hour))
+	c.Server.Sweep(time.Now().Add(8 * 24 * time.Hour))
 	if err := deliver(t, tg, item, &r, 3); err != nil {
 		t.Fatal(err)
 	}
-	c.check(map[string][]byte{item.Name: data})
+	check(t, c, map[string][]byte{item.Name: data})
 }
 
 // TestFaults uploads photos through a faulty link and checks that each
@@ -174,7 +174,7 @@ func TestExpired(t *testing.T) {
 func TestFaults(t *testing.T) {
 	t.Parallel()
 	type setup struct {
-		c     *cloud
+		c     *ingesttest.Cloud
 		p     *uploadtest.Proxy
 		h     *uploadtest.HTTPProxy
 		sizes []int
@@ -231,18 +231,18 @@ func TestFaults(t *testing.T) {
 			for s.p.BytesUp() < 600<<10 {
 				time.Sleep(5 * time.Millisecond)
 			}
-			s.c.stop()
+			s.c.Stop()
 			time.Sleep(300 * time.Millisecond)
-			s.c.start()
+			s.c.Restart()
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := &setup{c: startCloud(t), sizes: tc.sizes}
+			s := &setup{c: startCloud(t, ingest.Config{}), sizes: tc.sizes}
 			var err error
 			// The device's link (the TCP proxy) comes first, as the
 			// queue of a slow link sits in the device's socket.
-			if s.h, err = uploadtest.NewHTTPProxy(s.c.url()); err != nil {
+			if s.h, err = uploadtest.NewHTTPProxy(s.c.URL()); err != nil {
 				t.Fatal(err)
 			}
 			defer s.h.Close()
@@ -283,7 +283,7 @@ func TestFaults(t *testing.T) {
 			}
 			elapsed := time.Since(start)
 			wg.Wait()
-			s.c.check(want)
+			check(t, s.c, want)
 			t.Logf("%d bytes of photos in %v: %d bytes up (%.4f per photo byte), %d down, %d connections, %d drops",
 				total, elapsed.Round(time.Millisecond), s.p.BytesUp(), float64(s.p.BytesUp())/float64(total), s.p.BytesDown(), s.p.Conns(), s.p.Drops())
 			if tc.check != nil {
