@@ -43,11 +43,12 @@ type ClientOptions struct {
 }
 
 // NewClient returns a retrying HTTP client for an unattended device:
-// exponential backoff with jitter, Retry-After honoured for 429 and 503,
-// a bounded number of attempts per call, no retries of permanent
-// failures, timeouts on every phase but the body, and logs that never show
-// a credential. A failed call returns the last response (not an error), for
-// ResponseError to describe.
+// exponential backoff with jitter, Retry-After honoured for 429, 503 and
+// 507, a bounded number of attempts per call, no retries of permanent
+// failures, timeouts on every phase but the body, redirects followed only
+// on the request's own scheme and host (CheckRedirect), and logs that
+// never show a credential. A failed call returns the last response (not an
+// error), for ResponseError to describe.
 func NewClient(o ClientOptions) *retryablehttp.Client {
 	if o.Attempts <= 0 {
 		o.Attempts = 4
@@ -85,7 +86,7 @@ func NewClient(o ClientOptions) *retryablehttp.Client {
 		ForceAttemptHTTP2:     true,
 	}
 	return &retryablehttp.Client{
-		HTTPClient:   &http.Client{Transport: tr},
+		HTTPClient:   &http.Client{Transport: tr, CheckRedirect: CheckRedirect},
 		Logger:       &redactingLogger{l: o.Logger},
 		RetryWaitMin: o.MinWait,
 		RetryWaitMax: o.MaxWait,
@@ -97,19 +98,23 @@ func NewClient(o ClientOptions) *retryablehttp.Client {
 }
 
 // CheckRetry returns a retry policy for retryablehttp: retry transport
-// errors (but not certificate or scheme errors), 5xx other than 501, and
-// 429 or 503 whose Retry-After is at most maxWait; never a permanent 4xx,
-// never once the request's context is done.
+// errors (but not certificate or scheme errors, nor a refused redirect),
+// 5xx other than 501, and 429, 503 or 507 whose Retry-After is at most
+// maxWait; never a permanent 4xx, never once the request's context is
+// done.
 func CheckRetry(maxWait time.Duration) retryablehttp.CheckRetry {
 	return func(ctx context.Context, resp *http.Response, err error) (bool, error) {
 		if ctx.Err() != nil {
 			return false, context.Cause(ctx)
 		}
+		if IsRefusedRedirect(err) {
+			return false, nil
+		}
 		if err != nil {
 			return retryablehttp.DefaultRetryPolicy(ctx, nil, err)
 		}
 		switch c := resp.StatusCode; {
-		case c == http.StatusTooManyRequests || c == http.StatusServiceUnavailable:
+		case waitStatus(c):
 			d, ok := RetryAfter(resp.Header, time.Now())
 			return !ok || d <= maxWait, nil
 		case c >= 500 && c != http.StatusNotImplemented:
@@ -119,12 +124,12 @@ func CheckRetry(maxWait time.Duration) retryablehttp.CheckRetry {
 	}
 }
 
-// Backoff is a retryablehttp backoff: the server's Retry-After for 429 and
-// 503, otherwise min·2^attempt capped at max, with "equal jitter" (a random
+// Backoff is a retryablehttp backoff: the server's Retry-After for 429,
+// 503 and 507, otherwise min·2^attempt capped at max, with "equal jitter" (a random
 // half added to a fixed half) so that a fleet that lost its link at the
 // same moment does not come back in step.
 func Backoff(min, max time.Duration, attempt int, resp *http.Response) time.Duration {
-	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+	if resp != nil && waitStatus(resp.StatusCode) {
 		if d, ok := RetryAfter(resp.Header, time.Now()); ok {
 			return d
 		}
@@ -135,6 +140,14 @@ func Backoff(min, max time.Duration, attempt int, resp *http.Response) time.Dura
 	}
 	half := d / 2
 	return half + rand.N(half+1)
+}
+
+// waitStatus reports whether a response with status code asks to come back
+// later: 429 Too Many Requests, 503 Service Unavailable and 507
+// Insufficient Storage (cloudd's answer to a device over its share of the
+// spool), whose Retry-After says when.
+func waitStatus(code int) bool {
+	return code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable || code == http.StatusInsufficientStorage
 }
 
 // RetryAfter parses a Retry-After header (seconds or an HTTP date) and
@@ -160,6 +173,61 @@ func RetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 	return 0, true
 }
 
+// maxRedirects bounds the redirects one request follows.
+const maxRedirects = 10
+
+// CheckRedirect is the clients' redirect policy (http.Client's
+// CheckRedirect): a redirect is followed only to the scheme and host (port
+// included) of the request that started it, at most maxRedirects times.
+// A device's credential goes with its requests, and it must reach only
+// the server it was configured for: not another host, not the same host
+// over plain HTTP. Go's client keeps an Authorization header across
+// redirects between ports of one host and from https to http.
+func CheckRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) == 0 {
+		return nil
+	}
+	if !SameOrigin(via[0].URL, req.URL) {
+		return &RedirectError{From: RedactURL(via[0].URL), To: RedactURL(req.URL)}
+	}
+	if len(via) >= maxRedirects {
+		return fmt.Errorf("stopped after %d redirects", maxRedirects)
+	}
+	return nil
+}
+
+// RedirectError is a redirect (or a Location) to another scheme or host
+// than the configured server's, refused.
+type RedirectError struct {
+	From, To string // redacted
+}
+
+func (e *RedirectError) Error() string {
+	return fmt.Sprintf("refused to go from %s to %s: the device sends its credentials only to the scheme and host it was configured with", e.From, e.To)
+}
+
+// SameOrigin reports whether u has base's scheme and host, port included
+// (a missing port is the scheme's default).
+func SameOrigin(base, u *url.URL) bool {
+	return base != nil && u != nil &&
+		strings.EqualFold(base.Scheme, u.Scheme) &&
+		strings.EqualFold(base.Hostname(), u.Hostname()) &&
+		port(base) == port(u)
+}
+
+func port(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return "443"
+	case "http":
+		return "80"
+	}
+	return ""
+}
+
 // HTTPError is a response the destination refused, with the server's own
 // explanation.
 type HTTPError struct {
@@ -179,7 +247,7 @@ func (e *HTTPError) Error() string {
 }
 
 // ResponseError maps a response to an error: nil for a 2xx; a
-// *RetryAfterError for 429 or 503 with a Retry-After; a *PermanentError for
+// *RetryAfterError for 429, 503 or 507 with a Retry-After; a *PermanentError for
 // other 4xx but 408 and 429; an *HTTPError, worth retrying, for the rest.
 // Every error but nil wraps an *HTTPError that carries the server's message.
 // It reads (at most 4 KiB of) the body for that message but does not close
@@ -200,7 +268,7 @@ func ResponseError(resp *http.Response) error {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 		e.Message = oneLine(string(b))
 	}
-	if c := resp.StatusCode; c == http.StatusTooManyRequests || c == http.StatusServiceUnavailable {
+	if waitStatus(resp.StatusCode) {
 		if d, ok := RetryAfter(resp.Header, time.Now()); ok {
 			return &RetryAfterError{After: d, Err: e}
 		}
@@ -259,6 +327,13 @@ func (r *redactingLogger) Error(msg string, kv ...any) { r.log(slog.LevelWarn, m
 func (r *redactingLogger) Info(msg string, kv ...any)  { r.log(slog.LevelInfo, msg, kv) }
 func (r *redactingLogger) Debug(msg string, kv ...any) { r.log(slog.LevelDebug, msg, kv) }
 func (r *redactingLogger) Warn(msg string, kv ...any)  { r.log(slog.LevelWarn, msg, kv) }
+
+// IsRefusedRedirect reports whether err is a refused redirect or Location
+// (a *RedirectError): trying again at once would only be refused again.
+func IsRefusedRedirect(err error) bool {
+	var re *RedirectError
+	return errors.As(err, &re)
+}
 
 // IsRetryAfter reports whether err asks to wait, and for how long.
 func IsRetryAfter(err error) (time.Duration, bool) {

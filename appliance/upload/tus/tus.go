@@ -127,6 +127,10 @@ func (t *Target) Upload(ctx context.Context, item upload.Item, save func(json.Ra
 		var st state
 		if err := json.Unmarshal(item.Resume, &st); err != nil || st.URL == "" {
 			t.log.Warn("tus: ignoring unreadable resume state", "name", item.Name, "err", err)
+		} else if err := t.checkURL(st.URL); err != nil {
+			// Saved for another server (the configuration changed): the
+			// token is not for it.
+			t.log.Warn("tus: starting over", "name", item.Name, "err", err)
 		} else if st.Size != item.Size || st.SHA256 != item.SHA256 {
 			// The photo changed under the entry: that upload is useless.
 			t.terminate(ctx, st.URL)
@@ -168,7 +172,7 @@ func (u *uploader) run(ctx context.Context) error {
 			continue
 		case ctx.Err() != nil:
 			return fmt.Errorf("tus: %s: %w", u.item.Name, context.Cause(ctx))
-		case upload.IsPermanent(err):
+		case upload.IsPermanent(err), upload.IsRefusedRedirect(err):
 			return fmt.Errorf("tus: %s: %w", u.item.Name, err)
 		}
 		if errors.Is(err, errRestart) {
@@ -311,6 +315,9 @@ func (u *uploader) create(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("creating the upload: %s without a usable Location: %w", resp.Status, err)
 	}
+	if err := t.checkURL(loc.String()); err != nil {
+		return fmt.Errorf("creating the upload: %s with Location elsewhere: %w", resp.Status, err)
+	}
 	u.st = &state{URL: loc.String(), Offset: 0, Size: u.item.Size, SHA256: u.item.SHA256}
 	if n > 0 {
 		off, err := strconv.ParseInt(resp.Header.Get("Upload-Offset"), 10, 64)
@@ -324,6 +331,20 @@ func (u *uploader) create(ctx context.Context) error {
 	}
 	if u.st.Offset == u.item.Size {
 		return u.finished(resp)
+	}
+	return nil
+}
+
+// checkURL refuses an upload URL that is not under the configured
+// server's files path, on its scheme and host: every request to it
+// carries the token.
+func (t *Target) checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("upload URL %q: %w", upload.Redact(raw), err)
+	}
+	if !upload.SameOrigin(t.base, u) || !strings.HasPrefix(u.Path, t.base.Path+filesPath) {
+		return &upload.RedirectError{From: upload.RedactURL(t.base), To: upload.RedactURL(u)}
 	}
 	return nil
 }

@@ -158,8 +158,11 @@ func New(cfg Config) (*Target, error) {
 }
 
 // checkRedirect follows a redirect only when it keeps the method (307 and
-// 308), a few times.
+// 308) and the scheme and host (upload.CheckRedirect), a few times.
 func checkRedirect(req *http.Request, via []*http.Request) error {
+	if err := upload.CheckRedirect(req, via); err != nil {
+		return err
+	}
 	if len(via) >= 5 || req.Method != via[0].Method {
 		return http.ErrUseLastResponse
 	}
