@@ -1,6 +1,9 @@
 package strictjson
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -34,6 +37,79 @@ func TestUnmarshalErrorsNameFieldAndLine(t *testing.T) {
 	}
 }
 
+type spec struct {
+	Rotate  int      `json:"rotate"`
+	Outputs []output `json:"outputs"`
+	Extra   json.RawMessage
+	Labels  map[string]output `json:"labels,omitempty"`
+}
+
+type output struct {
+	Name       string `json:"name"`
+	TimeFormat string `json:"time_format,omitempty"`
+}
+
+// TestUnmarshalKeysExactly checks that keys must be spelled as the JSON
+// names, with every bad key reported at once and the right spelling
+// suggested: encoding/json alone would take "Outputs" for "outputs".
+func TestUnmarshalKeysExactly(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+	}{
+		{`{"rotate": 90, "outputs": [{"name": "a", "time_format": "15:04"}], "Extra": {"Anything": [1]}, "labels": {"Free Key": {"name": "b"}}}`, nil},
+		{"{\n \"Outputs\": [\n  {\"Name\": \"a\", \"TimeFormat\": \"x\"}]}", []string{
+			`s.json: line 2: "Outputs": use "outputs"`,
+			`s.json: line 3: "Name": use "name"`,
+			`s.json: line 3: "TimeFormat": use "time_format"`,
+		}},
+		{"{\"outputs\": [],\n \"rotat\": 1,\n \"ROTATE\": 2}", []string{
+			`s.json: line 2: unknown field "rotat"`,
+			`s.json: line 3: "ROTATE": use "rotate"`,
+		}},
+		{`{"labels": {"x": {"Time-Format": "y"}}}`, []string{`s.json: line 1: "Time-Format": use "time_format"`}},
+		{`{"extra": null}`, []string{`s.json: line 1: "extra": use "Extra"`}},
+		// A shape that does not fit the type is the decoder's to report.
+		{`{"outputs": {"name": 1}}`, []string{`s.json: line 1: field "outputs": cannot use a JSON object`}},
+	} {
+		var s spec
+		err := Unmarshal("s.json", []byte(tc.in), &s)
+		if tc.want == nil {
+			if err != nil {
+				t.Errorf("Unmarshal(%s): %v", tc.in, err)
+			}
+			continue
+		}
+		errs := Errors(err)
+		if len(errs) != len(tc.want) {
+			t.Errorf("Unmarshal(%s): %d errors, want %d:\n%v", tc.in, len(errs), len(tc.want), err)
+			continue
+		}
+		for i, e := range errs {
+			if !strings.HasPrefix(e.Error(), tc.want[i]) {
+				t.Errorf("Unmarshal(%s): error %d = %q, want prefix %q", tc.in, i, e, tc.want[i])
+			}
+			if e.Line < 1 || e.Offset < 0 || e.Offset > int64(len(tc.in)) || Line([]byte(tc.in), e.Offset) != e.Line {
+				t.Errorf("Unmarshal(%s): error %q at line %d, offset %d", tc.in, e, e.Line, e.Offset)
+			}
+		}
+	}
+}
+
+func TestErrorsFlattens(t *testing.T) {
+	a := &Error{Line: 2, Err: errors.New("a")}
+	b := &Error{Field: "x.y", Err: errors.New("b")}
+	plain := errors.New("plain")
+	wrapped := fmt.Errorf("context: %w", errors.Join(a, b))
+	got := Errors(errors.Join(wrapped, plain, fmt.Errorf("alone: %w", plain)))
+	if len(got) != 4 || got[0] != a || got[1] != b || got[2].Err != plain || got[3].Error() != "alone: plain" {
+		t.Errorf("Errors = %q", got)
+	}
+	if Errors(nil) != nil {
+		t.Error("Errors(nil) is not nil")
+	}
+}
+
 func TestUnmarshalAcceptsValid(t *testing.T) {
 	var c config
 	if err := Unmarshal("x.json", []byte(`{"Name":"a","Count":2,"Inner":{"Flag":true}}`), &c); err != nil {
@@ -47,8 +123,15 @@ func TestUnmarshalAcceptsValid(t *testing.T) {
 func FuzzUnmarshal(f *testing.F) {
 	f.Add([]byte(`{"Name":"a","Count":2}`))
 	f.Add([]byte("{\n\"Bogus\":1}"))
+	f.Add([]byte(`{"outputs": [{"Name": "a"}], "Extra": [{"x": 1}], "labels": {"k": {"TimeFormat": 1}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var c config
 		_ = Unmarshal("fuzz.json", data, &c) // must not panic
+		var s spec
+		for _, e := range Errors(Unmarshal("fuzz.json", data, &s)) {
+			if e.Line > 0 && Line(data, e.Offset) != e.Line {
+				t.Fatalf("%q: line %d, offset %d", e, e.Line, e.Offset)
+			}
+		}
 	})
 }
