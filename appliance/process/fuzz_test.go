@@ -9,9 +9,9 @@ import (
 
 func FuzzParseSpec(f *testing.F) {
 	f.Add([]byte(exampleSpec))
-	f.Add([]byte(`{"Rotate":90,"Crop":{"X":1,"Y":2,"Width":3,"Height":4},"Outputs":[{"Name":"a","Width":5,"Height":7,"Fit":"fill"}]}`))
-	f.Add([]byte(`{"Outputs":[{"Name":"a","Height":3,"Crop":{"X":0.9,"Y":0,"Width":0.1,"Height":1e-9,"Unit":"fraction"}}]}`))
-	f.Add([]byte(`{"Outputs":[{"Name":"a","Width":1,"Caption":{"Text":"{time}","Color":"#00000000"}}]}`))
+	f.Add([]byte(`{"rotate":90,"crop":{"x":1,"y":2,"width":3,"height":4},"outputs":[{"name":"a","width":5,"height":7,"fit":"fill"}]}`))
+	f.Add([]byte(`{"outputs":[{"name":"a","height":3,"crop":{"x":0.9,"y":0,"width":0.1,"height":1e-9,"unit":"fraction"}}]}`))
+	f.Add([]byte(`{"outputs":[{"name":"a","width":1,"caption":{"text":"{time}","color":"#00000000"}}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := ParseSpec("fuzz.json", data)
 		if err != nil {

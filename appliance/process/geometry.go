@@ -158,7 +158,7 @@ func plan(s *Spec, o orient, sw, sh int) ([]job, int, error) {
 	if s.Crop != nil {
 		var err error
 		if base, err = cropRect(s.Crop, base); err != nil {
-			return nil, 0, &Error{Kind: KindSpec, Err: fmt.Errorf("Crop: %w", err)}
+			return nil, 0, &Error{Kind: KindSpec, Err: fmt.Errorf("crop: %w", err)}
 		}
 	}
 	jobs := make([]job, len(s.Outputs))
@@ -168,7 +168,7 @@ func plan(s *Spec, o orient, sw, sh int) ([]job, int, error) {
 		if out.Crop != nil {
 			var err error
 			if r, err = cropRect(out.Crop, base); err != nil {
-				return nil, 0, &Error{Kind: KindSpec, Err: fmt.Errorf("Outputs[%d].Crop: %w", i, err)}
+				return nil, 0, &Error{Kind: KindSpec, Err: fmt.Errorf("outputs[%d].crop: %w", i, err)}
 			}
 		}
 		r, w, h := fitFill(r, out)

@@ -117,7 +117,7 @@ func TestCrop(t *testing.T) {
 		spec := &Spec{Outputs: []Output{{Name: "o", Width: 100, Crop: &Crop{X: 500, Y: 0, Width: 200, Height: 100}}}}
 		_, err := run(t, spec, photo)
 		var e *Error
-		if !errors.As(err, &e) || e.Kind != KindSpec || !strings.Contains(err.Error(), "Outputs[0].Crop: 500,0 200×100 reaches beyond the 600×400 picture") {
+		if !errors.As(err, &e) || e.Kind != KindSpec || !strings.Contains(err.Error(), "outputs[0].crop: 500,0 200×100 reaches beyond the 600×400 picture") {
 			t.Fatalf("got %v", err)
 		}
 		if e.Name != "photo.jpg" {

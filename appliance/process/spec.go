@@ -13,87 +13,94 @@ import (
 
 // Spec describes what one upload target wants from each photo: the JPEG
 // outputs to derive from it. Geometry is that of the picture as shown: after
-// the photo's EXIF orientation and then Rotate are applied.
+// the photo's EXIF orientation and then Rotate are applied. In JSON (a
+// target's "process" in the site configuration) its keys are snake_case,
+// like the rest of the configuration: {"outputs": [{"name": "web",
+// "width": 1280}]}.
 type Spec struct {
 	// Rotate turns every output clockwise by 0, 90, 180 or 270 degrees,
 	// after the EXIF orientation (for a camera mounted on its side).
-	Rotate int
+	Rotate int `json:"rotate,omitempty"`
 	// Crop, if set, cuts every output from this region of the picture.
-	Crop *Crop `json:",omitempty"`
+	Crop *Crop `json:"crop,omitempty"`
 	// Outputs lists the JPEGs to make: at least one, at most MaxOutputs.
-	Outputs []Output
+	Outputs []Output `json:"outputs"`
 }
 
 // Output describes one JPEG derived from the photo.
 type Output struct {
 	// Name identifies the output to the caller: unique within the spec,
 	// letters, digits, '.', '-' and '_' only.
-	Name string
+	Name string `json:"name"`
 	// Width and Height are the size in pixels. With Fit "fit" the picture
 	// is scaled to fit inside them keeping its aspect ratio; one of them may
 	// be 0 (no limit). With "fill" both are required: the picture is scaled
 	// to cover them and its centre cut to exactly Width×Height.
-	Width, Height int
+	Width  int `json:"width,omitempty"`
+	Height int `json:"height,omitempty"`
 	// Fit is "fit" (the default when empty) or "fill".
-	Fit string `json:",omitempty"`
+	Fit string `json:"fit,omitempty"`
 	// Crop, if set, cuts this output from a region of the picture (of the
 	// spec's Crop when that is set too).
-	Crop *Crop `json:",omitempty"`
+	Crop *Crop `json:"crop,omitempty"`
 	// Quality is the JPEG quality, 1 to 100; 0 means DefaultQuality.
-	Quality int `json:",omitempty"`
+	Quality int `json:"quality,omitempty"`
 	// Watermark, if set, is drawn over the output.
-	Watermark *Watermark `json:",omitempty"`
+	Watermark *Watermark `json:"watermark,omitempty"`
 	// Caption, if set, is written over the output (above the watermark).
-	Caption *Caption `json:",omitempty"`
+	Caption *Caption `json:"caption,omitempty"`
 }
 
 // Crop is a rectangle of the picture, in pixels or in fractions of its
 // width and height.
 type Crop struct {
 	// X and Y are the top left corner, Width and Height the size.
-	X, Y, Width, Height float64
+	X      float64 `json:"x"`
+	Y      float64 `json:"y"`
+	Width  float64 `json:"width"`
+	Height float64 `json:"height"`
 	// Unit is "px" (the default when empty; whole numbers only) or
 	// "fraction" (0 to 1 of the picture's width and height).
-	Unit string `json:",omitempty"`
+	Unit string `json:"unit,omitempty"`
 }
 
 // Watermark is a PNG drawn over an output.
 type Watermark struct {
 	// File is the PNG's path, e.g. /perm/lapsebox/wm.png. It is read when
 	// first needed and again whenever its size or time stamp changes.
-	File string
+	File string `json:"file"`
 	// Opacity multiplies the PNG's own alpha: above 0, at most 1; 0 (or
 	// absent) means 1.
-	Opacity float64 `json:",omitempty"`
+	Opacity float64 `json:"opacity,omitempty"`
 	// Position is one of Positions; empty means "bottom-right".
-	Position string `json:",omitempty"`
+	Position string `json:"position,omitempty"`
 	// Margin is the distance in pixels from the edges it is placed against.
-	Margin int `json:",omitempty"`
+	Margin int `json:"margin,omitempty"`
 	// Scale is the watermark's width as a fraction of the output's width
 	// (above 0, at most 1); 0 draws the PNG at its own size.
-	Scale float64 `json:",omitempty"`
+	Scale float64 `json:"scale,omitempty"`
 }
 
 // Caption is a line of text written over an output.
 type Caption struct {
 	// Text is the text; "{time}" in it is replaced by the capture time in
 	// TimeFormat, e.g. "Site 7 — {time}".
-	Text string
+	Text string `json:"text"`
 	// TimeFormat is a Go time layout; empty means DefaultTimeFormat.
-	TimeFormat string `json:",omitempty"`
+	TimeFormat string `json:"time_format,omitempty"`
 	// Font is one of Fonts (the Go fonts, embedded); empty means "regular".
-	Font string `json:",omitempty"`
+	Font string `json:"font,omitempty"`
 	// Size is the font size in pixels; 0 means a thirtieth of the output's
 	// height. Text wider than the output shrinks to fit.
-	Size float64 `json:",omitempty"`
+	Size float64 `json:"size,omitempty"`
 	// Color is "#rrggbb" or "#rrggbbaa"; empty means white.
-	Color string `json:",omitempty"`
+	Color string `json:"color,omitempty"`
 	// Shadow is the colour of a drop shadow, as Color; empty means none.
-	Shadow string `json:",omitempty"`
+	Shadow string `json:"shadow,omitempty"`
 	// Position is one of Positions; empty means "bottom-left".
-	Position string `json:",omitempty"`
+	Position string `json:"position,omitempty"`
 	// Margin is the distance in pixels from the edges it is placed against.
-	Margin int `json:",omitempty"`
+	Margin int `json:"margin,omitempty"`
 }
 
 // Defaults and limits of a Spec.
@@ -119,15 +126,15 @@ var Positions = []string{
 // Fonts lists the font names a Caption may use.
 var Fonts = []string{"regular", "bold", "italic", "mono", "mono-bold"}
 
-// ParseSpec decodes a spec from JSON strictly (unknown fields, wrong types
-// and trailing data are errors naming the line and field) and validates it.
-// name (usually the file name) is part of every error, which is an *Error
-// of KindSpec.
+// ParseSpec decodes a spec from JSON strictly (keys in snake_case exactly,
+// unknown fields, wrong types and trailing data are errors naming the line
+// and field) and validates it. name (usually the file name) is part of
+// every error, which is an *Error of KindSpec; strictjson.Errors lists its
+// problems, each located by line or by field.
 func ParseSpec(name string, data []byte) (*Spec, error) {
 	var s Spec
-	if err := strictjson.Unmarshal(name, data, &s); err != nil {
-		// strictjson puts the name first; *Error puts it in its place.
-		return nil, &Error{Kind: KindSpec, Name: name, Err: errors.New(strings.TrimPrefix(err.Error(), name+": "))}
+	if err := strictjson.Unmarshal("", data, &s); err != nil {
+		return nil, &Error{Kind: KindSpec, Name: name, Err: err}
 	}
 	if err := s.Validate(); err != nil {
 		var e *Error
@@ -139,115 +146,132 @@ func ParseSpec(name string, data []byte) (*Spec, error) {
 	return &s, nil
 }
 
-// Validate checks every field; the error, an *Error of KindSpec, names the
-// first bad one, e.g. "Outputs[1].Watermark.Opacity: 1.5 is not in (0, 1]".
+// CheckSpec validates a spec given as JSON, for configuration checks that
+// do not process pictures.
+func CheckSpec(data []byte) error {
+	_, err := ParseSpec("", data)
+	return err
+}
+
+// Validate checks every field; the error, an *Error of KindSpec, names
+// each bad one by its JSON path, e.g.
+// "outputs[1].watermark.opacity: 1.5 is not in (0, 1]".
 func (s *Spec) Validate() error {
-	bad := func(field, format string, args ...any) error {
-		return &Error{Kind: KindSpec, Err: fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...))}
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &strictjson.Error{Field: field, Err: fmt.Errorf(format, args...)})
 	}
 	switch s.Rotate {
 	case 0, 90, 180, 270:
 	default:
-		return bad("Rotate", "%d is not 0, 90, 180 or 270", s.Rotate)
+		bad("rotate", "%d is not 0, 90, 180 or 270", s.Rotate)
 	}
 	if s.Crop != nil {
 		if err := s.Crop.validate(); err != nil {
-			return bad("Crop", "%v", err)
+			bad("crop", "%v", err)
 		}
 	}
 	if len(s.Outputs) == 0 {
-		return bad("Outputs", "no outputs")
+		bad("outputs", "no outputs")
 	}
 	if len(s.Outputs) > MaxOutputs {
-		return bad("Outputs", "%d outputs, more than %d", len(s.Outputs), MaxOutputs)
+		bad("outputs", "%d outputs, more than %d", len(s.Outputs), MaxOutputs)
 	}
 	names := make(map[string]bool)
 	for i := range s.Outputs {
 		o := &s.Outputs[i]
-		f := fmt.Sprintf("Outputs[%d]", i)
-		if o.Name == "" {
-			return bad(f+".Name", "empty")
-		}
-		if strings.Trim(o.Name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != "" {
-			return bad(f+".Name", "%q: only letters, digits, '.', '-' and '_' are allowed", o.Name)
-		}
-		if names[o.Name] {
-			return bad(f+".Name", "%q is used twice", o.Name)
+		f := fmt.Sprintf("outputs[%d]", i)
+		switch {
+		case o.Name == "":
+			bad(f+".name", "empty")
+		case strings.Trim(o.Name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != "":
+			bad(f+".name", "%q: only letters, digits, '.', '-' and '_' are allowed", o.Name)
+		case names[o.Name]:
+			bad(f+".name", "%q is used twice", o.Name)
 		}
 		names[o.Name] = true
+		sizeOK := true
 		if o.Width < 0 || o.Width > MaxSide {
-			return bad(f+".Width", "%d is not in [0, %d]", o.Width, MaxSide)
+			bad(f+".width", "%d is not in [0, %d]", o.Width, MaxSide)
+			sizeOK = false
 		}
 		if o.Height < 0 || o.Height > MaxSide {
-			return bad(f+".Height", "%d is not in [0, %d]", o.Height, MaxSide)
+			bad(f+".height", "%d is not in [0, %d]", o.Height, MaxSide)
+			sizeOK = false
 		}
 		switch o.Fit {
 		case "", "fit":
-			if o.Width == 0 && o.Height == 0 {
-				return bad(f, "zero size: Width and Height are both 0")
+			if sizeOK && o.Width == 0 && o.Height == 0 {
+				bad(f, "zero size: width and height are both 0")
 			}
 		case "fill":
-			if o.Width == 0 || o.Height == 0 {
-				return bad(f, "zero size: fill needs both Width and Height")
+			if sizeOK && (o.Width == 0 || o.Height == 0) {
+				bad(f, "zero size: fill needs both width and height")
 			}
 		default:
-			return bad(f+".Fit", "%q is not \"fit\" or \"fill\"", o.Fit)
+			bad(f+".fit", "%q is not \"fit\" or \"fill\"", o.Fit)
 		}
 		if o.Crop != nil {
 			if err := o.Crop.validate(); err != nil {
-				return bad(f+".Crop", "%v", err)
+				bad(f+".crop", "%v", err)
 			}
 		}
 		if o.Quality < 0 || o.Quality > 100 {
-			return bad(f+".Quality", "%d is not in [1, 100] (or 0 for %d)", o.Quality, DefaultQuality)
+			bad(f+".quality", "%d is not in [1, 100] (or 0 for %d)", o.Quality, DefaultQuality)
 		}
 		if w := o.Watermark; w != nil {
-			f := f + ".Watermark"
+			f := f + ".watermark"
 			if w.File == "" {
-				return bad(f+".File", "empty")
+				bad(f+".file", "empty")
 			}
 			if !(w.Opacity >= 0 && w.Opacity <= 1) {
-				return bad(f+".Opacity", "%v is not in (0, 1]", w.Opacity)
+				bad(f+".opacity", "%v is not in (0, 1]", w.Opacity)
 			}
 			if !(w.Scale >= 0 && w.Scale <= 1) {
-				return bad(f+".Scale", "%v is not in (0, 1]", w.Scale)
+				bad(f+".scale", "%v is not in (0, 1]", w.Scale)
 			}
 			if err := checkPosition(w.Position); err != nil {
-				return bad(f+".Position", "%v", err)
+				bad(f+".position", "%v", err)
 			}
 			if w.Margin < 0 || w.Margin > MaxSide {
-				return bad(f+".Margin", "%d is not in [0, %d]", w.Margin, MaxSide)
+				bad(f+".margin", "%d is not in [0, %d]", w.Margin, MaxSide)
 			}
 		}
 		if c := o.Caption; c != nil {
-			f := f + ".Caption"
+			f := f + ".caption"
 			if strings.TrimSpace(c.Text) == "" {
-				return bad(f+".Text", "empty")
+				bad(f+".text", "empty")
 			}
 			if c.TimeFormat != "" && time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC).Format(c.TimeFormat) == c.TimeFormat {
-				return bad(f+".TimeFormat", "%q has no date or time in it (see Go's time.Layout)", c.TimeFormat)
+				bad(f+".time_format", "%q has no date or time in it (see Go's time.Layout)", c.TimeFormat)
 			}
 			if c.Font != "" && !contains(Fonts, c.Font) {
-				return bad(f+".Font", "%q is not one of %s", c.Font, strings.Join(Fonts, ", "))
+				bad(f+".font", "%q is not one of %s", c.Font, strings.Join(Fonts, ", "))
 			}
 			if !(c.Size >= 0 && c.Size <= MaxSide) {
-				return bad(f+".Size", "%v is not in [0, %d]", c.Size, MaxSide)
+				bad(f+".size", "%v is not in [0, %d]", c.Size, MaxSide)
 			}
 			if _, err := parseColor(c.Color, white); err != nil {
-				return bad(f+".Color", "%v", err)
+				bad(f+".color", "%v", err)
 			}
 			if _, err := parseColor(c.Shadow, white); err != nil {
-				return bad(f+".Shadow", "%v", err)
+				bad(f+".shadow", "%v", err)
 			}
 			if err := checkPosition(c.Position); err != nil {
-				return bad(f+".Position", "%v", err)
+				bad(f+".position", "%v", err)
 			}
 			if c.Margin < 0 || c.Margin > MaxSide {
-				return bad(f+".Margin", "%d is not in [0, %d]", c.Margin, MaxSide)
+				bad(f+".margin", "%d is not in [0, %d]", c.Margin, MaxSide)
 			}
 		}
 	}
-	return nil
+	if len(errs) == 0 {
+		return nil
+	}
+	if len(errs) == 1 {
+		return &Error{Kind: KindSpec, Err: errs[0]}
+	}
+	return &Error{Kind: KindSpec, Err: errors.Join(errs...)}
 }
 
 func (c *Crop) validate() error {
@@ -275,7 +299,7 @@ func (c *Crop) validate() error {
 			return fmt.Errorf("%v,%v %v×%v reaches beyond the picture (fractions are at most 1)", c.X, c.Y, c.Width, c.Height)
 		}
 	default:
-		return fmt.Errorf("Unit %q is not \"px\" or \"fraction\"", c.Unit)
+		return fmt.Errorf("unit %q is not \"px\" or \"fraction\"", c.Unit)
 	}
 	return nil
 }
