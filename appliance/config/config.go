@@ -185,34 +185,85 @@ type Retention struct {
 	Critical int
 }
 
+// Error is one problem of a configuration file, located by its line and
+// field: "config.json: line 12: targets[0].url: required".
+type Error = strictjson.Error
+
 // Parse decodes and validates a configuration file; name (usually the
-// file's path) prefixes every error. All validation errors are returned
-// together (errors.Join).
+// file's path) prefixes every error. All problems are returned together
+// (errors.Join), each an *Error with its line and, for a bad value, its
+// field; strictjson.Errors lists them.
+//
+// Processing specs ("process") are only checked to be JSON: the uploader
+// reads them (appliance/process), and this package does not import it so
+// that camerad does not link image processing. ParseChecked checks them.
 func Parse(name string, data []byte) (*Config, error) {
+	return ParseChecked(name, data, nil)
+}
+
+// ParseChecked is Parse that also checks each target's processing spec
+// with checkSpec (process.CheckSpec): every error it returns is located in
+// the file, as targets[i].process and below. The host tool and the
+// device's configuration endpoint check files this way.
+func ParseChecked(name string, data []byte, checkSpec func(spec []byte) error) (*Config, error) {
 	f := defaults()
 	if err := strictjson.Unmarshal(name, data, &f); err != nil {
 		return nil, err
 	}
-	c, errs := f.validate()
-	if len(errs) > 0 {
-		// In file order, so a person can fix them top to bottom.
-		idx := indexLines(data)
-		slices.SortStableFunc(errs, func(a, b *FieldError) int { return idx.line(a.Field) - idx.line(b.Field) })
-		out := make([]error, len(errs))
-		for i, e := range errs {
-			if l := idx.line(e.Field); l > 0 {
-				out[i] = fmt.Errorf("%s: line %d: %w", name, l, e)
-			} else {
-				out[i] = fmt.Errorf("%s: %w", name, e)
+	c, fieldErrs := f.validate()
+	var errs []*Error
+	for _, e := range fieldErrs {
+		errs = append(errs, &Error{Field: e.Field, Err: e.Err})
+	}
+	var idx lineIndex
+	if checkSpec != nil {
+		for i, t := range f.Targets {
+			if len(t.Process) == 0 || !json.Valid(t.Process) {
+				continue // reported by validate
+			}
+			if idx == nil {
+				idx = indexLines(data)
+			}
+			field := fmt.Sprintf("targets[%d].process", i)
+			for _, e := range strictjson.Errors(checkSpec(t.Process)) {
+				if e.Line > 0 {
+					// A decoding error inside the spec: its offset is
+					// relative to the spec, which is a verbatim part of
+					// data.
+					off := idx[field].value + e.Offset
+					errs = append(errs, &Error{Line: strictjson.Line(data, off), Offset: off, Field: field, Err: e.Err})
+					continue
+				}
+				ef := &Error{Field: field, Err: e.Err}
+				if e.Field != "" {
+					ef.Field += "." + e.Field
+				}
+				errs = append(errs, ef)
 			}
 		}
-		return nil, errors.Join(out...)
 	}
-	return c, nil
+	if len(errs) == 0 {
+		return c, nil
+	}
+	if idx == nil {
+		idx = indexLines(data)
+	}
+	out := make([]error, len(errs))
+	for _, e := range errs {
+		e.Name = name
+		if e.Line == 0 {
+			e.Line = idx.line(e.Field)
+		}
+	}
+	// In file order, so a person can fix them top to bottom.
+	slices.SortStableFunc(errs, func(a, b *Error) int { return a.Line - b.Line })
+	for i, e := range errs {
+		out[i] = e
+	}
+	return nil, errors.Join(out...)
 }
 
-// Check validates a configuration file without using it, for the host
-// command "lapsebox config check FILE".
+// Check validates a configuration file without using it.
 func Check(name string, data []byte) error {
 	_, err := Parse(name, data)
 	return err

@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lapsebox/lapsebox/appliance/process"
 	"github.com/lapsebox/lapsebox/appliance/schedule"
+	"github.com/lapsebox/lapsebox/internal/strictjson"
 )
 
 func readExample(t testing.TB) []byte {
@@ -339,8 +341,80 @@ func TestCameraMatches(t *testing.T) {
 
 func TestFieldErrorsAreTyped(t *testing.T) {
 	err := Check("x.json", []byte(`{"site": {"name": "", "time_zone": "UTC"}}`))
-	var fe *FieldError
-	if !errors.As(err, &fe) || fe.Field != "site.name" {
-		t.Errorf("errors.As(%v) = %v", err, fe)
+	var fe *Error
+	if !errors.As(err, &fe) || fe.Field != "site.name" || fe.Line != 1 || fe.Name != "x.json" {
+		t.Errorf("errors.As(%v) = %+v", err, fe)
+	}
+}
+
+// TestParseChecked checks processing specs through the real checker: each
+// problem inside a spec is reported at its line in the configuration file,
+// with its path below the target.
+func TestParseChecked(t *testing.T) {
+	if _, err := ParseChecked("example.json", readExample(t), process.CheckSpec); err != nil {
+		t.Fatalf("example.json: %v", err)
+	}
+	const file = `{
+  "site": {"name": "s", "time_zone": "UTC"},
+  "targets": [
+    {"name": "web", "kind": "livecam", "url": "https://example.com/dav/",
+     "process": %s}
+  ]
+}`
+	for _, tc := range []struct {
+		name, spec string
+		want       []string
+	}{
+		{"valid", `{"outputs": [{"name": "web", "width": 640}]}`, nil},
+		{"old spelling", "{\n       \"Outputs\": [{\"Name\": \"web\",\n         \"Width\": 640}]}", []string{
+			`x.json: line 6: targets[0].process: "Outputs": use "outputs"`,
+			`x.json: line 6: targets[0].process: "Name": use "name"`,
+			`x.json: line 7: targets[0].process: "Width": use "width"`,
+		}},
+		{"bad values", "{\"outputs\": [\n  {\"name\": \"web\", \"width\": 640, \"fit\": \"stretch\"},\n  {\"name\": \"web\", \"width\": 320}]}", []string{
+			`x.json: line 6: targets[0].process.outputs[0].fit: "stretch" is not "fit" or "fill"`,
+			`x.json: line 7: targets[0].process.outputs[1].name: "web" is used twice`,
+		}},
+		{"wrong type", `{"outputs": [{"name": "web", "width": "640"}]}`, []string{
+			`x.json: line 5: targets[0].process: field "outputs.width": cannot use a JSON string`,
+		}},
+	} {
+		data := fmt.Sprintf(file, tc.spec)
+		_, err := ParseChecked("x.json", []byte(data), process.CheckSpec)
+		errs := strictjson.Errors(err)
+		if len(errs) != len(tc.want) {
+			t.Errorf("%s: %d errors, want %d:\n%v", tc.name, len(errs), len(tc.want), err)
+			continue
+		}
+		for i, e := range errs {
+			if !strings.HasPrefix(e.Error(), tc.want[i]) {
+				t.Errorf("%s: error %d:\n got %s\nwant %s…", tc.name, i, e, tc.want[i])
+			}
+		}
+		// Parse alone takes any JSON as a spec.
+		if _, err := Parse("x.json", []byte(data)); err != nil {
+			t.Errorf("%s: Parse: %v", tc.name, err)
+		}
+	}
+}
+
+// TestOldSpelling checks that keys differing from the file's snake_case only
+// by case or underscores are errors that give the right spelling.
+func TestOldSpelling(t *testing.T) {
+	in := "{\n \"Site\": {\"name\": \"s\", \"timeZone\": \"UTC\"},\n \"camera\": {\"MinSize\": 1},\n \"targets\": [{\"name\": \"a\", \"kind\": \"cloud\", \"url\": \"https://c.example\", \"maxBytesPerSecond\": 5}]\n}"
+	want := []string{
+		`x.json: line 2: "Site": use "site"`,
+		`x.json: line 2: "timeZone": use "time_zone"`,
+		`x.json: line 3: "MinSize": use "min_size"`,
+		`x.json: line 4: "maxBytesPerSecond": use "max_bytes_per_second"`,
+	}
+	errs := strictjson.Errors(Check("x.json", []byte(in)))
+	if len(errs) != len(want) {
+		t.Fatalf("%d errors, want %d: %q", len(errs), len(want), errs)
+	}
+	for i, e := range errs {
+		if e.Error() != want[i] {
+			t.Errorf("error %d: %q, want %q", i, e, want[i])
+		}
 	}
 }

@@ -10,18 +10,32 @@ import (
 )
 
 // lineIndex maps field paths ("schedule.windows[1].start", lower case) to
-// the line of their key (or, for array elements, of their first byte), so
-// that a validation error can say where the bad value is.
-type lineIndex map[string]int
+// the line of their key (or, for array elements, of their first byte) and
+// the offset of their value, so that a validation error can say where the
+// bad value is.
+type lineIndex map[string]position
+
+type position struct {
+	line  int
+	value int64 // byte offset where the value starts
+}
 
 // indexLines walks data, which has already decoded successfully.
 func indexLines(data []byte) lineIndex {
 	idx := lineIndex{}
 	dec := json.NewDecoder(bytes.NewReader(data))
+	// skip returns the offset of the first byte at or after off that is
+	// not whitespace or one of seps.
+	skip := func(off int64, seps string) int64 {
+		for off < int64(len(data)) && strings.IndexByte(" \t\r\n"+seps, data[off]) >= 0 {
+			off++
+		}
+		return off
+	}
 	var walk func(path string, line int) bool
 	walk = func(path string, line int) bool {
 		if path != "" {
-			idx[path] = line
+			idx[path] = position{line, skip(dec.InputOffset(), ":,")}
 		}
 		tok, err := dec.Token()
 		if err != nil {
@@ -44,11 +58,8 @@ func indexLines(data []byte) lineIndex {
 		case json.Delim('['):
 			for i := 0; dec.More(); i++ {
 				// The element starts after the separator that follows the
-				// previous offset; skip whitespace and a comma.
-				off := dec.InputOffset()
-				for off < int64(len(data)) && strings.IndexByte(" \t\r\n,", data[off]) >= 0 {
-					off++
-				}
+				// previous offset.
+				off := skip(dec.InputOffset(), ",")
 				if !walk(fmt.Sprintf("%s[%d]", path, i), strictjson.Line(data, off)) {
 					return false
 				}
@@ -73,8 +84,8 @@ func join(path, key string) string {
 func (idx lineIndex) line(path string) int {
 	p := strings.ToLower(path)
 	for p != "" {
-		if l, ok := idx[p]; ok {
-			return l
+		if pos, ok := idx[p]; ok {
+			return pos.line
 		}
 		i := strings.LastIndexAny(p, ".[")
 		if i < 0 {

@@ -14,8 +14,8 @@ import (
 	"github.com/lapsebox/lapsebox/internal/redact"
 )
 
-// FieldError is a bad value in a configuration file: Field is its path
-// ("schedule.windows[1].start").
+// FieldError is a bad value found by validation: Field is its path
+// ("schedule.windows[1].start"). Parse returns it located, as an *Error.
 type FieldError = schedule.FieldError
 
 // namePattern restricts target and secret names: they become directory and

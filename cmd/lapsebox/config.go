@@ -27,17 +27,8 @@ func runConfig(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		cfg, err := config.Parse(name, b)
-		if err != nil {
+		if _, err := config.ParseChecked(name, b, process.CheckSpec); err != nil {
 			return err
-		}
-		// Processing specs are the uploader's to read; check them here too.
-		for _, t := range cfg.Targets {
-			if len(t.Process) > 0 {
-				if _, err := process.ParseSpec(name+": targets "+t.Name+" process", t.Process); err != nil {
-					return err
-				}
-			}
 		}
 		fmt.Printf("%s: ok\n", name)
 		return nil
