@@ -43,6 +43,10 @@ const DefaultSource = "built-in default configuration"
 // Path is where Load looks for the configuration, relative to /perm.
 const Path = "lapsebox/config.json"
 
+// PrevPath is where the device keeps the configuration that the last one
+// written through its endpoint replaced, relative to /perm.
+const PrevPath = Path + ".prev"
+
 // Config is a validated site configuration.
 type Config struct {
 	// Site says where the appliance is.
@@ -290,24 +294,38 @@ func DefaultJSON() []byte {
 // returns the built-in default and DefaultSource.
 //
 // If the file exists but cannot be read or is invalid, Load returns the
-// error (naming the file, each field and line) together with the built-in
-// default and DefaultSource, so that the caller can choose to keep taking
-// pictures on the default schedule while the error is shown, rather than
-// take none.
+// error (naming the file, each field and line) together with the
+// configuration it replaced (PrevPath, kept by the device's configuration
+// endpoint) if that one is valid, else the built-in default, so that the
+// caller can keep taking and sending pictures while the error is shown,
+// rather than stop.
 func Load(permDir string) (c *Config, source string, err error) {
+	c, source, _, err = loadFile(permDir)
+	return c, source, err
+}
+
+// loadFile is Load that also returns the bytes of config.json as read (nil
+// if absent), which the configuration in use came from unless err is set.
+func loadFile(permDir string) (c *Config, source string, data []byte, err error) {
 	path := filepath.Join(permDir, Path)
-	data, err := os.ReadFile(path)
+	data, err = os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Default(), DefaultSource, nil
+		return Default(), DefaultSource, nil, nil
 	}
-	if err != nil {
-		return Default(), DefaultSource, fmt.Errorf("config: %w", err)
+	if err == nil {
+		if c, err = Parse(path, data); err == nil {
+			return c, path, data, nil
+		}
+	} else {
+		err = fmt.Errorf("config: %w", err)
 	}
-	c, err = Parse(path, data)
-	if err != nil {
-		return Default(), DefaultSource, err
+	prev := filepath.Join(permDir, PrevPath)
+	if b, perr := os.ReadFile(prev); perr == nil {
+		if c, perr := Parse(prev, b); perr == nil {
+			return c, prev, data, err
+		}
 	}
-	return c, path, nil
+	return Default(), DefaultSource, data, err
 }
 
 // Marshal encodes c as a configuration file that Parse reads back to the

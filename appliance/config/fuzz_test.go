@@ -32,5 +32,36 @@ func FuzzParse(f *testing.F) {
 		}
 		roundTrip(t, c)
 		_ = c.String()
+		// What config pull gives out is a valid configuration with every
+		// secret, and only the secrets, replaced.
+		red, err := RedactJSON(data)
+		if err != nil {
+			t.Fatalf("RedactJSON of a valid configuration: %v", err)
+		}
+		rc, err := Parse("redacted.json", red)
+		if err != nil {
+			t.Fatalf("the redacted configuration is invalid: %v\n%s", err, red)
+		}
+		if len(rc.Secrets) != len(c.Secrets) {
+			t.Fatalf("redaction changed the secrets' names: %v, %v", rc.Secrets, c.Secrets)
+		}
+		for k, v := range rc.Secrets {
+			if v.Reveal() != Redacted {
+				t.Fatalf("secret %q not redacted", k)
+			}
+		}
+		back, err := RestoreSecrets("pushed.json", red, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bc, err := Parse("restored.json", back)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range c.Secrets {
+			if bc.Secrets[k].Reveal() != v.Reveal() {
+				t.Fatalf("secret %q not restored", k)
+			}
+		}
 	})
 }

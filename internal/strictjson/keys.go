@@ -151,7 +151,7 @@ func jsonFields(t reflect.Type) func(key string) (reflect.Type, string, bool) {
 		// An old or mistyped spelling of a known name: decode it as that
 		// field, so that the keys inside are checked too.
 		for _, name := range names {
-			if fold(name) == fold(key) {
+			if Fold(name) == Fold(key) {
 				return fields[name], name, false
 			}
 		}
@@ -159,9 +159,9 @@ func jsonFields(t reflect.Type) func(key string) (reflect.Type, string, bool) {
 	}
 }
 
-// fold reduces a key to what distinguishes it from other spellings of the
+// Fold reduces a key to what distinguishes it from other spellings of the
 // same name: "TimeFormat", "time_format" and "Time-Format" fold alike.
-func fold(s string) string {
+func Fold(s string) string {
 	return strings.Map(func(r rune) rune {
 		if r == '_' || r == '-' {
 			return -1
