@@ -3,8 +3,8 @@
 // /perm with an outbox entry for each upload target, climbs a recovery
 // ladder when the camera fails, and applies retention. In download mode it
 // copies what the camera shot by itself instead. Its status is
-// /run/lapsebox/camerad.json, rewritten atomically; SIGHUP re-reads the
-// site configuration.
+// /run/lapsebox/camerad.json, rewritten atomically. It starts again with
+// the site configuration whenever the file changes (or on SIGHUP).
 //
 // Example:
 //
@@ -81,36 +81,19 @@ func logic() error {
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	for ctx.Err() == nil {
-		runCtx, cancel := context.WithCancel(ctx)
-		go func() {
-			select {
-			case <-hup:
-				logger.Print("SIGHUP: reading the site configuration again")
-				cancel()
-			case <-runCtx.Done():
-			}
-		}()
-		err := run(runCtx, uctx, status, logger)
-		cancel()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	w := &config.Watcher{PermDir: *perm, Reload: hup, Logf: logger.Printf,
+		// Keep shooting on the configuration in use rather than take
+		// nothing; the error stays on the status page.
+		Refused: func(err error) {
+			status.Update(time.Now(), func(st *statusfile.Camera) { st.LastError, st.LastErrorTime = err.Error(), time.Now() })
+		}}
+	return w.Run(ctx, func(ctx context.Context, cfg *config.Config) error {
+		return run(ctx, cfg, uctx, status, logger)
+	})
 }
 
 // run runs one configuration until ctx is done.
-func run(ctx context.Context, uctx *usb.Context, status *capture.StatusFile, logger *log.Logger) error {
-	cfg, source, err := config.Load(*perm)
-	if err != nil {
-		// Keep shooting on the built-in schedule rather than take nothing;
-		// the error stays on the status page.
-		logger.Printf("site configuration: %v (using %s)", err, source)
-		status.Update(time.Now(), func(st *statusfile.Camera) { st.LastError, st.LastErrorTime = err.Error(), time.Now() })
-	} else {
-		logger.Printf("site configuration: %s", source)
-	}
+func run(ctx context.Context, cfg *config.Config, uctx *usb.Context, status *capture.StatusFile, logger *log.Logger) error {
 	m := string(cfg.Camera.Mode)
 	if *mode != "" {
 		m = *mode
@@ -134,6 +117,7 @@ func run(ctx context.Context, uctx *usb.Context, status *capture.StatusFile, log
 		}
 		var st *store.Store
 		if *importFiles {
+			var err error
 			if st, err = store.Open(filepath.Join(*perm, "lapsebox")); err != nil {
 				return err
 			}

@@ -3,8 +3,9 @@
 // JPGs, resized and captioned pictures, the latest only) and delivers it
 // within the target's windows, interval and bandwidth, resuming interrupted
 // transfers and retrying with backoff. An entry leaves the outbox only once
-// the target confirmed the bytes. Its status is /run/lapsebox/uploadd.json;
-// SIGHUP re-reads the site configuration.
+// the target confirmed the bytes. Its status is /run/lapsebox/uploadd.json.
+// It starts again with the site configuration whenever the file changes
+// (or on SIGHUP).
 //
 // Example:
 //
@@ -73,42 +74,29 @@ func logic() error {
 	if err != nil {
 		return err
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
 	link := &uploader.Link{Rate: float64(*linkRate)}
-	for ctx.Err() == nil {
-		cfg, source, err := config.Load(*perm)
-		if err != nil {
-			logger.Printf("site configuration: %v (using %s)", err, source)
-		} else {
-			logger.Printf("site configuration: %s, %d targets", source, len(cfg.Targets))
-		}
+	newUploader := func(cfg *config.Config) *uploader.Uploader {
 		targets, errs := uploader.Build(cfg, name)
 		for _, err := range errs {
 			logger.Print(err)
 		}
-		runCtx, cancel := context.WithCancel(ctx)
-		go func() {
-			select {
-			case <-hup:
-				logger.Print("SIGHUP: reading the site configuration again")
-				cancel()
-			case <-runCtx.Done():
-			}
-		}()
-		u := &uploader.Uploader{Store: st, Targets: targets, Link: link, ReconcileEvery: *reconcileEvery,
+		return &uploader.Uploader{Store: st, Targets: targets, Link: link, ReconcileEvery: *reconcileEvery,
 			Status: &uploader.StatusFile{Path: *statusFile}, Log: logger}
-		if *reconcileOnce {
-			cancel()
-			return reconcile(ctx, u)
-		}
-		err = u.Run(runCtx)
-		cancel()
-		if err != nil {
-			return err
-		}
 	}
-	return nil
+	if *reconcileOnce {
+		cfg, source, err := config.Load(*perm)
+		if err != nil {
+			logger.Printf("site configuration: %v (using %s)", err, source)
+		}
+		return reconcile(ctx, newUploader(cfg))
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	w := &config.Watcher{PermDir: *perm, Reload: hup, Logf: logger.Printf}
+	return w.Run(ctx, func(ctx context.Context, cfg *config.Config) error {
+		logger.Printf("%d upload targets", len(cfg.Targets))
+		return newUploader(cfg).Run(ctx)
+	})
 }
 
 // reconcile compares every target with the store once.
