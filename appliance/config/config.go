@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -300,32 +301,83 @@ func DefaultJSON() []byte {
 // caller can keep taking and sending pictures while the error is shown,
 // rather than stop.
 func Load(permDir string) (c *Config, source string, err error) {
-	c, source, _, err = loadFile(permDir)
-	return c, source, err
+	u := LoadInUse(permDir)
+	return u.Config, u.Source, u.Err
 }
 
-// loadFile is Load that also returns the bytes of config.json as read (nil
-// if absent), which the configuration in use came from unless err is set.
-func loadFile(permDir string) (c *Config, source string, data []byte, err error) {
+// InUse is the configuration Load chooses, with the bytes it came from.
+type InUse struct {
+	// Config, Source and Err are what Load returns.
+	Config *Config
+	Source string
+	Err    error
+	// Data is the text of Source (the built-in default's for
+	// DefaultSource).
+	Data []byte
+	// File is the text of config.json, nil if there is none, whether or
+	// not it is the one in use.
+	File []byte
+}
+
+// LoadInUse is Load, telling more.
+func LoadInUse(permDir string) InUse {
 	path := filepath.Join(permDir, Path)
-	data, err = os.ReadFile(path)
+	data, err := ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Default(), DefaultSource, nil, nil
+		return InUse{Config: Default(), Source: DefaultSource, Data: DefaultJSON()}
 	}
+	u := InUse{File: data}
 	if err == nil {
-		if c, err = Parse(path, data); err == nil {
-			return c, path, data, nil
+		if u.Config, err = Parse(path, data); err == nil {
+			u.Source, u.Data = path, data
+			return u
 		}
 	} else {
 		err = fmt.Errorf("config: %w", err)
 	}
+	u.Err = err
 	prev := filepath.Join(permDir, PrevPath)
-	if b, perr := os.ReadFile(prev); perr == nil {
+	if b, perr := ReadFile(prev); perr == nil {
 		if c, perr := Parse(prev, b); perr == nil {
-			return c, prev, data, err
+			u.Config, u.Source, u.Data = c, prev, b
+			return u
 		}
 	}
-	return Default(), DefaultSource, data, err
+	u.Config, u.Source, u.Data = Default(), DefaultSource, DefaultJSON()
+	return u
+}
+
+// MaxFileSize is the largest configuration file read or accepted: a site
+// with many targets needs a few KiB.
+const MaxFileSize = 256 << 10
+
+// ReadFile reads a configuration file that must be a regular file of at
+// most MaxFileSize bytes: a symbolic link is not followed (nothing on /perm
+// should point elsewhere), and a FIFO or device does not block the reader.
+func ReadFile(path string) ([]byte, error) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%v): not read", path, fi.Mode().Type())
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if ofi, err := f.Stat(); err != nil || !os.SameFile(fi, ofi) {
+		return nil, fmt.Errorf("%s changed while being opened: not read", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxFileSize {
+		return nil, fmt.Errorf("%s is larger than %d KiB: not read", path, MaxFileSize>>10)
+	}
+	return b, nil
 }
 
 // Marshal encodes c as a configuration file that Parse reads back to the

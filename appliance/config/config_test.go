@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -416,5 +417,47 @@ func TestOldSpelling(t *testing.T) {
 		if e.Error() != want[i] {
 			t.Errorf("error %d: %q, want %q", i, e, want[i])
 		}
+	}
+}
+
+// TestReadFileRefuses checks what is never read as a configuration: a
+// symbolic link (even to a valid file), a FIFO (which would block) and a
+// file too large.
+func TestReadFileRefuses(t *testing.T) {
+	dir := t.TempDir()
+	valid := filepath.Join(dir, "valid.json")
+	if err := os.WriteFile(valid, readExample(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadFile(valid); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.json")
+	if err := os.Symlink(valid, link); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo.json")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big.json")
+	if err := os.WriteFile(big, bytes.Repeat([]byte(" "), MaxFileSize+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{link: "not a regular file", fifo: "not a regular file", big: "larger than 256 KiB"} {
+		if _, err := ReadFile(path); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ReadFile(%s) = %v, want an error saying %q", filepath.Base(path), err, want)
+		}
+	}
+	// Load reports the link and goes on with the default.
+	perm := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(perm, "lapsebox"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(valid, filepath.Join(perm, Path)); err != nil {
+		t.Fatal(err)
+	}
+	if c, src, err := Load(perm); err == nil || src != DefaultSource || c.Site.Name != Default().Site.Name {
+		t.Errorf("Load through a symlink = %q, %q, %v", c.Site.Name, src, err)
 	}
 }

@@ -60,12 +60,13 @@ func (w *Watcher) Run(ctx context.Context, run func(ctx context.Context, c *Conf
 	}
 	path := filepath.Join(w.PermDir, Path)
 	w.stamp, _ = os.Stat(path)
-	cur, source, data, err := loadFile(w.PermDir)
-	w.data = data
-	if err != nil {
-		w.refuse(err, source)
+	u := LoadInUse(w.PermDir)
+	cur := u.Config
+	w.data = u.File
+	if u.Err != nil {
+		w.refuse(u.Err, u.Source)
 	} else {
-		w.logf("site configuration: %s", source)
+		w.logf("site configuration: %s", u.Source)
 	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -136,7 +137,7 @@ func (w *Watcher) check(force bool) *Config {
 		return nil
 	}
 	w.stamp = st
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		data, err = nil, nil
 	}
