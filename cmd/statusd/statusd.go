@@ -1,7 +1,9 @@
 // Binary statusd serves the appliance's status page and JSON API: host,
 // versions, uptime, the /perm partition, gokrazy's services (asked over
 // gokrazy's unix socket) and the heartbeats of lapsebox's services from
-// their status files under /run/lapsebox.
+// their status files under /run/lapsebox. At /api/config it takes a new
+// site configuration and gives out the one in use, to clients with
+// gokrazy's password (package configapi).
 //
 // Example:
 //
@@ -22,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lapsebox/lapsebox/appliance/configapi"
 	"github.com/lapsebox/lapsebox/appliance/status"
 )
 
@@ -64,7 +67,11 @@ func logic() error {
 		Version:       v,
 		StaleAfter:    *staleAfter,
 	})
-	handler := status.NewHandler(c, *refresh)
+	mux := http.NewServeMux()
+	mux.Handle("/", status.NewHandler(c, *refresh))
+	// Push and pull of the site configuration, with gokrazy's password.
+	mux.Handle(configapi.Path, &configapi.Handler{PermDir: *permDir})
+	var handler http.Handler = mux
 	if !*allowPublic {
 		handler = status.PrivateOnly(handler)
 	}
