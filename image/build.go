@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -39,6 +41,10 @@ type Options struct {
 	// Timestamp is the build timestamp ("" = now); updaters wait for the
 	// device to report it.
 	Timestamp time.Time
+	// PermFiles are written onto /perm at build time, by path relative to
+	// it (a site configuration: "lapsebox/config.json"), root's with mode
+	// 0600; the caller validates them.
+	PermFiles map[string][]byte
 	// Logf reports progress (nil = quiet).
 	Logf func(format string, args ...any)
 }
@@ -231,7 +237,7 @@ func Build(ctx context.Context, opts Options) (*Manifest, error) {
 	step("boot", start)
 
 	start = time.Now()
-	if err := assemble(ctx, opts.Output, m, boot, rootImg); err != nil {
+	if err := assemble(ctx, opts.Output, m, boot, rootImg, opts.PermFiles); err != nil {
 		return nil, err
 	}
 	step("assemble", start)
@@ -301,7 +307,7 @@ func compile(ctx context.Context, g goTool, b *Board, d *Description, m *Manifes
 // assemble writes the disk image to a temporary file beside out, then
 // renames it into place: a failed or interrupted build leaves no half
 // image at out.
-func assemble(ctx context.Context, out string, m *Manifest, boot *bootFS, rootImg string) (err error) {
+func assemble(ctx context.Context, out string, m *Manifest, boot *bootFS, rootImg string, permFiles map[string][]byte) (err error) {
 	layout := disk.Layout{SizeBytes: m.DiskSizeBytes, Hostname: m.Hostname, GOARCH: m.GOARCH}
 	parts, err := layout.Partitions()
 	if err != nil {
@@ -358,6 +364,11 @@ func assemble(ctx context.Context, out string, m *Manifest, boot *bootFS, rootIm
 		tmp, strconv.FormatInt(perm.Bytes()/1024, 10)+"k")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("formatting /perm: mkfs.ext4: %v\n%s", err, b)
+	}
+	for _, name := range slices.Sorted(maps.Keys(permFiles)) {
+		if err := writePermFile(ctx, tmp, perm.Offset(), name, permFiles[name]); err != nil {
+			return err
+		}
 	}
 	if err := f.Close(); err != nil {
 		return err

@@ -28,7 +28,7 @@ func needTools(t *testing.T, tools ...string) {
 	}
 }
 
-func testBuild(t *testing.T, board string, d *Description) (string, *Manifest) {
+func testBuild(t *testing.T, board string, d *Description, permFiles map[string][]byte) (string, *Manifest) {
 	t.Helper()
 	if d == nil {
 		var err error
@@ -40,6 +40,7 @@ func testBuild(t *testing.T, board string, d *Description) (string, *Manifest) {
 	m, err := Build(context.Background(), Options{
 		Board: Boards[board], Description: d, Output: out, ConfigDir: t.TempDir(),
 		Timestamp: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC),
+		PermFiles: permFiles,
 	})
 	if err != nil {
 		t.Fatalf("Build(%s): %v", board, err)
@@ -81,11 +82,24 @@ func run(t *testing.T, name string, args ...string) string {
 
 func TestBuildPC(t *testing.T) {
 	needTools(t, "unsquashfs", "fsck.vfat", "sgdisk", "mtype")
-	img, m := testBuild(t, "pc", nil)
+	site := []byte(`{"site": {"name": "built in", "time_zone": "UTC"}}`)
+	img, m := testBuild(t, "pc", nil, map[string][]byte{"lapsebox/config.json": site})
 
 	if out := run(t, "sgdisk", "-v", img); !strings.Contains(out, "No problems found") {
 		t.Errorf("sgdisk -v: %s", out)
 	}
+	// The site configuration given to the build is on /perm, root's, 0600.
+	parts, err := disk.Layout{SizeBytes: m.DiskSizeBytes, Hostname: m.Hostname, GOARCH: m.GOARCH}.Partitions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := debugfsRequest(t, img, parts[3].Offset(), false, "cat /lapsebox/config.json"); !strings.Contains(got, string(site)) {
+		t.Errorf("/perm/lapsebox/config.json = %q, want %q", got, site)
+	}
+	if st := debugfsRequest(t, img, parts[3].Offset(), false, "stat /lapsebox/config.json"); !strings.Contains(st, "Mode:  0600") || !strings.Contains(st, "User:     0   Group:     0") {
+		t.Errorf("/perm/lapsebox/config.json:\n%s", st)
+	}
+	fsck(t, img, parts[3].Offset())
 
 	root := extract(t, img, m.Root)
 	listing := run(t, "unsquashfs", "-l", "-d", "", root)
@@ -152,7 +166,7 @@ func TestBuildPC(t *testing.T) {
 
 func TestBuildRPi(t *testing.T) {
 	needTools(t, "fsck.vfat", "mtype", "mdir")
-	img, m := testBuild(t, "rpi", nil)
+	img, m := testBuild(t, "rpi", nil, nil)
 	boot := extract(t, img, m.Boot)
 	if out := run(t, "fsck.vfat", "-n", boot); strings.Contains(out, "differ") || strings.Contains(out, "wrong") {
 		t.Errorf("fsck.vfat -n: %s", out)

@@ -52,7 +52,7 @@ func startCloud(ctx context.Context, m *image.Manifest, vmDisk, root string) (*d
 	if _, err := config.Parse("demo site configuration", b); err != nil {
 		return nil, err
 	}
-	if err := image.WritePermFile(vmDisk, m, "/lapsebox/config.json", b); err != nil {
+	if err := image.WritePermFile(ctx, vmDisk, m, config.Path, b); err != nil {
 		return nil, err
 	}
 	// The VM reaches it through a GuestForward.
