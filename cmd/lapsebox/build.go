@@ -9,12 +9,16 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/lapsebox/lapsebox/appliance/config"
 	"github.com/lapsebox/lapsebox/image"
 )
 
 // buildFlags are shared by the commands that build an image.
 type buildFlags struct {
 	board, desc, output, configDir string
+	// site is a site configuration to put on /perm ("lapsebox build" only:
+	// an update does not touch /perm).
+	site string
 }
 
 func (f *buildFlags) register(fs *flag.FlagSet) {
@@ -40,12 +44,21 @@ func (f *buildFlags) build(ctx context.Context) (*image.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	var perm map[string][]byte
+	if f.site != "" {
+		data, err := readSiteConfig(f.site)
+		if err != nil {
+			return nil, err
+		}
+		perm = map[string][]byte{config.Path: data}
+	}
 	logger := log.New(os.Stderr, "build: ", 0)
 	m, err := image.Build(ctx, image.Options{
 		Board:       b,
 		Description: d,
 		Output:      f.outputPath(),
 		ConfigDir:   f.configDir,
+		PermFiles:   perm,
 		Logf:        logger.Printf,
 	})
 	if err != nil {
@@ -53,6 +66,9 @@ func (f *buildFlags) build(ctx context.Context) (*image.Manifest, error) {
 	}
 	fmt.Printf("%s: %s image for %s, build %s (boot %d KiB, root %d KiB)\n",
 		f.outputPath(), b.Name, m.Hostname, m.BuildTimestamp, m.Boot.Size/1024, m.Root.Size/1024)
+	if f.site != "" {
+		fmt.Printf("%s: site configuration %s on /perm/%s\n", f.outputPath(), f.site, config.Path)
+	}
 	return m, nil
 }
 
@@ -60,6 +76,7 @@ func runBuild(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("build", flag.ExitOnError)
 	var bf buildFlags
 	bf.register(fs)
+	fs.StringVar(&bf.site, "site", "", "site configuration to put on /perm/"+config.Path+", checked like lapsebox config check (default: none; the device uses the built-in default)")
 	fs.Parse(args)
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())

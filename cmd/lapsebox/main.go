@@ -20,7 +20,7 @@ type command struct {
 
 var commands = map[string]command{
 	"build":  {"build a disk image for a board", runBuild},
-	"config": {"check a site configuration (config check FILE), print the default", runConfig},
+	"config": {"check a site configuration, print the default, push one to a device or pull its own", runConfig},
 	"vm":     {"boot an image under QEMU", runVM},
 	"update": {"push an image to a running device over the air", runUpdate},
 	"flash":  {"write an image to an SD card or USB disk", runFlash},
