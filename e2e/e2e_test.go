@@ -74,8 +74,9 @@ func password(t testing.TB, m *image.Manifest) string {
 
 // bootOptions vary how a test boots.
 type bootOptions struct {
-	prepare func(disk string) // changes the VM's copy of the disk before boot
-	uefi    bool
+	prepare   func(disk string) // changes the VM's copy of the disk before boot
+	uefi      bool
+	extraArgs []string // more QEMU arguments (devices)
 }
 
 // boot copies the image (the guest writes to its disk) and starts a VM.
@@ -95,7 +96,7 @@ func boot(t testing.TB, img built, opts bootOptions) *qemu.VM {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	vm, err := qemu.Start(ctx, qemu.Config{
-		Image: vmDisk, Board: b, StateDir: dir, UEFI: opts.uefi,
+		Image: vmDisk, Board: b, StateDir: dir, UEFI: opts.uefi, ExtraArgs: opts.extraArgs,
 		Forwards: []qemu.Forward{
 			{Name: "gokrazy", GuestPort: img.manifest.HTTPPort},
 			{Name: "statusd", GuestPort: 8080},
