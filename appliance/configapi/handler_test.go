@@ -12,7 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,26 +30,16 @@ type device struct {
 	clock     *clock
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is the failure limiter's time, moved by hand.
+type clock struct{ unixNano atomic.Int64 }
 
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func (c *clock) now() time.Time          { return time.Unix(0, c.unixNano.Load()) }
+func (c *clock) advance(d time.Duration) { c.unixNano.Add(int64(d)) }
 
 func newDevice(t *testing.T) *device {
 	t.Helper()
-	d := &device{perm: t.TempDir(), etc: t.TempDir(), clock: &clock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}}
+	d := &device{perm: t.TempDir(), etc: t.TempDir(), clock: &clock{}}
+	d.clock.unixNano.Store(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC).UnixNano())
 	d.write(t, filepath.Join(d.etc, "gokr-pw.txt"), testPassword+"\n")
 	d.h = &Handler{PermDir: d.perm, EtcDir: d.etc, Logf: t.Logf, Now: d.clock.now}
 	d.srv = httptest.NewServer(d.h)
