@@ -306,6 +306,9 @@ func TestDurations(t *testing.T) {
 		{in: "-1d", bad: true},
 		{in: "1d-1h", bad: true},
 		{in: "36501d", bad: true},
+		{in: "876000h", want: 36500 * 24 * time.Hour, str: "36500d"},
+		{in: "876001h", bad: true},
+		{in: "36500d1s", bad: true},
 		{in: "ten minutes", bad: true},
 	} {
 		got, err := parseDuration(tc.in)

@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -266,11 +265,16 @@ func parseDuration(s string) (time.Duration, error) {
 	if err != nil || (days > 0 && d < 0) {
 		return 0, fmt.Errorf("%q is not a duration such as 10m, 1h30m or 30d", s)
 	}
-	if d > time.Duration(math.MaxInt64)-time.Duration(days)*24*time.Hour {
-		return 0, fmt.Errorf("%q is too long", s)
+	// Beyond 36500 days whatever the unit, so that formatDays writes
+	// back what this reads ("1000000h" would become "41666d16h").
+	if d > maxDuration-time.Duration(days)*24*time.Hour {
+		return 0, fmt.Errorf("%q is too long: at most 36500d", s)
 	}
 	return time.Duration(days)*24*time.Hour + d, nil
 }
+
+// maxDuration is the longest duration a file may give: 100 years.
+const maxDuration = 36500 * 24 * time.Hour
 
 // formatDays formats d for parseDuration, with whole days as "Nd".
 func formatDays(d time.Duration) string {
