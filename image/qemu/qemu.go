@@ -64,6 +64,10 @@ type Config struct {
 	ExtraArgs []string
 	// Stderr receives QEMU's own messages (nil = the serial log only).
 	Stderr io.Writer
+	// WriteCache, if set, serves Image to the guest through a volatile
+	// write cache (see WriteCache), so that PowerCut loses what the guest
+	// did not flush, as a real disk does.
+	WriteCache *WriteCacheConfig
 }
 
 // VM is a running virtual machine.
@@ -72,6 +76,8 @@ type VM struct {
 	Ports map[string]int
 	// SerialLog is the file the guest's serial console is written to.
 	SerialLog string
+	// Cache is the disk's write cache (nil without Config.WriteCache).
+	Cache *WriteCache
 
 	cmd        *exec.Cmd
 	monitor    string
@@ -117,10 +123,7 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 	}
 	vm.SerialLog = filepath.Join(vm.stateDir, "serial.log")
 	// Unix socket paths are limited to 108 bytes; state dirs can be deep.
-	vm.monitor = filepath.Join(vm.stateDir, "monitor.sock")
-	if len(vm.monitor) > 100 {
-		vm.monitor = filepath.Join(os.TempDir(), fmt.Sprintf("lapsebox-monitor-%d-%d.sock", os.Getpid(), time.Now().UnixNano()))
-	}
+	vm.monitor = socketPath(vm.stateDir, "monitor")
 	os.Remove(vm.monitor)
 
 	mem := cfg.MemoryMB
@@ -134,8 +137,24 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 		"-chardev", "file,id=serial0,path="+vm.SerialLog,
 		"-serial", "chardev:serial0",
 		"-monitor", "unix:"+vm.monitor+",server,nowait",
-		"-drive", "file="+cfg.Image+",format=raw,if="+b.QEMU.Disk,
 	)
+	if cfg.WriteCache != nil {
+		c, err := NewWriteCache(cfg.Image, socketPath(vm.stateDir, "disk"), *cfg.WriteCache)
+		if err != nil {
+			return nil, err
+		}
+		vm.Cache = c
+		args = append(args, c.DriveArgs(b.QEMU.Disk)...)
+	} else {
+		args = append(args, "-drive", "file="+cfg.Image+",format=raw,if="+b.QEMU.Disk)
+	}
+	// Every error return from here on must close the cache.
+	ok := false
+	defer func() {
+		if !ok && vm.Cache != nil {
+			vm.Cache.Close()
+		}
+	}()
 	netdev := "user,id=net0,restrict=on" // the guest reaches nothing but its forwards
 	for _, f := range cfg.Forwards {
 		port := f.HostPort
@@ -185,6 +204,7 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 	if err := vm.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("qemu: starting %s: %w", b.QEMU.Binary, err)
 	}
+	ok = true
 	go func() {
 		vm.waitErr = vm.cmd.Wait()
 		close(vm.done)
@@ -260,8 +280,10 @@ func readUntilPrompt(r *bufio.Reader) (string, error) {
 }
 
 // Stop asks QEMU to quit, kills it if it does not within a few seconds,
-// and removes a temporary state directory.
+// closes the disk's write cache (writing back what it holds) and removes
+// a temporary state directory.
 func (vm *VM) Stop() error {
+	var err error
 	vm.stopOnce.Do(func() {
 		select {
 		case <-vm.done:
@@ -274,12 +296,40 @@ func (vm *VM) Stop() error {
 				<-vm.done
 			}
 		}
+		if vm.Cache != nil {
+			err = vm.Cache.Close()
+		}
 		if vm.removeDir {
 			os.RemoveAll(vm.stateDir)
 		}
 		os.Remove(vm.monitor)
 	})
-	return nil
+	return err
+}
+
+// PowerCut cuts the VM's power: the disk's write cache keeps or loses
+// each page the guest did not flush (WriteCacheConfig.Survive) and
+// answers nothing more, then QEMU quits. It needs Config.WriteCache: a VM
+// on a plain file loses nothing the guest wrote when QEMU quits.
+func (vm *VM) PowerCut() (CutReport, error) {
+	if vm.Cache == nil {
+		return CutReport{}, errors.New("qemu: power cut without a write cache (Config.WriteCache) would lose nothing the guest wrote")
+	}
+	rep, err := vm.Cache.Cut()
+	if serr := vm.Stop(); err == nil {
+		err = serr
+	}
+	return rep, err
+}
+
+// socketPath is a Unix socket named name in dir, or in the temporary
+// directory when dir is too deep for a socket path (108 bytes).
+func socketPath(dir, name string) string {
+	p := filepath.Join(dir, name+".sock")
+	if len(p) > 100 {
+		p = filepath.Join(os.TempDir(), fmt.Sprintf("lapsebox-%s-%d-%d.sock", name, os.Getpid(), time.Now().UnixNano()))
+	}
+	return p
 }
 
 // SerialOutput returns what the guest has written to its serial console.
