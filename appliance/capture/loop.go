@@ -473,6 +473,9 @@ func (l *Loop) maybePrune() {
 			l.Log.Printf("retention: %v", err)
 		} else {
 			rep = pruneStatus(r)
+			if n := r.DeletedForAge + r.DeletedForSpace + r.DroppedQueued; n > 0 {
+				l.Log.Printf("retention: deleted %d photos (%d for age, %d for space), %d bytes", n, r.DeletedForAge, r.DeletedForSpace+r.DroppedQueued, r.FreedBytes)
+			}
 			if r.DroppedQueued > 0 {
 				l.Log.Printf("disk critically full: deleted %d photos still owed to %s", r.DroppedQueued, strings.Join(r.DroppedTargets, ", "))
 			}
