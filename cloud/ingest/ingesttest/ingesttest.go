@@ -27,6 +27,8 @@ type Options struct {
 	Config ingest.Config
 	// Limits are the HTTP server's limits (zero: cloudd's defaults).
 	Limits ingest.Limits
+	// Wrap, if set, wraps the server's handler (to watch the requests).
+	Wrap func(http.Handler) http.Handler
 }
 
 // Cloud is a running ingest server.
@@ -76,7 +78,11 @@ func (c *Cloud) Restart() {
 		c.tb.Fatal(err)
 	}
 	c.addr = ln.Addr().String()
-	c.http = ingest.NewHTTPServer(c.Server.Handler(), c.opts.Limits, c.opts.Config.Logger)
+	h := c.Server.Handler()
+	if c.opts.Wrap != nil {
+		h = c.opts.Wrap(h)
+	}
+	c.http = ingest.NewHTTPServer(h, c.opts.Limits, c.opts.Config.Logger)
 	go c.http.Serve(ln)
 }
 
