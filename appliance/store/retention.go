@@ -1,11 +1,13 @@
 package store
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"math"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -91,23 +93,32 @@ func (s *Store) Prune(r Retention, usage Usage, now time.Time) (PruneReport, err
 	if err != nil {
 		return rep, fmt.Errorf("store: %w", err)
 	}
-	deleted := make([]bool, len(photos))
+	caps := groupCaptures(photos)
+	isNeeded := func(c storedCapture) bool {
+		for _, f := range c.files {
+			if len(needed[f.rel]) > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	deleted := make([]bool, len(caps))
 	del := func(i int) error {
-		if err := s.deletePhoto(photos[i].rel, needed[photos[i].rel]); err != nil {
+		if err := s.deleteCapture(caps[i], needed); err != nil {
 			return err
 		}
 		deleted[i] = true
-		rep.FreedBytes += photos[i].size
+		rep.FreedBytes += caps[i].size
 		return nil
 	}
 
 	if r.MaxAge > 0 {
-		for i, p := range photos {
-			if now.Sub(p.mtime) > r.MaxAge && len(needed[p.rel]) == 0 {
+		for i, c := range caps {
+			if now.Sub(c.mtime) > r.MaxAge && !isNeeded(c) {
 				if err := del(i); err != nil {
 					return rep, err
 				}
-				rep.DeletedForAge++
+				rep.DeletedForAge += len(c.files)
 			}
 		}
 	}
@@ -124,27 +135,29 @@ func (s *Store) Prune(r Retention, usage Usage, now time.Time) (PruneReport, err
 	// measuring again after each pass.
 	free := func(includeNeeded bool) error {
 		goal := uint64(r.LowWater * float64(total))
-		for i, p := range photos {
+		for i, c := range caps {
 			if used <= goal {
 				break
 			}
-			if deleted[i] || (!includeNeeded && len(needed[p.rel]) > 0) {
+			if deleted[i] || (!includeNeeded && isNeeded(c)) {
 				continue
 			}
-			if includeNeeded && len(needed[p.rel]) > 0 {
+			for _, f := range c.files {
+				if len(needed[f.rel]) == 0 {
+					rep.DeletedForSpace++
+					continue
+				}
 				rep.DroppedQueued++
-				for _, t := range needed[p.rel] {
+				for _, t := range needed[f.rel] {
 					if !contains(rep.DroppedTargets, t) {
 						rep.DroppedTargets = append(rep.DroppedTargets, t)
 					}
 				}
-			} else {
-				rep.DeletedForSpace++
 			}
 			if err := del(i); err != nil {
 				return err
 			}
-			used -= min(used, uint64(p.size))
+			used -= min(used, uint64(c.size))
 		}
 		var err error
 		used, total, err = usage()
@@ -203,6 +216,115 @@ func (s *Store) listPhotos() ([]storedPhoto, error) {
 	return photos, err
 }
 
+// storedCapture is the files of one capture (a RAW and its JPG): they
+// share a name but for the extension, and leave the store together.
+type storedCapture struct {
+	files []storedPhoto
+	size  int64
+	mtime time.Time // the newest file's
+}
+
+// groupCaptures groups photos (sorted by name) into captures, in order.
+func groupCaptures(photos []storedPhoto) []storedCapture {
+	var caps []storedCapture
+	index := map[string]int{}
+	for _, p := range photos {
+		key := strings.TrimSuffix(p.rel, path.Ext(p.rel))
+		i, ok := index[key]
+		if !ok {
+			i = len(caps)
+			index[key] = i
+			caps = append(caps, storedCapture{})
+		}
+		c := &caps[i]
+		c.files = append(c.files, p)
+		c.size += p.size
+		if p.mtime.After(c.mtime) {
+			c.mtime = p.mtime
+		}
+	}
+	return caps
+}
+
+// deleteCapture deletes every file of c. A capture of several files is
+// deleted under an intent in delete/, which Open carries out if a power
+// cut interrupts the deletion: the store never keeps half a capture.
+func (s *Store) deleteCapture(c storedCapture, needed map[string][]string) error {
+	var rels []string
+	for _, f := range c.files {
+		rels = append(rels, f.rel)
+	}
+	intent := ""
+	if len(rels) > 1 {
+		var err error
+		if intent, err = s.beginDelete(rels); err != nil {
+			return err
+		}
+	}
+	for _, rel := range rels {
+		if err := s.deletePhoto(rel, needed[rel]); err != nil {
+			return err
+		}
+	}
+	if intent == "" {
+		return nil
+	}
+	if err := os.Remove(intent); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return durable.SyncDir(filepath.Dir(intent))
+}
+
+// beginDelete records durably that the photos rels are being deleted,
+// and returns the record's path.
+func (s *Store) beginDelete(rels []string) (string, error) {
+	b, _ := json.Marshal(rels)
+	name := path.Base(strings.TrimSuffix(rels[0], path.Ext(rels[0]))) + ".json"
+	p := filepath.Join(s.dir, "delete", name)
+	if err := durable.WriteFile(p, b); err != nil {
+		return "", fmt.Errorf("store: deleting %s: %w", rels[0], err)
+	}
+	return p, nil
+}
+
+// finishDeletes carries out the deletions a crash interrupted.
+func (s *Store) finishDeletes() error {
+	dir := filepath.Join(s.dir, "delete")
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	targets, err := s.Targets()
+	if err != nil {
+		return err
+	}
+	for _, d := range des {
+		p := filepath.Join(dir, d.Name())
+		if !strings.HasPrefix(d.Name(), ".tmp-") {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			var rels []string
+			if err := json.Unmarshal(b, &rels); err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+			for _, rel := range rels {
+				if !strings.HasPrefix(rel, "photos/") || path.Clean(rel) != rel {
+					return fmt.Errorf("%s: %q is not a photo path", p, rel)
+				}
+				if err := s.deletePhoto(rel, targets); err != nil {
+					return err
+				}
+			}
+		}
+		if err := os.Remove(p); err != nil {
+			return err
+		}
+	}
+	return durable.SyncDir(dir)
+}
+
 // neededBy maps each photo still in an outbox to the targets owed it.
 func (s *Store) neededBy() (map[string][]string, error) {
 	targets, err := s.Targets()
@@ -237,9 +359,14 @@ func (s *Store) deletePhoto(rel string, targets []string) error {
 	if err := os.Remove(p + ".json"); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("store: %w", err)
 	}
+	// Empty day directories go too; a non-empty one refuses, which is
+	// fine. One already gone (a deletion finished after a crash) is
+	// passed over.
 	dir := filepath.Dir(p)
-	// Empty day directories go too; a non-empty one refuses, which is fine.
-	for dir != filepath.Join(s.dir, "photos") && os.Remove(dir) == nil {
+	for dir != filepath.Join(s.dir, "photos") {
+		if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+			break
+		}
 		dir = filepath.Dir(dir)
 	}
 	return durable.SyncDir(dir)

@@ -148,3 +148,71 @@ func TestAutonomy(t *testing.T) {
 		t.Errorf("Autonomy = %.1f days at %.0f bytes/day, want about 40 days at about 250 KB/day", days, perDay)
 	}
 }
+
+// putPair stores a RAW+JPG capture at ts, each file owed to the targets
+// given, with its modification time at ts.
+func putPair(t *testing.T, s *Store, ts time.Time, jpgTargets, rawTargets []string) []Photo {
+	t.Helper()
+	ps, err := s.Put(Capture{Time: ts, Files: []NewFile{
+		bytesFile(".jpg", bytes.Repeat([]byte{1}, 1000), jpgTargets...),
+		bytesFile(".cr2", bytes.Repeat([]byte{2}, 3000), rawTargets...),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		os.Chtimes(filepath.Join(s.Dir(), p.Path), ts, ts)
+	}
+	return ps
+}
+
+func verifyClean(t *testing.T, s *Store) {
+	t.Helper()
+	for _, err := range s.Verify(true) {
+		t.Error(err)
+	}
+}
+
+// TestPruneKeepsCapturesWhole: retention deletes a RAW+JPG capture only
+// once no file of it is owed to a target, and then all of it; a store it
+// pruned passes Verify.
+func TestPruneKeepsCapturesWhole(t *testing.T) {
+	s := openStore(t)
+	sent := putPair(t, s, t0, nil, nil)
+	half := putPair(t, s, t0.Add(time.Hour), nil, []string{"cloud"}) // the JPG went, the RAW is owed
+	r := marks
+	r.MaxAge = time.Hour
+	rep, err := s.Prune(r, diskUsage(s, 1<<30), t0.Add(10*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.DeletedForAge != 2 || exists(s, sent[0].Path) || exists(s, sent[1].Path) {
+		t.Errorf("report %+v: want the capture no target needs deleted, both files", rep)
+	}
+	if !exists(s, half[0].Path) || !exists(s, half[1].Path) {
+		t.Errorf("the JPG of a capture whose RAW is still owed was deleted")
+	}
+	verifyClean(t, s)
+}
+
+// TestPruneCutBetweenFiles: a power cut in the middle of deleting a
+// capture leaves a store that Open finishes, not half a capture.
+func TestPruneCutBetweenFiles(t *testing.T) {
+	s := openStore(t)
+	ps := putPair(t, s, t0, nil, nil)
+	// What Prune does up to the cut: the intent, then the first file.
+	if _, err := s.beginDelete([]string{ps[0].Path, ps[1].Path}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.deletePhoto(ps[1].Path, nil); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(s.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exists(s2, ps[0].Path) || exists(s2, ps[0].Path+".json") {
+		t.Errorf("after the cut and Open, %s is still there without %s", ps[0].Path, ps[1].Path)
+	}
+	verifyClean(t, s2)
+}

@@ -11,6 +11,7 @@
 //	outbox/<target>/YYYYMMDDHHMMSS.jpg.json    one entry per target
 //	tmp/<tx>/                                  a capture being written
 //	commit/<tx>/                               a committed capture being put in place
+//	delete/YYYYMMDDHHMMSS.json                 a capture being deleted by retention
 package store
 
 import (
@@ -117,11 +118,11 @@ var (
 const MinYear = 2020
 
 // Open opens the store in dir, creating its layout, and finishes any
-// capture that a crash interrupted after it was committed; captures that
-// were not committed are discarded.
+// capture that a crash interrupted after it was committed, and any
+// deletion of a capture; captures that were not committed are discarded.
 func Open(dir string) (*Store, error) {
 	s := &Store{dir: dir}
-	for _, sub := range []string{"photos", "outbox", "tmp", "commit"} {
+	for _, sub := range []string{"photos", "outbox", "tmp", "commit", "delete"} {
 		if err := durable.MkdirAll(filepath.Join(dir, sub)); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
@@ -474,6 +475,9 @@ func (s *Store) recover() error {
 		if err := s.apply(filepath.Join(commit, e.Name())); err != nil {
 			return err
 		}
+	}
+	if err := s.finishDeletes(); err != nil {
+		return err
 	}
 	return s.removeOrphans()
 }

@@ -85,9 +85,9 @@ func (s *Store) Verify(hash bool) []error {
 			}
 		}
 	}
-	for _, sub := range []string{"tmp", "commit"} {
+	for _, sub := range []string{"tmp", "commit", "delete"} {
 		if des, _ := os.ReadDir(filepath.Join(s.dir, sub)); len(des) != 0 {
-			bad("%s/ holds %d entries: a transaction was not finished", sub, len(des))
+			bad("%s/ holds %d entries: a transaction or deletion was not finished", sub, len(des))
 		}
 	}
 	return errs
