@@ -15,6 +15,9 @@ import (
 func qemuIO(ctx context.Context, t *testing.T, c *WriteCache, cmds ...string) *exec.Cmd {
 	t.Helper()
 	if _, err := exec.LookPath("qemu-io"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("qemu-io not installed: scripts/install-deps installs qemu-utils")
+		}
 		t.Skip("qemu-io not installed (apt-get install qemu-utils)")
 	}
 	args := []string{"-f", "raw", "-t", "writeback"} // qemu-io flushes after every write by default
