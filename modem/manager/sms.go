@@ -1,0 +1,57 @@
+package manager
+
+import (
+	"context"
+	"errors"
+
+	"github.com/lapsebox/lapsebox/modem"
+)
+
+// takeSMS reads the message at index, deletes it from the SIM (whatever
+// it says: the storage must never fill), and hands it on.
+func (s *session) takeSMS(ctx context.Context, index int) {
+	msg, err := modem.ReadSMS(ctx, s.c, index)
+	if errors.Is(err, modem.ErrNoMessage) {
+		return
+	}
+	if derr := modem.DeleteSMS(ctx, s.c, index); derr != nil {
+		s.m.cfg.Logf("modem: deleting message %d: %v", index, derr)
+	}
+	if err != nil {
+		s.m.cfg.Logf("modem: reading message %d: %v (deleted)", index, err)
+		return
+	}
+	s.deliver(msg)
+}
+
+func (s *session) deliver(msg modem.Message) {
+	s.m.update(func(st *State) { st.SMSReceived++ })
+	if f := s.m.cfg.OnMessage; f != nil {
+		go f(msg)
+	}
+}
+
+// sweepSMS reads every message left on the SIM (arrived while modemd was
+// down, or announced by a URC that was lost). If the storage stays full,
+// everything on it is deleted: a full SIM refuses new messages.
+func (s *session) sweepSMS(ctx context.Context) {
+	used, total, err := modem.SMSStorage(ctx, s.c)
+	if err != nil || used == 0 {
+		return
+	}
+	for i := 0; i <= total && used > 0; i++ { // 0- or 1-based, by firmware
+		msg, err := modem.ReadSMS(ctx, s.c, i)
+		if errors.Is(err, modem.ErrNoMessage) {
+			continue
+		}
+		used--
+		modem.DeleteSMS(ctx, s.c, i)
+		if err == nil {
+			s.deliver(msg)
+		}
+	}
+	if after, _, err := modem.SMSStorage(ctx, s.c); err == nil && after >= total {
+		s.m.cfg.Logf("modem: message storage still full after reading it: deleting everything")
+		modem.DeleteAllSMS(ctx, s.c)
+	}
+}
