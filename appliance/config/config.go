@@ -63,6 +63,8 @@ type Config struct {
 	Targets []Target
 	// Retention says when pictures leave /perm.
 	Retention Retention
+	// Modem configures the cellular modem.
+	Modem Modem
 	// Secrets holds upload tokens, passwords and the SIM PIN by name;
 	// targets refer to them by name.
 	Secrets map[string]Secret
@@ -424,6 +426,7 @@ func (c *Config) file() fileConfig {
 		Targets:  []fileTarget{},
 		Retention: fileRetention{MaxAge: formatDays(c.Retention.MaxAge), HighWater: c.Retention.HighWater,
 			LowWater: c.Retention.LowWater, Critical: c.Retention.Critical},
+		Modem:   c.Modem.file(),
 		Secrets: map[string]string{},
 	}
 	for i, w := range c.Schedule.Windows {

@@ -14,6 +14,7 @@ type fileConfig struct {
 	Schedule  fileSchedule      `json:"schedule"`
 	Targets   []fileTarget      `json:"targets"`
 	Retention fileRetention     `json:"retention"`
+	Modem     fileModem         `json:"modem"`
 	Secrets   map[string]string `json:"secrets"`
 }
 
@@ -76,5 +77,6 @@ func defaults() fileConfig {
 		Camera:    fileCamera{Mode: string(Capture), Keep: string(KeepJPG), MinSize: DefaultMinSize},
 		Schedule:  fileSchedule{Interval: "5m", MinGap: "3s"},
 		Retention: fileRetention{MaxAge: "0", HighWater: 85, LowWater: 75, Critical: 95},
+		Modem:     defaultModem(),
 	}
 }

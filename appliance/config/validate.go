@@ -195,6 +195,8 @@ func (f *fileConfig) validate() (*Config, []*FieldError) {
 		bad("retention.high_water", "%d is not below critical (%d)", r.HighWater, r.Critical)
 	}
 
+	c.Modem = f.parseModem(c.Targets, bad)
+
 	// secrets
 	for k, v := range f.Secrets {
 		switch {
