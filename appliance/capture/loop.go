@@ -46,7 +46,11 @@ type Loop struct {
 	// StateFile keeps the last slot handled across restarts, so slots
 	// missed while camerad was down are reported ("" = not kept).
 	StateFile string
-	Log       *log.Logger
+	// Requests is the directory where other services ask for a picture
+	// now (package request); "" takes no requests. It is looked at
+	// between slots, every KeepAliveEvery.
+	Requests string
+	Log      *log.Logger
 
 	// Grace is how late a slot may still be taken (default a minute, or
 	// half the shortest interval).
@@ -156,6 +160,10 @@ func (l *Loop) waitFor(ctx context.Context, t time.Time) error {
 		}
 		if err := l.Clock.Sleep(ctx, min(d, l.KeepAliveEvery)); err != nil {
 			return err
+		}
+		if l.captureRequested() {
+			l.shoot(ctx, l.Clock.Now().Truncate(time.Second))
+			continue
 		}
 		if l.cam != nil && t.Sub(l.Clock.Now()) > 0 {
 			kctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -26,6 +26,7 @@ import (
 	"github.com/lapsebox/lapsebox/appliance/capture"
 	"github.com/lapsebox/lapsebox/appliance/capture/usbcam"
 	"github.com/lapsebox/lapsebox/appliance/config"
+	"github.com/lapsebox/lapsebox/appliance/request"
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/appliance/store"
 	"github.com/lapsebox/lapsebox/hw"
@@ -48,6 +49,8 @@ var (
 		"mount table, to refuse writing photos anywhere but a mounted /perm")
 	buffer = flag.Int("buffer", 128<<10,
 		"bytes per USB bulk IN transfer (fewer, larger transfers cost less CPU)")
+	requests = flag.String("requests", request.Dir,
+		"directory where other services ask for a picture now (modemd, on an SMS); empty: none")
 
 	// Download mode.
 	dir = flag.String("dir", "/perm/lapsebox/download",
@@ -139,6 +142,7 @@ func run(ctx context.Context, cfg *config.Config, uctx *usb.Context, status *cap
 	}
 	relay := &hw.Recorder{Device: "camera", Path: filepath.Join(root, "relay-requests.jsonl")}
 	loop := capture.NewLoop(cfg, st, dev, relay, status, logger)
+	loop.Requests = *requests
 	return loop.Run(ctx)
 }
 
