@@ -1,0 +1,55 @@
+package gokrazyhttp
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A stand-in for gokrazy's handler on a unix socket: POST only, Basic
+// auth with user gokrazy.
+func TestReboot(t *testing.T) {
+	dir := t.TempDir()
+	socket := filepath.Join(dir, "gokrazy.sock")
+	ln, err := net.Listen("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rebooted := make(chan string, 1)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, p, ok := r.BasicAuth()
+		switch {
+		case !ok || u != "gokrazy" || p != "s3cret":
+			http.Error(w, "invalid username/password", http.StatusUnauthorized)
+		case r.Method != http.MethodPost || r.URL.Path != "/reboot":
+			http.Error(w, "expected a POST request", http.StatusBadRequest)
+		default:
+			rebooted <- r.FormValue("async")
+		}
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	pwFile := filepath.Join(dir, "gokr-pw.txt")
+	os.WriteFile(pwFile, []byte("s3cret\n"), 0o600)
+	c := &Client{Socket: socket, PasswordFiles: []string{filepath.Join(dir, "missing"), pwFile}}
+	if err := c.Reboot(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if async := <-rebooted; async != "true" {
+		t.Errorf("async = %q", async)
+	}
+	os.WriteFile(pwFile, []byte("wrong"), 0o600)
+	err = c.Reboot(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "401") || strings.Contains(err.Error(), "wrong") {
+		t.Errorf("wrong password: %v", err)
+	}
+	bad := &Client{Socket: filepath.Join(dir, "none.sock"), PasswordFiles: []string{pwFile}}
+	if err := bad.Reboot(context.Background()); err == nil || !strings.Contains(err.Error(), "none.sock") {
+		t.Errorf("no socket: %v", err)
+	}
+}
