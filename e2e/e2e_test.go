@@ -404,4 +404,4 @@ func TestPCUEFIBoot(t *testing.T) {
 }
 
 // defaultServices are the appliance's programs in the default image.
-var defaultServices = []string{"/user/statusd", "/user/camerad", "/user/uploadd"}
+var defaultServices = []string{"/user/statusd", "/user/camerad", "/user/uploadd", "/user/modemd"}
