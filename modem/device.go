@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Vendor selects the vendor's own commands.
@@ -32,6 +33,19 @@ func VendorOf(usbVendor, manufacturer string) Vendor {
 		return SIMCom
 	}
 	return Generic
+}
+
+// WaitReady sends AT until the modem answers or within has passed: a
+// modem whose port just appeared may still be booting, and ignores
+// commands until it is done.
+func WaitReady(ctx context.Context, c *Conn, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		_, err := c.Do(ctx, Request{Command: "AT", Timeout: 2 * time.Second})
+		if err == nil || errors.Is(err, ErrGone) || errors.Is(err, ErrClosed) || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+	}
 }
 
 // Init makes the modem answer the way the engine reads best: no echo,

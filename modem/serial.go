@@ -54,6 +54,9 @@ func OpenSerial(path string, d time.Duration) (*Serial, error) {
 	if err != nil {
 		return nil, fmt.Errorf("modem: opening %s: %w", path, err)
 	}
+	// What the modem said while nobody listened (an answer to the last
+	// user's closing "AT", old URCs) would be taken for answers.
+	p.Flush()
 	return &Serial{path: path, port: p, rdev: uint64(st.Rdev), timeout: d}, nil
 }
 

@@ -1,5 +1,6 @@
 // Binary lapsebox is the host tool for lapsebox appliances: it builds
-// images, boots them under QEMU, flashes SD cards and updates devices.
+// images, boots them under QEMU, flashes SD cards, updates devices and
+// talks to cameras and modems on the bench.
 package main
 
 import (
@@ -25,6 +26,7 @@ var commands = map[string]command{
 	"update": {"push an image to a running device over the air", runUpdate},
 	"flash":  {"write an image to an SD card or USB disk", runFlash},
 	"camera": {"talk to a PTP camera on USB: list, info, props, set, capture, download", runCamera},
+	"modem":  {"talk to a USB modem: identity, SIM, registration, signal, AT commands", runModem},
 }
 
 func usage() {

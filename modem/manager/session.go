@@ -46,17 +46,9 @@ func (m *Manager) session(ctx context.Context, c *modem.Conn, cand modem.Candida
 // start waits for the modem to answer (it may be booting), initialises it
 // and reads who it is.
 func (s *session) start(ctx context.Context) error {
-	var err error
-	for deadline := time.Now().Add(s.m.lad.p.BootTime); ; {
-		if _, err = s.c.Do(ctx, modem.Request{Command: "AT", Timeout: 2 * time.Second}); err == nil {
-			break
-		}
-		if errors.Is(err, modem.ErrGone) || ctx.Err() != nil {
-			return err
-		}
-		if time.Now().After(deadline) {
-			break
-		}
+	err := modem.WaitReady(ctx, s.c, s.m.lad.p.BootTime)
+	if errors.Is(err, modem.ErrGone) || ctx.Err() != nil {
+		return err
 	}
 	if err != nil {
 		// Booting modems answer within a minute; this one does not.
