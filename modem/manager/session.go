@@ -217,6 +217,9 @@ func (s *session) watch(ctx context.Context) error {
 	probeDone := make(chan error, 1)
 	probing := false
 	var nextProbe time.Time
+	// A failed probe is tried again soon, then less and less often (the
+	// network may just be coming up): 10 s, 20 s, … up to PollEvery.
+	retry := 10 * time.Second
 	s.sweepSMS(ctx)
 
 	for {
@@ -250,9 +253,11 @@ func (s *session) watch(ctx context.Context) error {
 			probing = false
 			s.probed(err)
 			if err == nil {
-				nextProbe = time.Now().Add(m.cfg.ProbeEvery)
+				nextProbe, retry = time.Now().Add(m.cfg.ProbeEvery), 10*time.Second
 			} else {
 				nextProbe = time.Time{}
+				poll.Reset(min(retry, m.cfg.PollEvery))
+				retry *= 2
 			}
 		case <-escalate.C:
 			st := m.State()

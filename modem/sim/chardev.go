@@ -84,6 +84,13 @@ func (c *Chardev) reset() {
 	c.sim.repower()
 }
 
+// PowerOff cuts the modem's power: it stops answering and sending (take
+// the VM's device away meanwhile, for a pull-out).
+func (c *Chardev) PowerOff() { c.sim.powerOff() }
+
+// PowerOn powers the modem on again: it boots as when plugged in.
+func (c *Chardev) PowerOn() { c.sim.repower() }
+
 // Close stops serving.
 func (c *Chardev) Close() error {
 	err := c.ln.Close()
