@@ -10,15 +10,28 @@ import (
 	"time"
 
 	"github.com/tarm/serial"
+	"golang.org/x/sys/unix"
 )
 
-// DefaultReadTimeout is how long one read of the serial port waits for a
-// byte. tarm/serial cannot interrupt a read that has no timeout (Close
-// waits for it), and its timeouts are capped at 25.5 s; 20 s keeps an
-// idle modem to three wake-ups a minute.
-const DefaultReadTimeout = 20 * time.Second
+// DefaultReadTimeout is how long Serial waits for the modem before it
+// checks that the device is still there (a safety net: a vanished device
+// wakes the wait at once).
+const DefaultReadTimeout = 5 * time.Minute
+
+// tarmTimeout is tarm/serial's own read timeout. Reads happen only once
+// input is waiting, so it is never waited out but for a hang-up; it
+// must not be zero, or Close would wait for a read that never ends.
+const tarmTimeout = time.Second
 
 // Serial is a modem's AT port opened with github.com/tarm/serial.
+//
+// tarm/serial's reads are blocking system calls on a descriptor the Go
+// runtime cannot wait on, and Close waits for a read in progress. So
+// Serial only reads once input is waiting: it opens the tty a second
+// time, non-blocking, purely to let the runtime's poller wake it when the
+// tty has input or hangs up; an idle modem costs no thread in a system
+// call and no wake-ups. tarm/serial is opened with a short read timeout
+// all the same, so that no read can outlive Close.
 //
 // tarm/serial reports a read timeout as (0, io.EOF), exactly as it
 // reports a device that vanished. Serial tells them apart by the device
@@ -31,6 +44,8 @@ const DefaultReadTimeout = 20 * time.Second
 type Serial struct {
 	path    string
 	port    *serial.Port
+	waiter  *os.File // the same tty, for the runtime's poller
+	rc      syscall.RawConn
 	rdev    uint64
 	timeout time.Duration
 	closed  atomic.Bool
@@ -38,7 +53,8 @@ type Serial struct {
 }
 
 // OpenSerial opens the tty at path (115200 baud, 8N1: USB modems ignore
-// the rate) with read timeout d (DefaultReadTimeout if zero).
+// the rate). Read checks the device is still there every d of silence
+// (DefaultReadTimeout if zero).
 func OpenSerial(path string, d time.Duration) (*Serial, error) {
 	if d <= 0 {
 		d = DefaultReadTimeout
@@ -50,22 +66,53 @@ func OpenSerial(path string, d time.Duration) (*Serial, error) {
 	if st.Mode&syscall.S_IFMT != syscall.S_IFCHR {
 		return nil, fmt.Errorf("modem: opening %s: not a character device", path)
 	}
-	p, err := serial.OpenPort(&serial.Config{Name: path, Baud: 115200, ReadTimeout: d})
+	p, err := serial.OpenPort(&serial.Config{Name: path, Baud: 115200, ReadTimeout: min(d, tarmTimeout)})
 	if err != nil {
 		return nil, fmt.Errorf("modem: opening %s: %w", path, err)
 	}
 	// What the modem said while nobody listened (an answer to the last
 	// user's closing "AT", old URCs) would be taken for answers.
 	p.Flush()
-	return &Serial{path: path, port: p, rdev: uint64(st.Rdev), timeout: d}, nil
+	w, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOCTTY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		p.Close()
+		return nil, fmt.Errorf("modem: opening %s: %w", path, err)
+	}
+	rc, err := w.SyscallConn()
+	if err != nil {
+		w.Close()
+		p.Close()
+		return nil, fmt.Errorf("modem: opening %s: %w", path, err)
+	}
+	return &Serial{path: path, port: p, waiter: w, rc: rc, rdev: uint64(st.Rdev), timeout: d}, nil
 }
 
 // Path returns the device node's path.
 func (s *Serial) Path() string { return s.path }
 
+// wait parks until the tty has input, hangs up, or d passes.
+func (s *Serial) wait(d time.Duration) error {
+	s.waiter.SetReadDeadline(time.Now().Add(d))
+	err := s.rc.Read(func(fd uintptr) bool {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(pfd, 0)
+		return err != nil || (n > 0 && pfd[0].Revents != 0)
+	})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil // silence: Read checks the device
+	}
+	return err
+}
+
 // Read implements Port.
 func (s *Serial) Read(p []byte) (int, error) {
 	for {
+		if err := s.wait(s.timeout); err != nil {
+			if s.closed.Load() {
+				return 0, ErrClosed
+			}
+			return 0, fmt.Errorf("%w: %s: %v", ErrGone, s.path, err)
+		}
 		start := time.Now()
 		n, err := s.port.Read(p)
 		if s.closed.Load() {
@@ -81,7 +128,7 @@ func (s *Serial) Read(p []byte) (int, error) {
 		if err := s.gone(); err != nil {
 			return 0, err
 		}
-		if time.Since(start) < s.timeout/4 {
+		if time.Since(start) < tarmTimeout/4 {
 			if s.fastEOF++; s.fastEOF >= 3 {
 				return 0, fmt.Errorf("%w: %s hung up", ErrGone, s.path)
 			}
@@ -115,14 +162,14 @@ func (s *Serial) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// Close implements Port. tarm/serial's Close waits for a pending read to
-// return, so Close first sends the modem an "AT" whose answer ends the
-// read at once; a silent modem still lets it go within the read timeout.
+// Close implements Port. Closing the waiter ends a Read that waits for
+// input; tarm/serial's Close waits for a read in progress, which lasts at
+// most its short timeout.
 func (s *Serial) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	s.port.Write([]byte("AT\r"))
+	s.waiter.Close()
 	if err := s.port.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
 		return fmt.Errorf("modem: closing %s: %w", s.path, err)
 	}

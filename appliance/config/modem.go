@@ -13,8 +13,8 @@ import (
 // connects, the SIM's PIN, the monthly data cap, and the SMS numbers it
 // alerts and obeys.
 type Modem struct {
-	// Port is the AT port's device node ("/dev/ttyUSB2"); empty finds
-	// the modem by itself.
+	// Port is the AT port's device node ("/dev/ttyUSB2", or a
+	// pseudo-terminal "/dev/pts/3"); empty finds the modem by itself.
 	Port string
 	// APN is the data network's access point name; empty keeps the
 	// modem's own. User and PasswordSecret (a name in Secrets) are its
@@ -75,8 +75,9 @@ func defaultModem() fileModem {
 }
 
 var (
-	// ttyPattern is a serial port's device node.
-	ttyPattern = regexp.MustCompile(`^/dev/tty[A-Za-z]+[0-9]+$`)
+	// ttyPattern is a serial port's device node, or a pseudo-terminal
+	// (a modem simulator, or a port bridged with socat).
+	ttyPattern = regexp.MustCompile(`^/dev/(tty[A-Za-z]+[0-9]+|pts/[0-9]+)$`)
 	// phonePattern is a phone number as the network presents senders.
 	phonePattern = regexp.MustCompile(`^\+?[0-9]{3,20}$`)
 )

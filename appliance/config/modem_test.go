@@ -55,6 +55,7 @@ func TestModemBadValues(t *testing.T) {
 "modem": `
 	for _, tc := range []struct{ modem, want string }{
 		{`{"port": "/etc/passwd"}`, `modem.port: "/etc/passwd" is not a serial port`},
+		{`{"port": "/dev/pts/../sda"}`, `modem.port`},
 		{`{"apn": "a\"b"}`, "modem.apn"},
 		{`{"apn": "x\r\nAT+CFUN=0"}`, "modem.apn"},
 		{`{"pin_secret": "nope"}`, `modem.pin_secret: "nope" is not in secrets`},

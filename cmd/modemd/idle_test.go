@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lapsebox/lapsebox/appliance/statusfile"
+	"github.com/lapsebox/lapsebox/modem/sim"
+)
+
+// BenchmarkIdle runs the modemd binary against a simulated, registered
+// EC25 on a pseudo-terminal, lets it settle, and measures over a minute
+// its wake-ups (context switches of all its threads) and its resident
+// memory; the reference is an idle Go program measured the same way in
+// the same run (the Go runtime's own floor).
+//
+//	go test -run '^$' -bench Idle -benchtime 1x ./cmd/modemd/
+func BenchmarkIdle(b *testing.B) {
+	if testing.Short() {
+		b.Skip("a minute of measuring; skipped with -short")
+	}
+	dir := b.TempDir()
+	modemd := filepath.Join(dir, "modemd")
+	if out, err := exec.Command("go", "build", "-o", modemd, ".").CombinedOutput(); err != nil {
+		b.Fatalf("building modemd: %v\n%s", err, out)
+	}
+	idleSrc := filepath.Join(dir, "idle", "main.go")
+	os.MkdirAll(filepath.Dir(idleSrc), 0o755)
+	os.WriteFile(idleSrc, []byte("package main\n\nimport \"time\"\n\nfunc main() { time.Sleep(24 * time.Hour) }\n"), 0o644)
+	idle := filepath.Join(dir, "idlego")
+	if out, err := exec.Command("go", "build", "-o", idle, idleSrc).CombinedOutput(); err != nil {
+		b.Fatalf("building the reference: %v\n%s", err, out)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := sim.New(sim.Config{RegisterAfter: 100 * time.Millisecond})
+	p, err := sim.ServePTY(ctx, s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+
+	perm, run := filepath.Join(dir, "perm"), filepath.Join(dir, "run")
+	os.MkdirAll(filepath.Join(perm, "lapsebox"), 0o755)
+	os.WriteFile(filepath.Join(perm, "lapsebox", "config.json"), []byte(`{"site": {"name": "bench", "time_zone": "UTC"},
+		"modem": {"port": "`+p.Path()+`", "data": "none"}}`), 0o644)
+	mountinfo := filepath.Join(dir, "mountinfo")
+	os.WriteFile(mountinfo, []byte("1 0 8:1 / / rw - ext4 /dev/sda1 rw\n2 1 8:4 / "+perm+" rw - ext4 /dev/sda4 rw\n"), 0o644)
+	cmd := exec.CommandContext(ctx, modemd, "-perm", perm, "-run", run, "-requests", filepath.Join(dir, "requests"),
+		"-sysfs", filepath.Join(dir, "sys"), "-mountinfo", mountinfo)
+	logFile, _ := os.Create(filepath.Join(dir, "modemd.log"))
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var st statusfile.Modem
+		if _, err := statusfile.Read(filepath.Join(run, "modemd.json"), &st); err == nil && st.Link.Connected {
+			break
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(logFile.Name())
+			b.Fatalf("modemd did not register:\n%s", log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	ref := exec.CommandContext(ctx, idle)
+	if err := ref.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer ref.Process.Kill()
+
+	time.Sleep(10 * time.Second) // settle: the first poll and status writes
+	m0, r0 := switches(b, cmd.Process.Pid), switches(b, ref.Process.Pid)
+	const period = time.Minute
+	time.Sleep(period)
+	m1, r1 := switches(b, cmd.Process.Pid), switches(b, ref.Process.Pid)
+	b.ReportMetric(float64(m1-m0)/period.Minutes(), "wakeups/min")
+	b.ReportMetric(float64(r1-r0)/period.Minutes(), "ref-wakeups/min")
+	b.ReportMetric(float64(rss(b, cmd.Process.Pid))/(1<<20), "RSS-MiB")
+	b.ReportMetric(float64(rss(b, ref.Process.Pid))/(1<<20), "ref-RSS-MiB")
+	b.Logf("modemd: %d context switches in %v, idle Go program: %d; commands the modem saw: %d",
+		m1-m0, period, r1-r0, len(s.Commands()))
+}
+
+// switches sums the voluntary and involuntary context switches of every
+// thread of pid: each is a wake-up.
+func switches(b *testing.B, pid int) int {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	if err != nil || len(tasks) == 0 {
+		b.Fatalf("no threads for pid %d", pid)
+	}
+	n := 0
+	for _, t := range tasks {
+		data, err := os.ReadFile(t)
+		if err != nil {
+			continue // a thread that ended
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+				c, _ := strconv.Atoi(strings.TrimSpace(v))
+				n += c
+			}
+		}
+	}
+	return n
+}
+
+// rss returns pid's resident memory in bytes.
+func rss(b *testing.B, pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
