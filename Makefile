@@ -53,6 +53,8 @@ bench: deps libusb
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./e2e/
 	$(GO) test -run '^$$' -bench . ./image/fat/ ./image/disk/ ./ptp/camera/
 	$(GO) test -run '^$$' -bench BacklogDrain -benchtime 1x -timeout 30m ./appliance/uploader/
+	$(GO) test -run '^$$' -bench RoundTrip -benchtime 5000x ./modem/
+	$(GO) test -run '^$$' -bench Idle -benchtime 1x ./cmd/modemd/
 	scripts/bench-process
 
 fmt:
