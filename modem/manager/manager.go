@@ -71,8 +71,8 @@ type Config struct {
 	PollEvery time.Duration
 	// Escalation tunes the ladder.
 	Escalation Policy
-	// OnMessage receives each SMS, already deleted from the SIM. It runs
-	// on its own goroutine.
+	// OnMessage receives each SMS, already deleted from the SIM, one at a
+	// time in arrival order, on a goroutine of its own.
 	OnMessage func(modem.Message)
 	// OnLinkUp is called when the link comes back after an outage, with
 	// the outage's length.
@@ -147,6 +147,8 @@ type Manager struct {
 	mem *memory
 	lad *ladder
 
+	inbox chan modem.Message
+
 	mu    sync.Mutex
 	st    State
 	conn  *modem.Conn // the current connection, for SendSMS
@@ -176,7 +178,7 @@ func New(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, mem: mem}
+	m := &Manager{cfg: cfg, mem: mem, inbox: make(chan modem.Message, 32)}
 	m.lad = newLadder(cfg.Escalation, cfg.Relay != nil, mem.powerCycles())
 	m.st = State{Phase: "starting", PINAttemptsLeft: -1}
 	return m, nil
@@ -227,6 +229,7 @@ var errReset = errors.New("modem restarting")
 
 // Run keeps the modem working until ctx is done.
 func (m *Manager) Run(ctx context.Context) error {
+	go m.handleMessages(ctx)
 	for ctx.Err() == nil {
 		c, cand, err := m.open(ctx)
 		if err != nil {

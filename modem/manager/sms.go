@@ -24,10 +24,29 @@ func (s *session) takeSMS(ctx context.Context, index int) {
 	s.deliver(msg)
 }
 
+// deliver hands a message to OnMessage, through a queue that one
+// goroutine drains: messages are handled one at a time, in the order
+// they arrived (two "reboot" at once must not both reboot).
 func (s *session) deliver(msg modem.Message) {
 	s.m.update(func(st *State) { st.SMSReceived++ })
-	if f := s.m.cfg.OnMessage; f != nil {
-		go f(msg)
+	select {
+	case s.m.inbox <- msg:
+	default:
+		s.m.cfg.Logf("modem: message from %s dropped: %d messages wait to be handled", msg.From, cap(s.m.inbox))
+	}
+}
+
+// handleMessages runs OnMessage for each message, one at a time.
+func (m *Manager) handleMessages(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case msg := <-m.inbox:
+			if f := m.cfg.OnMessage; f != nil {
+				f(msg)
+			}
+		}
 	}
 }
 
