@@ -17,7 +17,6 @@ import (
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/cloud/ingest"
 	"github.com/lapsebox/lapsebox/cloud/ingest/ingesttest"
-	"github.com/lapsebox/lapsebox/image"
 	"github.com/lapsebox/lapsebox/image/qemu"
 	"github.com/lapsebox/lapsebox/image/update"
 	"github.com/lapsebox/lapsebox/ptp"
@@ -130,17 +129,7 @@ func TestApplianceCapturesAndUploads(t *testing.T) {
 	defer cam.Close()
 
 	img := buildImage(t, "pc", t.TempDir(), time.Now())
-	b, _ := image.LookupBoard("pc")
-	state := t.TempDir()
-	vmDisk := filepath.Join(state, "disk.img")
-	if err := qemu.CopyDisk(img.path, vmDisk); err != nil {
-		t.Fatal(err)
-	}
-	cfgFile := filepath.Join(t.TempDir(), "config.json")
-	os.WriteFile(cfgFile, []byte(siteConfig(token)), 0o644)
-	off := permOffset(t, img.manifest)
-	debugfs(t, vmDisk, off, true, "mkdir lapsebox")
-	debugfs(t, vmDisk, off, true, "write "+cfgFile+" lapsebox/config.json")
+	b, state, vmDisk := diskWithConfig(t, img, siteConfig(token))
 
 	vm, err := qemu.Start(ctx, qemu.Config{
 		Image: vmDisk, Board: b, StateDir: state,

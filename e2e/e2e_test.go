@@ -255,6 +255,29 @@ func checkStatusd(t *testing.T, vm *qemu.VM, m *image.Manifest) {
 	}
 }
 
+// diskWithConfig copies img for a VM (the guest writes to its disk) into
+// a new state directory and puts the site configuration on its /perm.
+func diskWithConfig(t testing.TB, img built, siteJSON string) (b *image.Board, state, vmDisk string) {
+	t.Helper()
+	b, err := image.LookupBoard(img.manifest.Board)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state = t.TempDir()
+	vmDisk = filepath.Join(state, "disk.img")
+	if err := qemu.CopyDisk(img.path, vmDisk); err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(t.TempDir(), "config.json")
+	if err := os.WriteFile(cfgFile, []byte(siteJSON), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	off := permOffset(t, img.manifest)
+	debugfs(t, vmDisk, off, true, "mkdir lapsebox")
+	debugfs(t, vmDisk, off, true, "write "+cfgFile+" lapsebox/config.json")
+	return b, state, vmDisk
+}
+
 func permOffset(t testing.TB, m *image.Manifest) int64 {
 	parts, err := disk.Layout{SizeBytes: m.DiskSizeBytes, Hostname: m.Hostname, GOARCH: m.GOARCH}.Partitions()
 	if err != nil {

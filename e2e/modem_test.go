@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
-	"github.com/lapsebox/lapsebox/image"
 	"github.com/lapsebox/lapsebox/image/qemu"
 	"github.com/lapsebox/lapsebox/image/update"
 	"github.com/lapsebox/lapsebox/modem/sim"
@@ -140,17 +138,7 @@ func TestModemInVM(t *testing.T) {
 	defer chardev.Close()
 
 	img := buildImage(t, "pc", t.TempDir(), time.Now())
-	b, _ := image.LookupBoard("pc")
-	state := t.TempDir()
-	vmDisk := filepath.Join(state, "disk.img")
-	if err := qemu.CopyDisk(img.path, vmDisk); err != nil {
-		t.Fatal(err)
-	}
-	cfgFile := filepath.Join(t.TempDir(), "config.json")
-	os.WriteFile(cfgFile, []byte(modemSiteConfig()), 0o644)
-	off := permOffset(t, img.manifest)
-	debugfs(t, vmDisk, off, true, "mkdir lapsebox")
-	debugfs(t, vmDisk, off, true, "write "+cfgFile+" lapsebox/config.json")
+	b, state, vmDisk := diskWithConfig(t, img, modemSiteConfig())
 
 	start := time.Now()
 	vm, err := qemu.Start(ctx, qemu.Config{
@@ -166,7 +154,7 @@ func TestModemInVM(t *testing.T) {
 	dev := update.Device{BaseURL: "http://" + vm.Addr("gokrazy"), Password: password(t, img.manifest)}
 	defer func() {
 		if t.Failed() || testing.Verbose() {
-			t.Logf("modemd's log:\n%s", tail(serviceLog(dev, "/user/modemd"), 12000))
+			t.Logf("modemd's log:\n%s", serviceLog(dev, "/user/modemd"))
 		}
 	}()
 	waitBuild(t, vm, dev, img.manifest.BuildTimestamp)
@@ -229,22 +217,6 @@ func TestModemInVM(t *testing.T) {
 	if pid := modemdPid(t, dev); pid != firstPid {
 		t.Errorf("modemd's pid changed from %d to %d: it was restarted", firstPid, pid)
 	}
-}
-
-// serviceLog returns what gokrazy kept of a service's stderr (its log
-// endpoint streams: read what comes within a few seconds).
-func serviceLog(dev update.Device, path string) string {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", dev.BaseURL+"/log?stream=stderr&path="+path, nil)
-	req.SetBasicAuth("gokrazy", dev.Password)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
 }
 
 // modemdPid returns the pid gokrazy reports for modemd.

@@ -19,14 +19,8 @@ import (
 //
 //	go test -run '^$' -bench RoundTrip ./modem/
 func BenchmarkRoundTrip(b *testing.B) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	s := sim.New(sim.Config{})
-	p, err := sim.ServePTY(ctx, s)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer p.Close()
+	ctx := context.Background()
+	_, p := sim.StartPTY(b, sim.Config{})
 
 	b.Run("engine", func(b *testing.B) {
 		port, err := modem.OpenSerial(p.Path(), time.Second)

@@ -15,18 +15,9 @@ import (
 // engine to it through tarm/serial, as on a device.
 func open(t *testing.T, cfg sim.Config) (*sim.Sim, *sim.PTY, *modem.Conn) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s := sim.New(cfg)
-	p, err := sim.ServePTY(ctx, s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, p := sim.StartPTY(t, cfg)
 	c := dial(t, p.Path())
-	t.Cleanup(func() {
-		c.Close()
-		p.Close()
-		cancel()
-	})
+	t.Cleanup(func() { c.Close() })
 	return s, p, c
 }
 

@@ -2,12 +2,7 @@ package cellular
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -150,14 +145,7 @@ func (a *Alerts) load() {
 		return
 	}
 	a.loaded = true
-	b, err := os.ReadFile(a.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return
-	}
-	if err == nil {
-		err = json.Unmarshal(b, &a.log)
-	}
-	if err != nil {
+	if _, err := durable.ReadJSON(a.Path, &a.log); err != nil {
 		a.Logf("alert log: %v: counting from zero", err)
 		a.log = alertLog{}
 	}
@@ -167,14 +155,7 @@ func (a *Alerts) save() error {
 	if a.Path == "" {
 		return nil
 	}
-	b, err := json.Marshal(a.log)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(a.Path), 0o755); err != nil {
-		return fmt.Errorf("alert log: %w", err)
-	}
-	if err := durable.WriteFile(a.Path, b); err != nil {
+	if err := durable.WriteJSON(a.Path, a.log); err != nil {
 		return fmt.Errorf("alert log: %w", err)
 	}
 	return nil

@@ -8,10 +8,7 @@ package cellular
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -353,21 +350,14 @@ type rebootRecord struct {
 
 func (s *Service) lastReboot() time.Time {
 	var r rebootRecord
-	b, err := os.ReadFile(filepath.Join(s.dir(), "reboot.json"))
-	if err == nil {
-		json.Unmarshal(b, &r)
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	if _, err := durable.ReadJSON(filepath.Join(s.dir(), "reboot.json"), &r); err != nil {
 		s.Logf("reboot record: %v", err)
 	}
 	return r.Time
 }
 
 func (s *Service) setLastReboot(t time.Time) error {
-	b, _ := json.Marshal(rebootRecord{Time: t})
-	if err := os.MkdirAll(s.dir(), 0o755); err != nil {
-		return err
-	}
-	return durable.WriteFile(filepath.Join(s.dir(), "reboot.json"), b)
+	return durable.WriteJSON(filepath.Join(s.dir(), "reboot.json"), rebootRecord{Time: t})
 }
 
 // maxRSS returns the process's peak resident memory in bytes.

@@ -48,11 +48,7 @@ func newServiceRig(t *testing.T) *serviceRig {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := sim.New(sim.Config{PIN: "2468", RegisterAfter: 50 * time.Millisecond})
-	p, err := sim.ServePTY(ctx, s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, p := sim.StartPTY(t, sim.Config{PIN: "2468", RegisterAfter: 50 * time.Millisecond})
 	dir := t.TempDir()
 	r := &serviceRig{t: t, sim: s, run: filepath.Join(dir, "run"), dir: dir, cancel: cancel, done: make(chan struct{})}
 	r.svc = &Service{Config: cfg, Perm: filepath.Join(dir, "perm"), RunDir: r.run, Requests: filepath.Join(dir, "requests"),
@@ -75,7 +71,6 @@ func newServiceRig(t *testing.T) *serviceRig {
 	t.Cleanup(func() {
 		cancel()
 		<-r.done
-		p.Close()
 	})
 	return r
 }

@@ -1,10 +1,7 @@
 package cellular
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -77,17 +74,10 @@ func (u *Usage) load() error {
 	if u.loaded {
 		return nil
 	}
-	b, err := os.ReadFile(u.Path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		return fmt.Errorf("data use: %w", err)
-	default:
-		if err := json.Unmarshal(b, &u.f); err != nil {
-			// Start counting again rather than stop: the cap errs on the
-			// side of sending until the next period.
-			u.f = usageFile{}
-		}
+	if _, err := durable.ReadJSON(u.Path, &u.f); err != nil {
+		// Start counting again rather than stop: the cap errs on the
+		// side of sending until the next period.
+		u.f = usageFile{}
 	}
 	u.loaded = true
 	return nil
@@ -162,14 +152,7 @@ func (u *Usage) Save() error {
 }
 
 func (u *Usage) save() error {
-	b, err := json.MarshalIndent(u.f, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(u.Path), 0o755); err != nil {
-		return fmt.Errorf("data use: %w", err)
-	}
-	if err := durable.WriteFile(u.Path, append(b, '\n')); err != nil {
+	if err := durable.WriteJSON(u.Path, u.f); err != nil {
 		return fmt.Errorf("data use: %w", err)
 	}
 	return nil

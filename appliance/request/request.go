@@ -10,13 +10,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
+	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/internal/durable"
 )
 
@@ -34,43 +33,27 @@ type Request struct {
 	Time   time.Time `json:"time"`
 }
 
-const maxSize = 4096
-
 // Post writes the request name into dir.
 func Post(dir, name string, r Request) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("request: %w", err)
-	}
-	if err := durable.WriteFile(filepath.Join(dir, name+".json"), b); err != nil {
+	if err := durable.WriteJSON(filepath.Join(dir, name+".json"), r); err != nil {
 		return fmt.Errorf("request: %s: %w", name, err)
 	}
 	return nil
 }
 
 // Take reads and removes the request name from dir; ok is false when
-// there is none. A file that is not a plain, small JSON request is
-// removed and reported as an error.
+// there is none. A file that is not a plain JSON document (a link, a
+// FIFO, something large) is removed and reported as an error; it is read
+// with the status files' safeguards.
 func Take(dir, name string) (r Request, ok bool, err error) {
 	path := filepath.Join(dir, name+".json")
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	b, _, err := statusfile.ReadRaw(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Request{}, false, nil
 	}
 	defer os.Remove(path)
 	if err != nil {
-		return Request{}, false, fmt.Errorf("request: %s: %w", name, err)
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return Request{}, false, fmt.Errorf("request: %s is not a plain file", name)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxSize+1))
-	if err != nil || len(b) > maxSize {
-		return Request{}, false, fmt.Errorf("request: %s: unreadable or larger than %d bytes", name, maxSize)
+		return Request{}, false, fmt.Errorf("request: %w", err)
 	}
 	if err := json.Unmarshal(b, &r); err != nil {
 		return Request{}, false, fmt.Errorf("request: %s: %w", name, err)

@@ -7,13 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/url"
-	"os"
 	"path"
 	"strings"
 	"time"
+
+	"github.com/lapsebox/lapsebox/internal/gokrazyhttp"
 )
 
 // State is what a gokrazy service is doing.
@@ -91,7 +91,7 @@ func (c *Collector) fetchGokrazy(ctx context.Context) (*gokrazyStatus, error) {
 	defer cancel()
 	where := fmt.Sprintf("gokrazy: GET / over %s", c.cfg.GokrazySocket)
 
-	pw, pwFile, err := readPassword(c.cfg.PasswordFiles)
+	pw, pwFile, err := gokrazyhttp.ReadPassword(c.cfg.PasswordFiles)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
@@ -147,23 +147,6 @@ func parseGokrazyStatus(b []byte) (*gokrazyStatus, error) {
 		return nil, fmt.Errorf("decoding status JSON: %w", err)
 	}
 	return &gs, nil
-}
-
-// readPassword returns gokrazy's HTTP password from the first of files that
-// exists, and that file's name; or "", "" if none does.
-func readPassword(files []string) (pw, file string, err error) {
-	for _, fn := range files {
-		b, err := os.ReadFile(fn)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			// The error names the file, never its content.
-			return "", "", fmt.Errorf("reading password: %w", err)
-		}
-		return string(bytes.TrimSpace(b)), fn, nil
-	}
-	return "", "", nil
 }
 
 // servicesFrom turns gokrazy's services into Services, asking procDir

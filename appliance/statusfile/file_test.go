@@ -52,20 +52,25 @@ func TestKeysAreCamelCase(t *testing.T) {
 		"uploadd": Uploads{Targets: []Target{{ParkedReasons: []string{"x"}, LastReconcile: &Reconcile{}}}},
 	}
 	for name, v := range docs {
-		path := filepath.Join(dir, name+".json")
-		if err := Write(path, v); err != nil {
-			t.Fatal(err)
-		}
-		var m any
-		if _, err := Read(path, &m); err != nil {
-			t.Fatal(err)
-		}
-		walkKeys(m, func(k string) {
-			if k == "" || strings.ContainsAny(k, "_- ") || k[0] < 'a' || k[0] > 'z' {
-				t.Errorf("%s: key %q is not camelCase", name, k)
-			}
-		})
+		checkCamelCase(t, filepath.Join(dir, name+".json"), v)
 	}
+}
+
+// checkCamelCase writes v to path and checks every key of the file.
+func checkCamelCase(t *testing.T, path string, v any) {
+	t.Helper()
+	if err := Write(path, v); err != nil {
+		t.Fatal(err)
+	}
+	var m any
+	if _, err := Read(path, &m); err != nil {
+		t.Fatal(err)
+	}
+	walkKeys(m, func(k string) {
+		if k == "" || strings.ContainsAny(k, "_- ") || k[0] < 'a' || k[0] > 'z' {
+			t.Errorf("%s: key %q is not camelCase", filepath.Base(path), k)
+		}
+	})
 }
 
 func walkKeys(v any, fn func(string)) {

@@ -2,7 +2,6 @@ package statusfile
 
 import (
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -15,18 +14,7 @@ func TestModemKeysAreCamelCase(t *testing.T) {
 		Link: Link{DownSince: time.Now(), LastProbe: time.Now(), LastOutage: Duration(time.Minute)},
 		Data: DataUse{EssentialTargets: []string{"web"}, Updated: time.Now()},
 		SMS:  SMSCounters{LastAlertTime: time.Now()}, LastEscalation: &Escalation{}, Escalations: []Escalation{{}}}
-	if err := Write(path, st); err != nil {
-		t.Fatal(err)
-	}
-	var m any
-	if _, err := Read(path, &m); err != nil {
-		t.Fatal(err)
-	}
-	walkKeys(m, func(k string) {
-		if k == "" || strings.ContainsAny(k, "_- ") || k[0] < 'a' || k[0] > 'z' {
-			t.Errorf("modemd.json: key %q is not camelCase", k)
-		}
-	})
+	checkCamelCase(t, path, st)
 	var back Modem
 	if _, err := Read(path, &back); err != nil || *back.Net.SignalDBM != -95 || back.Link.LastOutage != Duration(time.Minute) {
 		t.Errorf("read back %+v, %v", back, err)

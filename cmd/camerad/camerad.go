@@ -13,7 +13,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -150,22 +149,17 @@ func run(ctx context.Context, cfg *config.Config, uctx *usb.Context, status *cap
 // writable /perm: never fill the root or a tmpfs. It reports why on the
 // status page and checks again every 30 s.
 func waitPersistent(ctx context.Context, dir string, status *capture.StatusFile, logger *log.Logger) error {
-	for {
-		err := store.RequirePersistent(dir, *mountinfoPath)
-		if err == nil {
-			return os.MkdirAll(dir, 0o755)
-		}
+	err := store.WaitPersistent(ctx, dir, *mountinfoPath, func(err error) {
 		logger.Print(err)
 		status.Update(time.Now(), func(st *statusfile.Camera) {
 			st.State = "refusing to write"
 			st.LastError, st.LastErrorTime = err.Error(), time.Now()
 		})
-		select {
-		case <-ctx.Done():
-			return errors.New("stopped")
-		case <-time.After(30 * time.Second):
-		}
+	})
+	if err != nil {
+		return err
 	}
+	return os.MkdirAll(dir, 0o755)
 }
 
 func main() {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -12,16 +11,7 @@ import (
 
 func simModem(t *testing.T, cfg sim.Config) (*sim.Sim, string) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s := sim.New(cfg)
-	p, err := sim.ServePTY(ctx, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		p.Close()
-		cancel()
-	})
+	s, p := sim.StartPTY(t, cfg)
 	s.Wait(10*time.Second, func() bool { return s.Registration() == sim.Home || cfg.PIN != "" })
 	return s, p.Path()
 }

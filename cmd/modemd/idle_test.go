@@ -41,12 +41,7 @@ func BenchmarkIdle(b *testing.B) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s := sim.New(sim.Config{RegisterAfter: 100 * time.Millisecond})
-	p, err := sim.ServePTY(ctx, s)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer p.Close()
+	s, p := sim.StartPTY(b, sim.Config{RegisterAfter: 100 * time.Millisecond})
 
 	perm, run := filepath.Join(dir, "perm"), filepath.Join(dir, "run")
 	os.MkdirAll(filepath.Join(perm, "lapsebox"), 0o755)

@@ -5,8 +5,8 @@
 // escalation ladder when the link is down (re-attach, radio off/on, modem
 // reset, power cycle through the modem's relay). It counts the month's
 // data against the cap, sends alert SMS and obeys SMS commands from
-// allowed numbers. Its status is /run/lapsebox/modemd.json; SIGHUP
-// re-reads the site configuration.
+// allowed numbers. Its status is /run/lapsebox/modemd.json; it follows
+// changes of the site configuration (SIGHUP reads it at once).
 //
 // Example:
 //
@@ -21,7 +21,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/cellular"
 	"github.com/lapsebox/lapsebox/appliance/config"
@@ -56,41 +55,18 @@ func logic() error {
 	root := filepath.Join(*perm, "lapsebox")
 	// The PIN memory must be on /perm: without it a restart could try a
 	// refused PIN again. Wait for it rather than run without.
-	for {
-		err := store.RequirePersistent(root, *mountinfoPath)
-		if err == nil {
-			break
-		}
-		logger.Print(err)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(30 * time.Second):
-		}
+	if err := store.WaitPersistent(ctx, root, *mountinfoPath, func(err error) { logger.Print(err) }); err != nil {
+		return nil
 	}
 	wake, err := modem.WatchDevices(ctx)
 	if err != nil {
 		logger.Printf("%v: looking for the modem every 30 s instead", err)
 	}
+	link := &manager.DHCP{Command: []string{*dhcp}, Logf: logger.Printf}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	link := &manager.DHCP{Command: []string{*dhcp}, Logf: logger.Printf}
-	for ctx.Err() == nil {
-		cfg, source, err := config.Load(*perm)
-		if err != nil {
-			logger.Printf("site configuration: %v (using %s)", err, source)
-		} else {
-			logger.Printf("site configuration: %s", source)
-		}
-		runCtx, cancel := context.WithCancel(ctx)
-		go func() {
-			select {
-			case <-hup:
-				logger.Print("SIGHUP: reading the site configuration again")
-				cancel()
-			case <-runCtx.Done():
-			}
-		}()
+	w := &config.Watcher{PermDir: *perm, Reload: hup, Logf: logger.Printf}
+	return w.Run(ctx, func(ctx context.Context, cfg *config.Config) error {
 		svc := &cellular.Service{
 			Config: cfg, Perm: *perm, RunDir: *runDir, Requests: *requests, Sysfs: *sysfs,
 			Relay:  &hw.Recorder{Device: "modem", Path: filepath.Join(root, "relay-requests.jsonl")},
@@ -99,13 +75,8 @@ func logic() error {
 			Wake:   wake,
 			Logf:   logger.Printf,
 		}
-		err = svc.Run(runCtx)
-		cancel()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		return svc.Run(ctx)
+	})
 }
 
 func main() {

@@ -58,17 +58,8 @@ func logic() error {
 		}
 	}
 	root := filepath.Join(*perm, "lapsebox")
-	for {
-		err := store.RequirePersistent(root, *mountinfoPath)
-		if err == nil {
-			break
-		}
-		logger.Print(err)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(30 * time.Second):
-		}
+	if err := store.WaitPersistent(ctx, root, *mountinfoPath, func(err error) { logger.Print(err) }); err != nil {
+		return nil
 	}
 	st, err := store.Open(root)
 	if err != nil {

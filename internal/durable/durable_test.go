@@ -54,3 +54,23 @@ func TestMkdirAll(t *testing.T) {
 		t.Error("a directory under a file was created")
 	}
 }
+
+func TestJSON(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a", "b", "state.json")
+	var v struct{ N int }
+	if found, err := ReadJSON(path, &v); found || err != nil {
+		t.Fatalf("missing file: %v %v", found, err)
+	}
+	v.N = 7
+	if err := WriteJSON(path, v); err != nil {
+		t.Fatal(err)
+	}
+	v.N = 0
+	if found, err := ReadJSON(path, &v); !found || err != nil || v.N != 7 {
+		t.Errorf("read back %+v %v %v", v, found, err)
+	}
+	os.WriteFile(path, []byte("{"), 0o644)
+	if _, err := ReadJSON(path, &v); err == nil {
+		t.Error("a damaged file read without error")
+	}
+}

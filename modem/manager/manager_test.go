@@ -43,6 +43,22 @@ type rig struct {
 	outages  []time.Duration
 }
 
+// simModem starts a simulated modem on a pseudo-terminal and returns a
+// Config.Find that finds it wherever it re-enumerates.
+func simModem(t *testing.T, sc sim.Config) (*sim.Sim, *sim.PTY, func() ([]modem.Candidate, error)) {
+	t.Helper()
+	s, p := sim.StartPTY(t, sc)
+	find := func() ([]modem.Candidate, error) {
+		path := p.Path()
+		if path == "" {
+			return nil, nil
+		}
+		return []modem.Candidate{{Device: path, Role: modem.Primary, Interface: 2,
+			USB: modem.USBDevice{VendorID: s.Model().VendorID, ProductID: s.Model().ProductID, Name: "1-1"}}}, nil
+	}
+	return s, p, find
+}
+
 // fast is a configuration with every wait shortened for tests.
 func fast(cfg Config) Config {
 	cfg.PollEvery = 100 * time.Millisecond
@@ -57,24 +73,13 @@ func fast(cfg Config) Config {
 func newRig(t *testing.T, sc sim.Config, cfg Config) *rig {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := sim.New(sc)
-	p, err := sim.ServePTY(ctx, s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, p, find := simModem(t, sc)
 	r := &rig{t: t, sim: s, pty: p, cancel: cancel, done: make(chan struct{})}
 	if cfg.Sysfs == "" {
 		cfg.Sysfs = t.TempDir() // no cdc_ether: registration only
 	}
 	cfg.Logf = t.Logf
-	cfg.Find = func() ([]modem.Candidate, error) {
-		path := p.Path()
-		if path == "" {
-			return nil, nil
-		}
-		return []modem.Candidate{{Device: path, Role: modem.Primary, Interface: 2,
-			USB: modem.USBDevice{VendorID: s.Model().VendorID, ProductID: s.Model().ProductID, Name: "1-1"}}}, nil
-	}
+	cfg.Find = find
 	cfg.OnMessage = func(msg modem.Message) {
 		r.mu.Lock()
 		r.messages = append(r.messages, msg)
@@ -85,6 +90,7 @@ func newRig(t *testing.T, sc sim.Config, cfg Config) *rig {
 		r.outages = append(r.outages, d)
 		r.mu.Unlock()
 	}
+	var err error
 	r.mgr, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +106,6 @@ func newRig(t *testing.T, sc sim.Config, cfg Config) *rig {
 func (r *rig) stop() {
 	r.cancel()
 	<-r.done
-	r.pty.Close()
 }
 
 // wait polls the manager's state until cond holds.
@@ -201,18 +206,7 @@ func TestWrongPINLeavesTheSIMUnlocked(t *testing.T) {
 	memFile := filepath.Join(t.TempDir(), "memory.json")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s := sim.New(sim.Config{PIN: "1111"})
-	p, err := sim.ServePTY(ctx, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	find := func() ([]modem.Candidate, error) {
-		if p.Path() == "" {
-			return nil, nil
-		}
-		return []modem.Candidate{{Device: p.Path(), Role: modem.Primary, USB: modem.USBDevice{VendorID: "2c7c"}}}, nil
-	}
+	s, p, find := simModem(t, sim.Config{PIN: "1111"})
 	for i := 0; i < 5; i++ {
 		cfg := fast(Config{PIN: "9999", MemoryFile: memFile, Find: find, Sysfs: t.TempDir(), Logf: t.Logf})
 		m, err := New(cfg)
@@ -274,9 +268,7 @@ func TestSIMProblems(t *testing.T) {
 func TestPUKNeverGuessed(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s := sim.New(sim.Config{PIN: "1111"})
-	p, _ := sim.ServePTY(ctx, s)
-	defer p.Close()
+	s, p, find := simModem(t, sim.Config{PIN: "1111"})
 	// Lock the SIM by hand first.
 	port, _ := modem.OpenSerial(p.Path(), time.Second)
 	c := modem.New(port, modem.Options{})
@@ -286,9 +278,7 @@ func TestPUKNeverGuessed(t *testing.T) {
 		c.Do(ctx, modem.Request{Command: `AT+CPIN="0000"`})
 	}
 	c.Close()
-	m, _ := New(fast(Config{PIN: "1111", Sysfs: t.TempDir(), Logf: t.Logf, Find: func() ([]modem.Candidate, error) {
-		return []modem.Candidate{{Device: p.Path(), Role: modem.Primary}}, nil
-	}}))
+	m, _ := New(fast(Config{PIN: "1111", Sysfs: t.TempDir(), Logf: t.Logf, Find: find}))
 	go m.Run(ctx)
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(m.State().Problem, "PUK") && time.Now().Before(deadline) {
@@ -391,9 +381,7 @@ func TestNoModemThenPlugged(t *testing.T) {
 func TestFullStorageSwept(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s := sim.New(sim.Config{Storage: 5, RegisterAfter: 50 * time.Millisecond})
-	p, _ := sim.ServePTY(ctx, s)
-	defer p.Close()
+	s, _, find := simModem(t, sim.Config{Storage: 5, RegisterAfter: 50 * time.Millisecond})
 	for i := 0; i < 6; i++ {
 		s.Receive("+33612345678", "reboot")
 	}
@@ -401,10 +389,7 @@ func TestFullStorageSwept(t *testing.T) {
 		t.Fatalf("stored %d rejected %d", s.Stored(), s.Rejected())
 	}
 	var got atomic.Int32
-	m, _ := New(fast(Config{Sysfs: t.TempDir(), Logf: t.Logf, OnMessage: func(modem.Message) { got.Add(1) },
-		Find: func() ([]modem.Candidate, error) {
-			return []modem.Candidate{{Device: p.Path(), Role: modem.Primary}}, nil
-		}}))
+	m, _ := New(fast(Config{Sysfs: t.TempDir(), Logf: t.Logf, OnMessage: func(modem.Message) { got.Add(1) }, Find: find}))
 	go m.Run(ctx)
 	if !s.Wait(10*time.Second, func() bool { return s.Stored() == 0 }) {
 		t.Fatalf("%d messages left", s.Stored())

@@ -3,11 +3,7 @@ package manager
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -56,17 +52,10 @@ func loadMemory(path string) (*memory, error) {
 	if path == "" {
 		return m, nil
 	}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return m, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("manager: %w", err)
-	}
-	if err := json.Unmarshal(b, &m.m); err != nil {
+	if _, err := durable.ReadJSON(path, &m.m); err != nil {
 		// A damaged file must not let a refused PIN through: refuse to
 		// start rather than forget.
-		return nil, fmt.Errorf("manager: %s is damaged (%v): remove it only after checking the SIM's PIN", filepath.Base(path), err)
+		return nil, fmt.Errorf("manager: %s is damaged or unreadable (%v): remove it only after checking the SIM's PIN", filepath.Base(path), err)
 	}
 	return m, nil
 }
@@ -75,14 +64,7 @@ func (m *memory) save() error {
 	if m.path == "" {
 		return nil
 	}
-	b, err := json.MarshalIndent(m.m, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(m.path), 0o755); err != nil {
-		return fmt.Errorf("manager: %w", err)
-	}
-	if err := durable.WriteFile(m.path, append(b, '\n')); err != nil {
+	if err := durable.WriteJSON(m.path, m.m); err != nil {
 		return fmt.Errorf("manager: remembering: %w", err)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -398,7 +399,7 @@ func (s *session) urc(ctx context.Context, u modem.URC) error {
 	case "+CMTI":
 		f := modem.Fields(u.Args)
 		if len(f) == 2 {
-			if i := atoi(f[1]); i >= 0 {
+			if i, err := strconv.Atoi(f[1]); err == nil && i >= 0 {
 				s.takeSMS(ctx, i)
 			}
 		}
@@ -426,17 +427,6 @@ func firstField(args string) string {
 		return f[0]
 	}
 	return ""
-}
-
-func atoi(s string) int {
-	n := 0
-	for _, r := range strings.TrimSpace(s) {
-		if r < '0' || r > '9' {
-			return -1
-		}
-		n = n*10 + int(r-'0')
-	}
-	return n
 }
 
 // escalate takes one step of the ladder, records it, and returns

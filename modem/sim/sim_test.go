@@ -13,18 +13,9 @@ import (
 
 func start(t *testing.T, cfg sim.Config) (*sim.Sim, *sim.PTY, *modem.Conn) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s := sim.New(cfg)
-	p, err := sim.ServePTY(ctx, s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, p := sim.StartPTY(t, cfg)
 	c := connect(t, p)
-	t.Cleanup(func() {
-		c.Close()
-		p.Close()
-		cancel()
-	})
+	t.Cleanup(func() { c.Close() })
 	return s, p, c
 }
 
