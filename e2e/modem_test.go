@@ -105,7 +105,8 @@ func waitSent(t *testing.T, s *sim.Sim, to, want string, timeout time.Duration) 
 // registers, reports signal through statusd, proves the link with a probe
 // to the host, sends an alert SMS (no camera: slots are missed), answers
 // a "status" SMS, and finds the modem again after it is pulled out and
-// plugged back in.
+// plugged back in, and reboots the appliance through gokrazy on a
+// "reboot" SMS, once.
 func TestModemInVM(t *testing.T) {
 	needVM(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -155,6 +156,9 @@ func TestModemInVM(t *testing.T) {
 	defer func() {
 		if t.Failed() || testing.Verbose() {
 			t.Logf("modemd's log:\n%s", serviceLog(dev, "/user/modemd"))
+		}
+		if t.Failed() {
+			t.Logf("serial console:\n%s", tail(vm.SerialOutput(), 6000))
 		}
 	}()
 	waitBuild(t, vm, dev, img.manifest.BuildTimestamp)
@@ -217,6 +221,48 @@ func TestModemInVM(t *testing.T) {
 	if pid := modemdPid(t, dev); pid != firstPid {
 		t.Errorf("modemd's pid changed from %d to %d: it was restarted", firstPid, pid)
 	}
+
+	// "reboot" from the owner: modemd answers, then gokrazy reboots the
+	// appliance (its /reboot over the unix socket). The message was
+	// deleted first: the appliance reboots once.
+	before, err := update.Status(context.Background(), dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bootedAt := before.Service("/user/statusd").StartTime
+	s.Receive(modemOwner, "reboot")
+	waitSent(t, s, modemOwner, "e2e: rebooting now", 2*time.Minute)
+	var rebootedAt time.Time
+	deadline := time.Now().Add(4 * time.Minute)
+	for {
+		st, err := update.Status(context.Background(), dev)
+		if err == nil && st.Service("/user/statusd").StartTime.After(bootedAt.Add(time.Second)) {
+			rebootedAt = st.Service("/user/statusd").StartTime
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the appliance did not reboot: %v", err)
+		}
+		time.Sleep(time.Second)
+	}
+	waitModemd(t, vm, "registered after the reboot", 3*time.Minute, func(st *statusfile.Modem) bool { return st.Link.Connected })
+	// The command was deleted before it was obeyed: no second reboot.
+	time.Sleep(30 * time.Second)
+	after, err := update.Status(context.Background(), dev)
+	if err != nil || !after.Service("/user/statusd").StartTime.Equal(rebootedAt) {
+		t.Errorf("a second reboot? gokrazy: %v", err)
+	}
+	if n := strings.Count(strings.Join(smsTexts(s.Sent()), "\n"), "rebooting now"); n != 1 {
+		t.Errorf("%d reboot replies", n)
+	}
+}
+
+func smsTexts(ms []sim.SMS) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.Text)
+	}
+	return out
 }
 
 // modemdPid returns the pid gokrazy reports for modemd.
