@@ -106,6 +106,9 @@ func (f *fileConfig) parseModem(targets []Target, bad func(field, format string,
 		}
 		v, ok := f.Secrets[s.name]
 		switch {
+		case v == redacted:
+			// A file given out redacted (RedactJSON): the device's value
+			// stands behind it.
 		case !ok:
 			bad(s.field, "%q is not in secrets", s.name)
 		case s.field == "modem.pin_secret" && !regexp.MustCompile(`^[0-9]{4,8}$`).MatchString(v):

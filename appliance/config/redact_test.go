@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -76,7 +77,8 @@ func TestRestoreSecrets(t *testing.T) {
 	edited = bytes.Replace(edited, []byte(`"client-dav": "[redacted]"`), []byte(`"client-dav": "[redacted]", "new-one": "[redacted]"`), 1)
 	_, err = RestoreSecrets("pushed.json", edited, cur)
 	errs := strictjson.Errors(err)
-	if len(errs) != 1 || errs[0].Field != "secrets.new-one" || errs[0].Line != 40 || !strings.Contains(err.Error(), "pushed.json: line 40: secrets.new-one: \"[redacted]\" stands for") {
+	line := bytes.Count(edited[:bytes.Index(edited, []byte(`"new-one"`))], []byte("\n")) + 1
+	if len(errs) != 1 || errs[0].Field != "secrets.new-one" || errs[0].Line != line || !strings.Contains(err.Error(), fmt.Sprintf("pushed.json: line %d: secrets.new-one: \"[redacted]\" stands for", line)) {
 		t.Errorf("RestoreSecrets with an unknown placeholder: %v", err)
 	}
 	edited = bytes.Replace(edited, []byte(`, "new-one": "[redacted]"`), nil, 1)
