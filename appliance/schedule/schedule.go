@@ -180,6 +180,13 @@ func (s *Schedule) Next(after time.Time) (time.Time, bool) {
 
 // next returns the first slot t with t > after and t >= notBefore.
 func (s *Schedule) next(after, notBefore time.Time) (time.Time, bool) {
+	var sc sunCache
+	return s.nextCached(after, notBefore, &sc)
+}
+
+// nextCached is next with the sun of the days it looks at kept in sc,
+// which successive calls may share.
+func (s *Schedule) nextCached(after, notBefore time.Time, sc *sunCache) (time.Time, bool) {
 	if !s.usable() {
 		return time.Time{}, false
 	}
@@ -190,7 +197,6 @@ func (s *Schedule) next(after, notBefore time.Time) (time.Time, bool) {
 	first := dateOf(lo.In(s.Location))
 	var best time.Time
 	found := false
-	var sc sunCache
 	// A window of day D never opens before the local midnight of D minus a
 	// day and a half (sunrise-12h where solar noon is hours off the zone's
 	// noon) and never closes after D+3; scan from D-3 until the windows
@@ -205,7 +211,7 @@ func (s *Schedule) next(after, notBefore time.Time) (time.Time, bool) {
 			if !w.Days.Has(day.weekday()) {
 				continue
 			}
-			start, end, ok := s.span(w, day, &sc)
+			start, end, ok := s.span(w, day, sc)
 			if !ok || !end.After(lo) {
 				continue
 			}
@@ -289,11 +295,12 @@ func (s *Schedule) edge(e Edge, d date, isStart bool, sc *sunCache) time.Time {
 	return sun.Set.Add(e.Offset)
 }
 
-// sunCache remembers the last few days' sun within one call of next.
+// sunCache remembers the last few days' sun: one call of next looks at
+// about five days, and successive calls at mostly the same ones.
 type sunCache struct {
 	n    int
-	days [4]date
-	sun  [4]SunDay
+	days [8]date
+	sun  [8]SunDay
 }
 
 func (c *sunCache) get(s *Schedule, d date) SunDay {
