@@ -20,6 +20,9 @@ import (
 //   - When the device is gone (unplugged, powered off, re-enumerated) it
 //     returns an error wrapping ErrNoDevice, so that callers know to
 //     re-open the device rather than retry.
+//   - After Close (Conn.Close calls it) every call returns an error
+//     wrapping ErrClosed: whoever holds the transport must find the
+//     device again rather than use it.
 //   - Other failures (a stalled endpoint, an I/O error) are returned as
 //     they are; Conn treats any error in the middle of a transaction as
 //     loss of step and recovers with Cancel, draining and Status.
@@ -84,6 +87,8 @@ type Transport interface {
 var (
 	// ErrNoDevice means the device is gone; re-open it.
 	ErrNoDevice = errors.New("no device")
+	// ErrClosed means the transport was closed; open the device again.
+	ErrClosed = errors.New("transport closed")
 	// ErrUnsupported means the device does not implement a class request.
 	ErrUnsupported = errors.New("request not supported by the device")
 )

@@ -254,7 +254,7 @@ func (d *Device) violate(format string, args ...any) {
 // reachable returns the error every call gets while the device is gone.
 func (d *Device) reachable() error {
 	if d.closed {
-		return errors.New("sim: transport closed")
+		return fmt.Errorf("sim: %w", ptp.ErrClosed)
 	}
 	if !d.plugged {
 		return fmt.Errorf("sim: %w", ptp.ErrNoDevice)

@@ -35,7 +35,9 @@ const (
 // request a timeout. When the camera is unplugged, the first failing call
 // releases the interface, the configuration and the device, in that order,
 // and it and every later call return an error wrapping ptp.ErrNoDevice:
-// open the camera again with Context.Wait and its serial.
+// open the camera again with Context.Wait and its serial. After Close
+// (which ptp.Conn.Close and camera.Close call) every call returns an error
+// wrapping ptp.ErrClosed; Usable says whether either happened.
 type Transport struct {
 	dev  device
 	si   stillImage
@@ -152,12 +154,21 @@ func (t *Transport) usable(what string) (context.Context, error) {
 	case t.gone:
 		return nil, fmt.Errorf("usb: %s: %s: %w", t.info, what, ptp.ErrNoDevice)
 	case t.closed:
-		return nil, fmt.Errorf("usb: %s: %s: transport closed", t.info, what)
+		return nil, fmt.Errorf("usb: %s: %s: %w", t.info, what, ptp.ErrClosed)
 	}
 	return t.ioCtx, nil
 }
 
 func (t *Transport) name() string { return t.Info().String() }
+
+// Usable reports whether the transport can still be used: it was neither
+// closed nor left by its device. A camera's owner checks it before
+// opening a new session over a transport it kept.
+func (t *Transport) Usable() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return !t.gone && !t.closed
+}
 
 // isGone reports whether err means the device has left the bus.
 func isGone(err error) bool {

@@ -68,11 +68,25 @@ func TestOpenAndGetObject(t *testing.T) {
 	if !bytes.Equal(buf.Bytes(), pattern(cam.objectSize)) {
 		t.Errorf("GetObject: %d bytes, not the object's %d", buf.Len(), cam.objectSize)
 	}
+	if !tr.Usable() {
+		t.Error("an open transport is not usable")
+	}
 	if err := conn.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := cam.calls(), "release interface, release config, close device"; !strings.HasSuffix(got, want) {
 		t.Errorf("calls %q, want them to end with %q", got, want)
+	}
+	// Closing the session closed the transport: whoever kept it must see
+	// that, and every call says why it fails.
+	if tr.Usable() {
+		t.Error("a closed transport is usable")
+	}
+	if _, err := ptp.NewConn(tr, nil).GetDeviceInfo(ctx); !errors.Is(err, ptp.ErrClosed) {
+		t.Errorf("GetDeviceInfo over a closed transport: %v, want ErrClosed", err)
+	}
+	if err := tr.ResetPort(ctx); !errors.Is(err, ptp.ErrClosed) {
+		t.Errorf("ResetPort of a closed transport: %v, want ErrClosed", err)
 	}
 }
 
@@ -150,6 +164,9 @@ func TestUnplugAndRediscover(t *testing.T) {
 	}
 	if cam.calls() != before {
 		t.Errorf("the transport used the device after it was gone: %q", cam.calls())
+	}
+	if tr.Usable() {
+		t.Error("a transport whose camera left the bus is usable")
 	}
 	if err := tr.Close(); err != nil {
 		t.Errorf("Close after the unplug: %v", err)

@@ -17,6 +17,12 @@ import (
 
 // Device is the camera on USB: the first PTP camera that Match accepts,
 // then always the same one, by serial number, however the bus renumbers it.
+//
+// Device keeps the camera's transport between sessions (a session reset
+// or a port reset keeps it), but a camera's Close closes it too: the
+// capture loop closes the camera before a power cycle. So Device never
+// trusts a transport it kept: a closed one, or one whose camera left the
+// bus, is dropped and the camera looked for again.
 type Device struct {
 	USB      *usb.Context
 	Selector usb.Selector // a Serial pins the camera; set after the first open
@@ -24,14 +30,38 @@ type Device struct {
 	Match   func(model, serial string) bool
 	Options camera.Options
 
-	t *usb.Transport
+	t port
+	// find looks for the camera on the bus (USB.Wait); tests replace it.
+	find func(ctx context.Context, sel usb.Selector) (port, error)
+}
+
+// port is what Device uses of a camera's transport: a *usb.Transport.
+type port interface {
+	ptp.Transport
+	Info() usb.Info
+	ResetPort(ctx context.Context) error
+	Usable() bool
+}
+
+func (d *Device) wait(ctx context.Context) (port, error) {
+	if d.find != nil {
+		return d.find(ctx, d.Selector)
+	}
+	t, err := d.USB.Wait(ctx, d.Selector, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 // Open implements capture.Device: it waits for the camera to be on the bus.
 func (d *Device) Open(ctx context.Context) (*camera.Camera, error) {
 	for attempt := 0; ; attempt++ {
+		if d.t != nil && !d.t.Usable() {
+			d.dropTransport()
+		}
 		if d.t == nil {
-			t, err := d.USB.Wait(ctx, d.Selector, time.Second)
+			t, err := d.wait(ctx)
 			if err != nil {
 				return nil, err
 			}
@@ -40,7 +70,7 @@ func (d *Device) Open(ctx context.Context) (*camera.Camera, error) {
 		opts := d.Options
 		opts.Conn.USBVendorID = d.t.Info().VendorID
 		cam, err := camera.Open(ctx, d.t, opts)
-		if errors.Is(err, ptp.ErrNoDevice) && attempt == 0 {
+		if gone(err) && attempt == 0 {
 			// The camera went away since it was found (a power cycle, a
 			// USB reset): look for it again once.
 			d.dropTransport()
@@ -67,8 +97,14 @@ func (d *Device) Open(ctx context.Context) (*camera.Camera, error) {
 	}
 }
 
+// gone reports whether err means the transport cannot be used again.
+func gone(err error) bool { return errors.Is(err, ptp.ErrNoDevice) || errors.Is(err, ptp.ErrClosed) }
+
 // Recover implements capture.Device.
 func (d *Device) Recover(ctx context.Context, cam *camera.Camera, a recovery.Action) error {
+	if d.t != nil && !d.t.Usable() {
+		d.dropTransport()
+	}
 	if d.t == nil {
 		return nil // nothing open: Open finds the camera again
 	}
@@ -83,7 +119,7 @@ func (d *Device) Recover(ctx context.Context, cam *camera.Camera, a recovery.Act
 	case recovery.USBReset:
 		err = d.t.ResetPort(ctx)
 	}
-	if errors.Is(err, ptp.ErrNoDevice) {
+	if gone(err) {
 		d.dropTransport()
 	}
 	return err
