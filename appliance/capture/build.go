@@ -24,6 +24,7 @@ func NewLoop(cfg *config.Config, st *store.Store, dev Device, relay hw.Relay, st
 		Relay:     relay,
 		Ladder:    recovery.New(recovery.Policy{}),
 		Keep:      cfg.Camera.Keep,
+		Model:     cfg.Camera.Model,
 		MinSize:   cfg.Camera.MinSize,
 		Targets:   Targets(cfg),
 		Retention: Retention(cfg),

@@ -12,7 +12,7 @@ import (
 func TestNewLoopFromConfig(t *testing.T) {
 	cfg, err := config.Parse("site.json", []byte(`{
   "site": {"name": "t", "time_zone": "UTC"},
-  "camera": {"keep": "both", "min_size": 5000},
+  "camera": {"model": "T3i", "keep": "both", "min_size": 5000},
   "schedule": {"interval": "10m"},
   "retention": {"high_water": 80, "low_water": 70, "critical": 95},
   "targets": [
@@ -29,7 +29,7 @@ func TestNewLoopFromConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := NewLoop(cfg, st, nil, &hw.Recorder{Device: "camera"}, nil, nil)
-	if l.MinSize != 5000 || l.Keep != cfg.Camera.Keep || l.Schedule != &cfg.Schedule {
+	if l.MinSize != 5000 || l.Keep != cfg.Camera.Keep || l.Model != "T3i" || l.Schedule != &cfg.Schedule || l.Usage == nil {
 		t.Errorf("loop %+v does not follow the camera and schedule sections", l)
 	}
 	if r := l.Retention; r.HighWater != 0.80 || r.LowWater != 0.70 || r.Critical != 0.95 {

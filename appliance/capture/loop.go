@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"math"
 	"os"
 	"path"
 	"path/filepath"
@@ -32,12 +31,18 @@ type Loop struct {
 	Relay    hw.Relay // the camera's power; a power cycle is the ladder's last rung
 	Ladder   *recovery.Ladder
 	Keep     config.Keep
+	// Model is the configured camera model, whose typical picture size is
+	// assumed until a capture is measured ("" for any camera).
+	Model string
 	// MinSize is the smallest file accepted as a picture: a camera that
 	// hands back a few hundred bytes failed, whatever it says.
 	MinSize int64
 	// Targets lists the upload targets owed a file with extension ext.
 	Targets func(ext string, raw bool) []string
-	// Retention is applied every PruneEvery (default an hour).
+	// Retention is applied before a capture that would cross its
+	// high-water mark, when the disk is found full, and every PruneEvery
+	// (default an hour) for photos past their age. Usage measures the
+	// store's file system (nil: neither is done).
 	Retention  store.Retention
 	Usage      store.Usage
 	PruneEvery time.Duration
@@ -64,8 +69,14 @@ type Loop struct {
 	PowerOff time.Duration
 
 	cam       *camera.Camera
+	lastModel string // of the camera last seen, or of the newest photo
+	lastOpen  time.Time
+	openErr   string  // why the camera last failed to open between slots
+	sizes     []int64 // bytes of recent captures, newest last
+	perDay    float64 // the schedule's pictures per day; <0 until counted
 	lastPrune time.Time
 	prevSlot  time.Time // the last slot captured, for files that arrive late
+	tried     int64     // bytes the store took of the last capture attempt
 }
 
 func (l *Loop) defaults() {
@@ -109,7 +120,21 @@ func (l *Loop) defaults() {
 func (l *Loop) Run(ctx context.Context) error {
 	l.defaults()
 	defer l.closeCamera()
-	l.status(func(st *statusfile.Camera) { st.Mode = "capture" })
+	l.perDay = -1
+	l.sizes = nil
+	start := l.Clock.Now()
+	l.status(func(st *statusfile.Camera) {
+		st.Mode = "capture"
+		if st.Started.IsZero() {
+			st.Started = start
+		}
+	})
+	l.restore()
+	if l.Usage != nil {
+		if used, total, err := l.Usage(); err == nil {
+			l.measured(used, total)
+		}
+	}
 	last := l.loadLast()
 	for ctx.Err() == nil {
 		now := l.Clock.Now()
@@ -140,7 +165,7 @@ func (l *Loop) Run(ctx context.Context) error {
 		}
 		l.status(func(st *statusfile.Camera) {
 			st.NextSlot = c.Next
-			if st.State != "alert" {
+			if st.State != "alert" && !strings.HasPrefix(st.State, "storage") {
 				st.State = "waiting"
 			}
 		})
@@ -151,12 +176,19 @@ func (l *Loop) Run(ctx context.Context) error {
 	return nil
 }
 
-// waitFor sleeps until t, keeping the camera awake meanwhile.
+// waitFor sleeps until t, keeping the camera awake meanwhile, or looking
+// for it if it is not open.
 func (l *Loop) waitFor(ctx context.Context, t time.Time) error {
 	for {
 		d := t.Sub(l.Clock.Now())
 		if d <= 0 {
 			return nil
+		}
+		if l.cam == nil {
+			l.openBetweenSlots(ctx, t)
+			if d = t.Sub(l.Clock.Now()); d <= 0 {
+				return nil
+			}
 		}
 		if err := l.Clock.Sleep(ctx, min(d, l.KeepAliveEvery)); err != nil {
 			return err
@@ -179,10 +211,42 @@ func (l *Loop) waitFor(ctx context.Context, t time.Time) error {
 	}
 }
 
+// openBetweenSlots opens the camera while waiting for slot, so that its
+// model, battery and card show before the first slot: every
+// KeepAliveEvery, or every minute while it is not found. Failing here is
+// no capture failure: the ladder is not climbed, and the slot opens the
+// camera again anyway.
+func (l *Loop) openBetweenSlots(ctx context.Context, slot time.Time) {
+	now := l.Clock.Now()
+	left := slot.Sub(now) - 2*time.Second
+	every := l.KeepAliveEvery
+	if l.openErr != "" {
+		every = max(every, time.Minute)
+	}
+	if left < 3*time.Second || (!l.lastOpen.IsZero() && now.Sub(l.lastOpen) < every) {
+		return
+	}
+	octx, cancel := context.WithTimeout(ctx, min(left, 10*time.Second))
+	defer cancel()
+	if err := l.openCamera(octx); err != nil {
+		if ctx.Err() == nil && err.Error() != l.openErr {
+			l.Log.Printf("looking for the camera: %v", err)
+			l.openErr = err.Error()
+		}
+		return
+	}
+	l.settings(ctx)
+}
+
 // shoot takes the picture for slot, climbing the recovery ladder on
 // failure until the slot's time is up.
 func (l *Loop) shoot(ctx context.Context, slot time.Time) {
 	deadline := slot.Add(l.SlotTimeout)
+	if err := l.makeRoom(); err != nil {
+		l.full(err)
+		l.missed([]time.Time{slot}, false, err.Error())
+		return
+	}
 	l.status(func(st *statusfile.Camera) { st.State = "capturing" })
 	for {
 		info, err := l.captureOnce(ctx, slot, deadline)
@@ -197,8 +261,18 @@ func (l *Loop) shoot(ctx context.Context, slot time.Time) {
 				st.Recovery = recoveryStatus(l.Ladder.State(l.Clock.Now()))
 				st.State = "waiting"
 			})
+			l.stored(info.Bytes)
 			l.Log.Printf("captured %s: %s in %.1fs", slot.Format(time.RFC3339), strings.Join(info.Files, ", "), time.Duration(info.Total).Seconds())
 			return
+		}
+		var se *StorageError
+		if errors.As(err, &se) {
+			// The camera did its part: its ladder stays where it is.
+			if !l.storageFailed(err, l.tried) || !l.Clock.Now().Before(deadline) {
+				l.missed([]time.Time{slot}, false, err.Error())
+				return
+			}
+			continue
 		}
 		now := l.Clock.Now()
 		action := l.Ladder.Failure(now)
@@ -257,39 +331,54 @@ func (l *Loop) recover(ctx context.Context, a recovery.Action) error {
 	return nil
 }
 
-// captureOnce opens the camera if needed and takes one picture.
+// openCamera finds and opens the camera, and shows it on the status page.
+func (l *Loop) openCamera(ctx context.Context) error {
+	l.lastOpen = l.Clock.Now()
+	cam, err := l.Device.Open(ctx)
+	if err != nil {
+		l.status(func(st *statusfile.Camera) {
+			if st.Camera != nil {
+				st.Camera.Connected = false
+			}
+		})
+		return fmt.Errorf("opening the camera: %w", err)
+	}
+	l.cam = cam
+	l.openErr = ""
+	id := cam.Identity()
+	l.lastModel = id.Model
+	l.status(func(st *statusfile.Camera) {
+		st.Camera = &statusfile.CameraInfo{Model: id.Model, Serial: id.SerialNumber, Connected: true}
+	})
+	l.Log.Printf("camera %s", id)
+	return nil
+}
+
+// captureOnce opens the camera if needed and takes one picture. A failure
+// of the store is a *StorageError; l.tried says how many bytes the store
+// took before it.
 func (l *Loop) captureOnce(ctx context.Context, slot, deadline time.Time) (*statusfile.Capture, error) {
 	cctx, cancel := context.WithTimeout(ctx, max(deadline.Sub(l.Clock.Now()), 5*time.Second))
 	defer cancel()
+	l.tried = 0
 	if l.cam == nil {
 		l.status(func(st *statusfile.Camera) { st.State = "waiting for camera" })
-		cam, err := l.Device.Open(cctx)
-		if err != nil {
-			l.status(func(st *statusfile.Camera) {
-				if st.Camera != nil {
-					st.Camera.Connected = false
-				}
-			})
-			return nil, fmt.Errorf("opening the camera: %w", err)
+		if err := l.openCamera(cctx); err != nil {
+			return nil, err
 		}
-		l.cam = cam
-		id := cam.Identity()
-		l.status(func(st *statusfile.Camera) {
-			st.Camera = &statusfile.CameraInfo{Model: id.Model, Serial: id.SerialNumber, Connected: true}
-			st.State = "capturing"
-		})
-		l.Log.Printf("camera %s", id)
+		l.status(func(st *statusfile.Camera) { st.State = "capturing" })
 	}
 	id := l.cam.Identity()
 	tx, err := l.Store.Begin(slot, store.Camera{Model: id.Model, Serial: id.SerialNumber}, nil)
 	if err != nil {
-		return nil, err
+		return nil, storageErr(err)
 	}
 	defer tx.Abort()
 
 	var writers, lateWriters []*fileWriter
 	var lateTx *store.Tx
 	var firstByte time.Time
+	var sinkErr error // the store's, when the camera's sink failed
 	sink := func(f camera.File) (io.Writer, error) {
 		if !wanted(l.Keep, f.RAW) {
 			return io.Discard, nil
@@ -300,11 +389,13 @@ func (l *Loop) captureOnce(ctx context.Context, slot, deadline time.Time) (*stat
 			// JPG): it joins that capture's name if it is free.
 			if lateTx == nil {
 				if lateTx, err = l.Store.Begin(l.prevSlot, store.Camera{Model: id.Model, Serial: id.SerialNumber}, nil); err != nil {
+					sinkErr = err
 					return nil, err
 				}
 			}
 			w, err := lateTx.Create(ext, l.Targets(ext, f.RAW))
 			if err != nil {
+				sinkErr = err
 				return nil, err
 			}
 			fw := &fileWriter{w: w, name: f.Name, onFirst: func() {}}
@@ -313,6 +404,7 @@ func (l *Loop) captureOnce(ctx context.Context, slot, deadline time.Time) (*stat
 		}
 		w, err := tx.Create(ext, l.Targets(ext, f.RAW))
 		if err != nil {
+			sinkErr = err
 			return nil, err
 		}
 		fw := &fileWriter{w: w, name: f.Name, onFirst: func() {
@@ -325,16 +417,31 @@ func (l *Loop) captureOnce(ctx context.Context, slot, deadline time.Time) (*stat
 	}
 	_, err = l.cam.Capture(cctx, sink)
 	delivered := l.Clock.Now()
+	var closeErr error
 	for _, w := range writers {
-		if cerr := w.w.Close(); err == nil {
-			err = cerr
+		l.tried += w.n
+		if sinkErr == nil && w.err != nil {
+			sinkErr = w.err
+		}
+		if cerr := w.w.Close(); closeErr == nil {
+			closeErr = cerr
+		}
+	}
+	for _, w := range lateWriters {
+		if sinkErr == nil && w.err != nil {
+			sinkErr = w.err
 		}
 	}
 	if lateTx != nil {
 		l.commitLate(lateTx, lateWriters)
 	}
-	if err != nil {
+	switch {
+	case sinkErr != nil:
+		return nil, storageErr(sinkErr)
+	case err != nil:
 		return nil, err
+	case closeErr != nil:
+		return nil, storageErr(closeErr)
 	}
 	if len(writers) == 0 {
 		return nil, fmt.Errorf("the camera delivered no %s file", l.Keep)
@@ -349,7 +456,7 @@ func (l *Loop) captureOnce(ctx context.Context, slot, deadline time.Time) (*stat
 	tx.SetSettings(l.settings(ctx))
 	photos, err := tx.Commit()
 	if err != nil {
-		return nil, err
+		return nil, storageErr(err)
 	}
 	durable := l.Clock.Now()
 	if firstByte.IsZero() {
@@ -435,10 +542,13 @@ func fileExt(f camera.File) string {
 	return ".jpg"
 }
 
+// fileWriter is a file of a capture on its way into the store; it keeps
+// the store's error apart from the camera's.
 type fileWriter struct {
 	w       io.WriteCloser
 	name    string
 	n       int64
+	err     error
 	onFirst func()
 }
 
@@ -448,6 +558,9 @@ func (w *fileWriter) Write(p []byte) (int, error) {
 	}
 	n, err := w.w.Write(p)
 	w.n += int64(n)
+	if err != nil && w.err == nil {
+		w.err = err
+	}
 	return n, err
 }
 
@@ -464,47 +577,6 @@ func (l *Loop) missed(slots []time.Time, truncated bool, reason string) {
 	if len(slots) > 0 {
 		l.Log.Printf("missed %d slot(s) from %s: %s", len(slots), slots[0].Format(time.RFC3339), reason)
 	}
-}
-
-// maybePrune applies retention and measures the store at most every
-// PruneEvery.
-func (l *Loop) maybePrune() {
-	now := l.Clock.Now()
-	if l.Usage == nil || (!l.lastPrune.IsZero() && now.Sub(l.lastPrune) < l.PruneEvery) {
-		return
-	}
-	l.lastPrune = now
-	var rep *statusfile.Prune
-	if l.Retention.Validate() == nil {
-		r, err := l.Store.Prune(l.Retention, l.Usage, now)
-		if err != nil {
-			l.Log.Printf("retention: %v", err)
-		} else {
-			rep = pruneStatus(r)
-			if n := r.DeletedForAge + r.DeletedForSpace + r.DroppedQueued; n > 0 {
-				l.Log.Printf("retention: deleted %d photos (%d for age, %d for space), %d bytes", n, r.DeletedForAge, r.DeletedForSpace+r.DroppedQueued, r.FreedBytes)
-			}
-			if r.DroppedQueued > 0 {
-				l.Log.Printf("disk critically full: deleted %d photos still owed to %s", r.DroppedQueued, strings.Join(r.DroppedTargets, ", "))
-			}
-		}
-	}
-	used, total, err := l.Usage()
-	if err != nil {
-		l.Log.Printf("measuring the store: %v", err)
-		return
-	}
-	var days *float64
-	if d, _, err := l.Store.Autonomy(7*24*time.Hour, now, total-used); err == nil && !math.IsInf(d, 1) {
-		days = &d
-	}
-	l.status(func(st *statusfile.Camera) {
-		st.Store = &statusfile.Store{UsedBytes: used, TotalBytes: total}
-		st.AutonomyDays = days
-		if rep != nil {
-			st.Prune = rep
-		}
-	})
 }
 
 func (l *Loop) status(fn func(*statusfile.Camera)) {

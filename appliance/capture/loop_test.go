@@ -66,7 +66,15 @@ func (d *simDevice) Open(ctx context.Context) (*camera.Camera, error) {
 	if d.fail != nil {
 		return nil, d.fail
 	}
-	return camera.Open(ctx, d.dev, camera.Options{OpTimeout: 500 * time.Millisecond, PairTimeout: 2 * time.Second})
+	opts := camera.Options{OpTimeout: 500 * time.Millisecond, PairTimeout: 2 * time.Second}
+	cam, err := camera.Open(ctx, d.dev, opts)
+	if errors.Is(err, ptp.ErrClosed) {
+		// Closed by the loop (before a power cycle, at the end of a run):
+		// find the camera again, as usbcam does, with a new session.
+		d.dev.Replug()
+		cam, err = camera.Open(ctx, d.dev, opts)
+	}
+	return cam, err
 }
 
 func (d *simDevice) Recover(ctx context.Context, cam *camera.Camera, a recovery.Action) error {

@@ -65,8 +65,10 @@ func recoveryStatus(s recovery.State) statusfile.Recovery {
 }
 
 // pruneStatus is a retention pass as camerad.json shows it.
-func pruneStatus(r store.PruneReport) *statusfile.Prune {
+func pruneStatus(r store.PruneReport, t time.Time, reason string) *statusfile.Prune {
 	return &statusfile.Prune{
+		Time:            t,
+		Reason:          reason,
 		DeletedForAge:   r.DeletedForAge,
 		DeletedForSpace: r.DeletedForSpace,
 		DroppedQueued:   r.DroppedQueued,

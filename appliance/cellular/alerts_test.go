@@ -89,7 +89,7 @@ func TestCameraStopped(t *testing.T) {
 		}
 	}
 	days := 2.5
-	if got := diskNearlyFull(&statusfile.Camera{Store: &statusfile.Store{UsedBytes: 90, TotalBytes: 100}, AutonomyDays: &days}, 85); got != "disk nearly full: 90% of /perm used, 2.5 days left" {
+	if got := diskNearlyFull(&statusfile.Camera{Store: &statusfile.Store{UsedBytes: 90, TotalBytes: 100}, Autonomy: &statusfile.Autonomy{Days: &days}}, 85); got != "disk nearly full: 90% of /perm used, 2.5 days left" {
 		t.Errorf("disk: %q", got)
 	}
 	if got := diskNearlyFull(&statusfile.Camera{Store: &statusfile.Store{UsedBytes: 80, TotalBytes: 100}}, 85); got != "" {

@@ -55,8 +55,8 @@ func diskNearlyFull(st *statusfile.Camera, highWater int) string {
 		return ""
 	}
 	s := fmt.Sprintf("disk nearly full: %.0f%% of /perm used", pct)
-	if st.AutonomyDays != nil {
-		s += fmt.Sprintf(", %.1f days left", *st.AutonomyDays)
+	if st.Autonomy != nil && st.Autonomy.Days != nil {
+		s += fmt.Sprintf(", %.1f days left", *st.Autonomy.Days)
 	}
 	return s
 }

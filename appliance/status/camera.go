@@ -86,9 +86,9 @@ func thumbnail(file string, width int) ([]byte, error) {
 }
 
 // autonomy says how many days of pictures fit, or "" when unknown.
-func autonomy(days *float64) string {
-	if days == nil {
+func autonomy(a *statusfile.Autonomy) string {
+	if a == nil || a.Days == nil {
 		return ""
 	}
-	return fmt.Sprintf("%.0f days of pictures fit on /perm at the recent rate", *days)
+	return fmt.Sprintf("%.0f days of pictures fit on /perm", *a.Days)
 }

@@ -33,8 +33,8 @@ func TestCameraSectionAndLatestPicture(t *testing.T) {
 		Camera:      &statusfile.CameraInfo{Model: "Canon EOS 600D", Serial: "0123", Battery: "75%", Connected: true},
 		LastCapture: &statusfile.Capture{Slot: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC), Files: []string{photo}, Bytes: 123456, Total: statusfile.Duration(2500 * time.Millisecond)},
 		NextSlot:    time.Date(2026, 11, 26, 12, 10, 0, 0, time.UTC), Captures: 7, MissedSlots: 1,
-		Recovery:     statusfile.Recovery{ConsecutiveFailures: 2, LastAction: "cancel"},
-		AutonomyDays: &days,
+		Recovery: statusfile.Recovery{ConsecutiveFailures: 2, LastAction: "cancel"},
+		Autonomy: &statusfile.Autonomy{Days: &days},
 	})
 	c := NewCollector(Config{ProcDir: t.TempDir(), PermDir: perm, RunDir: run, GokrazySocket: filepath.Join(t.TempDir(), "none.sock"), Timeout: time.Second})
 	h := NewHandler(c, 0)

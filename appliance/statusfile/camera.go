@@ -9,13 +9,16 @@ import (
 // and the store on /perm.
 type Camera struct {
 	Mode    string    `json:"mode"`  // "capture" or "download"
-	State   string    `json:"state"` // "waiting for clock", "waiting for camera", "waiting", "capturing", "alert", …
+	State   string    `json:"state"` // "waiting for clock", "waiting for camera", "waiting", "capturing", "storage full", "alert", …
 	Updated time.Time `json:"updated"`
+	Started time.Time `json:"started,omitzero"` // when camerad started
 
-	Camera      *CameraInfo `json:"camera,omitempty"`
-	LastCapture *Capture    `json:"lastCapture,omitempty"`
-	NextSlot    time.Time   `json:"nextSlot,omitzero"`
-	Captures    int         `json:"captures"` // since camerad started
+	Camera *CameraInfo `json:"camera,omitempty"`
+	// LastCapture is the newest capture in the store: read from the store
+	// when camerad starts, then each capture's.
+	LastCapture *Capture  `json:"lastCapture,omitempty"`
+	NextSlot    time.Time `json:"nextSlot,omitzero"`
+	Captures    int       `json:"captures"` // since camerad started
 
 	MissedSlots  int          `json:"missedSlots"`            // since camerad started
 	RecentMissed []MissedSlot `json:"recentMissed,omitempty"` // newest last
@@ -23,9 +26,10 @@ type Camera struct {
 	Recovery        Recovery         `json:"recovery"`
 	RecoveryActions []RecoveryAction `json:"recoveryActions,omitempty"` // newest last
 
-	Store        *Store   `json:"store,omitempty"`
-	AutonomyDays *float64 `json:"autonomyDays,omitempty"` // nil: unknown
-	Prune        *Prune   `json:"prune,omitempty"`        // the last retention pass
+	Store     *Store     `json:"store,omitempty"`
+	Autonomy  *Autonomy  `json:"autonomy,omitempty"`  // nil: unknown
+	Prune     *Prune     `json:"prune,omitempty"`     // the last retention pass that deleted anything
+	Retention *Retention `json:"retention,omitempty"` // what retention did since camerad started
 
 	LastError     string    `json:"lastError,omitempty"`
 	LastErrorTime time.Time `json:"lastErrorTime,omitzero"`
@@ -106,22 +110,67 @@ type RecoveryAction struct {
 	Error  string    `json:"error"` // the failure that caused it
 }
 
-// Store is the use of the file system the store lives on.
+// Store is the file system the store lives on, as df measures it, and
+// whether captures fit on it.
 type Store struct {
-	UsedBytes  uint64 `json:"usedBytes"`
-	TotalBytes uint64 `json:"totalBytes"`
+	UsedBytes  uint64    `json:"usedBytes"`
+	TotalBytes uint64    `json:"totalBytes"` // used and available: blocks reserved for root count as neither
+	FreeBytes  uint64    `json:"freeBytes"`
+	Measured   time.Time `json:"measured"`
+	// Full is set while pictures cannot be stored for want of space,
+	// although retention deleted what it may: a storage failure, not the
+	// camera's. Captures resume by themselves once there is room.
+	Full      bool      `json:"full"`
+	FullSince time.Time `json:"fullSince,omitzero"`
+	// LastError is the last failure to store a picture (the disk full, a
+	// file system gone read-only).
+	LastError     string    `json:"lastError,omitempty"`
+	LastErrorTime time.Time `json:"lastErrorTime,omitzero"`
+}
+
+// Autonomy is how many days of pictures fit on /perm before retention
+// deletes any, and what that assumes.
+type Autonomy struct {
+	// Days is nil when the schedule takes no pictures.
+	Days           *float64 `json:"days,omitempty"`
+	PicturesPerDay float64  `json:"picturesPerDay"`
+	// BytesPerPicture is a capture's expected size on /perm; SizeSource
+	// says where it comes from ("median of the last 20 pictures",
+	// "typical for Canon EOS 600D (jpg)").
+	BytesPerPicture int64  `json:"bytesPerPicture"`
+	SizeSource      string `json:"sizeSource"`
+	// UsableBytes is the free space below the high-water mark, HighWater
+	// (a fraction of the file system).
+	UsableBytes uint64  `json:"usableBytes"`
+	HighWater   float64 `json:"highWater"`
 }
 
 // Prune is what a retention pass did.
 type Prune struct {
-	DeletedForAge   int `json:"deletedForAge"`
-	DeletedForSpace int `json:"deletedForSpace"`
+	Time time.Time `json:"time"`
+	// Reason says what started the pass: "hourly", "high-water mark before
+	// a capture", "disk full".
+	Reason          string `json:"reason"`
+	DeletedForAge   int    `json:"deletedForAge"`
+	DeletedForSpace int    `json:"deletedForSpace"`
 	// DroppedQueued counts photos deleted although targets still wanted
 	// them (the disk was critically full); DroppedTargets names them.
 	DroppedQueued  int      `json:"droppedQueued"`
 	DroppedTargets []string `json:"droppedTargets,omitempty"`
 	FreedBytes     int64    `json:"freedBytes"`
 	UsedFraction   float64  `json:"usedFraction"` // after pruning
+}
+
+// Retention adds up the retention passes since camerad started.
+type Retention struct {
+	Passes          int   `json:"passes"`
+	DeletedForAge   int   `json:"deletedForAge"`
+	DeletedForSpace int   `json:"deletedForSpace"`
+	DroppedQueued   int   `json:"droppedQueued"`
+	FreedBytes      int64 `json:"freedBytes"`
+	// LastDropped is when photos still owed to a target were last
+	// deleted.
+	LastDropped time.Time `json:"lastDropped,omitzero"`
 }
 
 // Download is download mode's progress.

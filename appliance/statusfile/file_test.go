@@ -15,10 +15,10 @@ func TestWriteReadRoundTrip(t *testing.T) {
 	days := 9.5
 	want := Camera{
 		Mode: "capture", State: "waiting", Captures: 3,
-		LastCapture:  &Capture{Files: []string{"photos/a.jpg"}, Total: Duration(1500 * time.Millisecond)},
-		Recovery:     Recovery{ConsecutiveFailures: 2, LastAction: "cancel"},
-		AutonomyDays: &days,
-		Download:     &Download{FilesFetched: 4},
+		LastCapture: &Capture{Files: []string{"photos/a.jpg"}, Total: Duration(1500 * time.Millisecond)},
+		Recovery:    Recovery{ConsecutiveFailures: 2, LastAction: "cancel"},
+		Autonomy:    &Autonomy{Days: &days, SizeSource: "median of the last 3 pictures"},
+		Download:    &Download{FilesFetched: 4},
 	}
 	if err := Write(path, want); err != nil {
 		t.Fatal(err)
@@ -29,7 +29,7 @@ func TestWriteReadRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if mtime.IsZero() || got.Captures != 3 || got.LastCapture.Total != want.LastCapture.Total ||
-		got.Recovery != want.Recovery || *got.AutonomyDays != days || got.Download == nil || got.FilesFetched != 4 {
+		got.Recovery != want.Recovery || *got.Autonomy.Days != days || got.Download == nil || got.FilesFetched != 4 {
 		t.Errorf("read back %+v, want %+v", got, want)
 	}
 	if got.LatestPhoto() != "photos/a.jpg" {
@@ -45,8 +45,9 @@ func TestKeysAreCamelCase(t *testing.T) {
 	docs := map[string]any{
 		"camerad": Camera{
 			Camera: &CameraInfo{}, LastCapture: &Capture{}, RecentMissed: []MissedSlot{{}},
-			RecoveryActions: []RecoveryAction{{}}, Store: &Store{}, AutonomyDays: &days,
-			Prune:    &Prune{DroppedTargets: []string{"x"}},
+			RecoveryActions: []RecoveryAction{{}}, Store: &Store{Full: true, FullSince: time.Now(), LastError: "x", LastErrorTime: time.Now()},
+			Autonomy: &Autonomy{Days: &days}, Prune: &Prune{Time: time.Now(), DroppedTargets: []string{"x"}},
+			Retention: &Retention{LastDropped: time.Now()}, Started: time.Now(),
 			Download: &Download{Current: &DownloadCurrent{}, LastPass: &DownloadPass{}},
 		},
 		"uploadd": Uploads{Targets: []Target{{ParkedReasons: []string{"x"}, LastReconcile: &Reconcile{}}}},

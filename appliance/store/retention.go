@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -43,7 +43,9 @@ func (r Retention) Validate() error {
 	return nil
 }
 
-// Usage reports a file system's bytes in use and its size.
+// Usage reports the file system a store is on: bytes in use and its
+// size, as df counts them (size is used plus available: blocks reserved
+// for root count as neither, so a store never plans on them).
 type Usage func() (used, total uint64, err error)
 
 // StatfsUsage measures the file system that holds dir.
@@ -53,10 +55,12 @@ func StatfsUsage(dir string) Usage {
 		if err := syscall.Statfs(dir, &st); err != nil {
 			return 0, 0, fmt.Errorf("statfs %s: %w", dir, err)
 		}
-		bs := uint64(st.Bsize)
-		// Blocks reserved for root count as used: the store must not
-		// count on them.
-		return (st.Blocks - st.Bavail) * bs, st.Blocks * bs, nil
+		bs := uint64(st.Frsize)
+		if bs == 0 {
+			bs = uint64(st.Bsize)
+		}
+		used := (st.Blocks - st.Bfree) * bs
+		return used, used + st.Bavail*bs, nil
 	}
 }
 
@@ -70,7 +74,10 @@ type PruneReport struct {
 	DroppedQueued  int
 	DroppedTargets []string `json:",omitempty"`
 	FreedBytes     int64
-	UsedFraction   float64 // after pruning
+	// Used and Total are the file system's use after pruning, as Usage
+	// measured it; UsedFraction is their ratio.
+	Used, Total  uint64
+	UsedFraction float64
 }
 
 type storedPhoto struct {
@@ -79,8 +86,15 @@ type storedPhoto struct {
 	mtime time.Time
 }
 
-// Prune applies r: by age first, then by disk use.
-func (s *Store) Prune(r Retention, usage Usage, now time.Time) (PruneReport, error) {
+// Prune applies r so that need more bytes fit (the next capture; 0 to
+// apply r as it stands): captures older than r.MaxAge that no target
+// needs go first; then, while the use with need added is above the
+// high-water mark, the oldest captures no target needs, down to the
+// low-water mark; then, only while it is above the critical mark, the
+// oldest captures still queued, just down to the critical mark. A capture
+// (a RAW and its JPG) leaves whole. Usage is measured, not estimated,
+// after each pass.
+func (s *Store) Prune(r Retention, usage Usage, now time.Time, need uint64) (PruneReport, error) {
 	var rep PruneReport
 	if err := r.Validate(); err != nil {
 		return rep, err
@@ -96,7 +110,7 @@ func (s *Store) Prune(r Retention, usage Usage, now time.Time) (PruneReport, err
 	caps := groupCaptures(photos)
 	isNeeded := func(c storedCapture) bool {
 		for _, f := range c.files {
-			if len(needed[f.rel]) > 0 {
+			if len(needed[path.Base(f.rel)]) > 0 {
 				return true
 			}
 		}
@@ -130,61 +144,60 @@ func (s *Store) Prune(r Retention, usage Usage, now time.Time) (PruneReport, err
 	if total == 0 {
 		return rep, errors.New("store: file system reports size 0")
 	}
-	frac := func() float64 { return float64(used) / float64(total) }
-	// Sizes are what the files occupy; the estimate is corrected by
-	// measuring again after each pass.
-	free := func(includeNeeded bool) error {
-		goal := uint64(r.LowWater * float64(total))
-		for i, c := range caps {
-			if used <= goal {
-				break
-			}
-			if deleted[i] || (!includeNeeded && isNeeded(c)) {
-				continue
-			}
-			for _, f := range c.files {
-				if len(needed[f.rel]) == 0 {
-					rep.DeletedForSpace++
+	over := func(mark float64) bool { return float64(used+need) > mark*float64(total) }
+	// Deleting goes by the files' sizes; the file system's own accounting
+	// (blocks, metadata) is measured again after each pass, and a few
+	// more passes correct the estimate.
+	free := func(mark float64, queued bool) error {
+		for pass := 0; pass < 4 && over(mark); pass++ {
+			progress := false
+			for i, c := range caps {
+				if !over(mark) {
+					break
+				}
+				if deleted[i] || (!queued && isNeeded(c)) {
 					continue
 				}
-				rep.DroppedQueued++
-				for _, t := range needed[f.rel] {
-					if !contains(rep.DroppedTargets, t) {
-						rep.DroppedTargets = append(rep.DroppedTargets, t)
+				for _, f := range c.files {
+					targets := needed[path.Base(f.rel)]
+					if len(targets) == 0 {
+						rep.DeletedForSpace++
+						continue
+					}
+					rep.DroppedQueued++
+					for _, t := range targets {
+						if !slices.Contains(rep.DroppedTargets, t) {
+							rep.DroppedTargets = append(rep.DroppedTargets, t)
+						}
 					}
 				}
+				if err := del(i); err != nil {
+					return err
+				}
+				progress = true
+				used -= min(used, uint64(c.size))
 			}
-			if err := del(i); err != nil {
+			var err error
+			if used, total, err = usage(); err != nil || !progress {
 				return err
 			}
-			used -= min(used, uint64(c.size))
 		}
-		var err error
-		used, total, err = usage()
-		return err
+		return nil
 	}
-	if frac() > r.HighWater {
-		if err := free(false); err != nil {
+	if over(r.HighWater) {
+		if err := free(r.LowWater, false); err != nil {
 			return rep, err
 		}
 	}
-	if frac() > r.Critical {
-		if err := free(true); err != nil {
+	if over(r.Critical) {
+		if err := free(r.Critical, true); err != nil {
 			return rep, err
 		}
 	}
-	rep.UsedFraction = frac()
+	rep.Used, rep.Total = used, total
+	rep.UsedFraction = float64(used) / float64(total)
 	sort.Strings(rep.DroppedTargets)
 	return rep, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }
 
 // listPhotos returns every stored photo, oldest name first (names are
@@ -262,7 +275,7 @@ func (s *Store) deleteCapture(c storedCapture, needed map[string][]string) error
 		}
 	}
 	for _, rel := range rels {
-		if err := s.deletePhoto(rel, needed[rel]); err != nil {
+		if err := s.deletePhoto(rel, needed[path.Base(rel)]); err != nil {
 			return err
 		}
 	}
@@ -325,7 +338,9 @@ func (s *Store) finishDeletes() error {
 	return durable.SyncDir(dir)
 }
 
-// neededBy maps each photo still in an outbox to the targets owed it.
+// neededBy maps the base name of each photo still in an outbox to the
+// targets owed it. Entries are named after their photo's base name
+// (unique: it is the capture time), so only directories are read.
 func (s *Store) neededBy() (map[string][]string, error) {
 	targets, err := s.Targets()
 	if err != nil {
@@ -333,12 +348,15 @@ func (s *Store) neededBy() (map[string][]string, error) {
 	}
 	needed := map[string][]string{}
 	for _, t := range targets {
-		es, err := s.readEntries(t)
+		des, err := os.ReadDir(filepath.Join(s.dir, "outbox", t))
 		if err != nil {
 			return nil, err
 		}
-		for _, e := range es {
-			needed[e.Photo] = append(needed[e.Photo], t)
+		for _, d := range des {
+			name, ok := strings.CutSuffix(d.Name(), ".json")
+			if ok && !strings.HasPrefix(name, ".tmp-") {
+				needed[name] = append(needed[name], t)
+			}
 		}
 	}
 	return needed, nil
@@ -370,25 +388,4 @@ func (s *Store) deletePhoto(rel string, targets []string) error {
 		dir = filepath.Dir(dir)
 	}
 	return durable.SyncDir(dir)
-}
-
-// Autonomy estimates how many days free bytes last at the rate photos
-// arrived during the window before now. It returns +Inf when nothing
-// arrived (no rate to extrapolate from).
-func (s *Store) Autonomy(window time.Duration, now time.Time, free uint64) (days, bytesPerDay float64, err error) {
-	photos, err := s.listPhotos()
-	if err != nil {
-		return 0, 0, fmt.Errorf("store: %w", err)
-	}
-	var sum int64
-	for _, p := range photos {
-		if now.Sub(p.mtime) <= window {
-			sum += p.size
-		}
-	}
-	if sum == 0 {
-		return math.Inf(1), 0, nil
-	}
-	bytesPerDay = float64(sum) / (window.Hours() / 24)
-	return float64(free) / bytesPerDay, bytesPerDay, nil
 }

@@ -2,11 +2,14 @@ package store
 
 import (
 	"bytes"
-	"math"
+	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lapsebox/lapsebox/internal/tmpfs"
 )
 
 // fillStore stores n one-per-hour captures of size bytes; capture i gets a
@@ -60,7 +63,7 @@ func TestPruneByAgeKeepsQueued(t *testing.T) {
 	r := marks
 	r.MaxAge = 5 * time.Hour
 	now := t0.Add(10 * time.Hour)
-	rep, err := s.Prune(r, diskUsage(s, 1<<30), now)
+	rep, err := s.Prune(r, diskUsage(s, 1<<30), now, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +80,7 @@ func TestPruneBySpace(t *testing.T) {
 	// 10 photos of ~1 KB on a "disk" of 10 KB: 100 % used.
 	s, paths := fillStore(t, 10, 1000, func(i int) bool { return i < 2 })
 	total := uint64(10*1000 + 10*400) // photos plus sidecars, roughly
-	rep, err := s.Prune(marks, diskUsage(s, total), t0.Add(10*time.Hour))
+	rep, err := s.Prune(marks, diskUsage(s, total), t0.Add(10*time.Hour), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +98,7 @@ func TestPruneBySpace(t *testing.T) {
 func TestPruneCriticalDropsQueuedOldestFirst(t *testing.T) {
 	s, paths := fillStore(t, 10, 1000, func(int) bool { return true })
 	total := uint64(10 * 1000)
-	rep, err := s.Prune(marks, diskUsage(s, total), t0.Add(10*time.Hour))
+	rep, err := s.Prune(marks, diskUsage(s, total), t0.Add(10*time.Hour), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,22 +133,103 @@ func TestRetentionValidate(t *testing.T) {
 	}
 }
 
-func TestAutonomy(t *testing.T) {
-	s := openStore(t)
-	if days, _, _ := s.Autonomy(24*time.Hour, time.Now(), 1<<30); !math.IsInf(days, 1) {
-		t.Errorf("empty store: %v days, want +Inf", days)
+// Room for the next capture counts: a store below the high-water mark is
+// pruned when the capture would cross it, and queued photos are dropped
+// only as far as the critical mark, never further.
+func TestPruneForTheNextCapture(t *testing.T) {
+	const size = 1000
+	for _, tc := range []struct {
+		name                      string
+		queued                    func(int) bool
+		need                      uint64
+		deleted, dropped, oldest  int // oldest: index of the oldest photo kept
+		wantUsedAtMost, wantAbove float64
+	}{
+		// 10 photos on a disk of 16: 0.625 used, below the 0.8 mark.
+		{"fits", func(int) bool { return false }, 2 * size, 0, 0, 0, 0.8, 0},
+		// A capture of 4 would cross it: down to 0.6 with it counted.
+		{"crosses high water", func(i int) bool { return i >= 5 }, 4 * size, 5, 0, 5, 0.6, 0},
+		// Everything queued, a capture of 6 would cross critical (0.95):
+		// queued photos go, oldest first, until it fits under critical,
+		// and no further.
+		{"critical", func(int) bool { return true }, 6 * size, 0, 1, 1, 0.95, 0.5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, paths := fillStore(t, 10, size, tc.queued)
+			total := uint64(16 * size)
+			usage := func() (uint64, uint64, error) {
+				var used uint64
+				ps, _ := s.listPhotos()
+				for range ps {
+					used += size // the photos only, as on a disk of whole photos
+				}
+				return used, total, nil
+			}
+			rep, err := s.Prune(marks, usage, t0.Add(10*time.Hour), tc.need)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.DeletedForSpace != tc.deleted || rep.DroppedQueued != tc.dropped {
+				t.Errorf("report %+v: want %d deleted for space, %d queued dropped", rep, tc.deleted, tc.dropped)
+			}
+			if exists(s, paths[max(tc.oldest-1, 0)]) != (tc.oldest == 0) || !exists(s, paths[tc.oldest]) {
+				t.Errorf("want photo %d the oldest kept", tc.oldest)
+			}
+			with := (float64(rep.Used) + float64(tc.need)) / float64(rep.Total)
+			if with > tc.wantUsedAtMost || with < tc.wantAbove {
+				t.Errorf("after pruning %.3f used with the capture, want %.3f to %.3f", with, tc.wantAbove, tc.wantUsedAtMost)
+			}
+			if tc.dropped > 0 && (len(rep.DroppedTargets) != 1 || rep.DroppedTargets[0] != "cloud") {
+				t.Errorf("dropped targets %v, want cloud", rep.DroppedTargets)
+			}
+		})
 	}
-	now := time.Now()
-	for i := 0; i < 24; i++ {
-		s.Put(Capture{Time: t0.Add(time.Duration(i) * time.Minute), Files: []NewFile{bytesFile(".jpg", bytes.Repeat([]byte{1}, 10000))}})
-	}
-	days, perDay, err := s.Autonomy(24*time.Hour, now.Add(time.Minute), 10_000_000)
+}
+
+// On a real file system that fills up: usage is what statfs says, and a
+// full disk is emptied of what retention may delete.
+func TestPruneOnAFullFileSystem(t *testing.T) {
+	dir := tmpfs.Mount(t, 1<<20)
+	s, err := Open(filepath.Join(dir, "lapsebox"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 24 photos of 10 KB plus sidecars a day; 10 MB free: about 40 days.
-	if perDay < 240_000 || perDay > 260_000 || days < 38 || days > 42 {
-		t.Errorf("Autonomy = %.1f days at %.0f bytes/day, want about 40 days at about 250 KB/day", days, perDay)
+	usage := StatfsUsage(s.Dir())
+	used, total, err := usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total != 1<<20 || used > 64<<10 {
+		t.Fatalf("a fresh 1 MiB tmpfs: used %d of %d", used, total)
+	}
+	var paths []string
+	var full error
+	for i := 0; full == nil; i++ {
+		targets := []string{"cloud"}
+		if i%2 == 0 {
+			targets = nil // sent already
+		}
+		var p []Photo
+		p, full = s.Put(Capture{Time: t0.Add(time.Duration(i) * time.Minute), Files: []NewFile{bytesFile(".jpg", bytes.Repeat([]byte{7}, 100_000), targets...)}})
+		if full == nil {
+			paths = append(paths, p[0].Path)
+		}
+	}
+	if !errors.Is(full, syscall.ENOSPC) {
+		t.Fatalf("filling the disk: %v, want ENOSPC", full)
+	}
+	if errs := s.Verify(true); len(errs) > 0 {
+		t.Fatalf("after a capture that did not fit: %v", errs)
+	}
+	rep, err := s.Prune(marks, usage, t0.Add(time.Hour), 100_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.DeletedForSpace == 0 || rep.DroppedQueued != 0 || exists(s, paths[0]) || !exists(s, paths[1]) {
+		t.Errorf("report %+v: want the sent photos deleted and the queued ones kept", rep)
+	}
+	if _, err := s.Put(Capture{Time: t0.Add(time.Hour), Files: []NewFile{bytesFile(".jpg", bytes.Repeat([]byte{7}, 100_000), "cloud")}}); err != nil {
+		t.Errorf("a capture after pruning: %v", err)
 	}
 }
 
@@ -182,7 +266,7 @@ func TestPruneKeepsCapturesWhole(t *testing.T) {
 	half := putPair(t, s, t0.Add(time.Hour), nil, []string{"cloud"}) // the JPG went, the RAW is owed
 	r := marks
 	r.MaxAge = time.Hour
-	rep, err := s.Prune(r, diskUsage(s, 1<<30), t0.Add(10*time.Hour))
+	rep, err := s.Prune(r, diskUsage(s, 1<<30), t0.Add(10*time.Hour), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@
 //	photos/YYYY/MM/DD/YYYYMMDDHHMMSS.jpg       the original
 //	photos/YYYY/MM/DD/YYYYMMDDHHMMSS.jpg.json  its sidecar
 //	outbox/<target>/YYYYMMDDHHMMSS.jpg.json    one entry per target
+//	delivered/<target>.json                    the last photo the target confirmed
 //	tmp/<tx>/                                  a capture being written
 //	commit/<tx>/                               a committed capture being put in place
 //	delete/YYYYMMDDHHMMSS.json                 a capture being deleted by retention
