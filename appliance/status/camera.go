@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -85,10 +86,21 @@ func thumbnail(file string, width int) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// autonomy says how many days of pictures fit, or "" when unknown.
+// autonomy says how many days of pictures fit on /perm and what that
+// assumes, or "" when unknown.
 func autonomy(a *statusfile.Autonomy) string {
-	if a == nil || a.Days == nil {
+	if a == nil {
 		return ""
 	}
-	return fmt.Sprintf("%.0f days of pictures fit on /perm", *a.Days)
+	assumes := fmt.Sprintf("%s pictures a day of %s (%s) in %s free below the %.0f %% mark",
+		strconv.FormatFloat(a.PicturesPerDay, 'f', -1, 64), formatBytes(uint64(max(a.BytesPerPicture, 0))), a.SizeSource,
+		formatBytes(a.UsableBytes), 100*a.HighWater)
+	if a.Days == nil {
+		return "unlimited: the schedule takes no pictures"
+	}
+	days := fmt.Sprintf("%.0f", *a.Days)
+	if *a.Days < 10 {
+		days = fmt.Sprintf("%.1f", *a.Days)
+	}
+	return fmt.Sprintf("≈ %s days of pictures fit on /perm before retention deletes any: %s", days, assumes)
 }

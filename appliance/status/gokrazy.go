@@ -56,7 +56,8 @@ type Service struct {
 	// count restarts; a recent Started on a long-running appliance means
 	// the service was restarted then.
 	Started time.Time `json:"started,omitzero"`
-	// UpSeconds is the time since Started, while the service runs.
+	// UpSeconds is the time since Started, while the service runs; 0 if
+	// Started is after the snapshot (the clock was set back since).
 	UpSeconds float64 `json:"upSeconds,omitempty"`
 }
 
@@ -187,7 +188,9 @@ func servicesFrom(gss []gokrazyService, procDir string, now time.Time) []Service
 			s.State = StateExited
 		}
 		if (s.State == StateRunning || s.State == StateStopping) && !s.Started.IsZero() {
-			s.UpSeconds = now.Sub(s.Started).Seconds()
+			// Never negative: right after boot the clock may be stepped
+			// back a little past a start time.
+			s.UpSeconds = max(now.Sub(s.Started), 0).Seconds()
 		}
 		services = append(services, s)
 	}

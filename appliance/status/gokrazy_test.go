@@ -199,6 +199,11 @@ func TestServicesFrom(t *testing.T) {
 	if got := services[7]; got.Pid != 0 || !got.Started.IsZero() {
 		t.Errorf("modemd = %+v, want no PID and no start time", got)
 	}
+	// Right after boot the clock may be stepped back past a start time.
+	early := servicesFrom(gs.Services, tr.proc, services[3].Started.Add(-2*time.Second))
+	if got := early[3]; got.UpSeconds != 0 || got.State != StateRunning {
+		t.Errorf("statusd seen before its start time: %+v, want running, up 0", got)
+	}
 }
 
 func FuzzParseGokrazyStatus(f *testing.F) {

@@ -29,6 +29,9 @@ var page = template.Must(template.New("page").Funcs(template.FuncMap{
 	"stateClass": func(s State) string { return strings.ReplaceAll(string(s), " ", "-") },
 	"ago":        ago,
 	"autonomy":   autonomy,
+	"uptime":     uptime,
+	"pct":        func(f float64) float64 { return 100 * f },
+	"join":       func(s []string) string { return strings.Join(s, ", ") },
 	"secs":       func(d statusfile.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) },
 }).Parse(pageHTML))
 
@@ -133,27 +136,40 @@ func formatBytes(n uint64) string {
 }
 
 // formatSeconds formats a duration in seconds coarsely, the two largest
-// units: "42s", "5m 12s", "3h 4m", "12d 3h".
+// units: "42s", "5m 12s", "3h 4m", "12d 3h". A negative duration (clocks
+// that disagree) is shown as 0s: the page never shows "-2s".
 func formatSeconds(secs float64) string {
 	if math.IsNaN(secs) || math.IsInf(secs, 0) {
 		return "?"
 	}
-	sign := ""
-	if secs < 0 {
-		sign, secs = "-", -secs
-	}
+	secs = max(secs, 0)
 	s := int64(secs)
 	d, h, m := s/86400, s/3600%24, s/60%60
 	s %= 60
 	switch {
 	case d > 0:
-		return fmt.Sprintf("%s%dd %dh", sign, d, h)
+		return fmt.Sprintf("%dd %dh", d, h)
 	case h > 0:
-		return fmt.Sprintf("%s%dh %dm", sign, h, m)
+		return fmt.Sprintf("%dh %dm", h, m)
 	case m > 0:
-		return fmt.Sprintf("%s%dm %ds", sign, m, s)
+		return fmt.Sprintf("%dm %ds", m, s)
 	}
-	return fmt.Sprintf("%s%ds", sign, s)
+	return fmt.Sprintf("%ds", s)
+}
+
+// uptime says how long a service has run: "up 3h 4m". A start a little
+// after now (the clock stepped back after boot) is "just started", never a
+// negative duration; a stopped service says when it was started.
+func uptime(now time.Time, state State, started time.Time) string {
+	d := now.Sub(started)
+	running := state == StateRunning || state == StateStopping
+	switch {
+	case running && d >= 0:
+		return "up " + formatSeconds(d.Seconds())
+	case running && d > -time.Minute:
+		return "up, just started"
+	}
+	return "started " + ago(now, started)
 }
 
 // ago says how long before now t was: "5m 12s ago". A t after now means

@@ -249,7 +249,11 @@ func TestFormat(t *testing.T) {
 		{formatSeconds(312), "5m 12s"},
 		{formatSeconds(3*3600 + 240), "3h 4m"},
 		{formatSeconds(12*86400 + 3*3600 + 59), "12d 3h"},
-		{formatSeconds(-90), "-1m 30s"},
+		{formatSeconds(-90), "0s"}, // never a negative duration
+		{uptime(t0, StateRunning, t0.Add(-90*time.Second)), "up 1m 30s"},
+		{uptime(t0, StateRunning, t0.Add(2*time.Second)), "up, just started"}, // "up -2s" after boot
+		{uptime(t0, StateRunning, t0.Add(2*time.Hour)), "started 2h 0m in the future (clock set back?)"},
+		{uptime(t0, StateExited, t0.Add(-time.Minute)), "started 1m 0s ago"},
 		{ago(t0, t0.Add(-90*time.Second)), "1m 30s ago"},
 		{ago(t0, t0.Add(time.Hour)), "1h 0m in the future (clock set back?)"},
 	} {
