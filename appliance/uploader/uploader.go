@@ -96,7 +96,18 @@ func (u *Uploader) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, t := range u.Targets {
 		t.own.rate = float64(t.Config.MaxBytesPerSecond)
-		t.state.Name, t.state.Kind = t.Config.Name, string(t.Config.Kind)
+		t.setState(func(s *statusfile.Target) { s.Name, s.Kind = t.Config.Name, string(t.Config.Kind) })
+		// The last delivery comes from the store: a restart or an update
+		// does not make a target look as if it was never sent anything.
+		if d, err := u.Store.LastDelivery(t.Config.Name); err != nil {
+			u.Log.Printf("%s: %v", t.Config.Name, err)
+		} else {
+			t.setState(func(s *statusfile.Target) {
+				if s.LastSuccess.IsZero() {
+					s.LastSuccess = d.Time
+				}
+			})
+		}
 		claimed := &claims{m: map[string]bool{}}
 		for i := 0; i < max(1, t.Config.Concurrency); i++ {
 			wg.Add(1)
@@ -275,6 +286,9 @@ func (u *Uploader) deliver(ctx context.Context, t *Target, e store.Entry) {
 	if err == nil {
 		if derr := u.Store.Done(e); derr != nil {
 			u.Log.Printf("%s: %s delivered, but removing its outbox entry: %v", name, e.Photo, derr)
+		}
+		if derr := u.Store.RecordDelivery(store.Delivery{Target: name, Photo: e.Photo, CaptureTime: e.CaptureTime, Time: now}); derr != nil {
+			u.Log.Printf("%s: %v", name, derr)
 		}
 		t.setState(func(s *statusfile.Target) {
 			if e.CaptureTime.After(t.lastSent) {

@@ -1,0 +1,37 @@
+package uploader
+
+import (
+	"testing"
+	"time"
+
+	"github.com/lapsebox/lapsebox/appliance/config"
+	"github.com/lapsebox/lapsebox/appliance/store"
+)
+
+// After a restart (a new Uploader on the same store) a target shows when
+// it was last sent a picture, before it sends anything new.
+func TestLastSuccessSurvivesARestart(t *testing.T) {
+	st, _ := store.Open(t.TempDir())
+	fill(t, st, 3, 1000, "dav")
+	target := func() *Target {
+		return &Target{Config: config.Target{Name: "dav", Kind: config.WebDAV, Send: config.SendJPG}, Transport: &fakeTarget{}}
+	}
+	u := &Uploader{Store: st, Targets: []*Target{target()}, Poll: 20 * time.Millisecond}
+	before := time.Now()
+	runUntil(t, u, 10*time.Second, func() bool { return pending(t, st, "dav") == 0 })
+	first := u.Snapshot().Targets[0].LastSuccess
+	if first.Before(before) {
+		t.Fatalf("last success %v, before the run started at %v", first, before)
+	}
+
+	again := &Uploader{Store: st, Targets: []*Target{target()}, Poll: 20 * time.Millisecond}
+	runUntil(t, again, 10*time.Second, func() bool { return !again.Snapshot().Targets[0].LastSuccess.IsZero() })
+	s := again.Snapshot().Targets[0]
+	if !s.LastSuccess.Equal(first) || s.Sent != 0 {
+		t.Errorf("after a restart: last success %v, %d sent; want %v from the store, nothing sent", s.LastSuccess, s.Sent, first)
+	}
+	d, err := st.LastDelivery("dav")
+	if err != nil || d.Photo != "photos/2026/11/26/20261126121000.jpg" {
+		t.Errorf("last delivery %+v, %v: want the newest photo", d, err)
+	}
+}
