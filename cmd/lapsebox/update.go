@@ -68,11 +68,12 @@ func runUpdate(ctx context.Context, args []string) error {
 			stepStart[p.Step] = time.Now()
 		}
 		stepEnd[p.Step] = time.Now()
-		if p.Total > 0 {
+		switch {
+		case p.Total > 0:
 			bar.update(p.Step, p.Done, p.Total)
-			return
+		case p.Detail != "": // a step's start says nothing yet
+			fmt.Printf("%-8s %s\n", p.Step, p.Detail)
 		}
-		fmt.Printf("%-8s %s\n", p.Step, p.Detail)
 	})
 	if err != nil {
 		return err

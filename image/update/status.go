@@ -156,6 +156,18 @@ func (f *Features) Has(name string) bool {
 	return false
 }
 
+// List returns the features for a person to read: "partuuid, updatehash,
+// gpt" (the device's list ends with a comma).
+func (f *Features) List() string {
+	var names []string
+	for _, s := range strings.Split(f.Features, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			names = append(names, s)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
 // GetFeatures fetches the device's update features (GET /update/features).
 func GetFeatures(ctx context.Context, dev Device) (*Features, error) {
 	c, err := newClient(dev)

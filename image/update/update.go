@@ -187,6 +187,7 @@ func Push(ctx context.Context, dev Device, img Image, progress func(Progress)) e
 				Err: fmt.Errorf("device lacks feature %q (has %q); it runs a gokrazy too old for this update protocol", need, f.Features)}
 		}
 	}
+	report(Progress{Step: StepFeatures, Detail: "the device supports " + f.List()})
 
 	if err := c.upload(ctx, StepRoot, "/update/root", img.Root, report); err != nil {
 		return err
@@ -204,6 +205,7 @@ func Push(ctx context.Context, dev Device, img Image, progress func(Progress)) e
 	if _, err := c.do(ctx, StepSwitch, http.MethodPost, "/update/switch", nil); err != nil {
 		return err
 	}
+	report(Progress{Step: StepSwitch, Detail: "the device boots the new root file system next"})
 
 	report(Progress{Step: StepReboot})
 	if err := c.reboot(ctx, report); err != nil {

@@ -115,6 +115,20 @@ func TestPushSuccess(t *testing.T) {
 			if got := log.steps(); got != wantSteps {
 				t.Errorf("progress steps = %s, want %s", got, wantSteps)
 			}
+			// The features and the switch say what they found: `lapsebox
+			// update` prints no step without a detail.
+			details := map[string]string{}
+			for _, p := range log.ps {
+				if p.Detail != "" {
+					details[p.Step] = p.Detail
+				}
+			}
+			if got := details[StepFeatures]; !strings.HasPrefix(got, "the device supports partuuid, updatehash") || strings.HasSuffix(got, ",") {
+				t.Errorf("features detail %q", got)
+			}
+			if details[StepSwitch] == "" {
+				t.Error("the switch reports no detail")
+			}
 			// Byte progress for the boot upload ends at the total.
 			var last Progress
 			var sawDown bool
