@@ -98,9 +98,14 @@ func autonomy(a *statusfile.Autonomy) string {
 	if a.Days == nil {
 		return "unlimited: the schedule takes no pictures"
 	}
-	days := fmt.Sprintf("%.0f", *a.Days)
-	if *a.Days < 10 {
-		days = fmt.Sprintf("%.1f", *a.Days)
+	var fit string
+	switch d := *a.Days; {
+	case d >= 10:
+		fit = fmt.Sprintf("%.0f days", d)
+	case d >= 1:
+		fit = fmt.Sprintf("%.1f days", d)
+	default:
+		fit = formatSeconds(d * 86400)
 	}
-	return fmt.Sprintf("≈ %s days of pictures fit on /perm before retention deletes any: %s", days, assumes)
+	return fmt.Sprintf("≈ %s of pictures fit on /perm before retention deletes any: %s", fit, assumes)
 }

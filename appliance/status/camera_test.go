@@ -84,6 +84,7 @@ func TestCameraSectionAndLatestPicture(t *testing.T) {
 func TestStorageTrouble(t *testing.T) {
 	run := t.TempDir()
 	at := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	minutes := 20.0 / 86400 // four pictures every 5 s
 	writeStatus(t, run, "camerad", statusfile.Camera{
 		Mode: "capture", State: "storage full",
 		LastCapture: &statusfile.Capture{Slot: at, Files: []string{"photos/2026/11/26/20261126120000.jpg"}, Bytes: 2 << 20},
@@ -91,15 +92,16 @@ func TestStorageTrouble(t *testing.T) {
 			LastError: "storage full: 0 B free on /perm, a picture needs about 2.1 MB"},
 		Retention: &statusfile.Retention{DroppedQueued: 7, LastDropped: at},
 		Prune:     &statusfile.Prune{Time: at, Reason: "disk full", DroppedQueued: 2, DroppedTargets: []string{"cloud", "dav"}, UsedFraction: 0.94},
-		Autonomy:  &statusfile.Autonomy{PicturesPerDay: 0, SizeSource: "typical for Canon EOS 600D (jpg)", HighWater: 0.85},
+		Autonomy: &statusfile.Autonomy{Days: &minutes, PicturesPerDay: 17280, BytesPerPicture: 3 << 20, SizeSource: "median of the last 20 pictures",
+			UsableBytes: 12 << 20, HighWater: 0.85},
 	})
 	c := NewCollector(Config{ProcDir: t.TempDir(), PermDir: t.TempDir(), RunDir: run, GokrazySocket: filepath.Join(t.TempDir(), "none.sock"), Timeout: time.Second})
 	rec := httptest.NewRecorder()
 	NewHandler(c, 0).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	page := rec.Body.String()
 	for _, want := range []string{"Storage full</strong> since 2026-11-26 12:00:00 UTC", "not the camera's fault", "a picture needs about 2.1 MB",
-		"7 pictures were deleted before they were sent</strong> (owed to cloud, dav)", "unlimited: the schedule takes no pictures",
-		"2026-11-26 12:00:00 UTC, 2.0 MiB</dd>"} {
+		"7 pictures were deleted before they were sent</strong> (owed to cloud, dav)",
+		"2026-11-26 12:00:00 UTC, 2.0 MiB</dd>", "≈ 20s of pictures fit on /perm before retention deletes any: 17280 pictures a day"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
 		}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/internal/mountinfo"
 )
 
@@ -266,6 +267,16 @@ func TestFormat(t *testing.T) {
 	}
 	if p := percent(1, 0); p != 0 {
 		t.Errorf("percent(1, 0) = %d, want 0", p)
+	}
+	if a := autonomy(&statusfile.Autonomy{SizeSource: "x"}); !strings.HasPrefix(a, "unlimited: the schedule takes no pictures") {
+		t.Errorf("autonomy without pictures: %q", a)
+	}
+	if a := autonomy(nil); a != "" {
+		t.Errorf("unknown autonomy: %q", a)
+	}
+	// The issue's /perm: 937.5 MB used, 17.5 MB available to writers.
+	if p := (Perm{UsedBytes: 937_500_000, FreeBytes: 17_500_000, TotalBytes: 1_005_000_000}).UsedPercent(); p != 98 {
+		t.Errorf("UsedPercent = %d, want 98 as df says", p)
 	}
 	if !mountinfo.HasOption("ro,relatime", "ro") || mountinfo.HasOption("rw,errors=remount-ro", "ro") {
 		t.Errorf("hasOption misreads mount options")

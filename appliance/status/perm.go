@@ -36,6 +36,11 @@ type Perm struct {
 	Error string `json:"error,omitempty"`
 }
 
+// UsedPercent is the share of the file system in use as df counts it:
+// used of used plus available, so that the blocks reserved for root count
+// as neither (camerad's retention counts the same way).
+func (p Perm) UsedPercent() int { return percent(p.UsedBytes, p.UsedBytes+p.FreeBytes) }
+
 // readPerm describes the filesystem mounted at dir, according to the mount
 // table in procDir.
 func readPerm(procDir, dir string) Perm {

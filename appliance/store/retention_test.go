@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -299,4 +302,28 @@ func TestPruneCutBetweenFiles(t *testing.T) {
 		t.Errorf("after the cut and Open, %s is still there without %s", ps[0].Path, ps[1].Path)
 	}
 	verifyClean(t, s2)
+}
+// Usage counts as df does: used, and a size of used plus available.
+func TestStatfsUsageIsWhatDfSays(t *testing.T) {
+	dir := tmpfs.Mount(t, 4<<20)
+	if err := os.WriteFile(filepath.Join(dir, "x"), bytes.Repeat([]byte{1}, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("df", "-B1", "--output=used,avail", dir).Output()
+	if err != nil {
+		t.Fatalf("df: %v", err)
+	}
+	f := strings.Fields(string(out)) // "Used Avail <used> <avail>"
+	if len(f) != 4 {
+		t.Fatalf("df said %q", out)
+	}
+	dfUsed, _ := strconv.ParseUint(f[2], 10, 64)
+	dfAvail, _ := strconv.ParseUint(f[3], 10, 64)
+	used, total, err := StatfsUsage(dir)()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if used != dfUsed || total != dfUsed+dfAvail || used < 1<<20 {
+		t.Errorf("StatfsUsage = %d used of %d; df says %d used, %d available", used, total, dfUsed, dfAvail)
+	}
 }
