@@ -89,9 +89,15 @@ func logic() error {
 		Refused: func(err error) {
 			status.Update(time.Now(), func(st *statusfile.Camera) { st.LastError, st.LastErrorTime = err.Error(), time.Now() })
 		}}
-	return w.Run(ctx, func(ctx context.Context, cfg *config.Config) error {
+	if err := w.Run(ctx, func(ctx context.Context, cfg *config.Config) error {
 		return run(ctx, cfg, uctx, status, logger)
-	})
+	}); err != nil {
+		return err
+	}
+	// Not nil: gokrazy takes exit status 0 for "done" and would not start
+	// camerad again after a restart from its web interface (a SIGTERM). A
+	// stop is still a stop: gokrazy marks the service stopped first.
+	return fmt.Errorf("shut down: %w", context.Cause(ctx))
 }
 
 // run runs one configuration until ctx is done.

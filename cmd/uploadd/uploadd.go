@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"log"
 	"os"
 	"os/signal"
@@ -59,7 +60,7 @@ func logic() error {
 	}
 	root := filepath.Join(*perm, "lapsebox")
 	if err := store.WaitPersistent(ctx, root, *mountinfoPath, func(err error) { logger.Print(err) }); err != nil {
-		return nil
+		return fmt.Errorf("shut down: %w", context.Cause(ctx))
 	}
 	st, err := store.Open(root)
 	if err != nil {
@@ -84,10 +85,15 @@ func logic() error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	w := &config.Watcher{PermDir: *perm, Reload: hup, Logf: logger.Printf}
-	return w.Run(ctx, func(ctx context.Context, cfg *config.Config) error {
+	if err := w.Run(ctx, func(ctx context.Context, cfg *config.Config) error {
 		logger.Printf("%d upload targets", len(cfg.Targets))
 		return newUploader(cfg).Run(ctx)
-	})
+	}); err != nil {
+		return err
+	}
+	// Not nil: gokrazy takes exit status 0 for "done" and would not start
+	// uploadd again after a restart from its web interface (a SIGTERM).
+	return fmt.Errorf("shut down: %w", context.Cause(ctx))
 }
 
 // reconcile compares every target with the store once.
