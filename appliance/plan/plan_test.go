@@ -144,3 +144,12 @@ func TestUsableAndMedian(t *testing.T) {
 		t.Errorf("FormatBytes: %s %s %s", FormatBytes(999), FormatBytes(6_000_000), FormatBytes(320e9))
 	}
 }
+
+// A grid of a second is counted on a few days, not on 28: its count is
+// exact anyway (the minimum gap of 3 s leaves one slot in three), and the
+// work bounded.
+func TestPicturesPerDayOfADenseSchedule(t *testing.T) {
+	if got := PicturesPerDay(every(time.Second, time.UTC), time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)); got != 28800 {
+		t.Errorf("a slot a second, 3 s apart at least: %v a day, want 28800", got)
+	}
+}
