@@ -123,13 +123,13 @@ func (l *Loop) Run(ctx context.Context) error {
 	l.perDay = -1
 	l.sizes = nil
 	start := l.Clock.Now()
+	l.restore() // first: no status of this run lacks the newest capture
 	l.status(func(st *statusfile.Camera) {
 		st.Mode = "capture"
 		if st.Started.IsZero() {
 			st.Started = start
 		}
 	})
-	l.restore()
 	if l.Usage != nil {
 		if used, total, err := l.Usage(); err == nil {
 			l.measured(used, total)

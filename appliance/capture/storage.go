@@ -109,9 +109,10 @@ func (l *Loop) expected() (int64, string) {
 func (l *Loop) retention() bool { return l.Usage != nil && l.Retention.Validate() == nil }
 
 // makeRoom runs retention at once if the next capture would cross the
-// high-water mark. It returns an error only when the capture cannot fit
-// and retention found nothing it may delete: the slot is then missed for
-// want of space, never by the camera's fault.
+// high-water mark. It returns an error only when a capture of the
+// measured size cannot fit and retention found nothing it may delete: the
+// slot is then missed for want of space, never by the camera's fault. A
+// size that is only the model's typical one is tried: the write tells.
 func (l *Loop) makeRoom() error {
 	if l.Usage == nil {
 		return nil
@@ -130,7 +131,7 @@ func (l *Loop) makeRoom() error {
 		}
 	}
 	l.measured(used, total)
-	if total-min(used, total) < uint64(need) && freed == 0 {
+	if total-min(used, total) < uint64(need) && freed == 0 && len(l.sizes) > 0 {
 		return fmt.Errorf("storage full: %s free on /perm, a picture needs about %s, and retention found nothing it may delete (%w)",
 			plan.FormatBytes(int64(total-min(used, total))), plan.FormatBytes(need), syscall.ENOSPC)
 	}

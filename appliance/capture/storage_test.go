@@ -117,24 +117,42 @@ func TestFullDiskOfQueuedPhotosDropsOldestAndKeepsShooting(t *testing.T) {
 	}
 }
 
-// Something else fills the disk, and retention has nothing it may delete:
-// the slot is missed as the store's failure, not the camera's, and the
-// next slot after space is freed is taken.
+// Something else fills the disk, and retention has nothing left it may
+// delete: the slot is missed as the store's failure, not the camera's,
+// and the next slot after space is freed is taken.
 func TestDiskFullByOthersIsAStorageFailure(t *testing.T) {
-	h := onSmallDisk(t, day0, day0.Add(10*time.Minute))
-	ballast := filepath.Join(filepath.Dir(h.store.Dir()), "ballast")
-	fill(t, ballast)
-	if err := h.loop.Run(h.ctx); err != nil {
+	h := onSmallDisk(t, day0, day0.Add(2*time.Minute))
+	h.loop.Targets = func(string, bool) []string { return nil }
+	run := func(d time.Duration) statusfile.Camera {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		h.clock.end, h.clock.cancel = h.clock.now.Add(d), cancel
+		if err := h.loop.Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return h.loop.Status.Snapshot()
+	}
+	st := run(2 * time.Minute)
+	if st.Captures != 3 {
+		t.Fatalf("%d captures on an empty disk, want 3", st.Captures)
+	}
+	// The photos are gone (by age, say), and something else fills the
+	// disk: retention has nothing it may delete.
+	if _, err := h.store.Prune(store.Retention{MaxAge: time.Nanosecond, HighWater: 0.85, LowWater: 0.75, Critical: 0.95}, h.loop.Usage, time.Now().Add(time.Hour), 0); err != nil {
 		t.Fatal(err)
 	}
-	st := h.loop.Status.Snapshot()
-	if st.Captures != 0 || st.MissedSlots != 11 || len(noSpaceMisses(st)) != 11 {
-		t.Errorf("%d captures, %d missed: %v; want 11 slots missed for want of space", st.Captures, st.MissedSlots, st.RecentMissed)
+	ballast := filepath.Join(filepath.Dir(h.store.Dir()), "ballast")
+	fill(t, ballast)
+	st = run(10 * time.Minute)
+	if st.Captures != 3 || st.MissedSlots != 10 || len(noSpaceMisses(st)) != 10 {
+		t.Errorf("%d captures, %d missed: %v; want 10 slots missed for want of space", st.Captures, st.MissedSlots, st.RecentMissed)
 	}
 	if len(st.RecoveryActions) != 0 || st.Recovery.ConsecutiveFailures != 0 || st.Recovery.Alert {
 		t.Errorf("a full disk climbed the camera's ladder: %+v %v", st.Recovery, st.RecoveryActions)
 	}
-	if st.Store == nil || !st.Store.Full || st.Store.FullSince.IsZero() || st.State != "storage full" || !strings.Contains(st.Store.LastError, "storage full") {
+	if st.Store == nil || !st.Store.Full || st.Store.FullSince.IsZero() || st.State != "storage full" ||
+		!strings.Contains(st.Store.LastError, "no space left on device") {
 		t.Errorf("state %q, store %+v: want it reported full", st.State, st.Store)
 	}
 	if st.Camera == nil || !st.Camera.Connected {
@@ -143,14 +161,27 @@ func TestDiskFullByOthersIsAStorageFailure(t *testing.T) {
 
 	// Space is freed: the next slot is taken, with nobody's help.
 	os.Remove(ballast)
-	h.clock.end = h.clock.now.Add(3 * time.Minute)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	h.clock.cancel = cancel
-	h.loop.Run(ctx)
-	st = h.loop.Status.Snapshot()
-	if st.Captures < 3 || st.Store.Full || st.State == "storage full" {
+	st = run(3 * time.Minute)
+	if st.Captures < 6 || st.Store.Full || st.State == "storage full" {
 		t.Errorf("after freeing space: %d captures, state %q, store %+v", st.Captures, st.State, st.Store)
+	}
+}
+
+// With pictures of a measured size that do not fit, and nothing retention
+// may delete, a slot is not even tried.
+func TestNoRoomSkipsTheCapture(t *testing.T) {
+	h := newHarness(t, sim.Config{}, every(time.Minute), day0, day0.Add(time.Minute))
+	h.loop.Usage = func() (uint64, uint64, error) { return 99e6, 100e6, nil }
+	h.loop.Retention = store.Retention{HighWater: 0.85, LowWater: 0.75, Critical: 0.95}
+	h.loop.defaults()
+	h.loop.sizes = []int64{2e6, 2e6, 3e6}
+	err := h.loop.makeRoom()
+	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "storage full: 1.0 MB free on /perm, a picture needs about 2.0 MB") {
+		t.Errorf("makeRoom = %v", err)
+	}
+	h.loop.sizes = nil // the model's typical size is only a guess: try
+	if err := h.loop.makeRoom(); err != nil {
+		t.Errorf("makeRoom with a typical size: %v", err)
 	}
 }
 
