@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,6 +102,56 @@ func sums(t *testing.T, dir string) map[string]string {
 	return m
 }
 
+// startCloud starts cloudd's ingest for the device "lapsebox" with token,
+// to be reached by the guest through a GuestForward (idle connections
+// kept); wrap, if not nil, wraps its handler.
+func startCloud(t testing.TB, token string, wrap func(http.Handler) http.Handler) *ingesttest.Cloud {
+	t.Helper()
+	return ingesttest.Start(t, ingesttest.Options{Tokens: map[string]string{"lapsebox": token}, Wrap: wrap,
+		Limits: ingest.Limits{ReadHeaderTimeout: qemu.GuestForwardIdle, IdleTimeout: qemu.GuestForwardIdle}})
+}
+
+// startCamera serves a simulated camera to a VM's USB bus until the test
+// ends; a copy of every picture it takes goes to the returned directory.
+func startCamera(ctx context.Context, t testing.TB, cfg sim.Config) (*sim.RedirCamera, string) {
+	t.Helper()
+	photos := t.TempDir()
+	cam, err := sim.ServeRedir(ctx, sim.RedirConfig{Sim: cfg, PhotoDir: photos})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cam.Close() })
+	return cam, photos
+}
+
+// bootAppliance boots a copy of img with siteConfig on /perm, cam on its
+// USB bus and cloudAddr (cloudd on the host's loopback) reachable at
+// cloudGuestAddr, and waits for gokrazy to report img's build. It returns
+// the VM and its disk; the VM stops when the test ends, showing its
+// serial console if the test failed.
+func bootAppliance(ctx context.Context, t testing.TB, img built, siteConfig, cloudAddr string, cam *sim.RedirCamera) (*qemu.VM, string) {
+	t.Helper()
+	b, state, vmDisk := diskWithConfig(t, img, siteConfig)
+	vm, err := qemu.Start(ctx, qemu.Config{
+		Image: vmDisk, Board: b, StateDir: state,
+		Forwards:  []qemu.Forward{{Name: "gokrazy", GuestPort: img.manifest.HTTPPort}, {Name: "statusd", GuestPort: 8080}},
+		ToHost:    []qemu.GuestForward{{GuestAddr: cloudGuestAddr, HostAddr: cloudAddr}},
+		ExtraArgs: append([]string{"-device", "usb-ehci,id=ehci"}, cam.Args()...),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		vm.Stop()
+		if t.Failed() {
+			t.Logf("serial console:\n%s", tail(vm.SerialOutput(), 8000))
+		}
+	})
+	dev := update.Device{BaseURL: "http://" + vm.Addr("gokrazy"), Password: password(t, img.manifest)}
+	waitBuild(t, vm, dev, img.manifest.BuildTimestamp)
+	return vm, vmDisk
+}
+
 // TestApplianceCapturesAndUploads is the appliance at work: the default
 // image, a simulated Canon EOS 600D on its USB bus through usb-redir, a
 // site configuration on /perm taking a picture every 20 seconds and
@@ -113,41 +164,10 @@ func TestApplianceCapturesAndUploads(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	// cloudd's ingest on the host's loopback, reached through a
-	// GuestForward.
-	cloud := ingesttest.Start(t, ingesttest.Options{Tokens: map[string]string{"lapsebox": token},
-		Limits: ingest.Limits{ReadHeaderTimeout: qemu.GuestForwardIdle, IdleTimeout: qemu.GuestForwardIdle}})
-
-	photos := t.TempDir()
-	cam, err := sim.ServeRedir(ctx, sim.RedirConfig{
-		Sim:      sim.Config{SerialNumber: "E2E600D0001", JPEGSize: 400_000, JPEGWidth: 1280, JPEGHeight: 853},
-		PhotoDir: photos,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cam.Close()
-
+	cloud := startCloud(t, token, nil)
+	cam, photos := startCamera(ctx, t, sim.Config{SerialNumber: "E2E600D0001", JPEGSize: 400_000, JPEGWidth: 1280, JPEGHeight: 853})
 	img := buildImage(t, "pc", t.TempDir(), time.Now())
-	b, state, vmDisk := diskWithConfig(t, img, siteConfig(token))
-
-	vm, err := qemu.Start(ctx, qemu.Config{
-		Image: vmDisk, Board: b, StateDir: state,
-		Forwards:  []qemu.Forward{{Name: "gokrazy", GuestPort: img.manifest.HTTPPort}, {Name: "statusd", GuestPort: 8080}},
-		ToHost:    []qemu.GuestForward{{GuestAddr: cloudGuestAddr, HostAddr: cloud.Addr()}},
-		ExtraArgs: append([]string{"-device", "usb-ehci,id=ehci"}, cam.Args()...),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vm.Stop()
-	defer func() {
-		if t.Failed() {
-			t.Logf("serial console:\n%s", tail(vm.SerialOutput(), 8000))
-		}
-	}()
-	dev := update.Device{BaseURL: "http://" + vm.Addr("gokrazy"), Password: password(t, img.manifest)}
-	waitBuild(t, vm, dev, img.manifest.BuildTimestamp)
+	vm, vmDisk := bootAppliance(ctx, t, img, siteConfig(token), cloud.Addr(), cam)
 
 	st := waitAppliance(t, vm, "three pictures taken", 3*time.Minute, func(st *applianceStatus) bool { return st.camerad.Captures >= 3 })
 	lc := st.camerad.LastCapture

@@ -42,7 +42,9 @@ func needVM(t testing.TB) {
 	}
 }
 
-func buildImage(t testing.TB, board, configDir string, ts time.Time) built {
+// buildImage builds the default image description for board, changed by
+// edits.
+func buildImage(t testing.TB, board, configDir string, ts time.Time, edits ...func(*image.Description)) built {
 	t.Helper()
 	b, err := image.LookupBoard(board)
 	if err != nil {
@@ -51,6 +53,9 @@ func buildImage(t testing.TB, board, configDir string, ts time.Time) built {
 	d, err := image.LoadDescription("")
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, edit := range edits {
+		edit(d)
 	}
 	out := filepath.Join(t.TempDir(), "lapsebox-"+board+".img")
 	m, err := image.Build(context.Background(), image.Options{
