@@ -375,6 +375,14 @@ func TestPCBootAndUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("lapsebox update: %v", err)
 	}
+	if !strings.Contains(string(out), "features the device supports partuuid, updatehash") {
+		t.Errorf("lapsebox update does not say which features the device has")
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if len(strings.Fields(line)) == 1 {
+			t.Errorf("lapsebox update printed a step without a word about it: %q", line)
+		}
+	}
 	t.Logf("pc: OTA update end to end %.1fs", time.Since(start).Seconds())
 	st, err := update.Status(context.Background(), dev)
 	if err != nil {

@@ -72,7 +72,8 @@ func runUpdate(ctx context.Context, args []string) error {
 		case p.Total > 0:
 			bar.update(p.Step, p.Done, p.Total)
 		case p.Detail != "": // a step's start says nothing yet
-			fmt.Printf("%-8s %s\n", p.Step, p.Detail)
+			// One line a report: the device's answers may hold several.
+			fmt.Printf("%-8s %s\n", p.Step, oneLine(p.Detail))
 		}
 	})
 	if err != nil {
@@ -131,4 +132,15 @@ func readUpdate(imgPath string, m *image.Manifest) (update.Image, func(), error)
 		img.MBR = buf.Bytes()
 	}
 	return img, func() { f.Close() }, nil
+}
+
+// oneLine joins the lines of s with "; ".
+func oneLine(s string) string {
+	var lines []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "; ")
 }
