@@ -42,6 +42,7 @@ func NewDownload(cfg *config.Config, st *store.Store, dev Device, dir string, in
 	d := &Download{Device: dev, Dir: dir, Interval: interval, Options: opts, Status: status, Log: logger}
 	if st != nil {
 		d.Sink = &StoreSink{Store: st, Staging: dir, Targets: Targets(cfg), Location: cfg.Schedule.Location}
+		d.Retention, d.Usage = Retention(cfg), store.StatfsUsage(st.Dir())
 	}
 	return d
 }

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lapsebox/lapsebox/appliance/plan"
 	"github.com/lapsebox/lapsebox/appliance/recovery"
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/appliance/store"
@@ -31,6 +32,19 @@ type Download struct {
 	Options  fetch.Options // ChunkSize, Delete; Progress is set by Run
 	Status   *StatusFile
 	Log      *log.Logger
+
+	// Retention and Usage keep the store a StoreSink imports into from
+	// filling up, as in capture mode: a pass starts only after retention
+	// ran if the high-water mark is crossed (and every PruneEvery for
+	// age, default an hour), and a file that did not fit makes retention
+	// run at once for its size. A camera shooting by itself never stops
+	// for a full disk while photos can be deleted.
+	Retention  store.Retention
+	Usage      store.Usage
+	PruneEvery time.Duration
+
+	lastPrune time.Time
+	current   int64 // size of the file being downloaded
 }
 
 // Run downloads until ctx is done.
@@ -43,6 +57,9 @@ func (d *Download) Run(ctx context.Context) error {
 	}
 	if d.Interval == 0 {
 		d.Interval = 10 * time.Second
+	}
+	if d.PruneEvery == 0 {
+		d.PruneEvery = time.Hour
 	}
 	d.update(func(st *statusfile.Camera) { st.Mode, st.State = "download", "starting" })
 	failures := 0
@@ -112,9 +129,20 @@ func (d *Download) session(ctx context.Context, cam *camera.Camera, again bool) 
 		if d.Sink != nil {
 			sink = d.Sink
 		}
+		if ss, ok := d.Sink.(*StoreSink); ok && ss.MakeRoom == nil {
+			ss.MakeRoom = func(need int64) { d.keepRoom("before a download", uint64(need), false) }
+		}
+		d.keepRoom("before a download pass", 0, false)
 		res, err := fetch.Fetch(ctx, cam.Conn(), sink, &opts)
 		if errors.Is(err, ptp.ErrNoDevice) || ctx.Err() != nil {
 			return err
+		}
+		if noSpace(err) {
+			// Not the camera's fault: make room, and the next pass
+			// resumes the file.
+			d.fail(storageErr(err))
+			d.keepRoom("disk full", uint64(d.current+plan.MetadataBytes), true)
+			err = nil
 		}
 		if err != nil {
 			failures++
@@ -140,6 +168,7 @@ func (d *Download) session(ctx context.Context, cam *camera.Camera, again bool) 
 }
 
 func (d *Download) progress(p fetch.Progress) {
+	d.current = p.Object.Size
 	d.update(func(st *statusfile.Camera) {
 		ds := st.DownloadStatus()
 		prev := p.Resumed
@@ -155,6 +184,44 @@ func (d *Download) progress(p fetch.Progress) {
 			}
 			d.Log.Printf("fetched %s (%d bytes, resumed from %d)", p.Object.Path, p.Object.Size, p.Resumed)
 		}
+	})
+}
+
+// keepRoom applies retention to the store files are imported into when it
+// is due: need more bytes would cross the high-water mark, the hourly
+// pass for age is due, or force (a file did not fit). Download mode
+// without a StoreSink keeps plain copies the store does not manage.
+func (d *Download) keepRoom(reason string, need uint64, force bool) {
+	ss, ok := d.Sink.(*StoreSink)
+	if !ok || d.Usage == nil || d.Retention.Validate() != nil {
+		return
+	}
+	now := time.Now()
+	used, total, err := d.Usage()
+	if err != nil {
+		d.Log.Printf("measuring the store: %v", err)
+		return
+	}
+	hourly := d.lastPrune.IsZero() || now.Sub(d.lastPrune) >= d.PruneEvery
+	if !force && !hourly && float64(used+need) <= d.Retention.HighWater*float64(total) {
+		d.measured(used, total)
+		return
+	}
+	if hourly && !force {
+		reason = "hourly"
+	}
+	d.lastPrune = now
+	if rep, ok := applyRetention(ss.Store, d.Retention, d.Usage, now, need, reason, d.update, d.Log); ok {
+		used, total = rep.Used, rep.Total
+	}
+	d.measured(used, total)
+}
+
+// measured puts the file system's use on the status page.
+func (d *Download) measured(used, total uint64) {
+	d.update(func(st *statusfile.Camera) {
+		s := storeStatus(st)
+		s.UsedBytes, s.TotalBytes, s.FreeBytes, s.Measured = used, total, total-min(used, total), time.Now().UTC()
 	})
 }
 

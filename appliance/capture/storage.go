@@ -3,6 +3,7 @@ package capture
 import (
 	"errors"
 	"fmt"
+	"log"
 	"math"
 	"path"
 	"strings"
@@ -197,33 +198,41 @@ func (l *Loop) stored(bytes int64) {
 
 // prune runs a retention pass for need more bytes and reports it.
 func (l *Loop) prune(reason string, need uint64) (store.PruneReport, bool) {
-	now := l.Clock.Now()
-	rep, err := l.Store.Prune(l.Retention, l.Usage, now, need)
+	return applyRetention(l.Store, l.Retention, l.Usage, l.Clock.Now(), need, reason, l.status, l.Log)
+}
+
+// applyRetention runs one retention pass on s for need more bytes, logs
+// what it deleted (loudly when photos still owed to a target went) and
+// adds it to the status. Capture and download mode share it: neither may
+// stop on a full disk.
+func applyRetention(s *store.Store, r store.Retention, usage store.Usage, now time.Time, need uint64, reason string,
+	status func(func(*statusfile.Camera)), logger *log.Logger) (store.PruneReport, bool) {
+	rep, err := s.Prune(r, usage, now, need)
 	if err != nil {
-		l.Log.Printf("retention (%s): %v", reason, err)
+		logger.Printf("retention (%s): %v", reason, err)
 		return rep, false
 	}
 	deleted := rep.DeletedForAge + rep.DeletedForSpace + rep.DroppedQueued
 	if rep.DroppedQueued > 0 {
-		l.Log.Printf("DISK CRITICALLY FULL: deleted %d photos still owed to %s, oldest first (%.0f%% of /perm in use)",
+		logger.Printf("DISK CRITICALLY FULL: deleted %d photos still owed to %s, oldest first (%.0f%% of /perm in use)",
 			rep.DroppedQueued, strings.Join(rep.DroppedTargets, ", "), 100*rep.UsedFraction)
 	}
 	if deleted > 0 {
-		l.Log.Printf("retention: deleted %d photos (%d for age, %d for space, %d still queued), freed %s; %.0f%% of /perm in use (%s)",
+		logger.Printf("retention: deleted %d photos (%d for age, %d for space, %d still queued), freed %s; %.0f%% of /perm in use (%s)",
 			deleted, rep.DeletedForAge, rep.DeletedForSpace, rep.DroppedQueued, plan.FormatBytes(rep.FreedBytes), 100*rep.UsedFraction, reason)
 	}
-	l.status(func(st *statusfile.Camera) {
+	status(func(st *statusfile.Camera) {
 		if st.Retention == nil {
 			st.Retention = &statusfile.Retention{}
 		}
-		r := st.Retention
-		r.Passes++
-		r.DeletedForAge += rep.DeletedForAge
-		r.DeletedForSpace += rep.DeletedForSpace
-		r.DroppedQueued += rep.DroppedQueued
-		r.FreedBytes += rep.FreedBytes
+		t := st.Retention
+		t.Passes++
+		t.DeletedForAge += rep.DeletedForAge
+		t.DeletedForSpace += rep.DeletedForSpace
+		t.DroppedQueued += rep.DroppedQueued
+		t.FreedBytes += rep.FreedBytes
 		if rep.DroppedQueued > 0 {
-			r.LastDropped = now
+			t.LastDropped = now
 		}
 		if deleted > 0 || st.Prune == nil {
 			st.Prune = pruneStatus(rep, now, reason)

@@ -1,9 +1,12 @@
 package capture
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log"
 	"os"
 	"path/filepath"
 	"strings"
@@ -299,5 +302,83 @@ func TestAutonomyBeforeTheFirstCapture(t *testing.T) {
 	}
 	if *a.Days < 0.4 || *a.Days > 0.45 { // 750 MB / (288 × 6 MB)
 		t.Errorf("autonomy %.2f days, want about 0.43", *a.Days)
+	}
+}
+
+// Download mode on a small disk: a camera holding 2.5 times the disk in
+// pictures. Every file is imported, retention makes room as it goes (for
+// sent photos first, queued ones only at the critical mark, loudly), and
+// the download never stops for a full disk.
+func TestDownloadOntoASmallDisk(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		queued bool // every photo still owed to a target that never takes it
+	}{
+		{name: "sent"},
+		{name: "queued", queued: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			disk := tmpfs.Mount(t, 12<<20)
+			var files []sim.File
+			for i := range 60 {
+				files = append(files, sim.File{Path: fmt.Sprintf("DCIM/100CANON/IMG_%04d.JPG", i+1), Data: bytes.Repeat([]byte{byte(i)}, 500_000)})
+			}
+			taken := time.Date(2026, 11, 20, 14, 30, 0, 0, time.UTC)
+			dev := &simDevice{dev: sim.New(sim.Config{Model: sim.DownloadOnly, Files: files, Now: func() time.Time { return taken }})}
+			st, err := store.Open(filepath.Join(disk, "lapsebox"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var targets []string
+			if tc.queued {
+				targets = []string{"cloud"}
+			}
+			status := &StatusFile{}
+			d := &Download{
+				Device: dev, Interval: 10 * time.Millisecond, Status: status, Log: log.New(io.Discard, "", 0),
+				Sink:      &StoreSink{Store: st, Staging: filepath.Join(disk, "download"), Targets: func(string, bool) []string { return targets }},
+				Retention: store.Retention{HighWater: 0.85, LowWater: 0.75, Critical: 0.95},
+				Usage:     store.StatfsUsage(st.Dir()),
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- d.Run(ctx) }()
+			var last statusfile.Camera
+			for ctx.Err() == nil {
+				last = status.Snapshot()
+				if last.Download != nil && last.LastPass != nil && last.LastPass.Objects == len(files) && last.LastPass.Failed == 0 && last.LastPass.Fetched == 0 {
+					break // a whole pass found every file in the store already
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			cancel()
+			<-done
+			if last.Download == nil || last.LastPass == nil || last.LastPass.Fetched != 0 || last.FilesFetched != len(files) {
+				t.Fatalf("fetched %+v of %d files, each once; last error %q", last.Download, len(files), last.LastError)
+			}
+			if errs := st.Verify(true); len(errs) > 0 {
+				t.Errorf("store: %v", errs)
+			}
+			r := last.Retention
+			if r == nil || r.DeletedForSpace+r.DroppedQueued == 0 {
+				t.Fatalf("retention %+v: 30 MB onto a 12 MiB disk deleted nothing", r)
+			}
+			if tc.queued != (r.DroppedQueued > 0) || (tc.queued && r.DeletedForSpace > 0) {
+				t.Errorf("retention %+v: sent photos go for space, queued ones only when nothing else is left", r)
+			}
+			used, total, _ := d.Usage()
+			if f := float64(used) / float64(total); f > 0.95 {
+				t.Errorf("the disk ended %.0f%% full, above the critical mark", 100*f)
+			}
+			photos, _ := st.Photos()
+			if imported := len(photos) + r.DeletedForAge + r.DeletedForSpace + r.DroppedQueued; imported != len(files) {
+				t.Errorf("%d photos kept and %d deleted: %d imported, want the camera's %d", len(photos), imported-len(photos), imported, len(files))
+			}
+			if strings.Contains(last.LastError, "no space") {
+				t.Errorf("a file did not fit (%q): retention should have made room before it", last.LastError)
+			}
+			t.Logf("%s: %d files fetched, %d photos kept, retention %+v, disk %.0f%% used", tc.name, last.FilesFetched, len(photos), *r, 100*float64(used)/float64(total))
+		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lapsebox/lapsebox/appliance/plan"
 	"github.com/lapsebox/lapsebox/appliance/schedule"
 	"github.com/lapsebox/lapsebox/appliance/store"
 	"github.com/lapsebox/lapsebox/internal/durable"
@@ -35,6 +36,10 @@ type StoreSink struct {
 	Location *time.Location
 	// Now stamps files whose capture date is missing or implausible.
 	Now func() time.Time
+	// MakeRoom, if set, is called before a file is downloaded with the
+	// bytes it needs on the disk (its staged copy and the store's, for a
+	// moment both): retention runs before the disk fills, not after.
+	MakeRoom func(need int64)
 }
 
 // marker records an object that is in the store.
@@ -56,6 +61,9 @@ func (s *StoreSink) Begin(obj fetch.Object) (fetch.Part, error) {
 		}
 	}
 	p, err := fetch.Dir{Root: s.Staging}.Begin(obj)
+	if p != nil && s.MakeRoom != nil {
+		s.MakeRoom(2*(obj.Size-p.Size()) + plan.MetadataBytes)
+	}
 	if p == nil || err != nil {
 		if err == nil {
 			// Complete in staging but not imported: a crash came
