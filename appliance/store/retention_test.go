@@ -303,6 +303,7 @@ func TestPruneCutBetweenFiles(t *testing.T) {
 	}
 	verifyClean(t, s2)
 }
+
 // Usage counts as df does: used, and a size of used plus available.
 func TestStatfsUsageIsWhatDfSays(t *testing.T) {
 	dir := tmpfs.Mount(t, 4<<20)
