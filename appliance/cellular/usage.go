@@ -57,17 +57,7 @@ type lastCounters struct {
 
 // period returns the first day of the billing period now is in.
 func (u *Usage) period(now time.Time) string {
-	loc := u.Location
-	if loc == nil {
-		loc = time.UTC
-	}
-	t := now.In(loc)
-	day := max(u.BillingDay, 1)
-	start := time.Date(t.Year(), t.Month(), day, 0, 0, 0, 0, loc)
-	if t.Before(start) {
-		start = start.AddDate(0, -1, 0)
-	}
-	return start.Format("2006-01-02")
+	return statusfile.BillingPeriod(now, u.BillingDay, u.Location)
 }
 
 func (u *Usage) load() error {

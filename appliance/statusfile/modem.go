@@ -96,6 +96,22 @@ type DataUse struct {
 	Updated          time.Time `json:"updated,omitzero"`
 }
 
+// BillingPeriod is the first day ("2026-07-05") of the billing period
+// that now lies in, for periods starting on billingDay (1–28; less is 1)
+// of each month in loc (nil: UTC): DataUse.Period, as modemd writes it
+// and uploadd checks it.
+func BillingPeriod(now time.Time, billingDay int, loc *time.Location) string {
+	if loc == nil {
+		loc = time.UTC
+	}
+	t := now.In(loc)
+	start := time.Date(t.Year(), t.Month(), max(billingDay, 1), 0, 0, 0, 0, loc)
+	if t.Before(start) {
+		start = start.AddDate(0, -1, 0)
+	}
+	return start.Format("2006-01-02")
+}
+
 // DataUsePath is where modemd keeps DataUse across reboots, relative to
 // /perm. uploadd reads the cap state from here (or from modemd.json's
 // dataUse, which is the same document).

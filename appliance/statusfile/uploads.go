@@ -12,7 +12,10 @@ type Uploads struct {
 type Target struct {
 	Name  string `json:"name"`
 	Kind  string `json:"kind"`
-	State string `json:"state"` // "idle", "sending", "closed" (outside its windows)
+	State string `json:"state"` // "idle", "sending", "closed" (outside its windows), "held"
+	// Held says why a held target sends nothing (the modem's monthly
+	// data cap is reached and it is not essential).
+	Held string `json:"held,omitempty"`
 	// WindowOpens is when a closed target opens again.
 	WindowOpens time.Time `json:"windowOpens,omitzero"`
 	Current     string    `json:"current,omitempty"` // the photo being sent

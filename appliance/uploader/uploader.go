@@ -71,6 +71,9 @@ type Uploader struct {
 	// ReconcileEvery reconciles each target with the store this often,
 	// the first time a minute after Run starts (0: never).
 	ReconcileEvery time.Duration
+	// DataCap, if set, holds back the targets that are not essential
+	// while the modem's monthly data cap is reached.
+	DataCap *DataCap
 }
 
 // Run drains every target until ctx is done.
@@ -184,6 +187,12 @@ func (u *Uploader) step(ctx context.Context, t *Target, claimed *claims) time.Du
 	}
 	entries = u.drop(t, entries)
 	t.account(entries, configTag(t.ConfigHash))
+	held, why := u.DataCap.Holds(t.Config.Name, now)
+	t.setState(func(s *statusfile.Target) { s.Held = why })
+	if held {
+		t.setState(func(s *statusfile.Target) { s.State = "held" })
+		return time.Minute
+	}
 	// Newest first for a live-cam target: only the latest picture matters.
 	if t.Config.Send == config.SendLatest {
 		for i, j := 0, len(entries)-1; i < j; i, j = i+1, j-1 {

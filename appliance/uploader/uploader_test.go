@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/config"
+	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/appliance/store"
 	"github.com/lapsebox/lapsebox/appliance/upload"
 	"github.com/lapsebox/lapsebox/appliance/upload/tus"
@@ -314,5 +315,55 @@ func TestReconcileRequeuesWhatTheTargetLost(t *testing.T) {
 		if got[name] != sum {
 			t.Errorf("%s: cloud has %q after reconciling, want %s", name, got[name], sum)
 		}
+	}
+}
+
+// Past the modem's monthly data cap only the essential targets are sent
+// to; the others wait in the outbox, with the reason in the status, until
+// the billing period the cap was reached in is over.
+func TestDataCapHoldsTargetsThatAreNotEssential(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		name   string
+		period string
+		held   bool
+	}{
+		{name: "this period", period: statusfile.BillingPeriod(now, 5, time.UTC), held: true},
+		{name: "an earlier period", period: "2020-01-05"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, _ := store.Open(t.TempDir())
+			fill(t, st, 3, 1000, "web", "archive")
+			capFile := filepath.Join(t.TempDir(), "data-use.json")
+			if err := statusfile.Write(capFile, statusfile.DataUse{Period: tc.period, UsedBytes: 1_020_000_000, CapBytes: 1_000_000_000,
+				OverCap: true, EssentialOnly: true, EssentialTargets: []string{"web"}}); err != nil {
+				t.Fatal(err)
+			}
+			web, archive := &fakeTarget{}, &fakeTarget{}
+			u := &Uploader{Store: st, Poll: 20 * time.Millisecond, DataCap: &DataCap{Path: capFile, BillingDay: 5},
+				Targets: []*Target{
+					{Config: config.Target{Name: "web", Kind: config.LiveCam, Send: config.SendLatest}, Transport: web},
+					{Config: config.Target{Name: "archive", Kind: config.WebDAV, Send: config.SendOriginals}, Transport: archive},
+				}}
+			runUntil(t, u, 10*time.Second, func() bool {
+				return pending(t, st, "web") == 0 && (tc.held && u.Snapshot().Targets[0].State == "held" || pending(t, st, "archive") == 0)
+			})
+			if len(web.sent()) != 1 {
+				t.Errorf("the essential live-cam target was sent %v, want the newest picture", web.sent())
+			}
+			s := u.Snapshot().Targets[0] // sorted: archive first
+			if tc.held {
+				if len(archive.sent()) != 0 || pending(t, st, "archive") != 3 {
+					t.Errorf("past the cap the archive was sent %v, %d left; want nothing sent, 3 waiting", archive.sent(), pending(t, st, "archive"))
+				}
+				if s.Name != "archive" || s.State != "held" || !strings.Contains(s.Held, "data cap") || s.Pending != 3 {
+					t.Errorf("archive status %+v: want held by the data cap with 3 pending", s)
+				}
+				return
+			}
+			if len(archive.sent()) != 3 || s.Held != "" {
+				t.Errorf("a cap reached in an earlier period held the archive back: sent %v, status %+v", archive.sent(), s)
+			}
+		})
 	}
 }

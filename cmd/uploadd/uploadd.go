@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/config"
+	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/appliance/store"
 	"github.com/lapsebox/lapsebox/appliance/uploader"
 )
@@ -72,8 +73,13 @@ func logic() error {
 		for _, err := range errs {
 			logger.Print(err)
 		}
-		return &uploader.Uploader{Store: st, Targets: targets, Link: link, ReconcileEvery: *reconcileEvery,
+		u := &uploader.Uploader{Store: st, Targets: targets, Link: link, ReconcileEvery: *reconcileEvery,
 			Status: &uploader.StatusFile{Path: *statusFile}, Log: logger}
+		if cfg.Modem.MonthlyCapMB > 0 {
+			u.DataCap = &uploader.DataCap{Path: filepath.Join(*perm, statusfile.DataUsePath),
+				BillingDay: cfg.Modem.BillingDay, Location: cfg.Site.Location}
+		}
+		return u
 	}
 	if *reconcileOnce {
 		cfg, source, err := config.Load(*perm)
