@@ -153,3 +153,35 @@ func TestPicturesPerDayOfADenseSchedule(t *testing.T) {
 		t.Errorf("a slot a second, 3 s apart at least: %v a day, want 28800", got)
 	}
 }
+
+// Catching up after an outage: the backlog goes out on what the link has
+// to spare beyond the schedule's own rate.
+func TestCatchUp(t *testing.T) {
+	p := Policy{WireBytesPerDay: 50_000 * 86400}
+	if d, ok := p.CatchUp(24*time.Hour, 125_000); !ok || d != 16*time.Hour {
+		t.Errorf("50 kB/s on a 125 kB/s link after 24 h: %v, %v; want 16h", d, ok)
+	}
+	if _, ok := p.CatchUp(time.Hour, 50_000); ok {
+		t.Error("a link no faster than the schedule catches up")
+	}
+	if d, ok := (Policy{}).CatchUp(time.Hour, 1000); !ok || d != 0 {
+		t.Errorf("nothing sent: %v, %v", d, ok)
+	}
+}
+
+// With a measured size, the JPEG's share of a RAW+JPG capture follows the
+// camera's typical proportions.
+func TestSiteMeasured(t *testing.T) {
+	s := Site{PicturesPerDay: 100, Sizes: Sizes{"x", 6_000_000, 24_000_000}, Keep: config.KeepBoth,
+		Measured: 15_000_000 + MetadataBytes, MeasuredSource: "measured"}
+	if b, src := s.Capture(); b != 15_000_000+MetadataBytes || src != "measured" {
+		t.Errorf("Capture = %d, %q", b, src)
+	}
+	ps := s.Policies(0)
+	if ps[0].BytesPerDay != 1_500_000_000 || ps[1].BytesPerDay != 300_000_000 {
+		t.Errorf("originals %v, jpg %v a day; want 1.5 GB and a fifth of it", ps[0].BytesPerDay, ps[1].BytesPerDay)
+	}
+	if got := s.Policies(time.Hour)[2].BytesPerDay; got != 24*3_000_000 {
+		t.Errorf("a live-cam page once an hour: %v a day, want 24 JPEGs", got)
+	}
+}

@@ -27,6 +27,7 @@ var commands = map[string]command{
 	"flash":  {"write an image to an SD card or USB disk", runFlash},
 	"camera": {"talk to a PTP camera on USB: list, info, props, set, capture, download", runCamera},
 	"modem":  {"talk to a USB modem: identity, SIM, registration, signal, AT commands", runModem},
+	"plan":   {"what a site costs: uplink per upload policy, data a month, days on the disk", runPlan},
 }
 
 func usage() {
