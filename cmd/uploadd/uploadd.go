@@ -4,6 +4,7 @@
 // within the target's windows, interval and bandwidth, resuming interrupted
 // transfers and retrying with backoff. An entry leaves the outbox only once
 // the target confirmed the bytes. Its status is /run/lapsebox/uploadd.json.
+// It also sends the device's heartbeat to each cloud target.
 // It starts again with the site configuration whenever the file changes
 // (or on SIGHUP).
 //
@@ -26,6 +27,8 @@ import (
 	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/config"
+	"github.com/lapsebox/lapsebox/appliance/heartbeat"
+	"github.com/lapsebox/lapsebox/appliance/status"
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/appliance/store"
 	"github.com/lapsebox/lapsebox/appliance/uploader"
@@ -93,6 +96,8 @@ func logic() error {
 	w := &config.Watcher{PermDir: *perm, Reload: hup, Logf: logger.Printf}
 	if err := w.Run(ctx, func(ctx context.Context, cfg *config.Config) error {
 		logger.Printf("%d upload targets", len(cfg.Targets))
+		// Heartbeats to each cloud target, with the target's token.
+		go heartbeat.Run(ctx, cfg, name, heartbeat.Sources{StatusDir: filepath.Dir(*statusFile), Version: status.BuildVersion()}, logger.Printf)
 		return newUploader(cfg).Run(ctx)
 	}); err != nil {
 		return err
