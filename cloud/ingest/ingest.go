@@ -96,6 +96,19 @@ type Config struct {
 	NetworkTimeout time.Duration
 	// Logger receives the server's logs (nil: slog.Default()).
 	Logger *slog.Logger
+	// Stored, if set, is called after each photo is stored, before the
+	// device gets its answer: it must return quickly (queue the work).
+	Stored func(Stored)
+}
+
+// Stored is a photo just stored.
+type Stored struct {
+	Device string
+	// Name is the name it is stored under, Path its file.
+	Name, Path string
+	Size       int64
+	// CaptureTime is from the upload's metadata (zero if it had none).
+	CaptureTime time.Time
 }
 
 // Server receives photos. Its methods are safe for concurrent use.
@@ -200,6 +213,16 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET "+PhotosPath, s.servePhotos)
 	return s.authenticate(mux)
 }
+
+// RequireDevice serves h only to requests with a valid device
+// credential, as Handler serves its own endpoints: DeviceOf tells h
+// which device it is. Other servers of cloudd (the heartbeat) share the
+// devices and their tokens this way.
+func (s *Server) RequireDevice(h http.Handler) http.Handler { return s.authenticate(h) }
+
+// DeviceOf returns the device a request under RequireDevice (or Handler)
+// was authenticated as.
+func DeviceOf(ctx context.Context) string { return deviceOf(ctx) }
 
 // authenticate refuses requests without a valid device credential and
 // puts the device's name in the request's context.
@@ -344,6 +367,10 @@ func (s *Server) finish(ctx context.Context, info handler.FileInfo) (string, err
 		st.LastName = stored
 	})
 	s.log.Info("ingest: received", "device", dev, "name", name, "stored_as", stored, "size", info.Size)
+	if s.cfg.Stored != nil {
+		ct, _ := time.Parse(time.RFC3339Nano, info.MetaData["capturetime"])
+		s.cfg.Stored(Stored{Device: dev, Name: stored, Path: s.photos.path(dev, stored), Size: info.Size, CaptureTime: ct})
+	}
 	return stored, nil
 }
 
