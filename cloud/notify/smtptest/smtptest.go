@@ -275,4 +275,3 @@ func selfSigned() (tls.Certificate, *x509.CertPool, error) {
 	pool.AddCert(c)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool, nil
 }
-
