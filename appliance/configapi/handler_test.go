@@ -215,8 +215,8 @@ func TestLimiterPrefixes(t *testing.T) {
 	for i := range maxClients + 10 {
 		l.failed(clientKey(fmt.Sprintf("10.1.%d.%d:1", i/256, i%256)), now)
 	}
-	if len(l.clients) > maxClients+1 {
-		t.Errorf("%d clients kept, want at most %d", len(l.clients), maxClients+1)
+	if l.Len() > maxClients+1 {
+		t.Errorf("%d clients kept, want at most %d", l.Len(), maxClients+1)
 	}
 }
 
