@@ -241,3 +241,45 @@ func TestSenders(t *testing.T) {
 		t.Errorf("Senders = %+v", ss)
 	}
 }
+
+// Run sends at once, then soon after each upload to its target, but not
+// more often than MinGap.
+func TestRunAfterUploads(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	src := device(t)
+	s := &Sender{URL: srv.URL, Device: "cam1", Token: "tok", Target: "cloud", Sources: src,
+		Interval: time.Hour, MinGap: 20 * time.Millisecond, Poll: 5 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx) }()
+	waitFor := func(want int32) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for n.Load() < want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d heartbeats, want %d", n.Load(), want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitFor(1)
+	for i := range 3 {
+		statusfile.Write(filepath.Join(src.StatusDir, "uploadd.json"), statusfile.Uploads{Targets: []statusfile.Target{
+			{Name: "cloud", LastSuccess: now.Add(time.Duration(i+1) * time.Minute)}}})
+		waitFor(int32(i + 2))
+	}
+	// Nothing new: no more heartbeats before the hour is up.
+	time.Sleep(100 * time.Millisecond)
+	if got := n.Load(); got != 4 {
+		t.Errorf("%d heartbeats, want 4", got)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Error(err)
+	}
+}

@@ -34,6 +34,9 @@ type Sender struct {
 	// MinGap the least time between two, when uploads come faster
 	// (default 1 minute).
 	Interval, MinGap time.Duration
+	// Poll is how often uploadd.json is looked at for a new upload
+	// (default 15 s).
+	Poll time.Duration
 	// Client makes the requests (nil: upload.NewClient, with TLS session
 	// resumption).
 	Client *retryablehttp.Client
@@ -97,6 +100,9 @@ func (s *Sender) init() error {
 	if s.MinGap <= 0 {
 		s.MinGap = time.Minute
 	}
+	if s.Poll <= 0 {
+		s.Poll = 15 * time.Second
+	}
 	if s.Client == nil {
 		// A heartbeat every few minutes outlives idle connections: TLS
 		// session resumption spares most of a new handshake's bytes.
@@ -114,21 +120,20 @@ func (s *Sender) init() error {
 	return nil
 }
 
-// Run sends a heartbeat at once, then every Interval, and within a poll
-// (15 s) of each upload to Target but not sooner than MinGap after the
+// Run sends a heartbeat at once, then every Interval, and within a Poll
+// of each upload to Target but not sooner than MinGap after the
 // last. A failed one is tried again after MinGap, or after Interval if
 // the server refused it (a wrong token). It returns when ctx is done.
 func (s *Sender) Run(ctx context.Context) error {
 	if err := s.init(); err != nil {
 		return err
 	}
-	const poll = 15 * time.Second
 	var (
 		last, retryAt time.Time
 		lastUpload    time.Time
 		failing       bool
 	)
-	t := time.NewTicker(poll)
+	t := time.NewTicker(s.Poll)
 	defer t.Stop()
 	for {
 		now := s.Now()

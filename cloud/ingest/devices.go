@@ -36,6 +36,15 @@ func HashToken(token string) string {
 
 var deviceName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
+// CheckDeviceName reports why name cannot be a device's name (it names
+// the device's directory of photos), or nil.
+func CheckDeviceName(name string) error {
+	if !deviceName.MatchString(name) {
+		return fmt.Errorf("device name %q: want [A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name)
+	}
+	return nil
+}
+
 // ParseDevices decodes a token file strictly: unknown fields, a device
 // name that is not [A-Za-z0-9][A-Za-z0-9_.-]{0,63} and a hash that is not
 // 64 hex digits are errors that name the device.

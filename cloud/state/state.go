@@ -117,8 +117,13 @@ func openSQLite(path string) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("state: no SQLite file given")
 	}
+	// The file's own directory is private; its parents are not ours to
+	// close.
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("state: %w", err)
 	}
 	// Create the file ourselves, so that its mode is ours and not the

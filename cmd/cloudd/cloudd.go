@@ -1,25 +1,30 @@
-// Binary cloudd is the central server's ingest: it receives the fleet's
-// photos over tus (resumable uploads), checks each device's token and each
-// photo's SHA-256, and stores them crash-safely under <root>/<device>/.
-// SIGHUP reloads the token file. Both of its servers cut off slow and idle
-// clients and serve a bounded number of connections (ingest.Limits); each
-// device has a bounded share of the spool. SECURITY.md says what each
-// endpoint exposes.
+// Binary cloudd is lapsebox's central server: it receives the fleet's
+// photos over tus (resumable uploads) and stores them under
+// <root>/<device>/, receives each device's heartbeat, raises alerts
+// (webhook, e-mail), and serves the fleet page to operators, metrics to
+// Prometheus and a JSON API to the Nagios check. SECURITY.md says what
+// each endpoint exposes; docs/cloud.md how to run it.
 //
-// The token file holds only hashes of the tokens:
+// On one machine it needs nothing but a directory: its state is an
+// embedded database under it, created on the first start with an
+// operator account whose password it prints once.
 //
-//	{"devices": {"glacier-1": {"token_sha256": "<hex SHA-256 of the token>"}}}
+//	cloudd -root /srv/lapsebox                      serve
+//	cloudd -root /srv/lapsebox device add glacier-1 add a device, print its token once
+//	cloudd -root /srv/lapsebox device list|remove NAME|token NAME
+//	cloudd -root /srv/lapsebox operator add|password|list [NAME]
 //
-// Example:
-//
-//	head -c 32 /dev/urandom | base64 | tee glacier-1.token | cloudd -hash_token
-//	cloudd -root=/srv/lapsebox/photos -tokens=/etc/lapsebox/tokens.json \
-//	  -listen=:443 -tls_cert=cert.pem -tls_key=key.pem -admin_listen=10.0.0.1:9091
+// For production, a configuration file (-config) names the addresses,
+// TLS, a PostgreSQL database shared by several cloudd, the alerts'
+// thresholds and channels; flags given on the command line override it.
+// SIGHUP reloads the devices (they are also reloaded every 10 s).
 package main
 
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,27 +37,36 @@ import (
 	"time"
 
 	"github.com/lapsebox/lapsebox/cloud/ingest"
+	"github.com/lapsebox/lapsebox/cloud/operator"
+	"github.com/lapsebox/lapsebox/cloud/server"
+	"github.com/lapsebox/lapsebox/cloud/state"
 )
 
 var (
-	listen = flag.String("listen", ":8080",
-		"[host]:port to receive uploads on")
-	adminListen = flag.String("admin_listen", "localhost:9091",
-		"[host]:port of the unauthenticated JSON status (GET /status); keep it private; empty: off")
+	configFile = flag.String("config", "",
+		"configuration file (JSON, see docs/cloud.md); flags given override it")
 	root = flag.String("root", "",
-		"directory of the received photos, <root>/<device>/<name> (required)")
+		"directory of the received photos, <root>/<device>/<name>, and of the embedded database (required, here or in -config)")
+	database = flag.String("database", "",
+		`fleet state: "postgres://…" or an SQLite file (default <root>/.state/fleet.db)`)
+	listen = flag.String("listen", server.DefaultListen,
+		"[host]:port of the devices' API and the fleet page")
+	adminListen = flag.String("admin_listen", server.DefaultAdminListen,
+		`[host]:port of the unauthenticated metrics, JSON API and status; keep it private; "off": none`)
 	spool = flag.String("spool", "",
 		"directory of the uploads in progress (default <root>/.spool)")
 	tokens = flag.String("tokens", "",
-		"the token file (JSON, see the package doc) (required)")
-	maxSize = flag.Int64("max_size", 256<<20,
-		"largest photo accepted, in bytes")
-	expire = flag.Duration("expire", 7*24*time.Hour,
-		"how long an unfinished upload is kept after its last request")
+		"a token file of device token hashes, used beside the database's devices")
+	publicURL = flag.String("public_url", "",
+		"the public address as people reach it (https://…), for links in alerts")
 	tlsCert = flag.String("tls_cert", "",
 		"TLS certificate (PEM); with -tls_key, serve HTTPS")
 	tlsKey = flag.String("tls_key", "",
 		"TLS private key (PEM)")
+	maxSize = flag.Int64("max_size", 256<<20,
+		"largest photo accepted, in bytes")
+	expire = flag.Duration("expire", 7*24*time.Hour,
+		"how long an unfinished upload is kept after its last request")
 	maxUploads = flag.Int("max_uploads", 16,
 		"unfinished uploads one device may have")
 	maxSpoolBytes = flag.Int64("max_spool_bytes", 2<<30,
@@ -60,8 +74,58 @@ var (
 	maxConns = flag.Int("max_conns", 1024,
 		"connections served at once on -listen (-admin_listen: 16)")
 	hashToken = flag.Bool("hash_token", false,
-		"read a token from stdin, print its token_sha256 for the token file and exit")
+		"read a token from stdin, print its token_sha256 for a token file and exit")
 )
+
+// configuration is the file's configuration with the flags given on the
+// command line over it.
+func configuration() (server.Config, error) {
+	var c server.Config
+	if *configFile != "" {
+		var err error
+		if c, err = server.LoadConfig(*configFile); err != nil {
+			return c, err
+		}
+	}
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	str := func(name string, dst *string, v string) {
+		if set[name] || *dst == "" {
+			*dst = v
+		}
+	}
+	str("root", &c.Root, *root)
+	str("database", &c.Database, *database)
+	str("listen", &c.Listen, *listen)
+	str("admin_listen", &c.AdminListen, *adminListen)
+	str("spool", &c.Spool, *spool)
+	str("tokens", &c.Tokens, *tokens)
+	str("public_url", &c.PublicURL, *publicURL)
+	str("tls_cert", &c.TLSCert, *tlsCert)
+	str("tls_key", &c.TLSKey, *tlsKey)
+	if set["max_size"] || c.Ingest.MaxSize == 0 {
+		c.Ingest.MaxSize = *maxSize
+	}
+	if set["expire"] || c.Ingest.Expire == 0 {
+		c.Ingest.Expire = server.Duration(*expire)
+	}
+	if set["max_uploads"] || c.Ingest.MaxUploads == 0 {
+		c.Ingest.MaxUploads = *maxUploads
+	}
+	if set["max_spool_bytes"] || c.Ingest.MaxSpoolBytes == 0 {
+		c.Ingest.MaxSpoolBytes = *maxSpoolBytes
+	}
+	if set["max_conns"] || c.Ingest.MaxConns == 0 {
+		c.Ingest.MaxConns = *maxConns
+	}
+	if c.Root == "" {
+		return c, errors.New("no root directory: give -root DIR or root in -config")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return c, errors.New("-tls_cert and -tls_key go together")
+	}
+	return c, nil
+}
 
 func logic() error {
 	if *hashToken {
@@ -72,85 +136,136 @@ func logic() error {
 		fmt.Println(ingest.HashToken(strings.TrimSpace(line)))
 		return nil
 	}
-	if *root == "" || *tokens == "" {
-		return errors.New("-root and -tokens are required")
-	}
-	devices, err := ingest.LoadDevices(*tokens)
-	if err != nil {
-		return err
-	}
-	s, err := ingest.New(ingest.Config{
-		Root:          *root,
-		Spool:         *spool,
-		Devices:       devices,
-		MaxSize:       *maxSize,
-		Expire:        *expire,
-		MaxUploads:    *maxUploads,
-		MaxSpoolBytes: *maxSpoolBytes,
-	})
+	cfg, err := configuration()
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	go func() {
-		sweep := time.NewTicker(time.Hour)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				d, err := ingest.LoadDevices(*tokens)
-				if err != nil {
-					slog.Error("cloudd: reloading tokens; keeping the old ones", "err", err)
-					continue
-				}
-				s.SetDevices(d)
-				slog.Info("cloudd: tokens reloaded", "devices", len(d))
-			case now := <-sweep.C:
-				if err := s.Sweep(now); err != nil {
-					slog.Error("cloudd: sweeping the spool", "err", err)
-				}
-			}
-		}
-	}()
-
-	errc := make(chan error, 2)
-	if *adminListen != "" {
-		limits := ingest.Limits{MaxConns: 16}
-		ln, err := ingest.Listen(*adminListen, limits)
-		if err != nil {
-			return err
-		}
-		admin := ingest.NewHTTPServer(s.AdminHandler(), limits, nil)
-		defer admin.Close()
-		go func() { errc <- admin.Serve(ln) }()
+	if args := flag.Args(); len(args) > 0 {
+		return command(ctx, cfg, args)
 	}
-	limits := ingest.Limits{MaxConns: *maxConns}
-	ln, err := ingest.Listen(*listen, limits)
+	s, err := server.Open(ctx, cfg, server.Options{})
 	if err != nil {
 		return err
 	}
-	srv := ingest.NewHTTPServer(s.Handler(), limits, nil)
+	if pw, err := operator.Bootstrap(ctx, s.DB, "admin", time.Now()); err != nil {
+		return err
+	} else if pw != "" {
+		fmt.Printf("cloudd: created the operator \"admin\" with the password %s\n"+
+			"cloudd: it is shown only this once; change it on the fleet page, or with: cloudd operator password admin\n", pw)
+	}
+	if err := s.Listen(); err != nil {
+		return err
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
-		if *tlsCert != "" {
-			errc <- srv.ServeTLS(ln, *tlsCert, *tlsKey)
-		} else {
-			errc <- srv.Serve(ln)
+		for range hup {
+			if err := s.ReloadDevices(ctx); err != nil {
+				slog.Error("cloudd: reloading devices; keeping the old ones", "err", err)
+			}
 		}
 	}()
-	slog.Info("cloudd: receiving", "addr", ln.Addr().String(), "root", *root, "devices", len(devices))
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		scheme = "https"
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return srv.Shutdown(shutdown)
+	slog.Info("cloudd: serving", "fleet page", scheme+"://"+s.PublicAddr()+"/fleet", "admin", s.AdminAddr(),
+		"database", s.DB.Backend(), "root", cfg.Root)
+	return s.Serve(ctx)
+}
+
+// command runs a subcommand on the state: device and operator accounts.
+func command(ctx context.Context, cfg server.Config, args []string) error {
+	db, err := state.Open(ctx, server.DatabaseFor(cfg))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	usage := errors.New("usage: cloudd [flags] device add|list|remove|token [NAME], or operator add|password|list [NAME]")
+	if len(args) < 2 {
+		return usage
+	}
+	name := ""
+	if len(args) > 2 {
+		name = args[2]
+	}
+	need := func() error {
+		if name == "" || len(args) > 3 {
+			return usage
+		}
+		return nil
+	}
+	switch args[0] + " " + args[1] {
+	case "device add", "device token":
+		if err := need(); err != nil {
+			return err
+		}
+		if err := ingest.CheckDeviceName(name); err != nil {
+			return err
+		}
+		token := rand.Text() + rand.Text()
+		sum := sha256.Sum256([]byte(token))
+		if args[1] == "add" {
+			err = db.AddDevice(ctx, state.Device{Name: name, TokenSHA256: sum, Created: time.Now()})
+		} else {
+			err = db.SetDeviceToken(ctx, name, sum)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Printf("device %s, token (shown only this once; put it in the device's site configuration as its cloud target's secret):\n%s\n", name, token)
+		return nil
+	case "device remove":
+		if err := need(); err != nil {
+			return err
+		}
+		return db.RemoveDevice(ctx, name)
+	case "device list":
+		ds, err := db.Devices(ctx)
+		if err != nil {
+			return err
+		}
+		for _, d := range ds {
+			st, err := db.Status(ctx, d.Name)
+			seen := "never seen"
+			if err == nil && !st.LastSeen.IsZero() {
+				seen = "last seen " + st.LastSeen.Local().Format(time.DateTime)
+			}
+			fmt.Printf("%-24s added %s, %s\n", d.Name, d.Created.Local().Format(time.DateOnly), seen)
+		}
+		return nil
+	case "operator add", "operator password":
+		if err := need(); err != nil {
+			return err
+		}
+		pw := operator.NewPassword()
+		h, err := operator.HashPassword(pw)
+		if err != nil {
+			return err
+		}
+		if args[1] == "add" {
+			err = db.AddOperator(ctx, name, h, time.Now())
+		} else {
+			err = db.SetPassword(ctx, name, h, time.Now())
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Printf("operator %s, password (shown only this once): %s\n", name, pw)
+		return nil
+	case "operator list":
+		ops, err := db.Operators(ctx)
+		if err != nil {
+			return err
+		}
+		for _, o := range ops {
+			fmt.Println(o)
+		}
+		return nil
+	}
+	return usage
 }
 
 func main() {
