@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/lapsebox/lapsebox/cloud/ingest"
-	"github.com/lapsebox/lapsebox/cloud/internal/need"
+	"github.com/lapsebox/lapsebox/internal/need"
 	"github.com/lapsebox/lapsebox/cloud/state/statetest"
 )
 

@@ -28,6 +28,7 @@ var commands = map[string]command{
 	"camera": {"talk to a PTP camera on USB: list, info, props, set, capture, download", runCamera},
 	"modem":  {"talk to a USB modem: identity, SIM, registration, signal, AT commands", runModem},
 	"plan":   {"what a site costs: uplink per upload policy, data a month, days on the disk", runPlan},
+	"check":  {"check a device on cloudd, as a Nagios/Icinga plugin (exit 0/1/2/3, performance data)", runCheck},
 }
 
 func usage() {

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lapsebox/lapsebox/cloud/internal/need"
+	"github.com/lapsebox/lapsebox/internal/need"
 	"github.com/lapsebox/lapsebox/cloud/state"
 )
 

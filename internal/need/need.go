@@ -1,4 +1,4 @@
-// Package need lets the cloud side's tests say which program of the
+// Package need lets tests say which program of the
 // machine they need (PostgreSQL's initdb, nagios4, promtool, chromium).
 // When it is missing the test is skipped, naming the Debian package;
 // under CI (the environment variable CI set) it fails instead, since a
