@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/lapsebox/lapsebox/cloud/ingest"
-	"github.com/lapsebox/lapsebox/internal/need"
 	"github.com/lapsebox/lapsebox/cloud/state/statetest"
+	"github.com/lapsebox/lapsebox/internal/need"
 )
 
 // The metrics pass promtool's checks (names, units, types, help), and

@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/heartbeat"
-	"github.com/lapsebox/lapsebox/internal/need"
 	"github.com/lapsebox/lapsebox/cloud/server"
 	"github.com/lapsebox/lapsebox/cloud/state"
+	"github.com/lapsebox/lapsebox/internal/need"
 )
 
 // TestMain lets the test binary be the lapsebox command, so that Nagios

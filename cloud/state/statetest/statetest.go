@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lapsebox/lapsebox/internal/need"
 	"github.com/lapsebox/lapsebox/cloud/state"
+	"github.com/lapsebox/lapsebox/internal/need"
 )
 
 // Backend is one backend a suite runs against.
