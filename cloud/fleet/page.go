@@ -38,7 +38,7 @@ type Row struct {
 	// Picture says when the last picture was taken; Thumb is the
 	// thumbnail's URL ("" without one).
 	Picture, Thumb string
-	MissedToday    int
+	Missed         string // slots missed today
 	Queue          string
 	Autonomy       string
 	Signal         string
@@ -47,6 +47,7 @@ type Row struct {
 
 	// sort keys
 	seen, picture time.Time
+	missed        int
 	queue         int64
 	autonomy      float64
 	signal        int
@@ -94,8 +95,9 @@ func (s *Service) rows(sts []state.Status, firing []state.Alert, now time.Time, 
 		}
 		if !st.LastSeen.IsZero() {
 			if st.Day == today {
-				r.MissedToday = st.MissedToday
+				r.missed = st.MissedToday
 			}
+			r.Missed = strconv.Itoa(r.missed)
 			r.queue = st.Queue
 			r.Queue = fmt.Sprintf("%d (%s)", st.Queue, bytesIEC(st.QueueBytes))
 		}
@@ -121,7 +123,7 @@ func (s *Service) rows(sts []state.Status, firing []state.Alert, now time.Time, 
 		case "picture":
 			return a.picture.Compare(b.picture)
 		case "missed":
-			return cmp.Compare(a.MissedToday, b.MissedToday)
+			return cmp.Compare(a.missed, b.missed)
 		case "queue":
 			return cmp.Compare(a.queue, b.queue)
 		case "autonomy":
