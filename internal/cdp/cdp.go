@@ -301,4 +301,3 @@ func (b *Browser) Screenshot(path string, fullPage bool) error {
 	}
 	return os.WriteFile(path, png, 0o644)
 }
-
