@@ -3,13 +3,18 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"log/slog"
-	"net/http"
 	"path/filepath"
+	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/config"
 	"github.com/lapsebox/lapsebox/cloud/ingest"
+	"github.com/lapsebox/lapsebox/cloud/operator"
+	"github.com/lapsebox/lapsebox/cloud/server"
+	"github.com/lapsebox/lapsebox/cloud/state"
 	"github.com/lapsebox/lapsebox/image"
 	"github.com/lapsebox/lapsebox/image/qemu"
 )
@@ -17,26 +22,56 @@ import (
 // demoCloudAddr is where a VM reaches the host's cloudd.
 const demoCloudAddr = "10.0.2.100:8081"
 
-// demoCloud is cloudd's ingest running inside the host tool for a VM.
+// demoCloud is cloudd running inside the host tool for a VM: its ingest,
+// the heartbeats and the fleet page.
 type demoCloud struct {
-	addr, photos string
-	srv          *http.Server
+	addr, admin, photos string
+	operator, password  string
+	stop                context.CancelFunc
+	done                chan error
 }
 
-func (c *demoCloud) Close() error { return c.srv.Close() }
+func (c *demoCloud) Close() error {
+	c.stop()
+	return <-c.done
+}
 
-// startCloud starts cloudd's ingest on the host's loopback with a fresh
-// token for the VM's hostname, and writes into the VM's /perm the default
-// site configuration plus a cloud target pointing at it.
+// startCloud starts cloudd on the host's loopback with the VM's hostname
+// as a device with a fresh token, and an operator "admin" with a fresh
+// password, and writes into the VM's /perm the default site
+// configuration plus a cloud target pointing at it.
 func startCloud(ctx context.Context, m *image.Manifest, vmDisk, root string) (*demoCloud, error) {
-	token := rand.Text()
-	devs, err := ingest.DevicesWithTokens(map[string]string{m.Hostname: token})
+	quiet := slog.New(slog.DiscardHandler)
+	// The VM reaches it through a GuestForward.
+	limits := ingest.Limits{ReadHeaderTimeout: qemu.GuestForwardIdle, IdleTimeout: qemu.GuestForwardIdle}
+	cfg := server.Config{Root: root, Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0"}
+	s, err := server.Open(ctx, cfg, server.Options{Logger: quiet, Limits: limits})
 	if err != nil {
 		return nil, err
 	}
-	quiet := slog.New(slog.DiscardHandler)
-	srv, err := ingest.New(ingest.Config{Root: root, Devices: devs, Logger: quiet})
+	token := rand.Text()
+	sum := sha256.Sum256([]byte(token))
+	err = s.DB.AddDevice(ctx, state.Device{Name: m.Hostname, TokenSHA256: sum, Created: time.Now(), Note: "the demo VM"})
+	if errors.Is(err, state.ErrExists) { // the state of an earlier run
+		err = s.DB.SetDeviceToken(ctx, m.Hostname, sum)
+	}
+	if err == nil {
+		err = s.ReloadDevices(ctx)
+	}
 	if err != nil {
+		s.DB.Close()
+		return nil, err
+	}
+	password := operator.NewPassword()
+	hash, err := operator.HashPassword(password)
+	if err == nil {
+		err = s.DB.AddOperator(ctx, "admin", hash, time.Now())
+		if errors.Is(err, state.ErrExists) {
+			err = s.DB.SetPassword(ctx, "admin", hash, time.Now())
+		}
+	}
+	if err != nil {
+		s.DB.Close()
 		return nil, err
 	}
 	var site map[string]any
@@ -55,13 +90,13 @@ func startCloud(ctx context.Context, m *image.Manifest, vmDisk, root string) (*d
 	if err := image.WritePermFile(ctx, vmDisk, m, config.Path, b); err != nil {
 		return nil, err
 	}
-	// The VM reaches it through a GuestForward.
-	limits := ingest.Limits{ReadHeaderTimeout: qemu.GuestForwardIdle, IdleTimeout: qemu.GuestForwardIdle}
-	ln, err := ingest.Listen("127.0.0.1:0", limits)
-	if err != nil {
+	if err := s.Listen(); err != nil {
+		s.DB.Close()
 		return nil, err
 	}
-	c := &demoCloud{addr: ln.Addr().String(), photos: filepath.Join(root, m.Hostname), srv: ingest.NewHTTPServer(srv.Handler(), limits, quiet)}
-	go c.srv.Serve(ln)
+	sctx, stop := context.WithCancel(context.Background())
+	c := &demoCloud{addr: s.PublicAddr(), admin: s.AdminAddr(), photos: filepath.Join(root, m.Hostname),
+		operator: "admin", password: password, stop: stop, done: make(chan error, 1)}
+	go func() { c.done <- s.Serve(sctx) }()
 	return c, nil
 }

@@ -25,7 +25,7 @@ func runVM(ctx context.Context, args []string) error {
 	stateDir := fs.String("state", "", "directory for the VM's disk, serial log and monitor socket (default build/vm-BOARD)")
 	keep := fs.Bool("keep", false, "boot the VM's disk as the last run left it instead of a fresh copy of the image")
 	camera := fs.Bool("camera", false, "plug a simulated Canon EOS 600D into the VM's USB bus (usb-redir)")
-	cloud := fs.Bool("cloud", false, "run cloudd's ingest on the host and send the VM's pictures there (adds a cloud target to the default site configuration)")
+	cloud := fs.Bool("cloud", false, "run cloudd on the host and send the VM's pictures and heartbeats there (adds a cloud target to the default site configuration); its fleet page shows the VM")
 	fs.Parse(args)
 
 	img, err := bf.load(ctx, *rebuild)
@@ -78,7 +78,9 @@ func runVM(ctx context.Context, args []string) error {
 		}
 		defer c.Close()
 		cfg.ToHost = append(cfg.ToHost, qemu.GuestForward{GuestAddr: demoCloudAddr, HostAddr: c.addr})
-		notes = append(notes, fmt.Sprintf("  cloudd:   http://%s/, pictures arrive in %s", c.addr, c.photos))
+		notes = append(notes, fmt.Sprintf("  cloudd:   http://%s/, pictures arrive in %s", c.addr, c.photos),
+			fmt.Sprintf("  fleet:    http://%s/fleet  user %s, password %s", c.addr, c.operator, c.password),
+			fmt.Sprintf("  metrics:  http://%s/metrics, check: lapsebox check -server http://%s -device %s", c.admin, c.admin, m.Hostname))
 	}
 	vm, err := qemu.Start(ctx, cfg)
 	if err != nil {
