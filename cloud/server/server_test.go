@@ -45,12 +45,19 @@ type Running struct {
 // serves it until the test ends.
 func start(t *testing.T, cfg Config) *Running {
 	t.Helper()
+	return startWith(t, cfg, Options{})
+}
+
+// startWith is start with Options (the logger is always a quiet one).
+func startWith(t *testing.T, cfg Config, o Options) *Running {
+	t.Helper()
 	if cfg.Root == "" {
 		cfg.Root = t.TempDir()
 	}
 	cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := Open(ctx, cfg, Options{Logger: slog.New(slog.DiscardHandler)})
+	o.Logger = slog.New(slog.DiscardHandler)
+	s, err := Open(ctx, cfg, o)
 	if err != nil {
 		t.Fatal(err)
 	}
