@@ -4,17 +4,16 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/argon2"
 
+	"github.com/lapsebox/lapsebox/cloud/operator/operatortest"
 	"github.com/lapsebox/lapsebox/cloud/state"
 	"github.com/lapsebox/lapsebox/cloud/state/statetest"
 )
@@ -87,49 +86,18 @@ func newSite(t *testing.T, tls bool) *site {
 
 // browser is a client with cookies that does not follow redirects.
 func (s *site) browser(t *testing.T) *http.Client {
-	jar, _ := cookiejar.New(nil)
-	return &http.Client{Transport: s.srv.Client().Transport, Jar: jar,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return operatortest.Browser(s.srv.Client().Transport)
 }
 
-var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+var (
+	get  = operatortest.Get
+	post = operatortest.Post
+)
 
-func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
-	t.Helper()
-	resp, err := c.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	return resp, string(b)
-}
-
-func post(t *testing.T, c *http.Client, u string, form url.Values, hdr ...string) (*http.Response, string) {
-	t.Helper()
-	req, _ := http.NewRequest("POST", u, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	return resp, string(b)
-}
-
-// login logs c in and returns the session's CSRF token.
+// login logs c in.
 func (s *site) login(t *testing.T, c *http.Client, name, password string) (*http.Response, string) {
 	t.Helper()
-	_, page := get(t, c, s.srv.URL+"/login")
-	m := csrfField.FindStringSubmatch(page)
-	if m == nil {
-		t.Fatalf("no CSRF token in the login page:\n%s", page)
-	}
-	return post(t, c, s.srv.URL+"/login", url.Values{"csrf": {m[1]}, "name": {name}, "password": {password}})
+	return operatortest.Login(t, c, s.srv.URL, name, password), ""
 }
 
 func TestLoginFlow(t *testing.T) {
@@ -211,7 +179,7 @@ func TestPasswordChange(t *testing.T) {
 	s.login(t, c, "ops", "a-long-password-1")
 	s.login(t, c2, "ops", "a-long-password-1")
 	_, page := get(t, c, s.srv.URL+"/account/password")
-	csrf := csrfField.FindStringSubmatch(page)[1]
+	csrf := operatortest.CSRF(page)
 	for _, tc := range []struct {
 		current, next, again string
 		status               int

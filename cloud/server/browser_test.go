@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"bytes"
@@ -15,17 +15,19 @@ import (
 
 	"github.com/lapsebox/lapsebox/appliance/heartbeat"
 	"github.com/lapsebox/lapsebox/cloud/ingest"
+	"github.com/lapsebox/lapsebox/cloud/server"
+	"github.com/lapsebox/lapsebox/cloud/server/servertest"
 	"github.com/lapsebox/lapsebox/internal/cdp"
 )
 
 // fleetOfFour runs cloudd with a device in each state the page shows.
-func fleetOfFour(t *testing.T) *Running {
+func fleetOfFour(t *testing.T) *servertest.Cloud {
 	t.Helper()
-	r := start(t, Config{Alerts: AlertsConfig{Grace: map[string]Duration{"disk": 0}}})
+	r := servertest.Start(t, server.Config{Alerts: server.AlertsConfig{Grace: map[string]server.Duration{"disk": 0}}}, server.Options{})
 	ctx := context.Background()
 	now := time.Now()
 	for i, name := range []string{"glacier-1", "crane-2", "roof-3", "spare-4"} {
-		r.addDevice(t, name, fmt.Sprint("token-", i))
+		r.AddDevice(t, name, fmt.Sprint("token-", i))
 	}
 	days, dbm := 41.0, -87
 	beat := func(name string, at time.Time, queue int, used uint64) {

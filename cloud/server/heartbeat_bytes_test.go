@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"context"
@@ -23,6 +23,8 @@ import (
 	"github.com/lapsebox/lapsebox/appliance/heartbeat"
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/appliance/upload"
+	"github.com/lapsebox/lapsebox/cloud/server"
+	"github.com/lapsebox/lapsebox/cloud/server/servertest"
 	"github.com/lapsebox/lapsebox/cloud/state"
 )
 
@@ -122,7 +124,7 @@ func TestHeartbeatBytes(t *testing.T) {
 	// Heartbeats 5 minutes apart, as far as cloudd can tell.
 	var offset atomic.Int64
 	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	r := startWith(t, Config{TLSCert: cert, TLSKey: key}, Options{Now: now})
+	r := servertest.Start(t, server.Config{TLSCert: cert, TLSKey: key}, server.Options{Now: now})
 	r.DB.AddDevice(context.Background(), state.Device{Name: "glacier-1", TokenSHA256: sha256.Sum256([]byte("a-device-token-of-52-characters-0123456789abcdefghijk")), Created: time.Now()})
 	r.ReloadDevices(context.Background())
 	src := fieldDevice(t)

@@ -1,21 +1,16 @@
-package server
+package server_test
 
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"image"
 	"image/color"
 	"image/jpeg"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -26,69 +21,13 @@ import (
 	"github.com/lapsebox/lapsebox/appliance/upload/tus"
 	"github.com/lapsebox/lapsebox/appliance/upload/uploadtest"
 	"github.com/lapsebox/lapsebox/cloud/fleet"
-	"github.com/lapsebox/lapsebox/cloud/operator"
-	"github.com/lapsebox/lapsebox/cloud/state"
+	"github.com/lapsebox/lapsebox/cloud/operator/operatortest"
+	"github.com/lapsebox/lapsebox/cloud/server"
+	"github.com/lapsebox/lapsebox/cloud/server/servertest"
 	"github.com/lapsebox/lapsebox/cloud/state/statetest"
 )
 
 func TestMain(m *testing.M) { os.Exit(statetest.Main(m)) }
-
-// Running is a cloudd serving in the test.
-type Running struct {
-	*Server
-	Password string // the admin operator's
-	URL      string // the public server's base URL
-	AdminURL string
-}
-
-// start opens cfg (Root and the addresses default to the test's) and
-// serves it until the test ends.
-func start(t *testing.T, cfg Config) *Running {
-	t.Helper()
-	return startWith(t, cfg, Options{})
-}
-
-// startWith is start with Options (the logger is always a quiet one).
-func startWith(t *testing.T, cfg Config, o Options) *Running {
-	t.Helper()
-	if cfg.Root == "" {
-		cfg.Root = t.TempDir()
-	}
-	cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
-	ctx, cancel := context.WithCancel(context.Background())
-	o.Logger = slog.New(slog.DiscardHandler)
-	s, err := Open(ctx, cfg, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pw, err := operator.Bootstrap(ctx, s.DB, "admin", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error)
-	go func() { done <- s.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return &Running{Server: s, Password: pw, URL: "http://" + s.PublicAddr(), AdminURL: "http://" + s.AdminAddr()}
-}
-
-// addDevice adds a device with token and makes the ingest know it.
-func (r *Running) addDevice(t *testing.T, name, token string) {
-	t.Helper()
-	if err := r.DB.AddDevice(context.Background(), state.Device{Name: name, TokenSHA256: sha256.Sum256([]byte(token)), Created: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.ReloadDevices(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // statusDir writes a device's status files.
 func statusDir(t *testing.T) heartbeat.Sources {
@@ -121,10 +60,10 @@ func darkJPEG(t *testing.T) []byte {
 // backends.
 func TestEndToEnd(t *testing.T) {
 	statetest.Run(t, func(t *testing.T, dsn string) {
-		cfg := Config{Database: dsn, Alerts: AlertsConfig{Grace: map[string]Duration{"dark": 0, "small": 0}}}
-		r := start(t, cfg)
-		r.addDevice(t, "cam-1", "tok-1")
-		r.addDevice(t, "cam-2", "tok-2")
+		cfg := server.Config{Database: dsn, Alerts: server.AlertsConfig{Grace: map[string]server.Duration{"dark": 0, "small": 0}}}
+		r := servertest.Start(t, cfg, server.Options{})
+		r.AddDevice(t, "cam-1", "tok-1")
+		r.AddDevice(t, "cam-2", "tok-2")
 		ctx := context.Background()
 
 		// The heartbeat, as uploadd sends it.
@@ -184,7 +123,7 @@ func TestEndToEnd(t *testing.T) {
 		if resp, _ := http.Get(r.AdminURL + "/api/v1/devices/nope"); resp.StatusCode != 404 {
 			t.Errorf("unknown device: %s", resp.Status)
 		}
-		metrics := body(t, http.DefaultClient, r.AdminURL+"/metrics")
+		_, metrics := operatortest.Get(t, http.DefaultClient, r.AdminURL+"/metrics")
 		if !strings.Contains(metrics, `lapsebox_device_alert{device="cam-1",alert="dark",severity="warning"} 1`) ||
 			!strings.Contains(metrics, `lapsebox_ingest_photos_total{device="cam-1"} 1`) ||
 			!strings.Contains(metrics, `lapsebox_heartbeats_received_total 1`) {
@@ -192,102 +131,27 @@ func TestEndToEnd(t *testing.T) {
 		}
 
 		// The fleet page, after logging in.
-		c := browser(t)
-		if resp := get(t, c, r.URL+"/fleet"); resp.StatusCode != http.StatusSeeOther {
+		c := operatortest.Browser(nil)
+		if resp, _ := operatortest.Get(t, c, r.URL+"/fleet"); resp.StatusCode != http.StatusSeeOther {
 			t.Errorf("fleet page without login: %s", resp.Status)
 		}
-		login(t, c, r.URL, "admin", r.Password)
-		page := body(t, c, r.URL+"/fleet")
+		if resp := operatortest.Login(t, c, r.URL, "admin", r.Password); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/fleet" {
+			t.Fatalf("login: %s → %s", resp.Status, resp.Header.Get("Location"))
+		}
+		_, page := operatortest.Get(t, c, r.URL+"/fleet")
 		for _, want := range []string{`id="d-cam-1" data-state="warning"`, `id="d-cam-2" data-state="new"`, "dark: the last picture", "/fleet/thumb/cam-1?v=", "v9.9", "20 d"} {
 			if !strings.Contains(page, want) {
 				t.Errorf("fleet page lacks %q", want)
 			}
 		}
-		thumb := get(t, c, r.URL+"/fleet/thumb/cam-1")
-		if _, err := jpeg.Decode(thumb.Body); err != nil || thumb.Header.Get("Content-Type") != "image/jpeg" {
+		thumb, b := operatortest.Get(t, c, r.URL+"/fleet/thumb/cam-1")
+		if _, err := jpeg.Decode(strings.NewReader(b)); err != nil || thumb.Header.Get("Content-Type") != "image/jpeg" {
 			t.Errorf("thumbnail: %v %s", err, thumb.Header.Get("Content-Type"))
 		}
 		for _, p := range []string{"/fleet/thumb/cam-2", "/fleet/thumb/..%2f..%2fetc", "/fleet/thumb/nope"} {
-			if resp := get(t, c, r.URL+p); resp.StatusCode != 404 {
+			if resp, _ := operatortest.Get(t, c, r.URL+p); resp.StatusCode != 404 {
 				t.Errorf("%s: %s", p, resp.Status)
 			}
 		}
 	})
-}
-
-func browser(t *testing.T) *http.Client {
-	jar, _ := cookiejar.New(nil)
-	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-}
-
-func get(t *testing.T, c *http.Client, u string) *http.Response {
-	t.Helper()
-	resp, err := c.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	resp.Body = io.NopCloser(bytes.NewReader(b))
-	return resp
-}
-
-func body(t *testing.T, c *http.Client, u string) string {
-	t.Helper()
-	b, _ := io.ReadAll(get(t, c, u).Body)
-	return string(b)
-}
-
-var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-
-func login(t *testing.T, c *http.Client, base, name, password string) {
-	t.Helper()
-	m := csrfField.FindStringSubmatch(body(t, c, base+"/login"))
-	if m == nil {
-		t.Fatal("no CSRF token on the login page")
-	}
-	resp, err := c.PostForm(base+"/login", url.Values{"csrf": {m[1]}, "name": {name}, "password": {password}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/fleet" {
-		t.Fatalf("login: %s → %s", resp.Status, resp.Header.Get("Location"))
-	}
-}
-
-func TestLoadConfig(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "cloudd.json")
-	os.WriteFile(p, []byte(`{
-  "root": "/srv/lapsebox",
-  "database": "postgres://cloudd@db.internal/lapsebox?sslmode=verify-full",
-  "listen": ":443", "tls_cert": "/etc/lapsebox/cert.pem", "tls_key": "/etc/lapsebox/key.pem",
-  "alerts": {"silent_after": "20m", "grace": {"dark": "2h"}},
-  "smtp": {"server": "smtp.example.com:587", "user": "u", "password": "p", "from": "a@example.com", "to": ["b@example.com"]}
-}`), 0o600)
-	c, err := LoadConfig(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := c.Alerts.rules()
-	if err != nil || r.SilentAfter != 20*time.Minute || r.Grace["dark"] != 2*time.Hour || c.SMTP.To[0] != "b@example.com" {
-		t.Errorf("%+v %+v %v", c, r, err)
-	}
-	for _, bad := range []struct{ doc, want string }{
-		{`{"root": "x", "lsten": ":80"}`, `unknown field "lsten"`},
-		{`{"root": "x",
-"alerts": {"silent_after": "soon"}}`, `line 2: "soon": want a duration`},
-		{`{"root": "x",
-"alerts": {"grace": {"darkness": "1h"}}}`, ""},
-	} {
-		os.WriteFile(p, []byte(bad.doc), 0o600)
-		c, err := LoadConfig(p)
-		if err == nil {
-			_, err = c.Alerts.rules()
-		}
-		if err == nil || !strings.Contains(err.Error(), bad.want) {
-			t.Errorf("%s: %v, want %q", bad.doc, err, bad.want)
-		}
-	}
 }

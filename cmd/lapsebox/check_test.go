@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/lapsebox/lapsebox/appliance/heartbeat"
 	"github.com/lapsebox/lapsebox/cloud/server"
+	"github.com/lapsebox/lapsebox/cloud/server/servertest"
 	"github.com/lapsebox/lapsebox/cloud/state"
 	"github.com/lapsebox/lapsebox/internal/need"
 )
@@ -37,18 +37,8 @@ const asMain = "LAPSEBOX_TEST_AS_MAIN"
 // check tells apart, and returns its admin URL.
 func cloudWithDevices(t *testing.T) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := server.Open(ctx, server.Config{Root: t.TempDir(), Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0"},
-		server.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error)
-	go func() { done <- s.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	ctx := context.Background()
+	s := servertest.Start(t, server.Config{}, server.Options{})
 	now := time.Now()
 	beat := func(name string, received, captured time.Time) {
 		t.Helper()
@@ -70,7 +60,7 @@ func cloudWithDevices(t *testing.T) string {
 	if err := s.Fleet.EvaluateAll(ctx, now); err != nil {
 		t.Fatal(err)
 	}
-	return "http://" + s.AdminAddr()
+	return s.AdminURL
 }
 
 // The check command run by a real Nagios 4, started by the test with a
