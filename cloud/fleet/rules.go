@@ -51,7 +51,8 @@ type Rules struct {
 	QueueWindow time.Duration
 	QueueGrowth int64
 	// DiskPercent full, or fewer than MinAutonomyDays days before the
-	// disk is full, is "disk" (default 90 %, 3 days; critical under 1 day).
+	// disk is full, is "disk" (default 90 %, 3 days; critical under 1 day,
+	// and when the device says pictures no longer fit).
 	DiskPercent     float64
 	MinAutonomyDays float64
 	// MaxTempC is the highest board temperature without "temp" (default
@@ -175,6 +176,8 @@ func (r Rules) conditions(st state.Status, hb *heartbeat.Heartbeat, log []state.
 	if d := hb.Disk; d != nil && d.TotalBytes > 0 {
 		pct := float64(d.UsedBytes) / float64(d.TotalBytes) * 100
 		switch {
+		case d.Full:
+			on[Disk] = condition{severity: Critical, message: fmt.Sprintf("pictures cannot be stored: the disk is full (%.0f %% used)", pct)}
 		case d.AutonomyDays != nil && *d.AutonomyDays < 1:
 			on[Disk] = condition{severity: Critical, message: fmt.Sprintf("the disk is full in %.1f days (%.0f %% used)", *d.AutonomyDays, pct)}
 		case d.AutonomyDays != nil && *d.AutonomyDays < r.MinAutonomyDays:

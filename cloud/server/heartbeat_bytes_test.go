@@ -100,7 +100,7 @@ func fieldDevice(t testing.TB) heartbeat.Sources {
 	statusfile.Write(filepath.Join(dir, "camerad.json"), statusfile.Camera{State: "waiting", Captures: 1412, MissedSlots: 3,
 		Camera:      &statusfile.CameraInfo{Model: "Canon EOS 600D", Serial: "123456789012", Connected: true, Battery: "100%"},
 		LastCapture: &statusfile.Capture{Slot: now.Add(-2 * time.Minute), Files: []string{"photos/2026/11/26/20261126120000.jpg"}, Bytes: 6_482_113},
-		Store:       &statusfile.Store{UsedBytes: 21 << 30, TotalBytes: 59 << 30}, AutonomyDays: &days})
+		Store:       &statusfile.Store{UsedBytes: 21 << 30, TotalBytes: 59 << 30}, Autonomy: &statusfile.Autonomy{Days: &days}})
 	statusfile.Write(filepath.Join(dir, "uploadd.json"), statusfile.Uploads{Targets: []statusfile.Target{
 		{Name: "cloud", Kind: "cloud", Pending: 1, PendingBytes: 6_482_113, OldestPending: now.Add(-2 * time.Minute), LastSuccess: now.Add(-7 * time.Minute)},
 		{Name: "livecam", Kind: "livecam", LastSuccess: now.Add(-2 * time.Minute)}}})

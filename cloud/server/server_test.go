@@ -36,7 +36,7 @@ func statusDir(t *testing.T) heartbeat.Sources {
 	statusfile.Write(filepath.Join(dir, "camerad.json"), statusfile.Camera{State: "waiting", Captures: 3,
 		Camera:      &statusfile.CameraInfo{Model: "Canon EOS 600D", Connected: true},
 		LastCapture: &statusfile.Capture{Slot: time.Now().Add(-time.Minute), Bytes: 5 << 20},
-		Store:       &statusfile.Store{UsedBytes: 1 << 30, TotalBytes: 32 << 30}, AutonomyDays: &days})
+		Store:       &statusfile.Store{UsedBytes: 1 << 30, TotalBytes: 32 << 30}, Autonomy: &statusfile.Autonomy{Days: &days}})
 	statusfile.Write(filepath.Join(dir, "uploadd.json"), statusfile.Uploads{Targets: []statusfile.Target{{Name: "cloud", Pending: 2, PendingBytes: 10 << 20}}})
 	return heartbeat.Sources{StatusDir: dir, ProcDir: dir, ThermalFile: "/nonexistent", Version: "v9.9"}
 }
