@@ -27,9 +27,13 @@ func TestConditions(t *testing.T) {
 	}{
 		{"camerad stale", func(s *state.Status, h *heartbeat.Heartbeat) { h.Stale = []string{"camerad"} }, Camera, Critical, "camerad is not reporting"},
 		{"no camera", func(s *state.Status, h *heartbeat.Heartbeat) { h.Camera.Connected = false }, Camera, Critical, "no camera connected"},
-		{"ladder gave up", func(s *state.Status, h *heartbeat.Heartbeat) { h.Camera.Alert, h.Camera.LastError = true, "PTP timeout" }, Camera, Critical, "given up: PTP timeout"},
+		{"ladder gave up", func(s *state.Status, h *heartbeat.Heartbeat) {
+			h.Camera.Alert, h.Camera.LastError = true, "PTP timeout"
+		}, Camera, Critical, "given up: PTP timeout"},
 		{"small", func(s *state.Status, h *heartbeat.Heartbeat) { s.Photo = state.Photo{Name: "a.jpg", Bytes: 900} }, Small, Warning, "has only 900 B"},
-		{"dark", func(s *state.Status, h *heartbeat.Heartbeat) { s.Photo = state.Photo{Name: "a.jpg", Bytes: 1 << 20, Luma: &luma} }, Dark, Warning, "brightness 8/255"},
+		{"dark", func(s *state.Status, h *heartbeat.Heartbeat) {
+			s.Photo = state.Photo{Name: "a.jpg", Bytes: 1 << 20, Luma: &luma}
+		}, Dark, Warning, "brightness 8/255"},
 		{"disk full", func(s *state.Status, h *heartbeat.Heartbeat) { h.Disk.Full = true }, Disk, Critical, "cannot be stored"},
 		{"autonomy short", func(s *state.Status, h *heartbeat.Heartbeat) { h.Disk.AutonomyDays = &two }, Disk, Warning, "full in 2.0 days"},
 		{"autonomy very short", func(s *state.Status, h *heartbeat.Heartbeat) { h.Disk.AutonomyDays = &half }, Disk, Critical, "full in 0.5 days"},
