@@ -28,6 +28,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"os"
@@ -143,7 +144,7 @@ func logic() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if args := flag.Args(); len(args) > 0 {
-		return command(ctx, cfg, args)
+		return command(ctx, cfg, args, os.Stdout)
 	}
 	s, err := server.Open(ctx, cfg, server.Options{})
 	if err != nil {
@@ -176,8 +177,9 @@ func logic() error {
 	return s.Serve(ctx)
 }
 
-// command runs a subcommand on the state: device and operator accounts.
-func command(ctx context.Context, cfg server.Config, args []string) error {
+// command runs a subcommand on the state, device and operator accounts,
+// and prints its results to out.
+func command(ctx context.Context, cfg server.Config, args []string, out io.Writer) error {
 	db, err := state.Open(ctx, server.DatabaseFor(cfg))
 	if err != nil {
 		return err
@@ -215,7 +217,7 @@ func command(ctx context.Context, cfg server.Config, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("device %s, token (shown only this once; put it in the device's site configuration as its cloud target's secret):\n%s\n", name, token)
+		fmt.Fprintf(out, "device %s, token (shown only this once; put it in the device's site configuration as its cloud target's secret):\n%s\n", name, token)
 		return nil
 	case "device remove":
 		if err := need(); err != nil {
@@ -233,7 +235,7 @@ func command(ctx context.Context, cfg server.Config, args []string) error {
 			if err == nil && !st.LastSeen.IsZero() {
 				seen = "last seen " + st.LastSeen.Local().Format(time.DateTime)
 			}
-			fmt.Printf("%-24s added %s, %s\n", d.Name, d.Created.Local().Format(time.DateOnly), seen)
+			fmt.Fprintf(out, "%-24s added %s, %s\n", d.Name, d.Created.Local().Format(time.DateOnly), seen)
 		}
 		return nil
 	case "operator add", "operator password":
@@ -253,7 +255,7 @@ func command(ctx context.Context, cfg server.Config, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("operator %s, password (shown only this once): %s\n", name, pw)
+		fmt.Fprintf(out, "operator %s, password (shown only this once): %s\n", name, pw)
 		return nil
 	case "operator list":
 		ops, err := db.Operators(ctx)
@@ -261,7 +263,7 @@ func command(ctx context.Context, cfg server.Config, args []string) error {
 			return err
 		}
 		for _, o := range ops {
-			fmt.Println(o)
+			fmt.Fprintln(out, o)
 		}
 		return nil
 	}
