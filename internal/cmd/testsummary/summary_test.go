@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// fixtureJSON runs go test -json on testdata/fixture, a module whose
+// packages pass, fail, panic, skip, skip optionally, do not build, have
+// no tests or no test files.
+var fixtureJSON = sync.OnceValues(func() ([]byte, error) {
+	cmd := exec.Command("go", "test", "-json", "-count=1", "./...")
+	cmd.Dir = "testdata/fixture"
+	cmd.Env = append(os.Environ(), "CI=", "GOFLAGS=", "GOWORK=off")
+	out, err := cmd.Output()
+	if _, ok := err.(*exec.ExitError); ok {
+		err = nil // the fixture fails on purpose
+	}
+	return out, err
+})
+
+func summarize(t *testing.T, ci bool) (string, []string) {
+	t.Helper()
+	in, err := fixtureJSON()
+	if err != nil {
+		t.Fatalf("go test -json on the fixture: %v", err)
+	}
+	var out bytes.Buffer
+	s := newSummary(&out, ci)
+	if err := s.read(bytes.NewReader(in)); err != nil {
+		t.Fatal(err)
+	}
+	problems := s.report()
+	slices.Sort(problems)
+	return out.String(), problems
+}
+
+func TestProblems(t *testing.T) {
+	for _, tc := range []struct {
+		ci   bool
+		want []string
+	}{
+		{false, []string{
+			"fixture/broken: build failed",
+			"fixture/empty: ran no tests",
+			"fixture/fail: FAIL",
+			"fixture/panics: FAIL",
+		}},
+		{true, []string{
+			"fixture/broken: build failed",
+			"fixture/empty: ran no tests",
+			"fixture/fail: FAIL",
+			"fixture/panics: FAIL",
+			"fixture/skip TestNeedsTool: skipped under CI: skip_test.go:7: program frobnicate is missing",
+		}},
+	} {
+		out, problems := summarize(t, tc.ci)
+		if !slices.Equal(problems, tc.want) {
+			t.Errorf("ci=%v: problems\n%s\nwant\n%s\noutput:\n%s", tc.ci, strings.Join(problems, "\n"), strings.Join(tc.want, "\n"), out)
+		}
+	}
+}
+
+func TestOutput(t *testing.T) {
+	out, _ := summarize(t, true)
+	for _, want := range []string{
+		"shown: a failing test's log",
+		"shown: what failed\n        over two lines",
+		"panic: shown: the panic",
+		"undefined: undefined",
+		"no test files: notests\n",
+		"  optional TestCard: optional_test.go:8: [optional] set CARD to a scratch device\n",
+		"! skip TestNeedsTool: skip_test.go:7: program frobnicate is missing\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, want := range [][]string{
+		{"pass", "2", "0", "0", "0", "0.0s"},
+		{"optional", "1", "0", "1", "1", "0.0s"},
+		{"empty", "0", "0", "0", "0", "0.0s", "ran", "no", "tests"},
+		{"total", "6", "3", "2", "1"},
+	} {
+		if got := row(out, want[0]); !slices.Equal(got, want) {
+			t.Errorf("table row %q, want %q", got, want)
+		}
+	}
+	if strings.Contains(out, "quiet:") {
+		t.Errorf("output shows a passing test's log:\n%s", out)
+	}
+}
+
+func TestNoInput(t *testing.T) {
+	s := newSummary(new(bytes.Buffer), true)
+	if err := s.read(strings.NewReader("go: cannot find main module\n")); err == nil {
+		t.Error("a stream without events read without error")
+	}
+}
+
+// row returns the fields of the table's row for name.
+func row(out, name string) []string {
+	_, table, _ := strings.Cut(out, "\npackage ")
+	for _, l := range strings.Split(table, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == name {
+			return f
+		}
+	}
+	return nil
+}
