@@ -24,6 +24,7 @@ import (
 	"github.com/lapsebox/lapsebox/image/fat"
 	"github.com/lapsebox/lapsebox/image/qemu"
 	"github.com/lapsebox/lapsebox/image/update"
+	"github.com/lapsebox/lapsebox/internal/testtool"
 )
 
 // bootTimeout bounds a boot under TCG on a loaded two-core machine; a
@@ -35,11 +36,15 @@ type built struct {
 	manifest *image.Manifest
 }
 
+// needVM skips t under -short, and needs what building and booting a pc
+// image and looking into its disk take. Tests of other boards and
+// firmware need theirs on top.
 func needVM(t testing.TB) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("boots a VM; skipped with -short")
 	}
+	testtool.Programs(t, "qemu-system-x86_64", "mksquashfs", "mkfs.ext4", "debugfs", "e2fsck", "curl")
 }
 
 // buildImage builds the default image description for board, changed by
@@ -412,6 +417,7 @@ func TestPCBootAndUpdate(t *testing.T) {
 
 func TestVirtBoot(t *testing.T) {
 	needVM(t)
+	testtool.Program(t, "qemu-system-aarch64")
 	img := buildImage(t, "virt", t.TempDir(), time.Now())
 	vm := boot(t, img, bootOptions{})
 	dev := update.Device{BaseURL: "http://" + vm.Addr("gokrazy"), Password: password(t, img.manifest)}
@@ -425,9 +431,8 @@ func TestVirtBoot(t *testing.T) {
 // the path of PCs without a legacy BIOS.
 func TestPCUEFIBoot(t *testing.T) {
 	needVM(t)
-	if _, err := os.Stat(image.Boards["pc"].EFILoader); err != nil {
-		t.Fatalf("systemd-boot missing (%v): run scripts/install-deps", err)
-	}
+	testtool.File(t, image.Boards["pc"].EFILoader)
+	testtool.File(t, qemu.OVMFCode)
 	img := buildImage(t, "pc", t.TempDir(), time.Now())
 	vm := boot(t, img, bootOptions{uefi: true})
 	dev := update.Device{BaseURL: "http://" + vm.Addr("gokrazy"), Password: password(t, img.manifest)}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lapsebox/lapsebox/image/disk"
 	"github.com/lapsebox/lapsebox/image/fat"
+	"github.com/lapsebox/lapsebox/internal/testtool"
 )
 
 func needTools(t *testing.T, tools ...string) {
@@ -21,11 +22,7 @@ func needTools(t *testing.T, tools ...string) {
 	if testing.Short() {
 		t.Skip("builds an image; skipped with -short")
 	}
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not installed: run scripts/install-deps", tool)
-		}
-	}
+	testtool.Programs(t, tools...)
 }
 
 func testBuild(t *testing.T, board string, d *Description, permFiles map[string][]byte) (string, *Manifest) {
@@ -71,7 +68,7 @@ func extract(t *testing.T, img string, r Region) string {
 
 func run(t *testing.T, name string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(name, args...)
+	cmd := exec.Command(testtool.Program(t, name), args...)
 	cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {

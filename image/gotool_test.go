@@ -4,10 +4,11 @@ import (
 	"context"
 	"debug/elf"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lapsebox/lapsebox/internal/testtool"
 )
 
 // fakeModule makes a module root whose `make libusb` runs recipe.
@@ -21,11 +22,7 @@ func fakeModule(t *testing.T, recipe string) string {
 }
 
 func TestCgoEnvErrors(t *testing.T) {
-	for _, tool := range []string{"make", "gcc", "pkg-config"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed: run scripts/install-deps", tool)
-		}
-	}
+	testtool.Programs(t, "make", "gcc", "pkg-config")
 	ctx := context.Background()
 
 	t.Run("no cross compiler", func(t *testing.T) {

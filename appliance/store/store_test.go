@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lapsebox/lapsebox/internal/testtool"
 )
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
@@ -151,7 +154,7 @@ func TestPutFailingWriteLeavesNothing(t *testing.T) {
 func TestDiskFull(t *testing.T) {
 	dir := t.TempDir()
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=256k"); err != nil {
-		t.Skipf("cannot mount a small tmpfs here (%v); the write failure path is covered by TestPutFailingWriteLeavesNothing", err)
+		testtool.Missing(t, fmt.Sprintf("mounting a small tmpfs (%v)", err), "run the tests as root")
 	}
 	defer syscall.Unmount(dir, 0)
 	s, err := Open(dir)

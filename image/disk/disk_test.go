@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lapsebox/lapsebox/internal/testtool"
 )
 
 func TestPartUUIDMatchesGokrazyScheme(t *testing.T) {
@@ -62,17 +64,15 @@ func writeImage(t *testing.T, l Layout, code [BootCodeSize]byte) string {
 }
 
 func TestTableVerifiesWithSgdisk(t *testing.T) {
-	if _, err := exec.LookPath("sgdisk"); err != nil {
-		t.Skip("sgdisk not installed (apt-get install gdisk)")
-	}
+	sgdisk := testtool.Program(t, "sgdisk")
 	for _, arch := range []string{"amd64", "arm64"} {
 		l := Layout{SizeBytes: 2 << 30, Hostname: "lapsebox", GOARCH: arch}
 		path := writeImage(t, l, [BootCodeSize]byte{})
-		out, err := exec.Command("sgdisk", "-v", path).CombinedOutput()
+		out, err := exec.Command(sgdisk, "-v", path).CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "No problems found") {
 			t.Fatalf("%s: sgdisk -v: %v\n%s", arch, err, out)
 		}
-		out, err = exec.Command("sgdisk", "-i", "2", path).CombinedOutput()
+		out, err = exec.Command(sgdisk, "-i", "2", path).CombinedOutput()
 		if err != nil {
 			t.Fatalf("sgdisk -i 2: %v\n%s", err, out)
 		}

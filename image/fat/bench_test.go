@@ -3,9 +3,10 @@ package fat
 import (
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/lapsebox/lapsebox/internal/testtool"
 )
 
 // BenchmarkWriteTo builds a 75 MiB Raspberry Pi boot partition (~400
@@ -51,7 +52,7 @@ func BenchmarkWriteTo(b *testing.B) {
 	})
 
 	b.Run("mtools", func(b *testing.B) {
-		requireTools(b, "mkfs.vfat", "mcopy")
+		testtool.Programs(b, "mkfs.vfat", "mcopy")
 		src := b.TempDir()
 		for _, f := range tfs {
 			p := filepath.Join(src, f.path)
@@ -75,12 +76,10 @@ func BenchmarkWriteTo(b *testing.B) {
 		b.SetBytes(opts.MinBytes)
 		for b.Loop() {
 			os.Remove(img)
-			if out, err := exec.Command("mkfs.vfat", "-C", "-F", "16", "-f", "1", "-s", "4", "-r", "512", "-n", "GOKRAZY", img, "76800").CombinedOutput(); err != nil {
+			if out, err := command(b, "mkfs.vfat", "-C", "-F", "16", "-f", "1", "-s", "4", "-r", "512", "-n", "GOKRAZY", img, "76800").CombinedOutput(); err != nil {
 				b.Fatalf("mkfs.vfat: %v\n%s", err, out)
 			}
-			cmd := exec.Command("mcopy", args...)
-			cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
-			if out, err := cmd.CombinedOutput(); err != nil {
+			if out, err := command(b, "mcopy", args...).CombinedOutput(); err != nil {
 				b.Fatalf("mcopy: %v\n%s", err, out)
 			}
 		}

@@ -5,10 +5,11 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lapsebox/lapsebox/internal/testtool"
 )
 
 // findImage is an image with everything gokrazy's device looks up, plus
@@ -185,7 +186,7 @@ func TestFindErrors(t *testing.T) {
 // upper-case LOADER directory hides the systemd-boot entry from gokrazy's
 // reader, and a second FAT hides everything.
 func TestFindMtoolsImage(t *testing.T) {
-	requireTools(t, "mkfs.vfat", "mmd", "mcopy")
+	testtool.Programs(t, "mkfs.vfat", "mmd", "mcopy")
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name, fats, path, wantErr string
@@ -197,7 +198,7 @@ func TestFindMtoolsImage(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			img := filepath.Join(dir, tc.fats+".img")
 			if _, err := os.Stat(img); err != nil {
-				out, err := exec.Command("mkfs.vfat", "-C", "-F", "16", "-f", tc.fats, "-s", "4", "-r", "512", "-n", "GOKRAZY", img, "20480").CombinedOutput()
+				out, err := command(t, "mkfs.vfat", "-C", "-F", "16", "-f", tc.fats, "-s", "4", "-r", "512", "-n", "GOKRAZY", img, "20480").CombinedOutput()
 				if err != nil {
 					t.Fatalf("mkfs.vfat: %v\n%s", err, out)
 				}

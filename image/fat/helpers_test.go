@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lapsebox/lapsebox/internal/testtool"
 )
 
 // testFile is a file to put into a test image.
@@ -140,20 +142,18 @@ func writeTemp(t testing.TB, img []byte) string {
 	return path
 }
 
-// requireTools skips the test if a command it needs is not installed.
-func requireTools(t testing.TB, names ...string) {
+// command runs a dosfstools or mtools program, skipping the test (failing
+// it under CI) when it is not installed.
+func command(t testing.TB, name string, args ...string) *exec.Cmd {
 	t.Helper()
-	for _, name := range names {
-		if _, err := exec.LookPath(name); err != nil {
-			t.Skipf("%s not installed (dosfstools/mtools): %v", name, err)
-		}
-	}
+	cmd := exec.Command(testtool.Program(t, name), args...)
+	cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
+	return cmd
 }
 
 func mtools(t testing.TB, name string, args ...string) []byte {
 	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
+	cmd := command(t, name, args...)
 	out, err := cmd.Output()
 	if err != nil {
 		stderr := ""
@@ -167,7 +167,7 @@ func mtools(t testing.TB, name string, args ...string) []byte {
 
 func fsck(t testing.TB, img string) {
 	t.Helper()
-	out, err := exec.Command("fsck.vfat", "-n", "-V", img).CombinedOutput()
+	out, err := command(t, "fsck.vfat", "-n", "-V", img).CombinedOutput()
 	if err != nil {
 		t.Fatalf("fsck.vfat -n -V: %v\n%s", err, out)
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lapsebox/lapsebox/internal/testtool"
 )
 
 // imageCases are the images checked against fsck.vfat, mtools and Find.
@@ -63,7 +65,7 @@ func imageCases(t *testing.T) []struct {
 // TestImagesAgainstTools checks generated images with fsck.vfat and reads
 // every file back with mtools.
 func TestImagesAgainstTools(t *testing.T) {
-	requireTools(t, "fsck.vfat", "mcopy", "mtype", "mdir")
+	testtool.Programs(t, "fsck.vfat", "mcopy", "mtype", "mdir")
 	for _, tc := range imageCases(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, img := build(t, tc.opts, tc.files)
@@ -165,7 +167,7 @@ func TestRealSizeRaspberryPi(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a 75 MiB image")
 	}
-	requireTools(t, "fsck.vfat", "mtype")
+	testtool.Programs(t, "fsck.vfat", "mtype")
 	tfs := rpiFiles(t, 0)
 	w, img := build(t, Options{Label: "GOKRAZY", ModTime: testTime, MinBytes: 100 << 20}, tfs)
 	path := writeTemp(t, img)

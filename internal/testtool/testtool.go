@@ -132,6 +132,7 @@ var packages = map[string]string{
 	"mkfs.ext4":           "e2fsprogs",
 	"mkfs.vfat":           "dosfstools",
 	"mksquashfs":          "squashfs-tools",
+	"mmd":                 "mtools",
 	"mtype":               "mtools",
 	"nginx":               "nginx",
 	"pkg-config":          "pkg-config",
@@ -140,18 +141,11 @@ var packages = map[string]string{
 	"sgdisk":              "gdisk",
 	"unsquashfs":          "squashfs-tools",
 
-	NginxDAV:   "libnginx-mod-http-dav-ext",
-	OVMF:       "ovmf",
-	SystemdEFI: "systemd-boot-efi",
+	NginxDAV:                          "libnginx-mod-http-dav-ext",
+	"/usr/share/OVMF/OVMF_CODE_4M.fd": "ovmf",
+	"/usr/lib/systemd/boot/efi/systemd-bootx64.efi": "systemd-boot-efi",
 }
 
-// Files the tests need, from Debian packages.
-const (
-	// NginxDAV is nginx's PROPFIND module (its built-in dav has PUT,
-	// MKCOL and MOVE only).
-	NginxDAV = "/usr/lib/nginx/modules/ngx_http_dav_ext_module.so"
-	// OVMF is the UEFI firmware QEMU boots PC images through.
-	OVMF = "/usr/share/OVMF/OVMF_CODE_4M.fd"
-	// SystemdEFI is the UEFI boot loader PC images carry.
-	SystemdEFI = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi"
-)
+// NginxDAV is nginx's PROPFIND module (its built-in dav has PUT, MKCOL
+// and MOVE only), which the WebDAV tests load.
+const NginxDAV = "/usr/lib/nginx/modules/ngx_http_dav_ext_module.so"
