@@ -135,15 +135,15 @@ func redirect(code int) func(w http.ResponseWriter, r *http.Request, other strin
 }
 
 func newTus(url string, c *retryablehttp.Client) (upload.Target, error) {
-	return tus.New(tus.Config{URL: url, Device: "glacier-1", Token: "secret-token", Client: c, Rounds: 2, Logger: slog.New(slog.DiscardHandler)})
+	return tus.New(tus.Config{URL: url, Device: "glacier-1", Token: "secret-token", Transfer: upload.Transfer{Client: c, Rounds: 2, Logger: slog.New(slog.DiscardHandler)}})
 }
 
 func newWebDAV(url string, c *retryablehttp.Client) (upload.Target, error) {
-	return webdav.New(webdav.Config{URL: url + "/dav/", User: "alice", Password: "secret-password", Client: c, Rounds: 2, Logger: slog.New(slog.DiscardHandler)})
+	return webdav.New(webdav.Config{URL: url + "/dav/", User: "alice", Password: "secret-password", Transfer: upload.Transfer{Client: c, Rounds: 2, Logger: slog.New(slog.DiscardHandler)}})
 }
 
 func newS3(url string, c *retryablehttp.Client) (upload.Target, error) {
-	return s3.New(s3.Config{Endpoint: url, Bucket: "photos", PathStyle: true, AccessKey: "AKID", SecretKey: "secret-key", Client: c, Rounds: 2, Logger: slog.New(slog.DiscardHandler)})
+	return s3.New(s3.Config{Endpoint: url, Bucket: "photos", PathStyle: true, AccessKey: "AKID", SecretKey: "secret-key", Transfer: upload.Transfer{Client: c, Rounds: 2, Logger: slog.New(slog.DiscardHandler)}})
 }
 
 func TestSameOrigin(t *testing.T) {
@@ -174,7 +174,7 @@ func TestSameOrigin(t *testing.T) {
 func TestResumeStateElsewhere(t *testing.T) {
 	c := ingesttest.Start(t, ingesttest.Options{Tokens: map[string]string{"glacier-1": "secret-token"}})
 	other := newElsewhere(t)
-	tg, err := tus.New(tus.Config{URL: c.URL(), Device: "glacier-1", Token: "secret-token", Logger: slog.New(slog.DiscardHandler)})
+	tg, err := tus.New(tus.Config{URL: c.URL(), Device: "glacier-1", Token: "secret-token", Transfer: upload.Transfer{Logger: slog.New(slog.DiscardHandler)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,8 +58,8 @@ func fill(t testing.TB, s *store.Store, n, size int, targets ...string) map[stri
 
 func cloudTarget(t testing.TB, url string, cfg config.Target) *Target {
 	t.Helper()
-	tr, err := tus.New(tus.Config{URL: url, Device: device, Token: token, ChunkSize: 64 << 10, StallTimeout: 2 * time.Second,
-		Client: upload.NewClient(upload.ClientOptions{})})
+	tr, err := tus.New(tus.Config{URL: url, Device: device, Token: token, ChunkSize: 64 << 10,
+		Transfer: upload.Transfer{StallTimeout: 2 * time.Second, Client: upload.NewClient(upload.ClientOptions{})}})
 	if err != nil {
 		t.Fatal(err)
 	}

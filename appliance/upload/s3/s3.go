@@ -67,18 +67,9 @@ type Config struct {
 	// ListPageSize is how many keys one ListObjectsV2 page asks for
 	// (default 1000, S3's maximum).
 	ListPageSize int
-	// Client makes the requests (nil: upload.NewClient with defaults).
-	// Requests carrying photo bytes are not retried by it, but by Upload.
-	Client *retryablehttp.Client
-	// StallTimeout aborts a request that moves no bytes for that long
-	// (default 2 min).
-	StallTimeout time.Duration
-	// Rounds is how many requests in a row may fail without progress
-	// before Upload gives up and leaves the photo to the outbox (default
-	// 5).
-	Rounds int
-	// Logger receives the target's logs (nil: slog.Default()).
-	Logger *slog.Logger
+	// Transfer's Rounds counts requests in a row that fail without
+	// progress (default 5).
+	upload.Transfer
 }
 
 // Target delivers photos to an S3 bucket. It implements upload.Target and
@@ -130,18 +121,7 @@ func New(cfg Config) (*Target, error) {
 	if cfg.ListPageSize <= 0 || cfg.ListPageSize > 1000 {
 		cfg.ListPageSize = 1000
 	}
-	if cfg.StallTimeout <= 0 {
-		cfg.StallTimeout = 2 * time.Minute
-	}
-	if cfg.Rounds <= 0 {
-		cfg.Rounds = 5
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Client == nil {
-		cfg.Client = upload.NewClient(upload.ClientOptions{Logger: cfg.Logger})
-	}
+	cfg.Transfer = cfg.Transfer.WithDefaults(5)
 	t := &Target{
 		cfg: cfg, endpoint: u, log: cfg.Logger,
 		signer: v4.NewSigner(func(o *v4.SignerOptions) {
@@ -241,7 +221,7 @@ func (t *Target) do(ctx context.Context, method, key string, q url.Values, body 
 		return nil, fmt.Errorf("%s: %w", what, errors.New(upload.Redact(err.Error())))
 	}
 	if err := responseError(resp); err != nil {
-		drain(resp)
+		upload.Drain(resp)
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return resp, nil
@@ -512,7 +492,7 @@ func (u *uploader) put(ctx context.Context, q url.Values, n int, off, size int64
 		}
 		return fmt.Errorf("%s: %w", what, errors.New(upload.Redact(err.Error())))
 	}
-	defer drain(resp)
+	defer upload.Drain(resp)
 	guard.Progress()
 	if err := responseError(resp); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -540,7 +520,7 @@ func (u *uploader) create(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer drain(resp)
+	defer upload.Drain(resp)
 	var r struct {
 		UploadID string `xml:"UploadId"`
 	}
@@ -565,7 +545,7 @@ func (u *uploader) complete(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer drain(resp)
+	defer upload.Drain(resp)
 	// S3 may answer 200 and still fail, with an Error document.
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
@@ -590,7 +570,7 @@ func (t *Target) abort(ctx context.Context, key, id string) {
 		t.log.Info("s3: aborting a multipart upload", "key", key, "err", upload.Redact(err.Error()))
 		return
 	}
-	drain(resp)
+	upload.Drain(resp)
 }
 
 // object is what HEAD tells of an object.
@@ -609,7 +589,7 @@ func (t *Target) head(ctx context.Context, key string) (*object, error) {
 	if err != nil {
 		return nil, err
 	}
-	drain(resp)
+	upload.Drain(resp)
 	return &object{size: resp.ContentLength, sha256: strings.ToLower(resp.Header.Get(metaSHA256))}, nil
 }
 
@@ -628,7 +608,7 @@ func (t *Target) List(ctx context.Context, prefix string) ([]string, error) {
 			return nil, fmt.Errorf("s3: listing %q: %w", prefix, err)
 		}
 		page, err := parseList(io.LimitReader(resp.Body, 64<<20))
-		drain(resp)
+		upload.Drain(resp)
 		if err != nil {
 			return nil, fmt.Errorf("s3: listing %q: %w", prefix, err)
 		}
@@ -711,9 +691,4 @@ func responseError(resp *http.Response) error {
 		}
 	}
 	return err
-}
-
-func drain(resp *http.Response) {
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
 }

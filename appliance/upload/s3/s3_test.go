@@ -13,21 +13,6 @@ import (
 	"github.com/lapsebox/lapsebox/appliance/upload/uploadtest"
 )
 
-// deliver calls Upload until it succeeds, as uploadd's outbox would, at
-// most tries times.
-func deliver(t *testing.T, tg *Target, item upload.Item, r *uploadtest.Resume, tries int) error {
-	t.Helper()
-	var err error
-	for i := 0; i < tries; i++ {
-		item.Resume = r.State()
-		if err = tg.Upload(context.Background(), item, r.Save); err == nil || upload.IsPermanent(err) {
-			return err
-		}
-		t.Logf("%s: attempt %d: %v", item.Name, i+1, err)
-	}
-	return err
-}
-
 func TestUpload(t *testing.T) {
 	t.Parallel()
 	for _, style := range []string{"path", "virtual-host"} {
@@ -39,7 +24,7 @@ func TestUpload(t *testing.T) {
 				c.MultipartThreshold, c.PartSize = 6<<20, 5<<20
 				if style == "virtual-host" {
 					c.PathStyle = false
-					c.Endpoint = fmt.Sprintf("http://localhost:%d", s.port)
+					c.Endpoint = "http://" + strings.Replace(s.addr(), "127.0.0.1", "localhost", 1)
 					// bucket.localhost is this machine, whatever the resolver says.
 					tr := c.Client.HTTPClient.Transport.(*http.Transport)
 					tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {

@@ -4,21 +4,18 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/upload"
+	"github.com/lapsebox/lapsebox/appliance/upload/uploadtest"
+	"github.com/lapsebox/lapsebox/internal/testtool"
 )
 
 const (
@@ -42,118 +39,55 @@ func versitygw(t *testing.T) string {
 	if p, err := exec.LookPath("versitygw"); err == nil {
 		return p
 	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("versitygw is not installed (scripts/install-test-servers installs it)")
-	}
-	t.Skip("versitygw is not installed (scripts/install-test-servers installs it)")
+	testtool.Missing(t, "program versitygw", testtool.Install("versitygw"))
 	return ""
 }
 
 // store is versitygw (posix backend) on 127.0.0.1, in the foreground,
 // with its files in a temporary directory; it can be stopped and started
-// again on the same port and files.
+// again on the same files.
 type store struct {
-	t       *testing.T
-	bin     string
-	root    string
-	port    int
-	virtual bool // also accept bucket.localhost addressing
-	cmd     *exec.Cmd
-	exited  chan struct{}
+	uploadtest.Server
+	t    *testing.T
+	root string
 }
 
+// startStore starts versitygw with a bucket; virtual makes it accept
+// bucket.localhost addressing too. It stops with the test.
 func startStore(t *testing.T, virtual bool) *store {
 	t.Helper()
-	s := &store{t: t, bin: versitygw(t), root: t.TempDir(), virtual: virtual}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	bin := versitygw(t)
+	s := &store{t: t, root: t.TempDir()}
+	s.Server = uploadtest.Server{Name: "versitygw", Dir: t.TempDir(), Command: func(addr string) (*exec.Cmd, error) {
+		args := []string{"--access", testAccess, "--secret", testSecret, "--port", addr, "--quiet"}
+		if virtual {
+			args = append(args, "--virtual-domain", "localhost")
+		}
+		return exec.Command(bin, append(args, "posix", s.root)...), nil
+	}}
+	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s.port = ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	s.start()
-	t.Cleanup(s.stop)
+	t.Cleanup(s.Stop)
 	// The bucket, made through our own signing.
 	tg := newTarget(t, s.url(), nil)
 	resp, err := tg.do(context.Background(), http.MethodPut, "", nil, nil, nil)
 	if err != nil {
 		t.Fatalf("creating the bucket: %v", err)
 	}
-	drain(resp)
+	upload.Drain(resp)
 	return s
 }
 
-func (s *store) addr() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
-func (s *store) url() string  { return "http://" + s.addr() }
-
-func (s *store) start() {
-	s.t.Helper()
-	args := []string{"--access", testAccess, "--secret", testSecret, "--port", s.addr(), "--quiet"}
-	if s.virtual {
-		args = append(args, "--virtual-domain", "localhost")
-	}
-	args = append(args, "posix", s.root)
-	s.cmd = exec.Command(s.bin, args...)
-	out, _ := os.Create(filepath.Join(filepath.Dir(s.root), fmt.Sprintf("versitygw-%d.log", time.Now().UnixNano())))
-	s.cmd.Stdout, s.cmd.Stderr = out, out
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("starting versitygw: %v", err)
-	}
-	s.exited = make(chan struct{})
-	go func(c *exec.Cmd, done chan struct{}) { c.Wait(); close(done) }(s.cmd, s.exited)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if c, err := net.DialTimeout("tcp", s.addr(), time.Second); err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-s.exited:
-			b, _ := os.ReadFile(out.Name())
-			s.t.Fatalf("versitygw exited at start: %s", b)
-		default:
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("versitygw does not answer on %s", s.addr())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (s *store) stop() {
-	if s.cmd == nil {
-		return
-	}
-	syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(5 * time.Second):
-		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.exited
-	}
-	s.cmd = nil
-}
-
-func quietLogger() *slog.Logger {
-	lvl := slog.LevelError + 4
-	if os.Getenv("S3_DEBUG") != "" {
-		lvl = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
-}
+func (s *store) addr() string { return s.Addr() }
+func (s *store) url() string  { return "http://" + s.Addr() }
 
 func newTarget(t *testing.T, endpoint string, mod func(*Config)) *Target {
 	t.Helper()
 	cfg := Config{
 		Endpoint: endpoint, Bucket: testBucket, PathStyle: true,
 		AccessKey: testAccess, SecretKey: testSecret,
-		Client: upload.NewClient(upload.ClientOptions{
-			MinWait: 20 * time.Millisecond, MaxWait: 2 * time.Second,
-			Logger: quietLogger(),
-		}),
-		StallTimeout: 2 * time.Second,
-		Logger:       quietLogger(),
+		Transfer: uploadtest.Transfer(),
 	}
 	if mod != nil {
 		mod(&cfg)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lapsebox/lapsebox/appliance/upload"
 	"github.com/lapsebox/lapsebox/appliance/upload/uploadtest"
 	"github.com/lapsebox/lapsebox/cloud/ingest"
 )
@@ -42,7 +43,7 @@ func TestMain(m *testing.M) {
 // killChild uploads the photos not yet done, keeping resume state in
 // files as the outbox would, until it is killed or done.
 func killChild(dir, url string) error {
-	tg, err := New(Config{URL: url, Device: testDevice, Token: testToken, ChunkSize: 256 << 10, Logger: quietLogger()})
+	tg, err := New(Config{URL: url, Device: testDevice, Token: testToken, ChunkSize: 256 << 10, Transfer: upload.Transfer{Logger: uploadtest.Logger()}})
 	if err != nil {
 		return err
 	}

@@ -4,12 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"log/slog"
-	"os"
 	"testing"
-	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/upload"
+	"github.com/lapsebox/lapsebox/appliance/upload/uploadtest"
 	"github.com/lapsebox/lapsebox/cloud/ingest"
 	"github.com/lapsebox/lapsebox/cloud/ingest/ingesttest"
 )
@@ -23,7 +21,7 @@ const (
 // (Root, Devices and Logger filled in).
 func startCloud(t *testing.T, cfg ingest.Config) *ingesttest.Cloud {
 	t.Helper()
-	cfg.Logger = quietLogger()
+	cfg.Logger = uploadtest.Logger()
 	return ingesttest.Start(t, ingesttest.Options{Tokens: map[string]string{testDevice: testToken}, Config: cfg})
 }
 
@@ -44,26 +42,13 @@ func check(t *testing.T, c *ingesttest.Cloud, want map[string][]byte) {
 	}
 }
 
-func quietLogger() *slog.Logger {
-	lvl := slog.LevelError + 4
-	if os.Getenv("TUS_DEBUG") != "" {
-		lvl = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
-}
-
 func newTarget(t *testing.T, url string, mod func(*Config)) *Target {
 	t.Helper()
 	cfg := Config{
-		URL:    url,
-		Device: testDevice,
-		Token:  testToken,
-		Client: upload.NewClient(upload.ClientOptions{
-			MinWait: 20 * time.Millisecond, MaxWait: 2 * time.Second,
-			Logger: quietLogger(),
-		}),
-		StallTimeout: 2 * time.Second,
-		Logger:       quietLogger(),
+		URL:      url,
+		Device:   testDevice,
+		Token:    testToken,
+		Transfer: uploadtest.Transfer(),
 	}
 	if mod != nil {
 		mod(&cfg)

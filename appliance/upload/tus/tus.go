@@ -45,25 +45,16 @@ type Config struct {
 	URL string
 	// Device and Token are this device's credential.
 	Device, Token string
-	// Client makes the requests (nil: upload.NewClient with defaults).
-	// Requests carrying photo bytes are not retried by it, but resumed.
-	Client *retryablehttp.Client
 	// ChunkSize is the most bytes one PATCH carries (default 4 MiB); the
 	// offset is saved after each.
 	ChunkSize int64
-	// StallTimeout aborts a request that moves no bytes for that long
-	// (default 2 min), to be resumed.
-	StallTimeout time.Duration
-	// Rounds is how many requests in a row may fail without the offset
-	// moving before Upload gives up and leaves it to the outbox (default
-	// 5).
-	Rounds int
 	// CreateWithUpload sends the first chunk with the creation request,
 	// saving a round trip. Bytes of a creation whose answer is lost (say
 	// to a reboot) are sent again, so it suits small files.
 	CreateWithUpload bool
-	// Logger receives the target's logs (nil: slog.Default()).
-	Logger *slog.Logger
+	// Transfer's Rounds counts requests in a row that fail without the
+	// offset moving (default 5).
+	upload.Transfer
 }
 
 // Target delivers photos to a cloudd server. It implements upload.Target.
@@ -88,18 +79,7 @@ func New(cfg Config) (*Target, error) {
 	if cfg.ChunkSize <= 0 {
 		cfg.ChunkSize = 4 << 20
 	}
-	if cfg.StallTimeout <= 0 {
-		cfg.StallTimeout = 2 * time.Minute
-	}
-	if cfg.Rounds <= 0 {
-		cfg.Rounds = 5
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Client == nil {
-		cfg.Client = upload.NewClient(upload.ClientOptions{Logger: cfg.Logger})
-	}
+	cfg.Transfer = cfg.Transfer.WithDefaults(5)
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	return &Target{cfg: cfg, base: u, client: cfg.Client, log: cfg.Logger}, nil
 }
@@ -301,7 +281,7 @@ func (u *uploader) create(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("creating the upload: %w", err)
 	}
-	defer drain(resp)
+	defer upload.Drain(resp)
 	if err := u.confirmed(resp); err != nil {
 		return err // errDone: received before, or in this very request
 	}
@@ -388,7 +368,7 @@ func (u *uploader) head(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("asking the offset: %w", err)
 	}
-	defer drain(resp)
+	defer upload.Drain(resp)
 	switch resp.StatusCode {
 	case http.StatusNotFound, http.StatusGone:
 		// Expired, or finished and removed: a new creation either
@@ -446,7 +426,7 @@ func (u *uploader) patch(ctx context.Context) error {
 		}
 		return fmt.Errorf("PATCH at %d: %w", off, errors.New(upload.Redact(err.Error())))
 	}
-	defer drain(resp)
+	defer upload.Drain(resp)
 	guard.Progress()
 	switch resp.StatusCode {
 	case http.StatusNotFound, http.StatusGone:
@@ -485,13 +465,8 @@ func (t *Target) terminate(ctx context.Context, url string) {
 		return
 	}
 	if resp, err := t.client.Do(req); err == nil {
-		drain(resp)
+		upload.Drain(resp)
 	}
-}
-
-func drain(resp *http.Response) {
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
 }
 
 // List implements upload.Target: the names the server holds for this
@@ -505,7 +480,7 @@ func (t *Target) List(ctx context.Context, prefix string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tus: listing %q: %w", prefix, err)
 	}
-	defer drain(resp)
+	defer upload.Drain(resp)
 	if err := upload.ResponseError(resp); err != nil {
 		return nil, fmt.Errorf("tus: listing %q: %w", prefix, err)
 	}

@@ -1,12 +1,11 @@
 package tus
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,21 +14,6 @@ import (
 	"github.com/lapsebox/lapsebox/cloud/ingest"
 	"github.com/lapsebox/lapsebox/cloud/ingest/ingesttest"
 )
-
-// deliver calls Upload until it succeeds, as uploadd's outbox would, at
-// most tries times.
-func deliver(t *testing.T, tg *Target, item upload.Item, r *uploadtest.Resume, tries int) error {
-	t.Helper()
-	var err error
-	for i := 0; i < tries; i++ {
-		item.Resume = r.State()
-		if err = tg.Upload(context.Background(), item, r.Save); err == nil || upload.IsPermanent(err) {
-			return err
-		}
-		t.Logf("%s: attempt %d: %v", item.Name, i+1, err)
-	}
-	return err
-}
 
 func TestUploadSmallAndLarge(t *testing.T) {
 	t.Parallel()
@@ -163,134 +147,49 @@ func TestExpired(t *testing.T) {
 		t.Fatal("no resume state saved")
 	}
 	c.Server.Sweep(time.Now().Add(8 * 24 * time.Hour))
-	if err := deliver(t, tg, item, &r, 3); err != nil {
+	if err := uploadtest.Deliver(t, tg, item, &r, 3); err != nil {
 		t.Fatal(err)
 	}
 	check(t, c, map[string][]byte{item.Name: data})
 }
 
-// TestFaults uploads photos through a faulty link and checks that each
-// arrives once, intact, and how many bytes the wire carried for it.
+// faultCloud is cloudd as the fault matrix drives it.
+type faultCloud struct{ *ingesttest.Cloud }
+
+func (c faultCloud) Start() error                               { c.Restart(); return nil }
+func (c faultCloud) Check(t *testing.T, want map[string][]byte) { check(t, c.Cloud, want) }
+
+// TestFaults runs the fault matrix: every photo arrives once and intact,
+// and every fault happened.
 func TestFaults(t *testing.T) {
 	t.Parallel()
-	type setup struct {
-		c     *ingesttest.Cloud
-		p     *uploadtest.Proxy
-		h     *uploadtest.HTTPProxy
-		sizes []int
-	}
-	for _, tc := range []struct {
-		name   string
-		sizes  []int
-		chunk  int64
-		stall  time.Duration
-		before func(s *setup)
-		during func(s *setup) // runs alongside the uploads
-		check  func(t *testing.T, s *setup, elapsed time.Duration)
-	}{
-		{name: "clean", sizes: []int{3 << 20, 500 << 10, 10}},
-		{name: "drops mid-body", sizes: []int{3 << 20, 500 << 10, 10}, before: func(s *setup) {
-			s.p.Inject(uploadtest.Fault{At: 300 << 10, Drop: true},
-				uploadtest.Fault{At: 1 << 20, Drop: true},
-				uploadtest.Fault{At: 2<<20 + 5000, Drop: true},
-				uploadtest.Fault{At: 3<<20 + 100<<10, Drop: true})
-		}},
-		{name: "stall", sizes: []int{2 << 20}, before: func(s *setup) {
-			s.p.SetRate(1<<20, 0)
-			s.p.Inject(uploadtest.Fault{At: 700 << 10, Stall: 4 * time.Second})
-		}},
-		{name: "10KB/s", sizes: []int{80 << 10}, chunk: 32 << 10, stall: 3 * time.Second, before: func(s *setup) {
-			s.p.SetRate(10<<10, 10<<10)
-		}, check: func(t *testing.T, s *setup, elapsed time.Duration) {
-			good := float64(80<<10) / elapsed.Seconds()
-			t.Logf("goodput on a 10 KB/s link: %.0f B/s (%.0f%% of the link)", good, 100*good/(10<<10))
-			if good < 0.7*(10<<10) {
-				t.Errorf("goodput %.0f B/s, below 70%% of the link", good)
-			}
-		}},
-		{name: "500s", sizes: []int{1 << 20, 1000}, chunk: 256 << 10, before: func(s *setup) {
-			s.h.Inject(uploadtest.HTTPFault{Method: "POST", Status: 500, Body: "boom"})
-			s.h.Inject(uploadtest.HTTPFault{Method: "PATCH", Times: 2, Status: 500, Body: "boom", ReadBody: true})
-			s.h.Inject(uploadtest.HTTPFault{Method: "HEAD", Status: 502})
-		}, check: func(t *testing.T, s *setup, _ time.Duration) {
-			if n := s.h.Injected(); n != 4 {
-				t.Errorf("%d faults answered, want 4", n)
-			}
-		}},
-		{name: "429 Retry-After", sizes: []int{300 << 10}, chunk: 100 << 10, before: func(s *setup) {
-			s.h.Inject(uploadtest.HTTPFault{Method: "PATCH", Status: 429, Header: http.Header{"Retry-After": {"1"}}, Body: "slow down"})
-			s.h.Inject(uploadtest.HTTPFault{Method: "POST", Status: 503, Header: http.Header{"Retry-After": {"1"}}})
-		}, check: func(t *testing.T, s *setup, elapsed time.Duration) {
-			if elapsed < 2*time.Second {
-				t.Errorf("done in %v: the two Retry-After: 1 were not honoured", elapsed)
-			}
-		}},
-		{name: "server restart", sizes: []int{2 << 20}, chunk: 256 << 10, before: func(s *setup) {
-			s.p.SetRate(2<<20, 0)
-		}, during: func(s *setup) {
-			for s.p.BytesUp() < 600<<10 {
-				time.Sleep(5 * time.Millisecond)
-			}
-			s.c.Stop()
-			time.Sleep(300 * time.Millisecond)
-			s.c.Restart()
-		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			s := &setup{c: startCloud(t, ingest.Config{}), sizes: tc.sizes}
-			var err error
-			// The device's link (the TCP proxy) comes first, as the
-			// queue of a slow link sits in the device's socket.
-			if s.h, err = uploadtest.NewHTTPProxy(s.c.URL()); err != nil {
-				t.Fatal(err)
-			}
-			defer s.h.Close()
-			if s.p, err = uploadtest.NewProxy(strings.TrimPrefix(s.h.URL(), "http://")); err != nil {
-				t.Fatal(err)
-			}
-			defer s.p.Close()
-			if tc.before != nil {
-				tc.before(s)
-			}
-			chunk := tc.chunk
-			if chunk == 0 {
-				chunk = 1 << 20
-			}
-			tg := newTarget(t, s.p.URL(), func(cfg *Config) {
-				cfg.ChunkSize = chunk
-				cfg.StallTimeout = time.Second
-				if tc.stall > 0 {
-					cfg.StallTimeout = tc.stall
-				}
+	// PATCH sizes, chosen so that faults land inside a chunk and a slow
+	// link moves a chunk in a few seconds (default 1 MiB).
+	chunks := map[string]int64{"10KB/s": 32 << 10, "500s": 256 << 10, "429 Retry-After": 100 << 10, "server restart": 256 << 10}
+	small := []int{3 << 20, 500 << 10, 10}
+	uploadtest.FaultTest{
+		Server: func(t *testing.T, _ string) uploadtest.FaultServer {
+			return faultCloud{startCloud(t, ingest.Config{})}
+		},
+		Target: func(t *testing.T, addr string, c uploadtest.FaultCase) upload.Target {
+			return newTarget(t, "http://"+addr, func(cfg *Config) {
+				cfg.ChunkSize = cmp.Or(chunks[c.Name], 1<<20)
+				cfg.StallTimeout = c.StallTimeout
 			})
-			var wg sync.WaitGroup
-			if tc.during != nil {
-				wg.Add(1)
-				go func() { defer wg.Done(); tc.during(s) }()
-			}
-			start := time.Now()
-			want := map[string][]byte{}
-			var total int64
-			for i, size := range tc.sizes {
-				item, data := uploadtest.Photo(fmt.Sprintf("2026/11/26/20261126120%03d.jpg", i), size, uint64(i+7))
-				var r uploadtest.Resume
-				if err := deliver(t, tg, item, &r, 5); err != nil {
-					t.Fatalf("%s: %v", item.Name, err)
-				}
-				want[item.Name] = data
-				total += int64(size)
-			}
-			elapsed := time.Since(start)
-			wg.Wait()
-			check(t, s.c, want)
-			t.Logf("%d bytes of photos in %v: %d bytes up (%.4f per photo byte), %d down, %d connections, %d drops",
-				total, elapsed.Round(time.Millisecond), s.p.BytesUp(), float64(s.p.BytesUp())/float64(total), s.p.BytesDown(), s.p.Conns(), s.p.Drops())
-			if tc.check != nil {
-				tc.check(t, s, elapsed)
-			}
-		})
-	}
+		},
+		Cases: []uploadtest.FaultCase{
+			uploadtest.Clean(small...),
+			uploadtest.Drops(small, 300<<10, 1<<20, 2<<20+5000, 3<<20+100<<10),
+			uploadtest.Stall(),
+			uploadtest.SlowLink(),
+			uploadtest.ServerErrors([]int{1 << 20, 1000},
+				uploadtest.HTTPFault{Method: "POST", Status: 500, Body: "boom"},
+				uploadtest.HTTPFault{Method: "PATCH", Times: 2, Status: 500, Body: "boom", ReadBody: true},
+				uploadtest.HTTPFault{Method: "HEAD", Status: 502}),
+			uploadtest.RetryAfter("PATCH", "POST"),
+			uploadtest.Restart(2<<20, 2<<20, 600<<10),
+		},
+	}.Run(t)
 }
 
 var _ = errors.Is

@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"sync"
+	"sync/atomic"
 )
 
 // HTTPFault answers matching requests itself instead of the server.
@@ -34,6 +35,7 @@ type HTTPFault struct {
 type HTTPProxy struct {
 	ln  net.Listener
 	srv *http.Server
+	rp  atomic.Pointer[httputil.ReverseProxy]
 
 	mu       sync.Mutex
 	faults   []*HTTPFault
@@ -42,19 +44,19 @@ type HTTPProxy struct {
 }
 
 // NewHTTPProxy starts a proxy on 127.0.0.1 forwarding to upstream (a base
-// URL, "http://127.0.0.1:port").
+// URL, "http://127.0.0.1:port"; "" to set it later with SetUpstream).
 func NewHTTPProxy(upstream string) (*HTTPProxy, error) {
-	u, err := url.Parse(upstream)
-	if err != nil {
-		return nil, fmt.Errorf("uploadtest: upstream %q: %w", upstream, err)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("uploadtest: %w", err)
 	}
 	h := &HTTPProxy{ln: ln, requests: map[string]int{}}
-	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.ErrorLog = log.New(io.Discard, "", 0) // a dropped client is what tests do
+	if upstream != "" {
+		if err := h.SetUpstream(upstream); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
 	h.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if f := h.match(r); f != nil {
 			if f.ReadBody {
@@ -68,10 +70,28 @@ func NewHTTPProxy(upstream string) (*HTTPProxy, error) {
 			io.WriteString(w, f.Body)
 			return
 		}
+		rp := h.rp.Load()
+		if rp == nil {
+			http.Error(w, "uploadtest: no upstream yet", http.StatusBadGateway)
+			return
+		}
 		rp.ServeHTTP(w, r)
 	})}
 	go h.srv.Serve(ln)
 	return h, nil
+}
+
+// SetUpstream sends the requests that follow to upstream (a base URL): a
+// server restarted on another port.
+func (h *HTTPProxy) SetUpstream(upstream string) error {
+	u, err := url.Parse(upstream)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("uploadtest: upstream %q: want http://host:port", upstream)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ErrorLog = log.New(io.Discard, "", 0) // a dropped client is what tests do
+	h.rp.Store(rp)
+	return nil
 }
 
 func (h *HTTPProxy) match(r *http.Request) *HTTPFault {
@@ -121,6 +141,20 @@ func (h *HTTPProxy) Injected() int {
 	defer h.mu.Unlock()
 	return h.injected
 }
+
+// Pending is how many injected faults have not been answered yet.
+func (h *HTTPProxy) Pending() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, f := range h.faults {
+		n += f.Times
+	}
+	return n
+}
+
+// Addr is the proxy's address, "127.0.0.1:port".
+func (h *HTTPProxy) Addr() string { return h.ln.Addr().String() }
 
 // URL is the proxy's base URL, "http://127.0.0.1:port".
 func (h *HTTPProxy) URL() string { return "http://" + h.ln.Addr().String() }

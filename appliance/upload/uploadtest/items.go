@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"time"
 
@@ -72,4 +74,24 @@ func (r *Resume) Saves() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.saves
+}
+
+// Logger returns a logger for targets under test: silent, unless the
+// environment variable LAPSEBOX_UPLOAD_DEBUG is set, then everything.
+func Logger() *slog.Logger {
+	lvl := slog.LevelError + 4
+	if os.Getenv("LAPSEBOX_UPLOAD_DEBUG") != "" {
+		lvl = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+}
+
+// Transfer returns the transfer settings of targets under test: a client
+// that retries after 20 ms to 2 s, a 2 s stall timeout, Logger.
+func Transfer() upload.Transfer {
+	return upload.Transfer{
+		Client:       upload.NewClient(upload.ClientOptions{MinWait: 20 * time.Millisecond, MaxWait: 2 * time.Second, Logger: Logger()}),
+		StallTimeout: 2 * time.Second,
+		Logger:       Logger(),
+	}
 }

@@ -48,12 +48,13 @@ type Proxy struct {
 	rate        [2]int64     // bytes/s to the server, to the client; 0: unlimited
 	linkFree    [2]time.Time // when each direction of the shaped link is idle
 	dropped     int
+	stalled     int
 	closed      bool
 	connsClosed sync.WaitGroup
 }
 
 // NewProxy starts a proxy on 127.0.0.1 forwarding to upstream
-// ("127.0.0.1:port").
+// ("127.0.0.1:port"; "" to set it later with SetUpstream).
 func NewProxy(upstream string) (*Proxy, error) {
 	// A small receive buffer keeps the queue of a shaped link in the
 	// client's socket, where a real bottleneck's queue shows (as bytes
@@ -139,6 +140,20 @@ func (p *Proxy) Drops() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.dropped
+}
+
+// Stalls is how many stall faults fired.
+func (p *Proxy) Stalls() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stalled
+}
+
+// Pending is how many injected faults have not fired yet.
+func (p *Proxy) Pending() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.faults)
 }
 
 // Close stops the proxy and closes every connection.
@@ -298,6 +313,7 @@ func (p *Proxy) fire() {
 		p.faults = p.faults[1:]
 		if f.Stall > 0 {
 			p.stallUntil = time.Now().Add(f.Stall)
+			p.stalled++
 		}
 		if f.Drop {
 			p.dropLocked()

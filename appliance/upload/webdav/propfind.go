@@ -107,7 +107,7 @@ func (t *Target) propfind(ctx context.Context, name, depth string) ([]entry, err
 	if err != nil {
 		return nil, fmt.Errorf("PROPFIND %s: %w", name, err)
 	}
-	defer drain(resp)
+	defer upload.Drain(resp)
 	if resp.StatusCode == http.StatusNotFound {
 		return nil, nil
 	}

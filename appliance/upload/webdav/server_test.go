@@ -4,14 +4,13 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/lapsebox/lapsebox/appliance/upload/uploadtest"
+	"github.com/lapsebox/lapsebox/internal/testtool"
 )
 
 const (
@@ -21,39 +20,33 @@ const (
 
 // server is a real WebDAV server (nginx or Apache) on 127.0.0.1, run in
 // the foreground with everything under a temporary directory, that can
-// be stopped and started again on the same port and files.
+// be stopped and started again on the same files.
 type server struct {
+	uploadtest.Server
 	t    *testing.T
-	kind string // "nginx" or "apache"
+	kind string
 	dir  string
 	root string // the filesystem folder behind /dav/
-	port int
-	// public is the host:port clients use (a proxy's): Apache checks
-	// MOVE's Destination against its ServerName.
+	// public is the host:port clients use (a proxy's; "": the server's
+	// own): Apache checks MOVE's Destination against its ServerName.
 	public string
-	cmd    *exec.Cmd
-	exited chan struct{}
 }
 
-// startServer starts kind, reachable by clients at public ("" : directly).
+// startServer starts kind, reachable by clients directly.
 func startServer(t *testing.T, kind string) *server {
 	t.Helper()
 	s := newServer(t, kind)
 	s.start()
-	t.Cleanup(s.stop)
 	return s
 }
 
 // newServer prepares a server without starting it: set public first
-// when a proxy sits in front.
+// when a proxy sits in front. It stops with the test.
 func newServer(t *testing.T, kind string) *server {
 	t.Helper()
-	bin := map[string]string{"nginx": "nginx", "apache": "apache2"}[kind]
-	if _, err := lookPath(bin); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not installed (scripts/install-deps installs it)", bin)
-		}
-		t.Skipf("%s is not installed (scripts/install-deps installs it)", bin)
+	bin := testtool.Program(t, map[string]string{"nginx": "nginx", "apache": "apache2"}[kind])
+	if kind == "nginx" {
+		testtool.File(t, testtool.NginxDAV)
 	}
 	dir := t.TempDir()
 	// Apache's children run as www-data: let them reach and write it.
@@ -70,37 +63,49 @@ func newServer(t *testing.T, kind string) *server {
 	if err := os.WriteFile(filepath.Join(dir, "htpasswd"), []byte(testUser+":{SHA}"+base64.StdEncoding.EncodeToString(sum[:])+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.port = ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	s.public = s.addr()
+	s.Server = uploadtest.Server{Name: kind, Dir: dir, Logs: []string{filepath.Join(dir, "error.log")},
+		Command: func(addr string) (*exec.Cmd, error) {
+			args, err := s.config(addr)
+			if err != nil {
+				return nil, err
+			}
+			cmd := exec.Command(bin, args...)
+			cmd.Dir = dir
+			return cmd, nil
+		}}
+	t.Cleanup(s.Stop)
 	return s
 }
 
-func lookPath(bin string) (string, error) {
-	for _, d := range []string{"/usr/sbin", "/sbin"} {
-		if p := filepath.Join(d, bin); fileExists(p) {
-			return p, nil
-		}
+// start starts the server, failing the test if it cannot.
+func (s *server) start() {
+	s.t.Helper()
+	if err := s.Start(); err != nil {
+		s.t.Fatal(err)
 	}
-	return exec.LookPath(bin)
 }
 
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
-
-func (s *server) addr() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
+func (s *server) addr() string { return s.Addr() }
 
 // url is the collection's URL as clients see it.
-func (s *server) url() string { return "http://" + s.public + "/dav/" }
+func (s *server) url() string {
+	if s.public == "" {
+		return s.directURL()
+	}
+	return "http://" + s.public + "/dav/"
+}
 
 // directURL bypasses any proxy.
-func (s *server) directURL() string { return "http://" + s.addr() + "/dav/" }
+func (s *server) directURL() string { return "http://" + s.Addr() + "/dav/" }
 
-func (s *server) config() (string, []string) {
+// config writes the server's configuration for listening on addr and
+// returns its command line.
+func (s *server) config(addr string) ([]string, error) {
 	d := s.dir
+	public := s.public
+	if public == "" {
+		public = addr
+	}
 	switch s.kind {
 	case "nginx":
 		conf := `daemon off;
@@ -120,7 +125,7 @@ http {
 	scgi_temp_path ` + d + `/run/scgi;
 	client_max_body_size 0;
 	server {
-		listen ` + s.addr() + `;
+		listen ` + addr + `;
 		root ` + d + `/www;
 		location /dav/ {
 			dav_methods PUT DELETE MKCOL COPY MOVE;
@@ -133,8 +138,7 @@ http {
 }
 `
 		p := filepath.Join(d, "nginx.conf")
-		os.WriteFile(p, []byte(conf), 0o644)
-		return "nginx", []string{"-p", d, "-c", p, "-e", d + "/error.log"}
+		return []string{"-p", d, "-c", p, "-e", d + "/error.log"}, os.WriteFile(p, []byte(conf), 0o644)
 	default:
 		mods := ""
 		for _, m := range []string{"mpm_event", "authn_core", "authn_file", "authz_core", "authz_user", "auth_basic", "dav", "dav_fs"} {
@@ -143,8 +147,8 @@ http {
 		conf := mods + `ServerRoot ` + d + `
 PidFile ` + d + `/run/httpd.pid
 DefaultRuntimeDir ` + d + `/run
-Listen ` + s.addr() + `
-ServerName ` + s.public + `
+Listen ` + addr + `
+ServerName ` + public + `
 User www-data
 Group www-data
 ErrorLog ` + d + `/error.log
@@ -167,76 +171,6 @@ DavLockDB ` + d + `/lock/DavLock
 </Location>
 `
 		p := filepath.Join(d, "httpd.conf")
-		os.WriteFile(p, []byte(conf), 0o644)
-		return "apache2", []string{"-d", d, "-f", p, "-DFOREGROUND"}
+		return []string{"-d", d, "-f", p, "-DFOREGROUND"}, os.WriteFile(p, []byte(conf), 0o644)
 	}
-}
-
-func (s *server) start() {
-	s.t.Helper()
-	bin, args := s.config()
-	path, err := lookPath(bin)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	s.cmd = exec.Command(path, args...)
-	s.cmd.Dir = s.dir
-	out, _ := os.Create(filepath.Join(s.dir, "stdout.log"))
-	s.cmd.Stdout, s.cmd.Stderr = out, out
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("starting %s: %v", s.kind, err)
-	}
-	s.exited = make(chan struct{})
-	go func(c *exec.Cmd, done chan struct{}) { c.Wait(); close(done) }(s.cmd, s.exited)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", s.addr(), time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-s.exited:
-			s.t.Fatalf("%s exited at start: %s", s.kind, s.logs())
-		default:
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("%s does not answer on %s: %s", s.kind, s.addr(), s.logs())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// stop ends the server and its children (Apache's) and waits for them.
-func (s *server) stop() {
-	if s.cmd == nil {
-		return
-	}
-	syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(5 * time.Second):
-		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.exited
-	}
-	// Apache's children may outlive the parent for a moment.
-	for i := 0; i < 100; i++ {
-		if c, err := net.DialTimeout("tcp", s.addr(), 100*time.Millisecond); err == nil {
-			c.Close()
-			time.Sleep(20 * time.Millisecond)
-			continue
-		}
-		break
-	}
-	s.cmd = nil
-}
-
-func (s *server) logs() string {
-	var b strings.Builder
-	for _, f := range []string{"stdout.log", "error.log"} {
-		data, _ := os.ReadFile(filepath.Join(s.dir, f))
-		b.Write(data)
-	}
-	return b.String()
 }

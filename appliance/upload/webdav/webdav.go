@@ -64,18 +64,9 @@ type Config struct {
 	// Insufficient Storage (default 30 min). A full disk is fixed by a
 	// person, so it is retried later rather than parked.
 	StorageFullWait time.Duration
-	// Client makes the requests (nil: upload.NewClient with defaults).
-	// PUTs are not retried by it, but by Upload, with a new temporary
-	// name each time.
-	Client *retryablehttp.Client
-	// StallTimeout aborts a PUT that moves no bytes for that long
-	// (default 2 min).
-	StallTimeout time.Duration
-	// Rounds is how many attempts in a row may fail before Upload gives
-	// up and leaves the photo to the outbox (default 3).
-	Rounds int
-	// Logger receives the target's logs (nil: slog.Default()).
-	Logger *slog.Logger
+	// Transfer's Rounds counts attempts in a row that fail (default 3);
+	// each retries a PUT under a new temporary name.
+	upload.Transfer
 }
 
 // Target delivers photos to a WebDAV collection. It implements
@@ -125,18 +116,7 @@ func New(cfg Config) (*Target, error) {
 	if cfg.StorageFullWait <= 0 {
 		cfg.StorageFullWait = 30 * time.Minute
 	}
-	if cfg.StallTimeout <= 0 {
-		cfg.StallTimeout = 2 * time.Minute
-	}
-	if cfg.Rounds <= 0 {
-		cfg.Rounds = 3
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Client == nil {
-		cfg.Client = upload.NewClient(upload.ClientOptions{Logger: cfg.Logger})
-	}
+	cfg.Transfer = cfg.Transfer.WithDefaults(3)
 	t := &Target{cfg: cfg, base: u, log: cfg.Logger, dirs: map[string]bool{}}
 	// Our own http.Client on the same transport: a redirect that would
 	// turn PROPFIND or PUT into a GET (301, 302, 303) must reach us.
@@ -433,7 +413,7 @@ func (u *uploader) deletePart(ctx context.Context, p string) {
 		t.log.Info("webdav: deleting a temporary file", "part", p, "err", upload.Redact(err.Error()))
 		return
 	}
-	drain(resp)
+	upload.Drain(resp)
 	if resp.StatusCode/100 != 2 && resp.StatusCode != http.StatusNotFound {
 		t.log.Info("webdav: deleting a temporary file", "part", p, "status", resp.Status)
 		return
@@ -519,7 +499,7 @@ func (u *uploader) put(ctx context.Context, tmp string) error {
 		}
 		return fmt.Errorf("PUT %s: %w", tmp, errors.New(upload.Redact(err.Error())))
 	}
-	defer drain(resp)
+	defer upload.Drain(resp)
 	if resp.StatusCode == http.StatusConflict {
 		t.forgetDirs()
 	}
@@ -563,7 +543,7 @@ func (u *uploader) move(ctx context.Context, tmp string) error {
 	if err != nil {
 		return fmt.Errorf("MOVE %s to %s: %w", tmp, u.name, err)
 	}
-	defer drain(resp)
+	defer upload.Drain(resp)
 	switch resp.StatusCode {
 	case http.StatusPreconditionFailed:
 		// Something arrived under the name since we looked.
@@ -600,7 +580,7 @@ func (t *Target) proppatch(ctx context.Context, tmp, sum string) {
 	if err != nil {
 		return
 	}
-	defer drain(resp)
+	defer upload.Drain(resp)
 	if resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusNotImplemented || resp.StatusCode == http.StatusForbidden {
 		t.noProps.Store(true)
 		t.log.Info("webdav: server keeps no properties; existing files are compared by size", "status", resp.Status)
@@ -617,7 +597,7 @@ func (t *Target) hash(ctx context.Context, name string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("GET %s: %w", name, err)
 	}
-	defer drain(resp)
+	defer upload.Drain(resp)
 	if err := t.responseError(resp); err != nil {
 		return "", err
 	}
@@ -673,7 +653,7 @@ func (t *Target) mkcol(ctx context.Context, dir string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("MKCOL %s: %w", dir, err)
 	}
-	defer drain(resp)
+	defer upload.Drain(resp)
 	switch resp.StatusCode {
 	case http.StatusCreated, http.StatusOK, http.StatusNoContent, http.StatusMethodNotAllowed, http.StatusMovedPermanently:
 		return http.StatusCreated, nil
@@ -727,9 +707,4 @@ func (t *Target) responseError(resp *http.Response) error {
 		return err
 	}
 	return err
-}
-
-func drain(resp *http.Response) {
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
 }

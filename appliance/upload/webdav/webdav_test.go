@@ -9,13 +9,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/upload"
 	"github.com/lapsebox/lapsebox/appliance/upload/uploadtest"
@@ -23,25 +21,11 @@ import (
 
 var kinds = []string{"nginx", "apache"}
 
-func quietLogger() *slog.Logger {
-	lvl := slog.LevelError + 4
-	if os.Getenv("WEBDAV_DEBUG") != "" {
-		lvl = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
-}
-
 func newTarget(t *testing.T, url string, mod func(*Config)) *Target {
 	t.Helper()
 	cfg := Config{
 		URL: url, User: testUser, Password: testPassword,
-		Client: upload.NewClient(upload.ClientOptions{
-			MinWait: 20 * time.Millisecond, MaxWait: 2 * time.Second,
-			Logger: quietLogger(),
-		}),
-		StallTimeout: 2 * time.Second,
-		Rounds:       3,
-		Logger:       quietLogger(),
+		Transfer: uploadtest.Transfer(),
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -51,21 +35,6 @@ func newTarget(t *testing.T, url string, mod func(*Config)) *Target {
 		t.Fatal(err)
 	}
 	return tg
-}
-
-// deliver calls Upload until it succeeds, as uploadd's outbox would, at
-// most tries times.
-func deliver(t *testing.T, tg *Target, item upload.Item, r *uploadtest.Resume, tries int) error {
-	t.Helper()
-	var err error
-	for i := 0; i < tries; i++ {
-		item.Resume = r.State()
-		if err = tg.Upload(context.Background(), item, r.Save); err == nil || upload.IsPermanent(err) {
-			return err
-		}
-		t.Logf("%s: attempt %d: %v", item.Name, i+1, err)
-	}
-	return err
 }
 
 func sum(data []byte) string {
@@ -250,7 +219,7 @@ func TestStaleParts(t *testing.T) {
 			var r uploadtest.Resume
 			st, _ := json.Marshal(state{Parts: []string{stale, "keep.jpg"}})
 			r.Save(st)
-			if err := deliver(t, tg, item, &r, 1); err != nil {
+			if err := uploadtest.Deliver(t, tg, item, &r, 1); err != nil {
 				t.Fatal(err)
 			}
 			s.check(map[string][]byte{item.Name: data, "keep.jpg": data[:10]})
