@@ -2,30 +2,23 @@ package capture
 
 import (
 	"context"
-	"fmt"
 	"log"
 	"math/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/config"
 	"github.com/lapsebox/lapsebox/appliance/store"
 	"github.com/lapsebox/lapsebox/hw"
+	"github.com/lapsebox/lapsebox/internal/crashtest"
 	"github.com/lapsebox/lapsebox/ptp/sim"
 )
 
-const crashEnv = "LAPSEBOX_CAPTURE_CRASH_CHILD"
-
 func TestMain(m *testing.M) {
-	if dir := os.Getenv(crashEnv); dir != "" {
-		crashChild(dir)
-		return
-	}
+	crashtest.Main(map[string]func(string) error{"camerad": crashChild})
 	os.Exit(m.Run())
 }
 
@@ -40,12 +33,11 @@ func (c *racingClock) Sleep(ctx context.Context, d time.Duration) error {
 }
 
 // crashChild is camerad's capture loop on a simulated RAW+JPG camera,
-// capturing until it is killed.
-func crashChild(dir string) {
+// capturing until it is killed, with a mark for every capture it logs.
+func crashChild(dir string) error {
 	st, err := store.Open(dir)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return err
 	}
 	// Each run starts where the previous stopped: a later slot, no burst.
 	start := time.Date(2026, 11, 26, 0, 0, 30, 0, time.UTC).Add(time.Duration(time.Now().UnixNano()%1e6) * time.Minute)
@@ -59,15 +51,15 @@ func crashChild(dir string) {
 			}
 			return []string{"cloud", "web"}
 		},
-		Clock: &racingClock{now: start}, Log: log.New(discard{}, "", 0),
+		Clock: &racingClock{now: start}, Log: log.New(crashtest.MarkWriter("captured "), "", 0),
 	}
-	l.Run(context.Background())
+	return l.Run(context.Background())
 }
 
 // TestKilledCameradKeepsTheStoreConsistent kills the capture loop with
-// SIGKILL at random points during hundreds of captures. After each
-// restart every photo is complete with its sidecar and outbox entries, or
-// absent, and no temporary file shows as a photo.
+// SIGKILL at random points inside its second or third capture, hundreds
+// of times. After each restart every photo is complete with its sidecar
+// and outbox entries, or absent, and no temporary file shows as a photo.
 func TestKilledCameradKeepsTheStoreConsistent(t *testing.T) {
 	kills := 120
 	if testing.Short() {
@@ -77,18 +69,10 @@ func TestKilledCameradKeepsTheStoreConsistent(t *testing.T) {
 	rnd := rand.New(rand.NewSource(1))
 	prev := 0
 	for i := 0; i < kills; i++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), crashEnv+"="+dir)
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Duration(20+rnd.Intn(300)) * time.Millisecond)
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
-		if stderr.Len() > 0 {
-			t.Fatalf("kill %d: the child failed by itself: %s", i, stderr.String())
+		c := crashtest.Start(t, "camerad", dir)
+		c.KillAfter(int64(1+rnd.Intn(2)), time.Duration(rnd.Intn(30000))*time.Microsecond)
+		if c.Stderr() != "" {
+			t.Fatalf("kill %d: the child failed by itself: %s", i, c.Stderr())
 		}
 		s, err := store.Open(dir)
 		if err != nil {

@@ -6,16 +6,14 @@ import (
 	"io"
 	"math/rand"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-)
 
-const crashChildEnv = "LAPSEBOX_STORE_CRASH_CHILD"
+	"github.com/lapsebox/lapsebox/internal/crashtest"
+)
 
 // crashTargets says which targets the crash child queues each file for.
 func crashTargets(ext string) []string {
@@ -25,26 +23,21 @@ func crashTargets(ext string) []string {
 	return []string{"cloud"}
 }
 
-// TestMain runs the crash child when asked to: a process that stores
-// captures as fast as it can until it is killed.
 func TestMain(m *testing.M) {
-	if dir := os.Getenv(crashChildEnv); dir != "" {
-		crashChild(dir)
-		return
-	}
+	crashtest.Main(map[string]func(string) error{"store": crashChild})
 	os.Exit(m.Run())
 }
 
-func crashChild(dir string) {
+// crashChild stores captures as fast as it can until it is killed,
+// logging each one Put reported stored and marking it.
+func crashChild(dir string) error {
 	s, err := Open(dir)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return err
 	}
 	log, err := os.OpenFile(filepath.Join(dir, "..", "committed.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return err
 	}
 	rnd := rand.New(rand.NewSource(time.Now().UnixNano()))
 	for {
@@ -64,20 +57,22 @@ func crashChild(dir string) {
 		}
 		photos, err := s.Put(c)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
+			return err
 		}
 		for _, p := range photos {
 			fmt.Fprintln(log, p.Path)
 		}
 		log.Sync()
+		crashtest.Mark()
 	}
 }
 
 // TestCrashConsistency kills a process that stores captures with SIGKILL
-// at random points, hundreds of times. After each restart every photo is
-// complete with its sidecar and outbox entries, or absent; every capture
-// Put reported stored is there; no temporary file shows as a photo.
+// at random points, hundreds of times: while it opens the store (and
+// cleans up after the last kill) or inside one of its first captures.
+// After each restart every photo is complete with its sidecar and outbox
+// entries, or absent; every capture Put reported stored is there; no
+// temporary file shows as a photo.
 func TestCrashConsistency(t *testing.T) {
 	kills := 200
 	if testing.Short() {
@@ -87,18 +82,10 @@ func TestCrashConsistency(t *testing.T) {
 	dir := filepath.Join(root, "store")
 	rnd := rand.New(rand.NewSource(1))
 	for i := 0; i < kills; i++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Duration(rnd.Intn(40000)) * time.Microsecond)
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
-		if stderr.Len() > 0 {
-			t.Fatalf("kill %d: the child failed by itself: %s", i, stderr.String())
+		c := crashtest.Start(t, "store", dir)
+		c.KillAfter(int64(rnd.Intn(2)), time.Duration(rnd.Intn(20000))*time.Microsecond)
+		if c.Stderr() != "" {
+			t.Fatalf("kill %d: the child failed by itself: %s", i, c.Stderr())
 		}
 		if _, err := Open(dir); err != nil {
 			t.Fatalf("kill %d: reopening: %v", i, err)

@@ -2,42 +2,35 @@ package uploader
 
 import (
 	"context"
-	"fmt"
 	"math/rand"
 	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/config"
 	"github.com/lapsebox/lapsebox/appliance/store"
+	"github.com/lapsebox/lapsebox/appliance/upload/uploadtest"
+	"github.com/lapsebox/lapsebox/internal/crashtest"
 )
 
-const crashEnv = "LAPSEBOX_UPLOADER_CRASH_CHILD" // store dir|cloud URL
-
 func TestMain(m *testing.M) {
-	if v := os.Getenv(crashEnv); v != "" {
-		dir, url, _ := strings.Cut(v, "|")
-		crashChild(dir, url)
-		return
-	}
+	crashtest.Main(map[string]func(string) error{"uploadd": crashChild})
 	os.Exit(m.Run())
 }
 
-// crashChild drains the outbox until it is killed.
-func crashChild(dir, url string) {
+// crashChild drains the outbox in "store dir|cloud URL" until it is
+// killed.
+func crashChild(arg string) error {
+	dir, url, _ := strings.Cut(arg, "|")
 	st, err := store.Open(dir)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return err
 	}
 	t := &testing.T{}
-	// A slow link, so that kills land in the middle of uploads.
-	u := &Uploader{Store: st, Targets: []*Target{cloudTarget(t, url, config.Target{})}, Link: &Link{Rate: 256 << 10},
+	u := &Uploader{Store: st, Targets: []*Target{cloudTarget(t, url, config.Target{})}, Link: &Link{Rate: 1 << 20},
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Poll: 20 * time.Millisecond}
-	u.Run(context.Background())
+	return u.Run(context.Background())
 }
 
 // TestKilledUploaderLosesAndDuplicatesNothing kills uploadd's logic with
@@ -46,27 +39,35 @@ func crashChild(dir, url string) {
 // the outbox is empty.
 func TestKilledUploaderLosesAndDuplicatesNothing(t *testing.T) {
 	c := startCloud(t)
+	// The link to the cloud counts the bytes sent, which is the
+	// progress the kills are placed by.
+	p, err := uploadtest.NewProxy(c.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
 	dir := t.TempDir()
 	st, _ := store.Open(dir)
-	want := fill(t, st, 15, 300<<10, "cloud")
+	const photos, size = 15, 300 << 10 // each 300 to 375 KiB
+	want := fill(t, st, photos, size, "cloud")
 	rnd := rand.New(rand.NewSource(1))
 	kills := 25
 	if testing.Short() {
 		kills = 5
 	}
+	// Each run sends 0.5 to 1.5 times its share of half the backlog
+	// before it is killed: at least 3 photos are done by the last kill
+	// and at least 3 are not, however fast the machine.
+	share := int64(photos*size) / int64(2*kills)
 	for i := 0; i < kills; i++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), crashEnv+"="+dir+"|"+c.URL())
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
+		before := p.BytesUp()
+		limit := before + share/2 + rnd.Int63n(share)
+		ch := crashtest.Start(t, "uploadd", dir+"|"+p.URL())
+		if !ch.KillWhen(func() bool { return p.BytesUp() >= limit }) {
+			t.Fatalf("kill %d: the uploader stopped by itself: %s", i, ch.Stderr())
 		}
-		time.Sleep(time.Duration(20+rnd.Intn(200)) * time.Millisecond)
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
-		if strings.Contains(stderr.String(), "store:") {
-			t.Fatalf("kill %d: child failed: %s", i, stderr.String())
+		if strings.Contains(ch.Stderr(), "store:") {
+			t.Fatalf("kill %d: child failed: %s", i, ch.Stderr())
 		}
 	}
 	if n := pending(t, st, "cloud"); n == 0 || n == len(want) {

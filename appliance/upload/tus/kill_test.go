@@ -6,20 +6,16 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/upload"
 	"github.com/lapsebox/lapsebox/appliance/upload/uploadtest"
 	"github.com/lapsebox/lapsebox/cloud/ingest"
+	"github.com/lapsebox/lapsebox/internal/crashtest"
 )
-
-const killChildEnv = "LAPSEBOX_TUS_KILL_CHILD" // state dir,server URL
 
 // killSizes are the photos the kill test's child uploads, by seed.
 var killSizes = []int{700 << 10, 1<<20 + 3, 100 << 10, 2 << 20, 50, 400 << 10}
@@ -29,20 +25,15 @@ func killPhoto(i int) (string, int, uint64) {
 }
 
 func TestMain(m *testing.M) {
-	if v := os.Getenv(killChildEnv); v != "" {
-		dir, url, _ := strings.Cut(v, ",")
-		if err := killChild(dir, url); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	crashtest.Main(map[string]func(string) error{"upload": killChild})
 	os.Exit(m.Run())
 }
 
-// killChild uploads the photos not yet done, keeping resume state in
-// files as the outbox would, until it is killed or done.
-func killChild(dir, url string) error {
+// killChild uploads the photos not yet done to the server ("state
+// dir,server URL"), keeping resume state in files as the outbox would,
+// until it is killed or done.
+func killChild(arg string) error {
+	dir, url, _ := strings.Cut(arg, ",")
 	tg, err := New(Config{URL: url, Device: testDevice, Token: testToken, ChunkSize: 256 << 10, Transfer: upload.Transfer{Logger: uploadtest.Logger()}})
 	if err != nil {
 		return err
@@ -87,49 +78,19 @@ func TestKill(t *testing.T) {
 	p.SetRate(1<<20, 0)
 	dir := t.TempDir()
 	rnd := rand.New(rand.NewPCG(1, 2))
-	kills, deadline := 0, time.Now().Add(40*time.Second)
-	for {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), killChildEnv+"="+dir+","+p.URL())
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		// Kill in the middle of a transfer: once a random number of
-		// bytes went up since the start.
+	// Kill in the middle of a transfer, once a random number of bytes
+	// went up since the start, until the photos are all there; at most
+	// 60 times (about 27 are needed), then let the last run finish.
+	kills := 0
+	for ; kills < 60; kills++ {
 		target := p.BytesUp() + int64(20<<10+rnd.IntN(280<<10))
-		timeout := time.After(5 * time.Second)
-		killed := false
-	wait:
-		for {
-			select {
-			case err := <-exited:
-				if err != nil {
-					t.Fatalf("child failed after %d kills: %v: %s", kills, err, stderr.String())
-				}
-				break wait
-			case <-timeout:
-				t.Fatalf("child made no progress in 5 s after %d kills", kills)
-			case <-time.After(time.Millisecond):
-				if p.BytesUp() >= target {
-					cmd.Process.Signal(syscall.SIGKILL)
-					<-exited
-					kills++
-					killed = true
-					break wait
-				}
-			}
+		child := crashtest.Start(t, "upload", dir+","+p.URL())
+		if !child.KillWhen(func() bool { return p.BytesUp() >= target }) {
+			break
 		}
-		if killed {
-			if time.Now().After(deadline) {
-				t.Fatalf("not done after %d kills", kills)
-			}
-			continue
-		}
-		break
+	}
+	if kills == 60 {
+		crashtest.Start(t, "upload", dir+","+p.URL()).Wait()
 	}
 	want := map[string][]byte{}
 	var total int64

@@ -1,7 +1,7 @@
 package uploadtest
 
 import (
-	"fmt"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -10,38 +10,32 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lapsebox/lapsebox/internal/crashtest"
 )
 
-// serverEnv makes the test binary a server program: "listen" serves HTTP
-// on the address in LAPSEBOX_TEST_ADDR, as a server would, saying so when
-// the address is in use; "fail" exits with another error; "idle" never
+// The test binary is the server program in these tests: "listen" serves
+// HTTP on the address it is given, as a server would, saying so when the
+// address is in use; "fail" exits with another error; "idle" never
 // listens.
-const serverEnv = "LAPSEBOX_UPLOADTEST_SERVER"
-
 func TestMain(m *testing.M) {
-	switch os.Getenv(serverEnv) {
-	case "":
-		os.Exit(m.Run())
-	case "listen":
-		ln, err := net.Listen("tcp", os.Getenv("LAPSEBOX_TEST_ADDR"))
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err) // "bind: address already in use"
-			os.Exit(1)
-		}
-		http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "the test server") }))
-	case "fail":
-		fmt.Fprintln(os.Stderr, "no configuration")
-		os.Exit(1)
-	case "idle":
-		time.Sleep(time.Hour)
-	}
+	crashtest.Main(map[string]func(string) error{
+		"listen": func(addr string) error {
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return err // "bind: address already in use"
+			}
+			return http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "the test server") }))
+		},
+		"fail": func(string) error { return errors.New("no configuration") },
+		"idle": func(string) error { time.Sleep(time.Hour); return nil },
+	})
+	os.Exit(m.Run())
 }
 
 func testServer(t *testing.T, mode string) *Server {
 	s := &Server{Name: "testserver", Dir: t.TempDir(), Command: func(addr string) (*exec.Cmd, error) {
-		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), serverEnv+"="+mode, "LAPSEBOX_TEST_ADDR="+addr)
-		return cmd, nil
+		return crashtest.Command(mode, addr), nil
 	}}
 	t.Cleanup(s.Stop)
 	return s
