@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -152,26 +153,39 @@ func TestClient(t *testing.T) {
 	}
 }
 
+// TestStallGuard runs in a synctest bubble: its sleeps and the guard's
+// timers move a fake clock, so a loaded machine cannot stretch a 50 ms
+// pause into a stall.
 func TestStallGuard(t *testing.T) {
-	ctx, g := NewStallGuard(context.Background(), 100*time.Millisecond)
-	r := g.Reader(strings.NewReader(strings.Repeat("x", 10)))
-	buf := make([]byte, 1)
-	for i := 0; i < 10; i++ { // 500 ms of slow progress: no stall
+	synctest.Test(t, func(t *testing.T) {
+		ctx, g := NewStallGuard(context.Background(), 100*time.Millisecond)
+		r := g.Reader(strings.NewReader(strings.Repeat("x", 10)))
+		buf := make([]byte, 1)
+		for i := 0; i < 10; i++ { // 500 ms of slow progress: no stall
+			time.Sleep(50 * time.Millisecond)
+			r.Read(buf)
+		}
+		synctest.Wait()
+		if ctx.Err() != nil {
+			t.Fatalf("stalled while making progress: %v", context.Cause(ctx))
+		}
+		time.Sleep(99 * time.Millisecond)
+		synctest.Wait()
+		if ctx.Err() != nil {
+			t.Fatalf("stalled after 99 ms without progress, before the 100 ms timeout: %v", context.Cause(ctx))
+		}
 		time.Sleep(50 * time.Millisecond)
-		r.Read(buf)
-	}
-	if ctx.Err() != nil {
-		t.Fatalf("stalled while making progress: %v", context.Cause(ctx))
-	}
-	time.Sleep(250 * time.Millisecond)
-	if err := StallCause(ctx); err == nil || !errors.Is(err, ErrStalled) {
-		t.Errorf("no stall after 250 ms without progress: %v", context.Cause(ctx))
-	}
-	g.Stop()
-	ctx2, g2 := NewStallGuard(context.Background(), 50*time.Millisecond)
-	g2.Stop()
-	time.Sleep(100 * time.Millisecond)
-	if StallCause(ctx2) != nil {
-		t.Error("a stopped guard reported a stall")
-	}
+		synctest.Wait()
+		if err := StallCause(ctx); err == nil || !errors.Is(err, ErrStalled) {
+			t.Errorf("no stall after 149 ms without progress: %v", context.Cause(ctx))
+		}
+		g.Stop()
+		ctx2, g2 := NewStallGuard(context.Background(), 50*time.Millisecond)
+		g2.Stop()
+		time.Sleep(100 * time.Millisecond)
+		synctest.Wait()
+		if StallCause(ctx2) != nil {
+			t.Error("a stopped guard reported a stall")
+		}
+	})
 }
