@@ -3,8 +3,12 @@
 BOARD ?= pc
 GO ?= go
 LAPSEBOX := build/lapsebox
+TESTSUMMARY := build/testsummary
+# make fuzz runs each fuzz target this long.
+FUZZTIME ?= 30s
+SHELL := /bin/bash
 
-.PHONY: all deps lapsebox libusb image demo test test-short soak bench fmt clean
+.PHONY: all deps lapsebox libusb image demo test test-short soak fuzz bench fmt clean
 
 all: image
 
@@ -29,11 +33,19 @@ image: deps lapsebox
 demo: deps lapsebox
 	$(LAPSEBOX) vm -build -board pc -camera -cloud
 
-# Every test, including those that build images and boot them under QEMU.
-test: deps libusb
+# Every test, including those that build images and boot them under QEMU,
+# as CI runs them: with CI=1 a test that lacks a tool or server fails
+# instead of skipping. go vet, and go mod tidy must change nothing.
+# testsummary shows the output of failing tests in full and ends with a
+# table of passed, failed and skipped tests per package; it fails the run
+# on a failure, on a package with tests that ran none, and on any skip but
+# an optional one (internal/testtool).
+test: export CI := 1
+test: deps libusb testsummary
 	@scripts/install-test-servers
 	$(GO) vet ./...
-	$(GO) test -timeout 60m ./...
+	$(GO) mod tidy -diff
+	set -o pipefail; $(GO) test -json -timeout 60m ./... | $(TESTSUMMARY)
 
 # Power cuts: the appliance VM loses power CUTS times at random instants
 # (captures, store commits, uploads, retention) and boots again on the same
@@ -43,9 +55,19 @@ CUTS ?= 100
 soak: deps libusb
 	$(GO) test -run '^TestPowerCut$$' -count=1 -v -timeout 0 ./e2e/ -cuts=$(CUTS)
 
-# Unit tests only: no image builds, no VMs.
-test-short:
-	$(GO) test -short ./...
+# Unit tests only: no image builds, no VMs; skips are allowed.
+test-short: testsummary
+	set -o pipefail; $(GO) test -json -short ./... | $(TESTSUMMARY) -ci=false
+
+.PHONY: testsummary
+testsummary:
+	@$(GO) build -o $(TESTSUMMARY) ./internal/cmd/testsummary
+
+# Runs every fuzz target for FUZZTIME (make fuzz FUZZTIME=5m) and prints
+# the executions of each; what a target finds is saved under its
+# package's testdata/fuzz and fails the run.
+fuzz:
+	@GO=$(GO) scripts/fuzz $(FUZZTIME)
 
 # Build, boot and update timings, image sizes and the FAT writer, measured
 # against reference runs in the same process (see README.md).
