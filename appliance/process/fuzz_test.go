@@ -3,6 +3,7 @@ package process
 import (
 	"bytes"
 	"encoding/binary"
+	"image/jpeg"
 	"io"
 	"testing"
 )
@@ -40,6 +41,9 @@ func FuzzParseSpec(f *testing.F) {
 	})
 }
 
+// FuzzProcess processes arbitrary bytes as a photo: bad input is an
+// *Error, and a photo that processes gives every output as a whole JPEG
+// of the size its spec says ("a" fits 12×12, "b" fills 4×4).
 func FuzzProcess(f *testing.F) {
 	jpg := encodeJPEG(f, quadrants(24, 16), 80)
 	f.Add(jpg)
@@ -56,10 +60,36 @@ func FuzzProcess(f *testing.F) {
 	}
 	p.MaxPixels = 1 << 16 // so that no input can ask for much memory
 	f.Fuzz(func(t *testing.T, data []byte) {
+		outs := map[string]*bytes.Buffer{}
 		err := p.Process(t.Context(), Photo{Name: "fuzz.jpg", R: bytes.NewReader(data)},
-			func(*Output) (io.WriteCloser, error) { return nopCloser{io.Discard}, nil })
-		if err != nil && !IsBadInput(err) {
-			t.Fatalf("not an *Error: %v", err)
+			func(o *Output) (io.WriteCloser, error) {
+				if outs[o.Name] != nil {
+					t.Fatalf("output %s created twice", o.Name)
+				}
+				outs[o.Name] = new(bytes.Buffer)
+				return nopCloser{outs[o.Name]}, nil
+			})
+		if err != nil {
+			if !IsBadInput(err) {
+				t.Fatalf("not an *Error: %v", err)
+			}
+			return
+		}
+		if len(outs) != 2 {
+			t.Fatalf("processed, with %d outputs of 2", len(outs))
+		}
+		for name, b := range outs {
+			cfg, err := jpeg.DecodeConfig(bytes.NewReader(b.Bytes()))
+			if err != nil {
+				t.Fatalf("output %s is no JPEG: %v", name, err)
+			}
+			if _, err := jpeg.Decode(bytes.NewReader(b.Bytes())); err != nil {
+				t.Fatalf("output %s does not decode: %v", name, err)
+			}
+			w, h := cfg.Width, cfg.Height
+			if name == "a" && (max(w, h) != 12 || min(w, h) < 1) || name == "b" && (w != 4 || h != 4) {
+				t.Fatalf("output %s is %d×%d", name, w, h)
+			}
 		}
 	})
 }

@@ -213,6 +213,17 @@ func FuzzParseGokrazyStatus(f *testing.F) {
 		if err != nil {
 			return
 		}
-		servicesFrom(gs.Services, "/nonexistent/proc", t0)
+		// A service per entry; none running by gokrazy's word alone (no
+		// process is alive under a /proc that does not exist).
+		services := servicesFrom(gs.Services, "/nonexistent/proc", t0)
+		if len(services) != len(gs.Services) {
+			t.Fatalf("%d services from %d entries", len(services), len(gs.Services))
+		}
+		for i, s := range services {
+			if s.Path != gs.Services[i].Path || s.Pid < 0 || s.State == "" ||
+				s.State == StateRunning || s.State == StateStopping || s.UpSeconds != 0 {
+				t.Fatalf("entry %+v gave %+v", gs.Services[i], s)
+			}
+		}
 	})
 }

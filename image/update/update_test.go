@@ -3,14 +3,17 @@ package update
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestMain(m *testing.M) {
@@ -430,8 +433,24 @@ func FuzzParseFeatures(f *testing.F) {
 	f.Add([]byte("partuuid,updatehash,"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		feat, err := parseFeatures(b)
-		if err == nil && feat == nil {
+		if err != nil {
+			return
+		}
+		if feat == nil {
 			t.Fatal("nil features without error")
+		}
+		// Either form gives the same features once written as the JSON
+		// form (which cannot carry bytes that are not UTF-8).
+		if !utf8.ValidString(feat.Features) {
+			return
+		}
+		enc, err := json.Marshal(map[string]any{"features": feat.Features, "EEPROM": feat.EEPROM})
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := parseFeatures(enc)
+		if err != nil || !reflect.DeepEqual(again, feat) {
+			t.Fatalf("round trip: %+v → %s → %+v, %v", feat, enc, again, err)
 		}
 	})
 }

@@ -5,11 +5,10 @@
 package mountinfo
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -60,30 +59,26 @@ type Mount struct {
 //
 // that is mount ID, parent ID, major:minor, root, mount point, options, zero
 // or more optional fields, a "-", filesystem type, source and superblock
-// options.
+// options. The kernel separates fields with a space and escapes only the
+// spaces, tabs, newlines and backslashes inside them: any other byte (a
+// carriage return, a vertical tab) belongs to its field.
 func Parse(b []byte) ([]Mount, error) {
 	var mounts []Mount
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
+	for n, line := range strings.Split(string(b), "\n") {
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
 		m, err := parseLine(line)
 		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", n, err)
+			return nil, fmt.Errorf("line %d: %w", n+1, err)
 		}
 		mounts = append(mounts, m)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
 	}
 	return mounts, nil
 }
 
 func parseLine(line string) (Mount, error) {
-	fields := strings.Fields(line)
+	fields := slices.DeleteFunc(strings.Split(line, " "), func(f string) bool { return f == "" })
 	sep := -1
 	for i := 6; i < len(fields); i++ {
 		if fields[i] == "-" {

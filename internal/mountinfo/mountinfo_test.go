@@ -1,7 +1,10 @@
 package mountinfo
 
 import (
+	"bytes"
+	"fmt"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -97,15 +100,24 @@ func FuzzParse(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte("1 2 3:4 / /a\\040b rw - x y"))
+	f.Add([]byte("1 2 3:4 / /a\\013b\r rw - x y\\015\r\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		mounts, err := Parse(b)
 		if err != nil {
 			return
 		}
+		// The table written back as the kernel writes it reads the same.
+		var out bytes.Buffer
 		for _, m := range mounts {
 			if m.FSType == "" || m.FSType == "-" && m.Source == "" {
 				t.Errorf("Parse(%q): mount without type: %+v", b, m)
 			}
+			fmt.Fprintf(&out, "%d %d %s %s %s %s - %s %s %s\n", m.ID, m.ParentID, m.MajorMinor,
+				Escape(m.Root), Escape(m.Point), m.Options, m.FSType, Escape(m.Source), m.SuperOptions)
+		}
+		again, err := Parse(out.Bytes())
+		if err != nil || !reflect.DeepEqual(again, mounts) {
+			t.Fatalf("round trip of %q:\n%q\n%+v\n%+v, %v", b, out.Bytes(), mounts, again, err)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package strictjson
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -120,18 +121,44 @@ func TestUnmarshalAcceptsValid(t *testing.T) {
 	}
 }
 
+// FuzzUnmarshal: every error is located (file, and a line the input has,
+// at its offset); what Unmarshal accepts, encoding/json accepts too, to
+// the same value, and that value written back reads the same.
 func FuzzUnmarshal(f *testing.F) {
 	f.Add([]byte(`{"Name":"a","Count":2}`))
 	f.Add([]byte("{\n\"Bogus\":1}"))
 	f.Add([]byte(`{"outputs": [{"Name": "a"}], "Extra": [{"x": 1}], "labels": {"k": {"TimeFormat": 1}}}`))
+	f.Add([]byte(`{"Inner":{"Flag":true}} {}`))
+	f.Add([]byte(`{"name":"case","COUNT":1e2}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var c config
-		_ = Unmarshal("fuzz.json", data, &c) // must not panic
+		lines := 1 + bytes.Count(data, []byte("\n"))
 		var s spec
 		for _, e := range Errors(Unmarshal("fuzz.json", data, &s)) {
 			if e.Line > 0 && Line(data, e.Offset) != e.Line {
 				t.Fatalf("%q: line %d, offset %d", e, e.Line, e.Offset)
 			}
+		}
+		var c config
+		err := Unmarshal("fuzz.json", data, &c)
+		if err != nil {
+			for _, e := range Errors(err) {
+				if e.Name != "fuzz.json" || e.Line > lines || e.Line < 1 && e.Err.Error() != "empty file" {
+					t.Fatalf("error %q (line %d of %d) does not say where", e, e.Line, lines)
+				}
+			}
+			return
+		}
+		var std config
+		if err := json.Unmarshal(data, &std); err != nil || std != c {
+			t.Fatalf("accepted %q as %+v; encoding/json says %+v, %v", data, c, std, err)
+		}
+		out, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var again config
+		if err := Unmarshal("again.json", out, &again); err != nil || again != c {
+			t.Fatalf("round trip: %+v → %s → %+v, %v", c, out, again, err)
 		}
 	})
 }
