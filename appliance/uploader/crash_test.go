@@ -41,11 +41,7 @@ func TestKilledUploaderLosesAndDuplicatesNothing(t *testing.T) {
 	c := startCloud(t)
 	// The link to the cloud counts the bytes sent, which is the
 	// progress the kills are placed by.
-	p, err := uploadtest.NewProxy(c.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := uploadtest.StartProxy(t, c.Addr())
 	dir := t.TempDir()
 	st, _ := store.Open(dir)
 	const photos, size = 15, 300 << 10 // each 300 to 375 KiB

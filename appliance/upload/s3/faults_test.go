@@ -80,11 +80,7 @@ func withCheck(c uploadtest.FaultCase, check func(t *testing.T, r *uploadtest.Ri
 func TestResume(t *testing.T) {
 	t.Parallel()
 	s := startStore(t, false)
-	p, err := uploadtest.NewProxy(s.addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := uploadtest.StartProxy(t, s.addr())
 	tg := newTarget(t, p.URL(), func(c *Config) { c.MultipartThreshold, c.PartSize, c.Rounds = 6<<20, 5<<20, 1 })
 	item, data := uploadtest.Photo("2026/11/26/20261126120000.jpg", 12<<20, 1)
 	p.Inject(uploadtest.Fault{At: 7 << 20, Drop: true})

@@ -90,11 +90,7 @@ func TestListPages(t *testing.T) {
 func TestIdempotent(t *testing.T) {
 	t.Parallel()
 	s := startStore(t, false)
-	h, err := uploadtest.NewHTTPProxy(s.url())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := uploadtest.StartHTTPProxy(t, s.url())
 	tg := newTarget(t, h.URL(), nil)
 	item, data := uploadtest.Photo("2026/11/26/20261126120000.jpg", 200<<10, 1)
 	for i := 0; i < 2; i++ {

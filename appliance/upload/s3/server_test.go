@@ -84,19 +84,8 @@ func (s *store) url() string  { return "http://" + s.Addr() }
 
 func newTarget(t *testing.T, endpoint string, mod func(*Config)) *Target {
 	t.Helper()
-	cfg := Config{
-		Endpoint: endpoint, Bucket: testBucket, PathStyle: true,
-		AccessKey: testAccess, SecretKey: testSecret,
-		Transfer: uploadtest.Transfer(),
-	}
-	if mod != nil {
-		mod(&cfg)
-	}
-	tg, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tg
+	return uploadtest.New(t, New, Config{Endpoint: endpoint, Bucket: testBucket, PathStyle: true,
+		AccessKey: testAccess, SecretKey: testSecret, Transfer: uploadtest.Transfer()}, mod)
 }
 
 func sum(data []byte) string {

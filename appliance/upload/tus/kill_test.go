@@ -70,11 +70,7 @@ func killChild(arg string) error {
 func TestKill(t *testing.T) {
 	t.Parallel()
 	c := startCloud(t, ingest.Config{})
-	p, err := uploadtest.NewProxy(c.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := uploadtest.StartProxy(t, c.Addr())
 	p.SetRate(1<<20, 0)
 	dir := t.TempDir()
 	rnd := rand.New(rand.NewPCG(1, 2))

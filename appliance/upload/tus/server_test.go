@@ -44,20 +44,7 @@ func check(t *testing.T, c *ingesttest.Cloud, want map[string][]byte) {
 
 func newTarget(t *testing.T, url string, mod func(*Config)) *Target {
 	t.Helper()
-	cfg := Config{
-		URL:      url,
-		Device:   testDevice,
-		Token:    testToken,
-		Transfer: uploadtest.Transfer(),
-	}
-	if mod != nil {
-		mod(&cfg)
-	}
-	tg, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tg
+	return uploadtest.New(t, New, Config{URL: url, Device: testDevice, Token: testToken, Transfer: uploadtest.Transfer()}, mod)
 }
 
 func isPermanent(err error, code int) bool {

@@ -131,11 +131,7 @@ func TestRefused(t *testing.T) {
 func TestExpired(t *testing.T) {
 	t.Parallel()
 	c := startCloud(t, ingest.Config{})
-	p, err := uploadtest.NewProxy(c.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := uploadtest.StartProxy(t, c.Addr())
 	tg := newTarget(t, p.URL(), func(cfg *Config) { cfg.Rounds = 1 })
 	item, data := uploadtest.Photo("2026/11/26/20261126120000.jpg", 1<<20, 1)
 	p.Inject(uploadtest.Fault{At: 300 << 10, Drop: true})

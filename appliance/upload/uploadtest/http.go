@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+	"testing"
 )
 
 // HTTPFault answers matching requests itself instead of the server.
@@ -161,3 +162,15 @@ func (h *HTTPProxy) URL() string { return "http://" + h.ln.Addr().String() }
 
 // Close stops the proxy.
 func (h *HTTPProxy) Close() error { return h.srv.Close() }
+
+// StartHTTPProxy is NewHTTPProxy for a test: it fails t if the proxy
+// cannot start, and closes it when t ends.
+func StartHTTPProxy(t testing.TB, upstream string) *HTTPProxy {
+	t.Helper()
+	h, err := NewHTTPProxy(upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/upload"
@@ -94,4 +95,18 @@ func Transfer() upload.Transfer {
 		StallTimeout: 2 * time.Second,
 		Logger:       Logger(),
 	}
+}
+
+// New makes a target with newTarget from cfg, changed by mod if not nil,
+// failing t if it cannot.
+func New[C, T any](t testing.TB, newTarget func(C) (T, error), cfg C, mod func(*C)) T {
+	t.Helper()
+	if mod != nil {
+		mod(&cfg)
+	}
+	tg, err := newTarget(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg
 }

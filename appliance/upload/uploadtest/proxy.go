@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -319,4 +320,16 @@ func (p *Proxy) fire() {
 			p.dropLocked()
 		}
 	}
+}
+
+// StartProxy is NewProxy for a test: it fails t if the proxy cannot
+// start, and closes it when t ends.
+func StartProxy(t testing.TB, upstream string) *Proxy {
+	t.Helper()
+	p, err := NewProxy(upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
 }

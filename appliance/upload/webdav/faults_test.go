@@ -106,11 +106,7 @@ func TestLiveCam(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			s := newServer(t, kind)
-			p, err := uploadtest.NewProxy("")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
+			p := uploadtest.StartProxy(t, "")
 			s.public = p.Addr()
 			s.start()
 			p.SetUpstream(s.addr())

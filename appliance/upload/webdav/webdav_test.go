@@ -23,18 +23,7 @@ var kinds = []string{"nginx", "apache"}
 
 func newTarget(t *testing.T, url string, mod func(*Config)) *Target {
 	t.Helper()
-	cfg := Config{
-		URL: url, User: testUser, Password: testPassword,
-		Transfer: uploadtest.Transfer(),
-	}
-	if mod != nil {
-		mod(&cfg)
-	}
-	tg, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tg
+	return uploadtest.New(t, New, Config{URL: url, User: testUser, Password: testPassword, Transfer: uploadtest.Transfer()}, mod)
 }
 
 func sum(data []byte) string {
@@ -142,11 +131,7 @@ func TestIdempotent(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			s := startServer(t, kind)
-			h, err := uploadtest.NewHTTPProxy("http://" + s.addr())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer h.Close()
+			h := uploadtest.StartHTTPProxy(t, "http://"+s.addr())
 			tg := newTarget(t, strings.TrimSuffix(h.URL(), "/")+"/dav/", nil)
 			name := "2026/11/26/20261126120000.jpg"
 			for _, size := range []int{200 << 10, 2 << 20} { // below and above VerifyMax
@@ -191,12 +176,7 @@ func TestIdempotent(t *testing.T) {
 func resetCounts(t *testing.T, h *uploadtest.HTTPProxy, s *server) *uploadtest.HTTPProxy {
 	t.Helper()
 	h.Close()
-	h2, err := uploadtest.NewHTTPProxy("http://" + s.addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h2.Close() })
-	return h2
+	return uploadtest.StartHTTPProxy(t, "http://"+s.addr())
 }
 
 // TestStaleParts resumes an entry whose last attempt left a temporary
