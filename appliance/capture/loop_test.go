@@ -277,6 +277,9 @@ func TestRecoversFromInjectedFaults(t *testing.T) {
 			if n := len(photosOf(t, h.store)); n < 5 {
 				t.Errorf("%d photos in an hour of 10-minute slots with one %v fault, want at least 5", n, f.Kind)
 			}
+			if left := h.dev.dev.Faults(); len(left) != 0 {
+				t.Errorf("the fault never fired: %+v", left)
+			}
 		})
 	}
 }
@@ -337,6 +340,9 @@ func TestHangAtEveryStep(t *testing.T) {
 			if n := len(photosOf(t, h.store)); n < 5 {
 				st := h.loop.Status.Snapshot()
 				t.Errorf("stall in %v: %d photos in an hour of 10-minute slots, want at least 5; last error %q", op, n, st.LastError)
+			}
+			if left := h.dev.dev.Faults(); len(left) != 0 {
+				t.Errorf("the stall in %v never happened: %+v", op, left)
 			}
 			if d := time.Since(start); d > 20*time.Second {
 				t.Errorf("stall in %v: the simulated hour took %v of real time", op, d)
