@@ -14,6 +14,7 @@ import (
 	"github.com/lapsebox/lapsebox/image"
 	"github.com/lapsebox/lapsebox/image/disk"
 	"github.com/lapsebox/lapsebox/image/flash"
+	"github.com/lapsebox/lapsebox/internal/testtool"
 )
 
 // fakeImage makes a sparse disk image with lapsebox's layout: a marker
@@ -24,11 +25,7 @@ func fakeImage(t *testing.T) (string, *image.Manifest, int64) {
 	if testing.Short() {
 		t.Skip("makes ext4 file systems; skipped with -short")
 	}
-	for _, tool := range []string{"mkfs.ext4", "debugfs"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not installed: run scripts/install-deps", tool)
-		}
-	}
+	testtool.Programs(t, "mkfs.ext4", "debugfs")
 	m := &image.Manifest{Board: "pc", GOARCH: "amd64", Hostname: "lapsebox", DiskSizeBytes: disk.MinSizeBytes}
 	parts, err := disk.Layout{SizeBytes: m.DiskSizeBytes, Hostname: m.Hostname, GOARCH: m.GOARCH}.Partitions()
 	if err != nil {
