@@ -39,13 +39,14 @@ demo: deps lapsebox
 # testsummary shows the output of failing tests in full and ends with a
 # table of passed, failed and skipped tests per package; it fails the run
 # on a failure, on a package with tests that ran none, and on any skip but
-# an optional one (internal/testtool).
+# an optional one (internal/testtool). -count=1: every test runs, none is
+# taken from the cache.
 test: export CI := 1
 test: deps libusb testsummary
 	@scripts/install-test-servers
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
-	set -o pipefail; $(GO) test -json -timeout 60m ./... | $(TESTSUMMARY)
+	set -o pipefail; $(GO) test -json -count=1 -timeout 60m ./... | $(TESTSUMMARY)
 
 # Power cuts: the appliance VM loses power CUTS times at random instants
 # (captures, store commits, uploads, retention) and boots again on the same
