@@ -14,14 +14,19 @@ import (
 // Mask replaces what was removed.
 const Mask = "REDACTED"
 
-// URL returns u without user information and with every query value
-// replaced by Mask.
+// URL returns u without user information, with every query value and
+// the fragment replaced by Mask.
 func URL(u *url.URL) string {
 	if u == nil {
 		return ""
 	}
 	r := *u
 	r.User = nil
+	if r.Fragment != "" {
+		// A fragment is any text, another URL with its password included,
+		// and no server sees it: it helps nobody find a fault.
+		r.Fragment, r.RawFragment = Mask, ""
+	}
 	if r.RawQuery != "" {
 		q := r.Query()
 		for k := range q {

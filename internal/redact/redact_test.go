@@ -27,7 +27,7 @@ func TestString(t *testing.T) {
 
 func TestURL(t *testing.T) {
 	u, _ := url.Parse("https://alice:hunter2@h/p?sig=abc#frag")
-	if got := URL(u); got != "https://h/p?sig=REDACTED#frag" {
+	if got := URL(u); got != "https://h/p?sig=REDACTED#REDACTED" {
 		t.Errorf("URL = %q", got)
 	}
 	if URL(nil) != "" {
