@@ -9,23 +9,20 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lapsebox/lapsebox/internal/testtool"
 )
 
 // qemuIO runs QEMU's own block-layer client against the cache.
 func qemuIO(ctx context.Context, t *testing.T, c *WriteCache, cmds ...string) *exec.Cmd {
 	t.Helper()
-	if _, err := exec.LookPath("qemu-io"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("qemu-io not installed: scripts/install-deps installs qemu-utils")
-		}
-		t.Skip("qemu-io not installed (apt-get install qemu-utils)")
-	}
+	bin := testtool.Program(t, "qemu-io")
 	args := []string{"-f", "raw", "-t", "writeback"} // qemu-io flushes after every write by default
 	for _, cmd := range cmds {
 		args = append(args, "-c", cmd)
 	}
 	args = append(args, "nbd+unix:///?socket="+c.sock)
-	return exec.CommandContext(ctx, "qemu-io", args...)
+	return exec.CommandContext(ctx, bin, args...)
 }
 
 func newCache(t *testing.T, cfg WriteCacheConfig) (*WriteCache, string) {

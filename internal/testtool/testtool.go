@@ -136,6 +136,7 @@ var packages = map[string]string{
 	"mtype":               "mtools",
 	"nginx":               "nginx",
 	"pkg-config":          "pkg-config",
+	"qemu-io":             "qemu-utils",
 	"qemu-system-aarch64": "qemu-system-arm",
 	"qemu-system-x86_64":  "qemu-system-x86",
 	"sgdisk":              "gdisk",
