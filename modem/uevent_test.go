@@ -2,9 +2,12 @@ package modem
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/lapsebox/lapsebox/internal/testtool"
 )
 
 func TestDeviceEvent(t *testing.T) {
@@ -30,10 +33,10 @@ func TestWatchDevices(t *testing.T) {
 	}
 	f, err := os.OpenFile("/sys/class/tty/tty1/uevent", os.O_WRONLY, 0)
 	if err != nil {
-		t.Skipf("cannot ask the kernel for a uevent here: %v", err)
+		testtool.Missing(t, fmt.Sprintf("asking the kernel for a uevent (%v)", err), "run the tests as root, with /sys mounted")
 	}
 	if _, err := f.WriteString("change"); err != nil {
-		t.Skipf("cannot ask the kernel for a uevent here: %v", err)
+		testtool.Missing(t, fmt.Sprintf("asking the kernel for a uevent (%v)", err), "run the tests as root, with /sys mounted")
 	}
 	f.Close()
 	select {
