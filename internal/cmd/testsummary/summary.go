@@ -5,9 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/lapsebox/lapsebox/internal/testtool"
 )
@@ -46,6 +53,7 @@ type testKey struct{ pkg, test string }
 type summary struct {
 	w        io.Writer
 	ci       bool
+	dir      string // where go list finds the packages ("": here)
 	pkgs     map[string]*pkg
 	running  map[testKey][]string // output of tests not yet ended
 	builds   map[string][]string  // build output by import path
@@ -214,10 +222,12 @@ func (s *summary) report() (problems []string) {
 			noTests = append(noTests, short)
 			continue
 		}
-		note := ""
+		note, problem := "", true
 		switch {
 		case p.result == "":
 			note = "did not finish"
+		case p.result == "ok" && p.ran == 0 && !s.declaresTests(n):
+			note, problem = "no Test or Fuzz functions (benchmarks only)", false
 		case p.result == "ok" && p.ran == 0:
 			note = "ran no tests"
 		case p.failedBuild:
@@ -227,7 +237,7 @@ func (s *summary) report() (problems []string) {
 		case p.result == "FAIL":
 			note = "FAIL"
 		}
-		if note != "" {
+		if note != "" && problem {
 			problems = append(problems, n+": "+note)
 		}
 		fmt.Fprintln(s.w, strings.TrimSpace(fmt.Sprintf("%-*s %7d %7d %7d %8d %7.1fs  %s", width, short, p.pass, p.fail, p.skip, p.optional, p.elapsed, note)))
@@ -279,4 +289,42 @@ func commonDir(names []string) string {
 		return p[:i+1]
 	}
 	return ""
+}
+
+// declaresTests reports whether package pkg's test files declare a Test
+// or Fuzz function, which a run with zero tests then failed to run (a
+// TestMain that forgot m.Run, a build constraint). It says true when it
+// cannot tell.
+func (s *summary) declaresTests(pkg string) bool {
+	cmd := exec.Command("go", "list", "-f", "{{.Dir}}", pkg)
+	cmd.Dir = s.dir
+	out, err := cmd.Output()
+	if err != nil {
+		return true
+	}
+	files, _ := filepath.Glob(filepath.Join(strings.TrimSpace(string(out)), "*_test.go"))
+	fset := token.NewFileSet()
+	for _, name := range files {
+		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return true
+		}
+		for _, d := range f.Decls {
+			if fn, ok := d.(*ast.FuncDecl); ok && fn.Recv == nil && fn.Name.Name != "TestMain" && (testName(fn.Name.Name, "Test") || testName(fn.Name.Name, "Fuzz")) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// testName reports whether name is a test function's name with prefix:
+// the prefix alone, or followed by anything but a lower-case letter.
+func testName(name, prefix string) bool {
+	rest, ok := strings.CutPrefix(name, prefix)
+	if !ok {
+		return false
+	}
+	r, _ := utf8.DecodeRuneInString(rest)
+	return rest == "" || !unicode.IsLower(r)
 }

@@ -12,7 +12,7 @@ import (
 
 // fixtureJSON runs go test -json on testdata/fixture, a module whose
 // packages pass, fail, panic, skip, skip optionally, do not build, have
-// no tests or no test files.
+// a test that never runs, only a benchmark, or no test files.
 var fixtureJSON = sync.OnceValues(func() ([]byte, error) {
 	cmd := exec.Command("go", "test", "-json", "-count=1", "./...")
 	cmd.Dir = "testdata/fixture"
@@ -32,6 +32,7 @@ func summarize(t *testing.T, ci bool) (string, []string) {
 	}
 	var out bytes.Buffer
 	s := newSummary(&out, ci)
+	s.dir = "testdata/fixture"
 	if err := s.read(bytes.NewReader(in)); err != nil {
 		t.Fatal(err)
 	}
@@ -47,14 +48,14 @@ func TestProblems(t *testing.T) {
 	}{
 		{false, []string{
 			"fixture/broken: build failed",
-			"fixture/empty: ran no tests",
 			"fixture/fail: FAIL",
+			"fixture/notrun: ran no tests",
 			"fixture/panics: FAIL",
 		}},
 		{true, []string{
 			"fixture/broken: build failed",
-			"fixture/empty: ran no tests",
 			"fixture/fail: FAIL",
+			"fixture/notrun: ran no tests",
 			"fixture/panics: FAIL",
 			"fixture/skip TestNeedsTool: skipped under CI: skip_test.go:7: program frobnicate is missing",
 		}},
@@ -85,7 +86,8 @@ func TestOutput(t *testing.T) {
 	for _, want := range [][]string{
 		{"pass", "2", "0", "0", "0"},
 		{"optional", "1", "0", "1", "1"},
-		{"empty", "0", "0", "0", "0", "ran", "no", "tests"},
+		{"notrun", "0", "0", "0", "0", "ran", "no", "tests"},
+		{"benchonly", "0", "0", "0", "0", "no", "Test", "or", "Fuzz", "functions", "(benchmarks", "only)"},
 		{"total", "6", "3", "2", "1"},
 	} {
 		if got := row(out, want[0]); !slices.Equal(got, want) {
