@@ -11,13 +11,13 @@ import (
 
 	"github.com/lapsebox/lapsebox/cloud/ingest"
 	"github.com/lapsebox/lapsebox/cloud/state/statetest"
-	"github.com/lapsebox/lapsebox/internal/need"
+	"github.com/lapsebox/lapsebox/internal/testtool"
 )
 
 // The metrics pass promtool's checks (names, units, types, help), and
 // carry the fleet's figures.
 func TestMetricsPromtool(t *testing.T) {
-	promtool := need.Program(t, "promtool", "prometheus")
+	promtool := testtool.Program(t, "promtool")
 	s := newSim(t, statetest.SQLite(t), 1, "glacier-1", "crane.2", "never-seen")
 	svc := s.svcs[0]
 	d := &device{name: "glacier-1", connected: true, queue: 7, missed: 1}

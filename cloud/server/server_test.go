@@ -87,7 +87,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 
 		// A dark picture, through the real tus client.
-		tg, err := tus.New(tus.Config{URL: r.URL, Device: "cam-1", Token: "tok-1", Logger: slog.New(slog.DiscardHandler)})
+		tg, err := tus.New(tus.Config{URL: r.URL, Device: "cam-1", Token: "tok-1", Transfer: upload.Transfer{Logger: slog.New(slog.DiscardHandler)}})
 		if err != nil {
 			t.Fatal(err)
 		}

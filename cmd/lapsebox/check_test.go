@@ -18,7 +18,7 @@ import (
 	"github.com/lapsebox/lapsebox/cloud/server"
 	"github.com/lapsebox/lapsebox/cloud/server/servertest"
 	"github.com/lapsebox/lapsebox/cloud/state"
-	"github.com/lapsebox/lapsebox/internal/need"
+	"github.com/lapsebox/lapsebox/internal/testtool"
 )
 
 // TestMain lets the test binary be the lapsebox command, so that Nagios
@@ -67,7 +67,7 @@ func cloudWithDevices(t *testing.T) string {
 // configuration of its own: the state Nagios records for each device is
 // the one the plugin conventions give.
 func TestCheckUnderNagios(t *testing.T) {
-	nagios := need.Program(t, "nagios4", "nagios4-core")
+	nagios := testtool.Program(t, "nagios4")
 	admin := cloudWithDevices(t)
 	dir := t.TempDir()
 	self, err := os.Executable()

@@ -22,7 +22,7 @@ import (
 
 	"golang.org/x/net/websocket"
 
-	"github.com/lapsebox/lapsebox/internal/need"
+	"github.com/lapsebox/lapsebox/internal/testtool"
 )
 
 // Browser is a headless Chromium with one page.
@@ -50,7 +50,7 @@ type response struct {
 // and is skipped otherwise.
 func Start(tb testing.TB) *Browser {
 	tb.Helper()
-	bin := need.Program(tb, "chromium", "chromium")
+	bin := testtool.Program(tb, "chromium")
 	dir := tb.TempDir()
 	cmd := exec.Command(bin, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
 		"--disable-extensions", "--disable-background-networking", "--disable-sync", "--hide-scrollbars",

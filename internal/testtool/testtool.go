@@ -55,27 +55,33 @@ func Optional(t testing.TB, reason string) {
 // mkfs.*), outside an ordinary user's PATH.
 var sbin = []string{"/usr/sbin", "/sbin"}
 
-// LookPath finds program in PATH, then in /usr/sbin and /sbin.
-func LookPath(program string) (string, error) {
+// LookPath finds program in PATH, then in the directories given, then
+// in /usr/sbin and /sbin. A directory may be a glob pattern (Debian keeps
+// PostgreSQL's programs under /usr/lib/postgresql/VERSION/bin); of
+// several matches the one sorting last, the newest version, wins.
+func LookPath(program string, dirs ...string) (string, error) {
 	p, err := exec.LookPath(program)
 	if err == nil {
 		return p, nil
 	}
-	for _, d := range sbin {
-		q := filepath.Join(d, program)
-		if fi, serr := os.Stat(q); serr == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return q, nil
+	for _, pattern := range append(dirs, sbin...) {
+		matches, _ := filepath.Glob(filepath.Join(pattern, program))
+		for i := len(matches) - 1; i >= 0; i-- {
+			if fi, serr := os.Stat(matches[i]); serr == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+				return matches[i], nil
+			}
 		}
 	}
-	return "", err
+	return "", fmt.Errorf("%s not found in PATH nor in %v", program, append(dirs, sbin...))
 }
 
-// Program returns the path of program (see LookPath). If it is missing,
+// Program returns the path of program, looked up in PATH, dirs and the
+// sbin directories (see LookPath). If it is missing,
 // t fails under CI and is skipped otherwise, naming the Debian package
 // that has it.
-func Program(t testing.TB, program string) string {
+func Program(t testing.TB, program string, dirs ...string) string {
 	t.Helper()
-	p, err := LookPath(program)
+	p, err := LookPath(program, dirs...)
 	if err != nil {
 		Missing(t, fmt.Sprintf("program %s", program), Install(program))
 	}
@@ -121,6 +127,11 @@ var scripted = map[string]string{
 // (TestInstallDepsCoversPackages checks it).
 var packages = map[string]string{
 	"apache2":             "apache2",
+	"chromium":            "chromium",
+	"initdb":              "postgresql",
+	"nagios4":             "nagios4-core",
+	"postgres":            "postgresql",
+	"promtool":            "prometheus",
 	"curl":                "curl",
 	"debugfs":             "e2fsprogs",
 	"e2fsck":              "e2fsprogs",

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/lapsebox/lapsebox/cloud/state"
-	"github.com/lapsebox/lapsebox/internal/need"
+	"github.com/lapsebox/lapsebox/internal/testtool"
 )
 
 // Backend is one backend a suite runs against.
@@ -76,7 +76,7 @@ func Postgres(tb testing.TB) string {
 	pg.once.Do(func() { pg.srv, pg.err = start() })
 	if pg.err != nil {
 		if _, ok := pg.err.(missing); ok {
-			need.Missing(tb, pg.err.Error(), "postgresql")
+			testtool.Missing(tb, pg.err.Error(), testtool.Install("postgres"))
 		}
 		tb.Fatalf("starting PostgreSQL: %v", pg.err)
 	}
@@ -124,11 +124,11 @@ func (s *server) url(db string) string {
 const pgBin = "/usr/lib/postgresql/*/bin"
 
 func start() (*server, error) {
-	initdb, err := need.Find("initdb", pgBin)
+	initdb, err := testtool.LookPath("initdb", pgBin)
 	if err != nil {
 		return nil, missing("PostgreSQL's initdb")
 	}
-	postgres, err := need.Find("postgres", filepath.Dir(initdb), pgBin)
+	postgres, err := testtool.LookPath("postgres", filepath.Dir(initdb), pgBin)
 	if err != nil {
 		return nil, missing("PostgreSQL's postgres")
 	}
