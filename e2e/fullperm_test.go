@@ -25,10 +25,15 @@ import (
 // a picture of fullPermPicture bytes every fullPermInterval.
 const (
 	fullPermPicture  = 3_000_000
-	fullPermInterval = 5 * time.Second
+	// fullPermInterval leaves the uploads headroom: 3 MB every 5 s
+	// (600 KB/s through QEMU's user network under TCG) fell behind on a
+	// loaded two-core CI machine, and retention then rightly dropped
+	// queued photos.
+	fullPermInterval = 6 * time.Second
 	// fullPermTimes is how many times /perm's size the camera shoots
-	// while cloudd receives everything.
-	fullPermTimes = 3
+	// while cloudd receives everything: twice takes /perm past its
+	// high-water mark and through retention passes again and again.
+	fullPermTimes = 2
 )
 
 // fastConfig takes a picture every interval and sends it to cloudd, with

@@ -133,7 +133,10 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 	args := append([]string{}, b.QEMU.Args...)
 	args = append(args,
 		"-m", strconv.Itoa(mem), "-smp", "2",
-		"-display", "none", "-no-user-config",
+		// -nodefaults: no CD-ROM drive, whose empty /dev/sr0 gokrazy's
+		// root device lookup reports on the console at every status
+		// request, burying what the console is kept for.
+		"-nodefaults", "-display", "none", "-no-user-config",
 		"-chardev", "file,id=serial0,path="+vm.SerialLog,
 		"-serial", "chardev:serial0",
 		"-monitor", "unix:"+vm.monitor+",server,nowait",
