@@ -24,7 +24,7 @@ import (
 // The full-/perm test: the smallest disk image (a /perm of about 100 MB),
 // a picture of fullPermPicture bytes every fullPermInterval.
 const (
-	fullPermPicture  = 3_000_000
+	fullPermPicture = 3_000_000
 	// fullPermInterval leaves the uploads headroom: 3 MB every 5 s
 	// (600 KB/s through QEMU's user network under TCG) fell behind on a
 	// loaded two-core CI machine, and retention then rightly dropped
