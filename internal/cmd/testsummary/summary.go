@@ -60,11 +60,15 @@ type summary struct {
 	buildErr []string             // import paths that did not build
 	skips    []skipped
 	failed   []testKey
-	events   int
+	// said holds, per failed test, the lines its log put down at a
+	// source location, repeated at the end of the run: a CI log cut in
+	// the middle still says why each test failed.
+	said   map[testKey][]string
+	events int
 }
 
 func newSummary(w io.Writer, ci bool) *summary {
-	return &summary{w: w, ci: ci, pkgs: map[string]*pkg{}, running: map[testKey][]string{}, builds: map[string][]string{}}
+	return &summary{w: w, ci: ci, pkgs: map[string]*pkg{}, running: map[testKey][]string{}, builds: map[string][]string{}, said: map[testKey][]string{}}
 }
 
 // read follows the stream to its end. A line that is not JSON (go's own
@@ -137,6 +141,7 @@ func (s *summary) handle(e event) {
 	case "fail":
 		p.fail++
 		s.failed = append(s.failed, k)
+		s.said[k] = located(s.running[k], digestLines)
 		fmt.Fprintf(s.w, "\n=== FAILED: %s %s\n%s", e.Package, e.Test, strings.Join(s.running[k], ""))
 		delete(s.running, k)
 	case "skip":
@@ -183,6 +188,33 @@ func outsideTests(output []string) string {
 		b.WriteString(l)
 	}
 	return b.String()
+}
+
+// digestLines and digestWidth bound a failed test's digest: its last
+// lines written at a source location, each cut to a width.
+const (
+	digestLines = 8
+	digestWidth = 300
+)
+
+// located returns the last n lines of a test's output that start at a
+// source location ("file_test.go:42: ..."), which is where t.Error,
+// t.Fatal and t.Log write; lines that continue one (a console dump) are
+// left out.
+func located(output []string, n int) []string {
+	var lines []string
+	for _, l := range output {
+		t := strings.TrimSpace(l)
+		colon := strings.Index(t, ".go:")
+		if colon <= 0 || strings.ContainsAny(t[:colon], " \t") {
+			continue
+		}
+		if len(t) > digestWidth {
+			t = strings.ToValidUTF8(t[:digestWidth], "") + "…"
+		}
+		lines = append(lines, t)
+	}
+	return lines[max(0, len(lines)-n):]
 }
 
 // skipReason is what a skipped test said, without the lines the testing
@@ -268,6 +300,9 @@ func (s *summary) report() (problems []string) {
 		fmt.Fprintln(s.w, "\nfailed:")
 		for _, k := range s.failed {
 			fmt.Fprintf(s.w, "  %s %s\n", strings.TrimPrefix(k.pkg, prefix), k.test)
+			for _, l := range s.said[k] {
+				fmt.Fprintf(s.w, "      %s\n", l)
+			}
 		}
 	}
 	return problems

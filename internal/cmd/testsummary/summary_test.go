@@ -77,6 +77,8 @@ func TestOutput(t *testing.T) {
 		"no test files: notests\n",
 		"  optional TestCard: optional_test.go:8: [optional] set CARD to a scratch device\n",
 		"! skip TestNeedsTool: skip_test.go:7: program frobnicate is missing\n",
+		// The digest at the end repeats where each failed test spoke.
+		"  fail TestFail/sub\n      fail_test.go:9: shown: what failed\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
