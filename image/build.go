@@ -2,6 +2,7 @@ package image
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/lapsebox/lapsebox/image/disk"
+	"github.com/lapsebox/lapsebox/image/release"
 )
 
 // BootloaderModule holds the Minimal Linux Bootloader that gokrazy's PCs
@@ -45,6 +47,9 @@ type Options struct {
 	// it (a site configuration: "lapsebox/config.json"), root's with mode
 	// 0600; the caller validates them.
 	PermFiles map[string][]byte
+	// ReleaseKey, if set, is baked into the root (release.KeyPath): the
+	// device then installs pulled releases signed with its private half.
+	ReleaseKey ed25519.PublicKey
 	// Logf reports progress (nil = quiet).
 	Logf func(format string, args ...any)
 }
@@ -71,6 +76,9 @@ type Manifest struct {
 	BootCode Region
 	Services []string
 	Cmdline  string
+	// ReleaseKeyID names the release key baked into the root
+	// (release.KeyID), empty if none.
+	ReleaseKeyID string `json:",omitempty"`
 	// Steps records how long each build step took.
 	Steps []Step
 }
@@ -221,6 +229,12 @@ func Build(ctx context.Context, opts Options) (*Manifest, error) {
 	}
 	if err := stageRoot(tree, d, password, modules); err != nil {
 		return nil, fmt.Errorf("staging the root file system: %w", err)
+	}
+	if err := release.StageFiles(tree, release.BuildInfo{Board: b.Name, Hostname: d.Hostname, Build: ts}, opts.ReleaseKey); err != nil {
+		return nil, err
+	}
+	if opts.ReleaseKey != nil {
+		m.ReleaseKeyID = release.KeyID(opts.ReleaseKey)
 	}
 	rootImg := filepath.Join(work, "root.squashfs")
 	if err := makeSquashfs(ctx, tree, rootImg, ts); err != nil {

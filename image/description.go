@@ -197,7 +197,7 @@ func (d *Description) setDefaults() error {
 }
 
 // reservedPaths are written by the build itself.
-var reservedPaths = []string{"/gokrazy", "/user", "/perm", "/etc/hostname", "/etc/gokr-pw.txt", "/etc/http-port.txt", "/lib/modules", "/proc", "/sys", "/dev", "/tmp", "/run", "/var"}
+var reservedPaths = []string{"/gokrazy", "/user", "/perm", "/etc/hostname", "/etc/gokr-pw.txt", "/etc/http-port.txt", "/lib/modules", "/etc/lapsebox", "/proc", "/sys", "/dev", "/tmp", "/run", "/var"}
 
 func checkExtraPath(p string) error {
 	if !path.IsAbs(p) || path.Clean(p) != p || p == "/" {

@@ -1,0 +1,151 @@
+package release
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// NewPart splits the size bytes of r into blocks and hashes them.
+func NewPart(r io.ReaderAt, size int64) (Part, error) {
+	p := Part{Size: size}
+	whole := sha256.New()
+	buf := make([]byte, BlockSize)
+	for off := int64(0); off < size; off += BlockSize {
+		b := buf[:min(int64(BlockSize), size-off)]
+		if _, err := r.ReadAt(b, off); err != nil {
+			return p, fmt.Errorf("release: reading block at %d: %w", off, err)
+		}
+		sum := sha256.Sum256(b)
+		p.Blocks = append(p.Blocks, hexSum(sum[:]))
+		whole.Write(b)
+	}
+	p.SHA256 = hexSum(whole.Sum(nil))
+	return p, nil
+}
+
+// Source is a part the device already has (the running root, the boot
+// file system), whose blocks need not travel again.
+type Source struct {
+	R    io.ReaderAt
+	Size int64
+}
+
+// Index maps the hash of each block of the sources to where it is.
+type Index map[string]blockAt
+
+type blockAt struct {
+	src int
+	off int64
+	n   int
+}
+
+// NewIndex hashes every BlockSize block of the sources.
+func NewIndex(sources ...Source) (Index, error) {
+	idx := Index{}
+	buf := make([]byte, BlockSize)
+	for i, s := range sources {
+		for off := int64(0); off < s.Size; off += BlockSize {
+			b := buf[:min(int64(BlockSize), s.Size-off)]
+			if _, err := s.R.ReadAt(b, off); err != nil {
+				return nil, fmt.Errorf("release: indexing source %d at %d: %w", i, off, err)
+			}
+			sum := sha256.Sum256(b)
+			h := hexSum(sum[:])
+			if _, ok := idx[h]; !ok {
+				idx[h] = blockAt{src: i, off: off, n: len(b)}
+			}
+		}
+	}
+	return idx, nil
+}
+
+// Fetcher gets a block by its hash from the server. The caller checks
+// what it returns.
+type Fetcher interface {
+	Block(ctx context.Context, hash string) ([]byte, error)
+}
+
+// Stats count where an assembled part's bytes came from.
+type Stats struct {
+	// Resumed were already in the staging file from an earlier attempt.
+	Resumed int64
+	// Local were copied from the device's own parts.
+	Local int64
+	// Fetched travelled from the server.
+	Fetched int64
+	// FetchedBlocks is how many blocks travelled.
+	FetchedBlocks int
+}
+
+// Assemble writes part p into dst (a staging file), block by block: a
+// block already in dst from an interrupted attempt stays, one the device
+// has in sources is copied, any other is fetched. Every block is checked
+// against its hash before it is written, and dst as a whole against the
+// part's hash at the end: a wrong byte from the server, the disk or the
+// sources fails the assembly with ErrBlockHash or ErrPartHash.
+func Assemble(ctx context.Context, p Part, dst interface {
+	io.ReaderAt
+	io.WriterAt
+}, sources []Source, idx Index, f Fetcher) (Stats, error) {
+	var st Stats
+	buf := make([]byte, BlockSize)
+	for i, want := range p.Blocks {
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		off := int64(i) * BlockSize
+		n := int(min(int64(BlockSize), p.Size-off))
+		b := buf[:n]
+		if k, err := dst.ReadAt(b, off); k == n && (err == nil || errors.Is(err, io.EOF)) && hashOf(b) == want {
+			st.Resumed += int64(n)
+			continue
+		}
+		if at, ok := idx[want]; ok && at.n == n {
+			if _, err := sources[at.src].R.ReadAt(b, at.off); err == nil && hashOf(b) == want {
+				if _, err := dst.WriteAt(b, off); err != nil {
+					return st, fmt.Errorf("release: writing block %d: %w", i, err)
+				}
+				st.Local += int64(n)
+				continue
+			}
+		}
+		got, err := f.Block(ctx, want)
+		if err != nil {
+			return st, fmt.Errorf("release: fetching block %d (%s): %w", i, want, err)
+		}
+		if len(got) != n || hashOf(got) != want {
+			return st, fmt.Errorf("release: block %d: %w: got %d bytes with sha256 %s, want %d bytes with %s",
+				i, ErrBlockHash, len(got), hashOf(got), n, want)
+		}
+		if _, err := dst.WriteAt(got, off); err != nil {
+			return st, fmt.Errorf("release: writing block %d: %w", i, err)
+		}
+		st.Fetched += int64(n)
+		st.FetchedBlocks++
+	}
+	if err := CheckPart(io.NewSectionReader(dst, 0, p.Size), p); err != nil {
+		return st, err
+	}
+	return st, nil
+}
+
+// CheckPart reads a part's bytes from r and compares their hash with p's.
+func CheckPart(r io.Reader, p Part) error {
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(r, p.Size))
+	if err != nil {
+		return fmt.Errorf("release: reading the assembled part: %w", err)
+	}
+	if got := hexSum(h.Sum(nil)); n != p.Size || got != p.SHA256 {
+		return fmt.Errorf("release: %w: %d bytes with sha256 %s, want %d bytes with %s", ErrPartHash, n, got, p.Size, p.SHA256)
+	}
+	return nil
+}
+
+func hashOf(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hexSum(sum[:])
+}

@@ -1,0 +1,141 @@
+package release
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// Paths of cloudd's release API. The device's requests carry its
+// credential (Lapsebox-Device and a bearer token, as its uploads do); the
+// publisher's an operator's (HTTP Basic).
+const (
+	// LatestPath + board/channel: the channel's latest signed manifest.
+	LatestPath = "/v1/releases/"
+	// BlockPath + hash: one block of a published release.
+	BlockPath = "/v1/blocks/"
+	// PublishPath + board/channel: PUT a signed manifest whose blocks
+	// were all stored.
+	PublishPath = "/v1/admin/releases/"
+	// PublishBlockPath + hash: HEAD (stored?) and PUT one block.
+	PublishBlockPath = "/v1/admin/blocks/"
+)
+
+// ErrNoRelease is returned by Client.Latest when the channel has none.
+var ErrNoRelease = errors.New("no release on this channel")
+
+// Client talks to cloudd's release API.
+type Client struct {
+	// BaseURL is cloudd's public address ("https://cloud.example.com").
+	BaseURL string
+	// HTTP is the client (nil: http.DefaultClient); give it timeouts.
+	HTTP *http.Client
+	// Auth sets the request's credential.
+	Auth func(*http.Request)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body []byte, max int64) ([]byte, int, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.BaseURL, "/")+path, rd)
+	if err != nil {
+		return nil, 0, err
+	}
+	if c.Auth != nil {
+		c.Auth(req)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	if err != nil {
+		return nil, resp.StatusCode, fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
+	}
+	if int64(len(b)) > max {
+		return nil, resp.StatusCode, fmt.Errorf("%s %s: answer longer than %d bytes", method, path, max)
+	}
+	if resp.StatusCode/100 != 2 {
+		msg := strings.TrimSpace(string(b))
+		if len(msg) > 200 {
+			msg = msg[:200] + "…"
+		}
+		return b, resp.StatusCode, fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, msg)
+	}
+	return b, resp.StatusCode, nil
+}
+
+// Latest returns the signed manifest of the channel's latest release for
+// board, unverified: Verify it.
+func (c *Client) Latest(ctx context.Context, board, channel string) ([]byte, error) {
+	b, status, err := c.do(ctx, http.MethodGet, LatestPath+board+"/"+channel, nil, MaxSignedSize)
+	if status == http.StatusNotFound {
+		return nil, fmt.Errorf("release: %s/%s: %w", board, channel, ErrNoRelease)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("release: %w", err)
+	}
+	return b, nil
+}
+
+// Block fetches one block by its hash; the caller checks it (Assemble
+// does).
+func (c *Client) Block(ctx context.Context, hash string) ([]byte, error) {
+	if !IsHash(hash) {
+		return nil, fmt.Errorf("release: block %q: not a sha256", trim(hash))
+	}
+	b, _, err := c.do(ctx, http.MethodGet, BlockPath+hash, nil, BlockSize)
+	return b, err
+}
+
+// Publish stores the blocks of the parts that cloudd lacks and then the
+// signed manifest as the channel's latest. parts are the release's
+// regions, in the manifest's order (root, boot, MBR). It returns the
+// bytes of blocks sent.
+func (c *Client) Publish(ctx context.Context, signed []byte, m *Manifest, parts map[*Part]io.ReaderAt) (int64, error) {
+	var sent int64
+	done := map[string]bool{}
+	buf := make([]byte, BlockSize)
+	for p, r := range parts {
+		for i, h := range p.Blocks {
+			if done[h] {
+				continue
+			}
+			done[h] = true
+			_, status, err := c.do(ctx, http.MethodHead, PublishBlockPath+h, nil, 0)
+			if status == http.StatusOK {
+				continue
+			}
+			if status != http.StatusNotFound {
+				return sent, fmt.Errorf("release: %w", err)
+			}
+			off := int64(i) * BlockSize
+			b := buf[:min(int64(BlockSize), p.Size-off)]
+			if _, err := r.ReadAt(b, off); err != nil {
+				return sent, fmt.Errorf("release: reading block %d: %w", i, err)
+			}
+			if hashOf(b) != h {
+				return sent, fmt.Errorf("release: block %d: %w: the image changed since the manifest was made", i, ErrBlockHash)
+			}
+			if _, _, err := c.do(ctx, http.MethodPut, PublishBlockPath+h, b, 4096); err != nil {
+				return sent, fmt.Errorf("release: %w", err)
+			}
+			sent += int64(len(b))
+		}
+	}
+	if _, _, err := c.do(ctx, http.MethodPut, PublishPath+m.Board+"/"+m.Channel, signed, 4096); err != nil {
+		return sent, fmt.Errorf("release: %w", err)
+	}
+	return sent, nil
+}
