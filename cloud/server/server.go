@@ -31,7 +31,9 @@ import (
 	"github.com/lapsebox/lapsebox/cloud/ingest"
 	"github.com/lapsebox/lapsebox/cloud/notify"
 	"github.com/lapsebox/lapsebox/cloud/operator"
+	"github.com/lapsebox/lapsebox/cloud/releases"
 	"github.com/lapsebox/lapsebox/cloud/state"
+	"github.com/lapsebox/lapsebox/image/release"
 )
 
 // Defaults of Config's addresses.
@@ -47,7 +49,9 @@ type Server struct {
 	Ingest *ingest.Server
 	Fleet  *fleet.Service
 	Auth   *operator.Auth
-	log    *slog.Logger
+	// Releases holds the published releases (<root>/.releases).
+	Releases *releases.Store
+	log      *slog.Logger
 
 	mu      sync.Mutex
 	devices int
@@ -142,6 +146,10 @@ func Open(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		db.Close()
 		return nil, err
 	}
+	if s.Releases, err = releases.Open(filepath.Join(cfg.Root, ".releases"), o.Logger); err != nil {
+		db.Close()
+		return nil, err
+	}
 	s.Auth = &operator.Auth{DB: db, Home: fleet.PagePath, Now: o.Now, Logger: o.Logger,
 		Secure: strings.HasPrefix(cfg.PublicURL, "https://")}
 	limits := o.Limits
@@ -190,6 +198,12 @@ func (s *Server) PublicHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(heartbeat.Path, s.Ingest.RequireDevice(s.Fleet.HeartbeatHandler()))
 	mux.Handle("/v1/", s.Ingest.Handler())
+	devRel := s.Ingest.RequireDevice(s.Releases.DeviceHandler())
+	mux.Handle(release.LatestPath, devRel)
+	mux.Handle(release.BlockPath, devRel)
+	pub := s.Auth.RequireBasic(s.Releases.AdminHandler())
+	mux.Handle(release.PublishPath, pub)
+	mux.Handle(release.PublishBlockPath, pub)
 	auth := s.Auth.Handler()
 	mux.Handle(operator.LoginPath, auth)
 	mux.Handle(operator.LogoutPath, auth)

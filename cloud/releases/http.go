@@ -1,0 +1,142 @@
+package releases
+
+import (
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/lapsebox/lapsebox/image/release"
+	"github.com/lapsebox/lapsebox/internal/durable"
+)
+
+// DeviceHandler serves the devices, behind their authentication:
+//
+//	GET release.LatestPath + "{board}/{channel}"  the signed manifest
+//	GET release.BlockPath + "{hash}"              one block
+func (s *Store) DeviceHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+release.LatestPath+"{board}/{channel}", s.serveLatest)
+	mux.HandleFunc("GET "+release.BlockPath+"{hash}", s.serveBlock)
+	return mux
+}
+
+// AdminHandler serves the publisher, behind an operator's authentication:
+//
+//	HEAD release.PublishBlockPath + "{hash}"      200 if stored, else 404
+//	PUT  release.PublishBlockPath + "{hash}"      store a block
+//	PUT  release.PublishPath + "{board}/{channel}" publish a signed manifest
+func (s *Store) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("HEAD "+release.PublishBlockPath+"{hash}", s.headBlock)
+	mux.HandleFunc("PUT "+release.PublishBlockPath+"{hash}", s.putBlock)
+	mux.HandleFunc("PUT "+release.PublishPath+"{board}/{channel}", s.putManifest)
+	return mux
+}
+
+func textError(w http.ResponseWriter, msg string, status int) {
+	http.Error(w, msg, status)
+}
+
+func (s *Store) serveLatest(w http.ResponseWriter, r *http.Request) {
+	board, channel := r.PathValue("board"), r.PathValue("channel")
+	if !release.NamePattern.MatchString(board) || !release.NamePattern.MatchString(channel) {
+		textError(w, "no such board or channel", http.StatusNotFound)
+		return
+	}
+	signed, _, ok := s.Latest(board, channel)
+	if !ok {
+		textError(w, "no release on this channel", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(signed)
+}
+
+func (s *Store) serveBlock(w http.ResponseWriter, r *http.Request) {
+	h := r.PathValue("hash")
+	s.mu.RLock()
+	ok := release.IsHash(h) && s.served[h]
+	s.mu.RUnlock()
+	if !ok {
+		textError(w, "no such block in a published release", http.StatusNotFound)
+		return
+	}
+	b, err := s.readBlock(h)
+	if err != nil {
+		s.log.Error("releases: serving a block", "block", h, "err", err)
+		textError(w, "block unavailable (see the server's log)", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	w.Write(b)
+}
+
+func (s *Store) headBlock(w http.ResponseWriter, r *http.Request) {
+	h := r.PathValue("hash")
+	if !release.IsHash(h) || !s.hasBlock(h) {
+		w.WriteHeader(http.StatusNotFound)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Store) putBlock(w http.ResponseWriter, r *http.Request) {
+	h := r.PathValue("hash")
+	if !release.IsHash(h) {
+		textError(w, "a block is named by its sha256: 64 lower-case hex digits", http.StatusBadRequest)
+		return
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, release.BlockSize))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		textError(w, "a block is at most 65536 bytes", http.StatusRequestEntityTooLarge)
+		return
+	case err != nil:
+		textError(w, "reading the block: "+err.Error(), http.StatusBadRequest)
+		return
+	case len(b) == 0 || hashOf(b) != h:
+		textError(w, "the body's sha256 is "+hashOf(b)+", not the one in the URL", http.StatusBadRequest)
+		return
+	}
+	if s.hasBlock(h) {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if err := durable.WriteFile(s.blockPath(h), b); err != nil {
+		s.log.Error("releases: storing a block", "block", h, "err", err)
+		textError(w, "storing the block failed (see the server's log)", http.StatusInternalServerError)
+		return
+	}
+	w.WriteHeader(http.StatusCreated)
+}
+
+func (s *Store) putManifest(w http.ResponseWriter, r *http.Request) {
+	board, channel := r.PathValue("board"), r.PathValue("channel")
+	if !release.NamePattern.MatchString(board) || !release.NamePattern.MatchString(channel) {
+		textError(w, "a board or channel is [a-z0-9][a-z0-9-]{0,31}", http.StatusBadRequest)
+		return
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, release.MaxSignedSize))
+	if err != nil {
+		textError(w, "reading the manifest: "+err.Error(), http.StatusRequestEntityTooLarge)
+		return
+	}
+	m, err := s.Publish(board, channel, b)
+	switch {
+	case errors.Is(err, errConflict):
+		textError(w, err.Error(), http.StatusConflict)
+		return
+	case errors.Is(err, release.ErrMalformed):
+		textError(w, err.Error(), http.StatusBadRequest)
+		return
+	case err != nil:
+		s.log.Error("releases: publishing", "board", board, "channel", channel, "err", err)
+		textError(w, "publishing failed (see the server's log)", http.StatusInternalServerError)
+		return
+	}
+	s.log.Info("releases: published", "board", board, "channel", channel, "version", m.Version, "build", m.Build)
+	w.WriteHeader(http.StatusCreated)
+}
