@@ -65,6 +65,8 @@ type Config struct {
 	Retention Retention
 	// Modem configures the cellular modem.
 	Modem Modem
+	// Update configures pulled over-the-air updates.
+	Update Update
 	// Secrets holds upload tokens, passwords and the SIM PIN by name;
 	// targets refer to them by name.
 	Secrets map[string]Secret
@@ -427,6 +429,7 @@ func (c *Config) file() fileConfig {
 		Retention: fileRetention{MaxAge: formatDays(c.Retention.MaxAge), HighWater: c.Retention.HighWater,
 			LowWater: c.Retention.LowWater, Critical: c.Retention.Critical},
 		Modem:   c.Modem.file(),
+		Update:  c.Update.file(),
 		Secrets: map[string]string{},
 	}
 	for i, w := range c.Schedule.Windows {

@@ -15,6 +15,7 @@ type fileConfig struct {
 	Targets   []fileTarget      `json:"targets"`
 	Retention fileRetention     `json:"retention"`
 	Modem     fileModem         `json:"modem"`
+	Update    fileUpdate        `json:"update"`
 	Secrets   map[string]string `json:"secrets"`
 }
 
@@ -78,5 +79,6 @@ func defaults() fileConfig {
 		Schedule:  fileSchedule{Interval: "5m", MinGap: "3s"},
 		Retention: fileRetention{MaxAge: "0", HighWater: 85, LowWater: 75, Critical: 95},
 		Modem:     defaultModem(),
+		Update:    defaultUpdate(),
 	}
 }

@@ -196,6 +196,7 @@ func (f *fileConfig) validate() (*Config, []*FieldError) {
 	}
 
 	c.Modem = f.parseModem(c.Targets, bad)
+	c.Update = f.parseUpdate(c.Targets, bad)
 
 	// secrets
 	for k, v := range f.Secrets {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"flag"
 	"fmt"
 	"log"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/lapsebox/lapsebox/appliance/config"
 	"github.com/lapsebox/lapsebox/image"
+	"github.com/lapsebox/lapsebox/image/release"
 )
 
 // buildFlags are shared by the commands that build an image.
@@ -19,12 +21,16 @@ type buildFlags struct {
 	// site is a site configuration to put on /perm ("lapsebox build" only:
 	// an update does not touch /perm).
 	site string
+	// releaseKey is the public key file baked into the image for pulled
+	// releases.
+	releaseKey string
 }
 
 func (f *buildFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.board, "board", "pc", "board to build for: pc, rpi or virt")
 	fs.StringVar(&f.desc, "desc", "", "image description JSON (default: the embedded image/lapsebox.json)")
 	fs.StringVar(&f.output, "o", "", "output disk image (default build/lapsebox-BOARD.img)")
+	fs.StringVar(&f.releaseKey, "release-key", "", "public release key to bake into the image (lapsebox keygen's FILE.pub; default: "+defaultKeyPath()+".pub if it exists)")
 	fs.StringVar(&f.configDir, "config-dir", "", "directory holding device passwords (default: the user's config dir/lapsebox)")
 }
 
@@ -52,6 +58,18 @@ func (f *buildFlags) build(ctx context.Context) (*image.Manifest, error) {
 		}
 		perm = map[string][]byte{config.Path: data}
 	}
+	keyFile := f.releaseKey
+	if keyFile == "" {
+		if _, err := os.Stat(defaultKeyPath() + ".pub"); err == nil {
+			keyFile = defaultKeyPath() + ".pub"
+		}
+	}
+	var key ed25519.PublicKey
+	if keyFile != "" {
+		if key, err = release.ReadPublicKey(keyFile); err != nil {
+			return nil, err
+		}
+	}
 	logger := log.New(os.Stderr, "build: ", 0)
 	m, err := image.Build(ctx, image.Options{
 		Board:       b,
@@ -59,6 +77,7 @@ func (f *buildFlags) build(ctx context.Context) (*image.Manifest, error) {
 		Output:      f.outputPath(),
 		ConfigDir:   f.configDir,
 		PermFiles:   perm,
+		ReleaseKey:  key,
 		Logf:        logger.Printf,
 	})
 	if err != nil {
@@ -66,6 +85,9 @@ func (f *buildFlags) build(ctx context.Context) (*image.Manifest, error) {
 	}
 	fmt.Printf("%s: %s image for %s, build %s (boot %d KiB, root %d KiB)\n",
 		f.outputPath(), b.Name, m.Hostname, m.BuildTimestamp, m.Boot.Size/1024, m.Root.Size/1024)
+	if key != nil {
+		fmt.Printf("%s: accepts releases signed with key %s (%s)\n", f.outputPath(), m.ReleaseKeyID, keyFile)
+	}
 	if f.site != "" {
 		fmt.Printf("%s: site configuration %s on /perm/%s\n", f.outputPath(), f.site, config.Path)
 	}

@@ -20,15 +20,17 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"build":  {"build a disk image for a board", runBuild},
-	"config": {"check a site configuration, print the default, push one to a device or pull its own", runConfig},
-	"vm":     {"boot an image under QEMU", runVM},
-	"update": {"push an image to a running device over the air", runUpdate},
-	"flash":  {"write an image to an SD card or USB disk", runFlash},
-	"camera": {"talk to a PTP camera on USB: list, info, props, set, capture, download", runCamera},
-	"modem":  {"talk to a USB modem: identity, SIM, registration, signal, AT commands", runModem},
-	"plan":   {"what a site costs: uplink per upload policy, data a month, days on the disk", runPlan},
-	"check":  {"check a device on cloudd, as a Nagios/Icinga plugin (exit 0/1/2/3, performance data)", runCheck},
+	"build":   {"build a disk image for a board", runBuild},
+	"config":  {"check a site configuration, print the default, push one to a device or pull its own", runConfig},
+	"vm":      {"boot an image under QEMU", runVM},
+	"keygen":  {"make the ed25519 key pair that signs releases", runKeygen},
+	"release": {"build or take an image, sign it as a release and publish it to cloudd", runRelease},
+	"update":  {"push an image to a running device over the air", runUpdate},
+	"flash":   {"write an image to an SD card or USB disk", runFlash},
+	"camera":  {"talk to a PTP camera on USB: list, info, props, set, capture, download", runCamera},
+	"modem":   {"talk to a USB modem: identity, SIM, registration, signal, AT commands", runModem},
+	"plan":    {"what a site costs: uplink per upload policy, data a month, days on the disk", runPlan},
+	"check":   {"check a device on cloudd, as a Nagios/Icinga plugin (exit 0/1/2/3, performance data)", runCheck},
 }
 
 func usage() {
