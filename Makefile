@@ -78,6 +78,7 @@ fuzz:
 bench: deps libusb
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./e2e/
 	$(GO) test -run '^$$' -bench . ./image/fat/ ./image/disk/ ./ptp/camera/
+	$(GO) test -run '^$$' -bench Delta -benchtime 1x -timeout 30m ./image/release/
 	$(GO) test -run '^$$' -bench BacklogDrain -benchtime 1x -timeout 30m ./appliance/uploader/
 	$(GO) test -run '^$$' -bench RoundTrip -benchtime 5000x ./modem/
 	$(GO) test -run '^$$' -bench Idle -benchtime 1x ./cmd/modemd/
