@@ -33,19 +33,15 @@ func (s *Store) AdminHandler() http.Handler {
 	return mux
 }
 
-func textError(w http.ResponseWriter, msg string, status int) {
-	http.Error(w, msg, status)
-}
-
 func (s *Store) serveLatest(w http.ResponseWriter, r *http.Request) {
 	board, channel := r.PathValue("board"), r.PathValue("channel")
 	if !release.NamePattern.MatchString(board) || !release.NamePattern.MatchString(channel) {
-		textError(w, "no such board or channel", http.StatusNotFound)
+		http.Error(w, "no such board or channel", http.StatusNotFound)
 		return
 	}
 	signed, _, ok := s.Latest(board, channel)
 	if !ok {
-		textError(w, "no release on this channel", http.StatusNotFound)
+		http.Error(w, "no release on this channel", http.StatusNotFound)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -59,13 +55,13 @@ func (s *Store) serveBlock(w http.ResponseWriter, r *http.Request) {
 	ok := release.IsHash(h) && s.served[h]
 	s.mu.RUnlock()
 	if !ok {
-		textError(w, "no such block in a published release", http.StatusNotFound)
+		http.Error(w, "no such block in a published release", http.StatusNotFound)
 		return
 	}
 	b, err := s.readBlock(h)
 	if err != nil {
 		s.log.Error("releases: serving a block", "block", h, "err", err)
-		textError(w, "block unavailable (see the server's log)", http.StatusInternalServerError)
+		http.Error(w, "block unavailable (see the server's log)", http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
@@ -85,20 +81,20 @@ func (s *Store) headBlock(w http.ResponseWriter, r *http.Request) {
 func (s *Store) putBlock(w http.ResponseWriter, r *http.Request) {
 	h := r.PathValue("hash")
 	if !release.IsHash(h) {
-		textError(w, "a block is named by its sha256: 64 lower-case hex digits", http.StatusBadRequest)
+		http.Error(w, "a block is named by its sha256: 64 lower-case hex digits", http.StatusBadRequest)
 		return
 	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, release.BlockSize))
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		textError(w, "a block is at most 65536 bytes", http.StatusRequestEntityTooLarge)
+		http.Error(w, "a block is at most 65536 bytes", http.StatusRequestEntityTooLarge)
 		return
 	case err != nil:
-		textError(w, "reading the block: "+err.Error(), http.StatusBadRequest)
+		http.Error(w, "reading the block: "+err.Error(), http.StatusBadRequest)
 		return
-	case len(b) == 0 || hashOf(b) != h:
-		textError(w, "the body's sha256 is "+hashOf(b)+", not the one in the URL", http.StatusBadRequest)
+	case len(b) == 0 || release.Hash(b) != h:
+		http.Error(w, "the body's sha256 is "+release.Hash(b)+", not the one in the URL", http.StatusBadRequest)
 		return
 	}
 	if s.hasBlock(h) {
@@ -107,7 +103,7 @@ func (s *Store) putBlock(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := durable.WriteFile(s.blockPath(h), b); err != nil {
 		s.log.Error("releases: storing a block", "block", h, "err", err)
-		textError(w, "storing the block failed (see the server's log)", http.StatusInternalServerError)
+		http.Error(w, "storing the block failed (see the server's log)", http.StatusInternalServerError)
 		return
 	}
 	w.WriteHeader(http.StatusCreated)
@@ -116,25 +112,25 @@ func (s *Store) putBlock(w http.ResponseWriter, r *http.Request) {
 func (s *Store) putManifest(w http.ResponseWriter, r *http.Request) {
 	board, channel := r.PathValue("board"), r.PathValue("channel")
 	if !release.NamePattern.MatchString(board) || !release.NamePattern.MatchString(channel) {
-		textError(w, "a board or channel is [a-z0-9][a-z0-9-]{0,31}", http.StatusBadRequest)
+		http.Error(w, "a board or channel is [a-z0-9][a-z0-9-]{0,31}", http.StatusBadRequest)
 		return
 	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, release.MaxSignedSize))
 	if err != nil {
-		textError(w, "reading the manifest: "+err.Error(), http.StatusRequestEntityTooLarge)
+		http.Error(w, "reading the manifest: "+err.Error(), http.StatusRequestEntityTooLarge)
 		return
 	}
 	m, err := s.Publish(board, channel, b)
 	switch {
 	case errors.Is(err, errConflict):
-		textError(w, err.Error(), http.StatusConflict)
+		http.Error(w, err.Error(), http.StatusConflict)
 		return
 	case errors.Is(err, release.ErrMalformed):
-		textError(w, err.Error(), http.StatusBadRequest)
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	case err != nil:
 		s.log.Error("releases: publishing", "board", board, "channel", channel, "err", err)
-		textError(w, "publishing failed (see the server's log)", http.StatusInternalServerError)
+		http.Error(w, "publishing failed (see the server's log)", http.StatusInternalServerError)
 		return
 	}
 	s.log.Info("releases: published", "board", board, "channel", channel, "version", m.Version, "build", m.Build)

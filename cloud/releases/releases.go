@@ -13,8 +13,6 @@ package releases
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,7 +69,7 @@ func Open(dir string, log *slog.Logger) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("releases: %s: %w", key, err)
 		}
-		if hashOf(b) != h {
+		if release.Hash(b) != h {
 			return nil, fmt.Errorf("releases: manifest %s of %s does not match its hash", h, key)
 		}
 		m, err := release.Inspect(b)
@@ -128,7 +126,7 @@ func (s *Store) readBlock(hash string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > release.BlockSize || hashOf(b) != hash {
+	if len(b) > release.BlockSize || release.Hash(b) != hash {
 		return nil, fmt.Errorf("stored block %s does not match its hash (%d bytes)", hash, len(b))
 	}
 	return b, nil
@@ -167,7 +165,7 @@ func (s *Store) Publish(board, channel string, signed []byte) (*release.Manifest
 		return nil, fmt.Errorf("%w: %s's latest is build %s (%s); %s (%s) is not newer", errConflict, key,
 			cur.manifest.Build, cur.manifest.Version, m.Build, m.Version)
 	}
-	h := hashOf(signed)
+	h := release.Hash(signed)
 	if err := durable.WriteFile(filepath.Join(s.dir, "manifests", h), signed); err != nil {
 		return nil, err
 	}
@@ -189,8 +187,3 @@ func (s *Store) Publish(board, channel string, signed []byte) (*release.Manifest
 
 // errConflict marks a publication refused for what it is (409).
 var errConflict = errors.New("refused")
-
-func hashOf(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
-}

@@ -99,12 +99,12 @@ func Assemble(ctx context.Context, p Part, dst interface {
 		off := int64(i) * BlockSize
 		n := int(min(int64(BlockSize), p.Size-off))
 		b := buf[:n]
-		if k, err := dst.ReadAt(b, off); k == n && (err == nil || errors.Is(err, io.EOF)) && hashOf(b) == want {
+		if k, err := dst.ReadAt(b, off); k == n && (err == nil || errors.Is(err, io.EOF)) && Hash(b) == want {
 			st.Resumed += int64(n)
 			continue
 		}
 		if at, ok := idx[want]; ok && at.n == n {
-			if _, err := sources[at.src].R.ReadAt(b, at.off); err == nil && hashOf(b) == want {
+			if _, err := sources[at.src].R.ReadAt(b, at.off); err == nil && Hash(b) == want {
 				if _, err := dst.WriteAt(b, off); err != nil {
 					return st, fmt.Errorf("release: writing block %d: %w", i, err)
 				}
@@ -116,9 +116,9 @@ func Assemble(ctx context.Context, p Part, dst interface {
 		if err != nil {
 			return st, fmt.Errorf("release: fetching block %d (%s): %w", i, want, err)
 		}
-		if len(got) != n || hashOf(got) != want {
+		if len(got) != n || Hash(got) != want {
 			return st, fmt.Errorf("release: block %d: %w: got %d bytes with sha256 %s, want %d bytes with %s",
-				i, ErrBlockHash, len(got), hashOf(got), n, want)
+				i, ErrBlockHash, len(got), Hash(got), n, want)
 		}
 		if _, err := dst.WriteAt(got, off); err != nil {
 			return st, fmt.Errorf("release: writing block %d: %w", i, err)
@@ -145,7 +145,8 @@ func CheckPart(r io.Reader, p Part) error {
 	return nil
 }
 
-func hashOf(b []byte) string {
+// Hash returns the lower-case hex SHA-256 of b, the name of a block.
+func Hash(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hexSum(sum[:])
 }

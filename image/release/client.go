@@ -125,7 +125,7 @@ func (c *Client) Publish(ctx context.Context, signed []byte, m *Manifest, parts 
 			if _, err := r.ReadAt(b, off); err != nil {
 				return sent, fmt.Errorf("release: reading block %d: %w", i, err)
 			}
-			if hashOf(b) != h {
+			if Hash(b) != h {
 				return sent, fmt.Errorf("release: block %d: %w: the image changed since the manifest was made", i, ErrBlockHash)
 			}
 			if _, _, err := c.do(ctx, http.MethodPut, PublishBlockPath+h, b, 4096); err != nil {

@@ -179,7 +179,7 @@ func serverFor(data []byte) *blockServer {
 	s := &blockServer{blocks: map[string][]byte{}}
 	for off := 0; off < len(data); off += BlockSize {
 		b := data[off:min(off+BlockSize, len(data))]
-		s.blocks[hashOf(b)] = b
+		s.blocks[Hash(b)] = b
 	}
 	return s
 }
