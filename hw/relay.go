@@ -1,7 +1,12 @@
-// Package hw is lapsebox's hardware edge: relays that switch the camera's
-// and the modem's power, the external watchdog, sensors. It defines small
-// interfaces; implementations live beside them (GPIO through gpiod, test
-// doubles that behave like the hardware).
+// Package hw is lapsebox's hardware edge: GPIO lines, relays that switch
+// the camera's and the modem's power, the external watchdog, sensors. It
+// defines small interfaces (GPIO, Line, Relay, Watchdog) that build
+// everywhere; the kernel's GPIO character devices implement GPIO on Linux
+// (Kernel, through go-gpiocdev), and hw/hwtest has a fake chip that
+// follows the kernel's rules.
+//
+// One process owns the GPIO lines on the appliance (watchdogd); the
+// others reach its relays with Remote.
 package hw
 
 import (
