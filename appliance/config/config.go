@@ -67,6 +67,9 @@ type Config struct {
 	Modem Modem
 	// Update configures pulled over-the-air updates.
 	Update Update
+	// Hardware is what is wired to the GPIO lines, and the limits of the
+	// health model.
+	Hardware Hardware
 	// Secrets holds upload tokens, passwords and the SIM PIN by name;
 	// targets refer to them by name.
 	Secrets map[string]Secret
@@ -428,9 +431,10 @@ func (c *Config) file() fileConfig {
 		Targets:  []fileTarget{},
 		Retention: fileRetention{MaxAge: formatDays(c.Retention.MaxAge), HighWater: c.Retention.HighWater,
 			LowWater: c.Retention.LowWater, Critical: c.Retention.Critical},
-		Modem:   c.Modem.file(),
-		Update:  c.Update.file(),
-		Secrets: map[string]string{},
+		Modem:    c.Modem.file(),
+		Update:   c.Update.file(),
+		Hardware: c.Hardware.file(),
+		Secrets:  map[string]string{},
 	}
 	for i, w := range c.Schedule.Windows {
 		iv := schedule.FormatDuration(w.Interval)

@@ -16,6 +16,7 @@ type fileConfig struct {
 	Retention fileRetention     `json:"retention"`
 	Modem     fileModem         `json:"modem"`
 	Update    fileUpdate        `json:"update"`
+	Hardware  *fileHardware     `json:"hardware,omitempty"`
 	Secrets   map[string]string `json:"secrets"`
 }
 

@@ -198,6 +198,9 @@ func (f *fileConfig) validate() (*Config, []*FieldError) {
 	c.Modem = f.parseModem(c.Targets, bad)
 	c.Update = f.parseUpdate(c.Targets, bad)
 
+	// hardware
+	c.Hardware = f.parseHardware(c.Retention, bad)
+
 	// secrets
 	for k, v := range f.Secrets {
 		switch {
