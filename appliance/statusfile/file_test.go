@@ -51,6 +51,14 @@ func TestKeysAreCamelCase(t *testing.T) {
 			Download: &Download{Current: &DownloadCurrent{}, LastPass: &DownloadPass{}},
 		},
 		"uploadd": Uploads{Targets: []Target{{ParkedReasons: []string{"x"}, LastReconcile: &Reconcile{}}}},
+		"watchdogd": Watchdog{
+			Checks: []HealthCheck{{Since: time.Now()}}, StartupGraceUntil: time.Now(),
+			Feeder: &Feed{LastPulse: time.Now(), Error: "x"}, Boots: Boots{Error: "x"}, Alert: "x",
+			Relays: []Relay{{Cycles: []RelayCycle{{End: time.Now(), From: "x", Error: "x"}}, Refusals: []RelayRefusal{{From: "x"}}, Error: "x"}},
+			Inputs: []Input{{Value: new(int), LastEdge: "x", LastEvent: time.Now(), Error: "x"}},
+			Sensors: Sensors{Temperatures: []Temperature{{Type: "x"}}, Throttle: &Throttle{}, Perm: &Disk{},
+				Clock: Clock{Synchronized: new(bool), LastStep: &ClockStep{}}, Warnings: []string{"x"}, Errors: []string{"x"}},
+		},
 	}
 	for name, v := range docs {
 		checkCamelCase(t, filepath.Join(dir, name+".json"), v)
