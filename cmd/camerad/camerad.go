@@ -145,7 +145,7 @@ func run(ctx context.Context, cfg *config.Config, uctx *usb.Context, status *cap
 	if err != nil {
 		return err
 	}
-	relay := &hw.Recorder{Device: "camera", Path: filepath.Join(root, "relay-requests.jsonl")}
+	relay := &hw.Remote{Device: "camera", From: "camerad"} // watchdogd holds the relay
 	loop := capture.NewLoop(cfg, st, dev, relay, status, logger)
 	loop.Requests = *requests
 	return loop.Run(ctx)

@@ -69,7 +69,7 @@ func logic() error {
 	return w.Run(ctx, func(ctx context.Context, cfg *config.Config) error {
 		svc := &cellular.Service{
 			Config: cfg, Perm: *perm, RunDir: *runDir, Requests: *requests, Sysfs: *sysfs,
-			Relay:  &hw.Recorder{Device: "modem", Path: filepath.Join(root, "relay-requests.jsonl")},
+			Relay:  &hw.Remote{Device: "modem", From: "modemd"}, // watchdogd holds the relay
 			Link:   link,
 			Reboot: (&gokrazyhttp.Client{}).Reboot,
 			Wake:   wake,
