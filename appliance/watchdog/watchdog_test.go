@@ -42,8 +42,8 @@ func start(t *testing.T, cfgJSON string, prepare func(h *harness)) *harness {
 	}
 	dir := t.TempDir()
 	h := &harness{
-		chip:   &hwtest.Chip{Name: "gpiochip0", Label: "9030000.pl061", LineNames: make([]string, 8)},
-		ticks:  make(chan time.Time), feedTicks: make(chan time.Time),
+		chip:  &hwtest.Chip{Name: "gpiochip0", Label: "9030000.pl061", LineNames: make([]string, 8)},
+		ticks: make(chan time.Time), feedTicks: make(chan time.Time),
 		status: filepath.Join(dir, "run"), perm: filepath.Join(dir, "perm"),
 	}
 	gpio := hwtest.NewGPIO(h.chip)
