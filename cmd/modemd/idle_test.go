@@ -2,16 +2,14 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
+	"github.com/lapsebox/lapsebox/internal/proctest"
 	"github.com/lapsebox/lapsebox/modem/sim"
 )
 
@@ -31,12 +29,9 @@ func BenchmarkIdle(b *testing.B) {
 	if out, err := exec.Command("go", "build", "-o", modemd, ".").CombinedOutput(); err != nil {
 		b.Fatalf("building modemd: %v\n%s", err, out)
 	}
-	idleSrc := filepath.Join(dir, "idle", "main.go")
-	os.MkdirAll(filepath.Dir(idleSrc), 0o755)
-	os.WriteFile(idleSrc, []byte("package main\n\nimport \"time\"\n\nfunc main() { time.Sleep(24 * time.Hour) }\n"), 0o644)
-	idle := filepath.Join(dir, "idlego")
-	if out, err := exec.Command("go", "build", "-o", idle, idleSrc).CombinedOutput(); err != nil {
-		b.Fatalf("building the reference: %v\n%s", err, out)
+	idle, err := proctest.IdleGo(dir)
+	if err != nil {
+		b.Fatal(err)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -76,52 +71,14 @@ func BenchmarkIdle(b *testing.B) {
 	defer ref.Process.Kill()
 
 	time.Sleep(10 * time.Second) // settle: the first poll and status writes
-	m0, r0 := switches(b, cmd.Process.Pid), switches(b, ref.Process.Pid)
+	m0, r0 := proctest.Switches(b, cmd.Process.Pid), proctest.Switches(b, ref.Process.Pid)
 	const period = time.Minute
 	time.Sleep(period)
-	m1, r1 := switches(b, cmd.Process.Pid), switches(b, ref.Process.Pid)
+	m1, r1 := proctest.Switches(b, cmd.Process.Pid), proctest.Switches(b, ref.Process.Pid)
 	b.ReportMetric(float64(m1-m0)/period.Minutes(), "wakeups/min")
 	b.ReportMetric(float64(r1-r0)/period.Minutes(), "ref-wakeups/min")
-	b.ReportMetric(float64(rss(b, cmd.Process.Pid))/(1<<20), "RSS-MiB")
-	b.ReportMetric(float64(rss(b, ref.Process.Pid))/(1<<20), "ref-RSS-MiB")
+	b.ReportMetric(float64(proctest.RSS(b, cmd.Process.Pid))/(1<<20), "RSS-MiB")
+	b.ReportMetric(float64(proctest.RSS(b, ref.Process.Pid))/(1<<20), "ref-RSS-MiB")
 	b.Logf("modemd: %d context switches in %v, idle Go program: %d; commands the modem saw: %d",
 		m1-m0, period, r1-r0, len(s.Commands()))
-}
-
-// switches sums the voluntary and involuntary context switches of every
-// thread of pid: each is a wake-up.
-func switches(b *testing.B, pid int) int {
-	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
-	if err != nil || len(tasks) == 0 {
-		b.Fatalf("no threads for pid %d", pid)
-	}
-	n := 0
-	for _, t := range tasks {
-		data, err := os.ReadFile(t)
-		if err != nil {
-			continue // a thread that ended
-		}
-		for _, line := range strings.Split(string(data), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
-				c, _ := strconv.Atoi(strings.TrimSpace(v))
-				n += c
-			}
-		}
-	}
-	return n
-}
-
-// rss returns pid's resident memory in bytes.
-func rss(b *testing.B, pid int) int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }

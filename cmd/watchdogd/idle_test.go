@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/lapsebox/lapsebox/appliance/statusfile"
+	"github.com/lapsebox/lapsebox/internal/proctest"
+)
+
+// BenchmarkIdle runs the watchdogd binary on status files that camerad
+// and uploadd would keep fresh (this test rewrites them), lets it settle,
+// and measures over a minute its wake-ups (context switches of all its
+// threads) and its resident memory; the reference is an idle Go program
+// measured the same way in the same run. This machine has no GPIO chip:
+// the site configuration has no hardware section, so the feeder (two
+// wake-ups a period: the tick and the end of the pulse) is not counted.
+//
+//	go test -run '^$' -bench Idle -benchtime 1x ./cmd/watchdogd/
+func BenchmarkIdle(b *testing.B) {
+	if testing.Short() {
+		b.Skip("a minute of measuring; skipped with -short")
+	}
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "watchdogd")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		b.Fatalf("building watchdogd: %v\n%s", err, out)
+	}
+	idle, err := proctest.IdleGo(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	perm, run, proc := filepath.Join(dir, "perm"), filepath.Join(dir, "run"), filepath.Join(dir, "proc")
+	os.MkdirAll(filepath.Join(proc, "sys/kernel/random"), 0o755)
+	os.WriteFile(filepath.Join(proc, "sys/kernel/random/boot_id"), []byte("bench\n"), 0o644)
+	os.WriteFile(filepath.Join(proc, "uptime"), []byte("100.0 50.0\n"), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	heartbeat := func() {
+		statusfile.Write(filepath.Join(run, "camerad.json"), statusfile.Camera{Mode: "capture", State: "waiting", Updated: time.Now()})
+		statusfile.Write(filepath.Join(run, "uploadd.json"), statusfile.Uploads{Updated: time.Now()})
+	}
+	heartbeat()
+	go func() {
+		for ctx.Err() == nil {
+			time.Sleep(5 * time.Second)
+			heartbeat()
+		}
+	}()
+	cmd := exec.CommandContext(ctx, bin, "-perm", perm, "-status", run, "-socket", filepath.Join(dir, "w.sock"),
+		"-sys", filepath.Join(dir, "sys"), "-proc", proc)
+	logFile, _ := os.Create(filepath.Join(dir, "watchdogd.log"))
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	ref := exec.CommandContext(ctx, idle)
+	if err := ref.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer ref.Process.Kill()
+
+	time.Sleep(10 * time.Second) // settle: the first checks
+	var st statusfile.Watchdog
+	if _, err := statusfile.Read(filepath.Join(run, "watchdogd.json"), &st); err != nil {
+		log, _ := os.ReadFile(logFile.Name())
+		b.Fatalf("no watchdogd.json: %v\n%s", err, log)
+	}
+	m0, r0 := proctest.Switches(b, cmd.Process.Pid), proctest.Switches(b, ref.Process.Pid)
+	const period = time.Minute
+	time.Sleep(period)
+	m1, r1 := proctest.Switches(b, cmd.Process.Pid), proctest.Switches(b, ref.Process.Pid)
+	b.ReportMetric(float64(m1-m0)/period.Minutes(), "wakeups/min")
+	b.ReportMetric(float64(r1-r0)/period.Minutes(), "ref-wakeups/min")
+	for _, p := range []struct {
+		pid  int
+		unit string
+	}{{cmd.Process.Pid, "RSS-MiB"}, {ref.Process.Pid, "ref-RSS-MiB"}} {
+		b.ReportMetric(float64(proctest.RSS(b, p.pid))/(1<<20), p.unit)
+	}
+	b.Logf("watchdogd: %d context switches in %v, idle Go program: %d; healthy %v (%s)", m1-m0, period, r1-r0, st.Healthy, st.FeedingReason)
+}
