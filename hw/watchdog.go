@@ -61,7 +61,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // run out, and the watchdog starves as it should.
 type Feeder struct {
 	Watchdog Watchdog
-	Period   time.Duration // default 5 s
+	Period   time.Duration // default 10 s
 	// Ticks, if set, replaces the ticker of Period (tests).
 	Ticks <-chan time.Time
 
@@ -88,7 +88,7 @@ func (f *Feeder) Run(ctx context.Context) error {
 	if ticks == nil {
 		period := f.Period
 		if period <= 0 {
-			period = 5 * time.Second
+			period = 10 * time.Second
 		}
 		t := time.NewTicker(period)
 		defer t.Stop()

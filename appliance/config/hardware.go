@@ -32,7 +32,8 @@ type Pin struct {
 }
 
 // WatchdogPin is the external watchdog's feed line: pulsed active for
-// Pulse every Period while the appliance is healthy.
+// Pulse every Period (default 10 s; Pulse 100 ms) while the appliance is
+// healthy.
 type WatchdogPin struct {
 	Pin
 	Drive         hw.Drive
@@ -59,7 +60,7 @@ type InputPin struct {
 
 // Health tunes watchdogd's health model.
 type Health struct {
-	// CheckEvery is how often the appliance is judged (default 10 s).
+	// CheckEvery is how often the appliance is judged (default 15 s).
 	CheckEvery time.Duration
 	// StartupGrace is how long after watchdogd starts a failing rule does
 	// not stop the feeding (default 5 minutes: services start, the clock
@@ -215,7 +216,7 @@ func (f *fileConfig) parseHardware(retention Retention, bad func(field, format s
 		var ok bool
 		wp.Drive, ok = drives[w.Drive]
 		enum(p+"drive", w.Drive, ok, "push-pull, open-drain, open-source")
-		wp.Period = dur(p+"period", w.Period, 5*time.Second, time.Second, 10*time.Minute)
+		wp.Period = dur(p+"period", w.Period, 10*time.Second, time.Second, 10*time.Minute)
 		wp.Pulse = dur(p+"pulse", w.Pulse, 100*time.Millisecond, time.Millisecond, 10*time.Second)
 		if wp.Pulse >= wp.Period {
 			bad(p+"pulse", "%s is not shorter than the period (%s)", fmtDur(wp.Pulse), fmtDur(wp.Period))
@@ -275,7 +276,7 @@ func (f *fileConfig) parseHardware(retention Retention, bad func(field, format s
 		hc = &fileHealthConf{}
 	}
 	p := "hardware.health."
-	h.Health.CheckEvery = dur(p+"check_every", hc.CheckEvery, 10*time.Second, time.Second, 5*time.Minute)
+	h.Health.CheckEvery = dur(p+"check_every", hc.CheckEvery, 15*time.Second, time.Second, 5*time.Minute)
 	h.Health.StartupGrace = dur(p+"startup_grace", hc.StartupGrace, 5*time.Minute, 0, 2*time.Hour)
 	h.Health.StaleAfter = dur(p+"stale_after", hc.StaleAfter, 2*time.Minute, 10*time.Second, time.Hour)
 	h.Health.CameraGrace = dur(p+"camera_grace", hc.CameraGrace, 30*time.Minute, 0, 24*time.Hour)

@@ -29,7 +29,7 @@ func TestHardwareExample(t *testing.T) {
 	if len(h.Inputs) != 1 || h.Inputs[0].Bias != hw.PullUp || h.Inputs[0].Edges != hw.Both || h.Inputs[0].Debounce != 20*time.Millisecond {
 		t.Errorf("inputs %+v", h.Inputs)
 	}
-	if h.Health.PermCritical != 95 || h.Health.QuickReboots != 3 || h.Health.CheckEvery != 10*time.Second {
+	if h.Health.PermCritical != 95 || h.Health.QuickReboots != 3 || h.Health.CheckEvery != 15*time.Second {
 		t.Errorf("health %+v", h.Health)
 	}
 }
@@ -41,7 +41,7 @@ func TestHardwareDefault(t *testing.T) {
 	if h.Wired || h.Watchdog != nil || len(h.Relays) != 0 {
 		t.Errorf("default hardware %+v", h)
 	}
-	want := Health{CheckEvery: 10 * time.Second, StartupGrace: 5 * time.Minute, StaleAfter: 2 * time.Minute,
+	want := Health{CheckEvery: 15 * time.Second, StartupGrace: 5 * time.Minute, StaleAfter: 2 * time.Minute,
 		CameraGrace: 30 * time.Minute, UploadStall: 2 * time.Hour, PermCritical: 95, TemperatureWarn: 80,
 		QuickReboots: 3, StableAfter: 30 * time.Minute}
 	if h.Health != want {
