@@ -223,18 +223,22 @@ func (f *fileConfig) parseHardware(retention Retention, bad func(field, format s
 		}
 		h.Watchdog = wp
 	}
+	// unique checks that the name at field is one, and the first of list.
+	unique := func(seen map[string]int, field, list, name string, i int) {
+		switch j, dup := seen[name]; {
+		case !deviceNamePattern.MatchString(name):
+			bad(field, "%q is not a name (lower-case letters, digits, '_', '-'; at most 32)", name)
+		case dup:
+			bad(field, "%q is already the name of %s[%d]", name, list, j)
+		default:
+			seen[name] = i
+		}
+	}
 	devices := map[string]int{}
 	for i, r := range fh.Relays {
 		p := fmt.Sprintf("hardware.relays[%d].", i)
 		rp := RelayPin{Device: r.Device, Pin: pin(p, r.Chip, r.Line, r.ActiveLow)}
-		switch j, dup := devices[r.Device]; {
-		case !deviceNamePattern.MatchString(r.Device):
-			bad(p+"device", "%q is not a device name (lower-case letters, digits, '_', '-'; at most 32)", r.Device)
-		case dup:
-			bad(p+"device", "%q already has hardware.relays[%d]", r.Device, j)
-		default:
-			devices[r.Device] = i
-		}
+		unique(devices, p+"device", "hardware.relays", r.Device, i)
 		var ok bool
 		rp.Drive, ok = drives[r.Drive]
 		enum(p+"drive", r.Drive, ok, "push-pull, open-drain, open-source")
@@ -254,14 +258,7 @@ func (f *fileConfig) parseHardware(retention Retention, bad func(field, format s
 	for i, in := range fh.Inputs {
 		p := fmt.Sprintf("hardware.inputs[%d].", i)
 		ip := InputPin{Name: in.Name, Pin: pin(p, in.Chip, in.Line, in.ActiveLow)}
-		switch j, dup := names[in.Name]; {
-		case !deviceNamePattern.MatchString(in.Name):
-			bad(p+"name", "%q is not a name (lower-case letters, digits, '_', '-'; at most 32)", in.Name)
-		case dup:
-			bad(p+"name", "%q is already the name of hardware.inputs[%d]", in.Name, j)
-		default:
-			names[in.Name] = i
-		}
+		unique(names, p+"name", "hardware.inputs", in.Name, i)
 		var ok bool
 		ip.Bias, ok = biases[in.Bias]
 		enum(p+"bias", in.Bias, ok, "as-is, disabled, pull-up, pull-down")

@@ -25,14 +25,7 @@ func BenchmarkIdle(b *testing.B) {
 		b.Skip("a minute of measuring; skipped with -short")
 	}
 	dir := b.TempDir()
-	modemd := filepath.Join(dir, "modemd")
-	if out, err := exec.Command("go", "build", "-o", modemd, ".").CombinedOutput(); err != nil {
-		b.Fatalf("building modemd: %v\n%s", err, out)
-	}
-	idle, err := proctest.IdleGo(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
+	modemd := proctest.Build(b, dir, ".", "modemd")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -64,21 +57,8 @@ func BenchmarkIdle(b *testing.B) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	ref := exec.CommandContext(ctx, idle)
-	if err := ref.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer ref.Process.Kill()
-
-	time.Sleep(10 * time.Second) // settle: the first poll and status writes
-	m0, r0 := proctest.Switches(b, cmd.Process.Pid), proctest.Switches(b, ref.Process.Pid)
-	const period = time.Minute
-	time.Sleep(period)
-	m1, r1 := proctest.Switches(b, cmd.Process.Pid), proctest.Switches(b, ref.Process.Pid)
-	b.ReportMetric(float64(m1-m0)/period.Minutes(), "wakeups/min")
-	b.ReportMetric(float64(r1-r0)/period.Minutes(), "ref-wakeups/min")
-	b.ReportMetric(float64(proctest.RSS(b, cmd.Process.Pid))/(1<<20), "RSS-MiB")
-	b.ReportMetric(float64(proctest.RSS(b, ref.Process.Pid))/(1<<20), "ref-RSS-MiB")
-	b.Logf("modemd: %d context switches in %v, idle Go program: %d; commands the modem saw: %d",
-		m1-m0, period, r1-r0, len(s.Commands()))
+	// Settle: the first poll and status writes.
+	n, ref := proctest.Idle(b, dir, cmd.Process.Pid, 10*time.Second, time.Minute)
+	b.Logf("modemd: %d context switches in a minute, idle Go program: %d; commands the modem saw: %d",
+		n, ref, len(s.Commands()))
 }

@@ -26,14 +26,7 @@ func BenchmarkIdle(b *testing.B) {
 		b.Skip("a minute of measuring; skipped with -short")
 	}
 	dir := b.TempDir()
-	bin := filepath.Join(dir, "watchdogd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		b.Fatalf("building watchdogd: %v\n%s", err, out)
-	}
-	idle, err := proctest.IdleGo(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
+	bin := proctest.Build(b, dir, ".", "watchdogd")
 	perm, run, proc := filepath.Join(dir, "perm"), filepath.Join(dir, "run"), filepath.Join(dir, "proc")
 	os.MkdirAll(filepath.Join(proc, "sys/kernel/random"), 0o755)
 	os.WriteFile(filepath.Join(proc, "sys/kernel/random/boot_id"), []byte("bench\n"), 0o644)
@@ -59,29 +52,11 @@ func BenchmarkIdle(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	ref := exec.CommandContext(ctx, idle)
-	if err := ref.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer ref.Process.Kill()
-
-	time.Sleep(10 * time.Second) // settle: the first checks
+	n, ref := proctest.Idle(b, dir, cmd.Process.Pid, 10*time.Second, time.Minute)
 	var st statusfile.Watchdog
 	if _, err := statusfile.Read(filepath.Join(run, "watchdogd.json"), &st); err != nil {
 		log, _ := os.ReadFile(logFile.Name())
 		b.Fatalf("no watchdogd.json: %v\n%s", err, log)
 	}
-	m0, r0 := proctest.Switches(b, cmd.Process.Pid), proctest.Switches(b, ref.Process.Pid)
-	const period = time.Minute
-	time.Sleep(period)
-	m1, r1 := proctest.Switches(b, cmd.Process.Pid), proctest.Switches(b, ref.Process.Pid)
-	b.ReportMetric(float64(m1-m0)/period.Minutes(), "wakeups/min")
-	b.ReportMetric(float64(r1-r0)/period.Minutes(), "ref-wakeups/min")
-	for _, p := range []struct {
-		pid  int
-		unit string
-	}{{cmd.Process.Pid, "RSS-MiB"}, {ref.Process.Pid, "ref-RSS-MiB"}} {
-		b.ReportMetric(float64(proctest.RSS(b, p.pid))/(1<<20), p.unit)
-	}
-	b.Logf("watchdogd: %d context switches in %v, idle Go program: %d; healthy %v (%s)", m1-m0, period, r1-r0, st.Healthy, st.FeedingReason)
+	b.Logf("watchdogd: %d context switches in a minute, idle Go program: %d; healthy %v (%s)", n, ref, st.Healthy, st.FeedingReason)
 }

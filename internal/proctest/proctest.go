@@ -6,10 +6,12 @@ package proctest
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Switches sums the voluntary and involuntary context switches of every
@@ -70,19 +72,39 @@ func rss(pid int) (int64, error) {
 	return 0, fmt.Errorf("pid %d: no VmRSS", pid)
 }
 
-// IdleGo builds, in dir, a Go program that only sleeps: the reference
-// an idle service is measured against (the Go runtime's own floor).
-func IdleGo(dir string) (string, error) {
+// Build builds the Go package pkg (a directory or an import path) into
+// dir and returns the binary's path.
+func Build(tb testing.TB, dir, pkg, name string) string {
+	tb.Helper()
+	bin := filepath.Join(dir, name)
+	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+		tb.Fatalf("building %s: %v\n%s", name, err, out)
+	}
+	return bin
+}
+
+// Idle measures the running process pid, once it has had settle to
+// settle, over period: its wake-ups a minute and its resident memory,
+// reported as metrics of b beside those of an idle Go program measured
+// the same way in the same run (the Go runtime's own floor). It returns
+// the context switches counted, the process's and the reference's.
+func Idle(b *testing.B, dir string, pid int, settle, period time.Duration) (n, ref int) {
+	b.Helper()
 	src := filepath.Join(dir, "idle", "main.go")
-	if err := os.MkdirAll(filepath.Dir(src), 0o755); err != nil {
-		return "", err
+	os.MkdirAll(filepath.Dir(src), 0o755)
+	os.WriteFile(src, []byte("package main\n\nimport \"time\"\n\nfunc main() { time.Sleep(24 * time.Hour) }\n"), 0o644)
+	cmd := exec.Command(Build(b, dir, src, "idlego"))
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
 	}
-	if err := os.WriteFile(src, []byte("package main\n\nimport \"time\"\n\nfunc main() { time.Sleep(24 * time.Hour) }\n"), 0o644); err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "idlego")
-	if out, err := execGo("build", "-o", bin, src); err != nil {
-		return "", fmt.Errorf("building the reference: %v\n%s", err, out)
-	}
-	return bin, nil
+	defer cmd.Process.Kill()
+	time.Sleep(settle)
+	m0, r0 := Switches(b, pid), Switches(b, cmd.Process.Pid)
+	time.Sleep(period)
+	m1, r1 := Switches(b, pid), Switches(b, cmd.Process.Pid)
+	b.ReportMetric(float64(m1-m0)/period.Minutes(), "wakeups/min")
+	b.ReportMetric(float64(r1-r0)/period.Minutes(), "ref-wakeups/min")
+	b.ReportMetric(float64(RSS(b, pid))/(1<<20), "RSS-MiB")
+	b.ReportMetric(float64(RSS(b, cmd.Process.Pid))/(1<<20), "ref-RSS-MiB")
+	return m1 - m0, r1 - r0
 }
