@@ -445,4 +445,4 @@ func TestPCUEFIBoot(t *testing.T) {
 }
 
 // defaultServices are the appliance's programs in the default image.
-var defaultServices = []string{"/user/statusd", "/user/camerad", "/user/uploadd", "/user/modemd"}
+var defaultServices = []string{"/user/statusd", "/user/camerad", "/user/uploadd", "/user/modemd", "/user/watchdogd"}
