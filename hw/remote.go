@@ -49,8 +49,12 @@ type Remote struct {
 func (r *Remote) Name() string { return r.Device }
 
 // PowerCycle implements Relay. A request watchdogd accepted runs to its
-// end even if ctx ends first: the power always comes back.
+// end even if ctx ends first: the power always comes back. It waits at
+// most the longest cut and half a minute, so that a hung watchdogd does
+// not hang the caller.
 func (r *Remote) PowerCycle(ctx context.Context, off time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, MaxOff+30*time.Second)
+	defer cancel()
 	socket := r.Socket
 	if socket == "" {
 		socket = DefaultSocket
