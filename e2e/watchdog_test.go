@@ -22,6 +22,7 @@ import (
 	"github.com/lapsebox/lapsebox/image"
 	"github.com/lapsebox/lapsebox/image/qemu"
 	"github.com/lapsebox/lapsebox/image/update"
+	"github.com/lapsebox/lapsebox/internal/testtool"
 	"github.com/lapsebox/lapsebox/ptp/sim"
 )
 
@@ -208,6 +209,7 @@ func stats(xs []time.Duration) (mean, lo, hi, sd time.Duration) {
 // interval is refused, the line untouched.
 func TestWatchdogInVM(t *testing.T) {
 	needVM(t)
+	testtool.Program(t, "qemu-system-aarch64")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	photos := t.TempDir()
