@@ -263,6 +263,11 @@ func TestVerdicts(t *testing.T) {
 			reasons: []string{"uploads: cloud: 30 pending, no attempt"},
 		},
 		{
+			name:    "the data cap holds the uploads for the rest of the month: no stall",
+			steps:   seq(warm, every(300, tick(time.Minute, fresh("camerad-ok.json", "uploadd-held.json")))),
+			healthy: true,
+		},
+		{
 			name:    "a closed window is no stall",
 			steps:   seq(warm, every(200, tick(time.Minute, fresh("camerad-ok.json", "uploadd-window-closed.json")))),
 			healthy: true,

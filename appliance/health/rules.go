@@ -89,8 +89,10 @@ func checkSlots(m *Model, s *Snapshot) []Problem {
 // checkUploads: uploadd makes progress when it has work in an open
 // window. Any attempt counts, a failed one too: a link that is down makes
 // failures, not a stall, and losing the WAN alone never stops the
-// feeding. Only a target with pending work and nothing happening at all
-// (a hung uploadd that still writes its heartbeat) is a problem.
+// feeding. A target held by the modem's data cap sends nothing until the
+// month ends, which is no stall either. Only a target with pending work
+// and nothing happening at all (a hung uploadd that still writes its
+// heartbeat) is a problem.
 func checkUploads(m *Model, s *Snapshot) []Problem {
 	f, ok := s.Files["uploadd"]
 	prev := m.Prev()
@@ -103,7 +105,7 @@ func checkUploads(m *Model, s *Snapshot) []Problem {
 	}
 	var out []Problem
 	for _, t := range f.Uploads.Targets {
-		if t.Pending == 0 || t.State == "closed" {
+		if t.Pending == 0 || t.State == "closed" || t.State == "held" {
 			continue
 		}
 		for _, p := range pf.Uploads.Targets {
