@@ -3,6 +3,7 @@ package manager
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lapsebox/lapsebox/hw"
+	"github.com/lapsebox/lapsebox/hw/hwtest"
 	"github.com/lapsebox/lapsebox/modem"
 	"github.com/lapsebox/lapsebox/modem/sim"
 )
@@ -331,12 +334,71 @@ func TestEscalation(t *testing.T) {
 	}
 }
 
+// ownedRelay is the modem's relay as modemd reaches it on the appliance:
+// hw.Remote asks, over a unix socket, the RelayServer that watchdogd runs,
+// whose GPIO relay drives a line of a fake chip. The line is the relay's
+// coil and the test its load: when the power comes back, the simulated
+// modem boots afresh.
+type ownedRelay struct {
+	*hw.Remote
+	chip  *hwtest.Chip
+	relay *hw.GPIORelay
+	sim   atomic.Pointer[sim.Sim]
+}
+
+func newOwnedRelay(t *testing.T) *ownedRelay {
+	t.Helper()
+	o := &ownedRelay{chip: &hwtest.Chip{Name: "gpiochip0", Label: "test", LineNames: make([]string, 2)}}
+	l, err := hwtest.NewGPIO(o.chip).Request(hw.RelayLine("test", "0", "watchdogd", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.relay = &hw.GPIORelay{Device: "modem", Line: &coil{Line: l, load: o}, Caps: hw.Caps{Off: 10 * time.Millisecond, MinInterval: time.Millisecond, MaxPerHour: 100}}
+	socket := filepath.Join(t.TempDir(), "watchdogd.sock")
+	ln, err := net.Listen("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &hw.RelayServer{Relays: map[string]hw.Cycler{"modem": o.relay}, Logf: t.Logf}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	o.Remote = &hw.Remote{Device: "modem", From: "modemd", Socket: socket} // as cmd/modemd
+	return o
+}
+
+// coil is the relay's line; its load is the simulated modem.
+type coil struct {
+	hw.Line
+	load *ownedRelay
+	on   bool
+}
+
+func (c *coil) SetValue(v int) error {
+	if err := c.Line.SetValue(v); err != nil {
+		return err
+	}
+	if c.on && v == 0 {
+		if s := c.load.sim.Load(); s != nil {
+			s.PowerCycle() // the power is back: the modem boots
+		}
+	}
+	c.on = v == 1
+	return nil
+}
+
 // A modem that stops answering is power cycled (it cannot be asked to
-// reset), and works again.
+// reset) through the relay watchdogd owns, and works again.
 func TestHungModemPowerCycled(t *testing.T) {
-	relay := &simRelay{}
-	r := newRig(t, sim.Config{RegisterAfter: 50 * time.Millisecond}, fast(Config{Relay: relay}))
-	relay.s = r.sim
+	relay := newOwnedRelay(t)
+	r := newRig(t, sim.Config{RegisterAfter: 50 * time.Millisecond}, fast(Config{Relay: relay.Remote}))
+	relay.sim.Store(r.sim)
 	r.wait("connected", 10*time.Second, connected)
 	r.sim.Hang()
 	st := r.wait("power cycled", 60*time.Second, func(st State) bool {
@@ -348,7 +410,21 @@ func TestHungModemPowerCycled(t *testing.T) {
 		return false
 	})
 	t.Logf("escalations: %+v", st.Escalations)
+	for _, e := range st.Escalations {
+		if e.Step == "power cycle" && e.Error != "" {
+			t.Errorf("power cycle: %s", e.Error)
+		}
+	}
 	r.wait("connected again", 20*time.Second, connected)
+	// The relay's line went active for the cut and back to rest, at
+	// modemd's request.
+	ch := relay.chip.Changes(0)
+	if len(ch) < 2 || ch[0].Level != 1 || ch[1].Level != 0 || relay.chip.Level(0) != 0 {
+		t.Errorf("relay line changes %+v", ch)
+	}
+	if c := relay.relay.State().Cycles; len(c) == 0 || c[0].From != "modemd" || c[0].Err != "" {
+		t.Errorf("relay cycles %+v", c)
+	}
 }
 
 // Denied registration is reported as what to fix.
