@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,7 +32,7 @@ type harness struct {
 	status, perm     string
 	cancel           func()
 	done             chan error
-	clockUnset       bool
+	clockUnset       atomic.Bool // read by the service's next check while the test goes on
 }
 
 func start(t *testing.T, cfgJSON string, prepare func(h *harness)) *harness {
@@ -61,7 +62,7 @@ func start(t *testing.T, cfgJSON string, prepare func(h *harness)) *harness {
 		Config: cfg, GPIO: gpio, Perm: h.perm, StatusDir: h.status, Socket: filepath.Join(dir, "w.sock"),
 		Sensors: hw.Sensors{Sys: dir, Proc: dir, ClockFloor: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC),
 			Now: func() time.Time {
-				if h.clockUnset {
+				if h.clockUnset.Load() {
 					return time.Unix(100, 0)
 				}
 				return time.Now()
@@ -174,7 +175,7 @@ func TestServiceFeedsAndCycles(t *testing.T) {
 	}
 
 	// Unhealthy (the clock lost): the feeding stops, and says why.
-	h.clockUnset = true
+	h.clockUnset.Store(true)
 	st = h.check()
 	if st.Healthy || st.Feeding || !strings.Contains(st.FeedingReason, "unhealthy: clock: the clock reads 1970-01-01T00:01:40Z") {
 		t.Errorf("unhealthy: %+v", st)
@@ -182,7 +183,7 @@ func TestServiceFeedsAndCycles(t *testing.T) {
 	if n := h.feed(); n != 0 {
 		t.Errorf("%d pulses while unhealthy", n)
 	}
-	h.clockUnset = false
+	h.clockUnset.Store(false)
 	if st = h.check(); !st.Feeding {
 		t.Errorf("healthy again, not feeding: %s", st.FeedingReason)
 	}
@@ -237,7 +238,7 @@ func TestServiceStopsEscalating(t *testing.T) {
 	h := start(t, site, func(h *harness) {
 		os.MkdirAll(filepath.Join(h.perm, "lapsebox"), 0o755)
 		os.WriteFile(filepath.Join(h.perm, "lapsebox", "boots.json"), []byte(`{"bootId":"boot-0","quickReboots":2,"stable":false}`), 0o644)
-		h.clockUnset = true
+		h.clockUnset.Store(true)
 	})
 	st := h.check()
 	if st.Healthy || !st.Feeding || st.Boots.QuickReboots != 3 || st.Boots.Escalating ||
