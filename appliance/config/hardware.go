@@ -245,13 +245,7 @@ func (f *fileConfig) parseHardware(retention Retention, bad func(field, format s
 		def := hw.Caps{}.WithDefaults()
 		rp.Caps.Off = dur(p+"off", r.Off, def.Off, time.Second, hw.MaxOff)
 		rp.Caps.MinInterval = dur(p+"min_interval", r.MinInterval, def.MinInterval, time.Minute, 24*time.Hour)
-		rp.Caps.MaxPerHour = r.MaxPerHour
-		switch {
-		case r.MaxPerHour == 0:
-			rp.Caps.MaxPerHour = def.MaxPerHour
-		case r.MaxPerHour < 1 || r.MaxPerHour > 12:
-			bad(p+"max_per_hour", "%d is not between 1 and 12", r.MaxPerHour)
-		}
+		rp.Caps.MaxPerHour = inRange(bad, p+"max_per_hour", r.MaxPerHour, def.MaxPerHour, 1, 12, "")
 		h.Relays = append(h.Relays, rp)
 	}
 	names := map[string]int{}
@@ -279,29 +273,9 @@ func (f *fileConfig) parseHardware(retention Retention, bad func(field, format s
 	h.Health.CameraGrace = dur(p+"camera_grace", hc.CameraGrace, 30*time.Minute, 0, 24*time.Hour)
 	h.Health.UploadStall = dur(p+"upload_stall", hc.UploadStall, 2*time.Hour, time.Minute, 7*24*time.Hour)
 	h.Health.StableAfter = dur(p+"stable_after", hc.StableAfter, 30*time.Minute, time.Minute, 24*time.Hour)
-	if hc.PermCritical != 0 {
-		if hc.PermCritical < 50 || hc.PermCritical > 100 {
-			bad(p+"perm_critical", "%d is not a percentage from 50 to 100", hc.PermCritical)
-		} else {
-			h.Health.PermCritical = hc.PermCritical
-		}
-	}
-	h.Health.TemperatureWarn = 80
-	if hc.TemperatureWarn != 0 {
-		if hc.TemperatureWarn < 30 || hc.TemperatureWarn > 125 {
-			bad(p+"temperature_warn", "%v is not between 30 and 125 °C", hc.TemperatureWarn)
-		} else {
-			h.Health.TemperatureWarn = hc.TemperatureWarn
-		}
-	}
-	h.Health.QuickReboots = 3
-	if hc.QuickReboots != 0 {
-		if hc.QuickReboots < 1 || hc.QuickReboots > 20 {
-			bad(p+"quick_reboots", "%d is not between 1 and 20", hc.QuickReboots)
-		} else {
-			h.Health.QuickReboots = hc.QuickReboots
-		}
-	}
+	h.Health.PermCritical = inRange(bad, p+"perm_critical", hc.PermCritical, h.Health.PermCritical, 50, 100, " %")
+	h.Health.TemperatureWarn = inRange(bad, p+"temperature_warn", hc.TemperatureWarn, 80, 30, 125, " °C")
+	h.Health.QuickReboots = inRange(bad, p+"quick_reboots", hc.QuickReboots, 3, 1, 20, "")
 	return h
 }
 
@@ -361,4 +335,17 @@ func (in InputPin) LineConfig(consumer string, onEvent func(hw.Event)) hw.LineCo
 		c.OnEvent = onEvent
 	}
 	return c
+}
+
+// inRange returns v, or def when v is zero (not set) or outside lo to hi,
+// which bad reports.
+func inRange[T int | float64](bad func(field, format string, args ...any), field string, v, def, lo, hi T, unit string) T {
+	if v == 0 {
+		return def
+	}
+	if v < lo || v > hi {
+		bad(field, "%v is not between %v and %v%s", v, lo, hi, unit)
+		return def
+	}
+	return v
 }

@@ -71,7 +71,7 @@ func TestHardwareBadValues(t *testing.T) {
 		{`{"inputs": [{"name": "door", "line": "16", "edges": "up"}]}`, `hardware.inputs[0].edges: "up" is not one of none, rising, falling, both`},
 		{`{"inputs": [{"name": "door", "line": "16", "bias": "strong"}]}`, `hardware.inputs[0].bias`},
 		{`{"inputs": [{"name": "door", "line": "16"}, {"name": "door", "line": "17"}]}`, `hardware.inputs[1].name: "door" is already the name of hardware.inputs[0]`},
-		{`{"health": {"perm_critical": 20}}`, `hardware.health.perm_critical: 20 is not a percentage from 50 to 100`},
+		{`{"health": {"perm_critical": 20}}`, `hardware.health.perm_critical: 20 is not between 50 and 100 %`},
 		{`{"health": {"stale_after": "1s"}}`, `hardware.health.stale_after: "1s" is not between 10s and 1h`},
 		{`{"health": {"quick_reboots": -1}}`, `hardware.health.quick_reboots: -1 is not between 1 and 20`},
 		{`{"relays": [{"device": "camera", "line": "20", "wiring": "nc"}]}`, `unknown field "wiring"`},
