@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -43,41 +42,9 @@ func modemSiteConfig() string {
 }`, probeGuest, modemAlertee, modemOwner)
 }
 
-func readModemd(vm *qemu.VM) (*statusfile.Modem, error) {
-	files, err := statusFiles(vm)
-	if err != nil {
-		return nil, err
-	}
-	raw, ok := files["modemd"]
-	if !ok {
-		return nil, fmt.Errorf("statusd shows no modemd.json")
-	}
-	var st statusfile.Modem
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return nil, fmt.Errorf("modemd.json: %w", err)
-	}
-	return &st, nil
-}
-
 func waitModemd(t *testing.T, vm *qemu.VM, what string, timeout time.Duration, cond func(*statusfile.Modem) bool) *statusfile.Modem {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last *statusfile.Modem
-	var lastErr error
-	for time.Now().Before(deadline) {
-		st, err := readModemd(vm)
-		if err == nil && cond(st) {
-			return st
-		}
-		if st != nil {
-			last = st
-		}
-		lastErr = err
-		time.Sleep(500 * time.Millisecond)
-	}
-	b, _ := json.MarshalIndent(last, "", "  ")
-	t.Fatalf("%s: not within %v (%v); modemd.json:\n%s", what, timeout, lastErr, b)
-	return nil
+	return waitStatus(t, vm, "modemd", what, timeout, cond)
 }
 
 func waitSent(t *testing.T, s *sim.Sim, to, want string, timeout time.Duration) sim.SMS {
