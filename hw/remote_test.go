@@ -27,21 +27,7 @@ func serve(t *testing.T) (socket string, chip *hwtest.Chip, camera *hw.GPIORelay
 	}
 	camera = &hw.GPIORelay{Device: "camera", Line: l, Caps: hw.Caps{Off: 50 * time.Millisecond, MinInterval: time.Hour}}
 	modem = &hw.Unwired{Recorder: hw.Recorder{Device: "modem", Path: filepath.Join(dir, "relay-requests.jsonl")}, Why: "no hardware section"}
-	socket = filepath.Join(dir, "watchdogd.sock")
-	ln, err := net.Listen("unix", socket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &hw.RelayServer{Relays: map[string]hw.Cycler{"camera": camera, "modem": modem}, Logf: t.Logf, ReadTimeout: time.Second}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
+	socket = hwtest.ServeRelays(t, map[string]hw.Cycler{"camera": camera, "modem": modem})
 	return socket, chip, camera, modem
 }
 

@@ -3,7 +3,6 @@ package manager
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -354,21 +353,7 @@ func newOwnedRelay(t *testing.T) *ownedRelay {
 		t.Fatal(err)
 	}
 	o.relay = &hw.GPIORelay{Device: "modem", Line: &coil{Line: l, load: o}, Caps: hw.Caps{Off: 10 * time.Millisecond, MinInterval: time.Millisecond, MaxPerHour: 100}}
-	socket := filepath.Join(t.TempDir(), "watchdogd.sock")
-	ln, err := net.Listen("unix", socket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &hw.RelayServer{Relays: map[string]hw.Cycler{"modem": o.relay}, Logf: t.Logf}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
+	socket := hwtest.ServeRelays(t, map[string]hw.Cycler{"modem": o.relay})
 	o.Remote = &hw.Remote{Device: "modem", From: "modemd", Socket: socket} // as cmd/modemd
 	return o
 }
