@@ -109,6 +109,24 @@ func (p *pl061Tracer) edges(line int, after time.Time) []pl061Edge {
 	return out
 }
 
+// waitRises polls the trace until line has risen n times after after, and
+// returns its edges since after. A slow machine only makes it wait
+// longer: the bound guards against a hang, far above what a loaded
+// machine needs.
+func (p *pl061Tracer) waitRises(t *testing.T, line int, after time.Time, n int, what string) []pl061Edge {
+	t.Helper()
+	const bound = 5 * time.Minute
+	for deadline := time.Now().Add(bound); ; time.Sleep(200 * time.Millisecond) {
+		es := p.edges(line, after)
+		if risingEdges(es) >= n {
+			return es
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d of %d rises on line %d in %v: %+v", what, risingEdges(es), n, line, bound, es)
+		}
+	}
+}
+
 // gokrazyStopStart stops (or starts again) a service through gokrazy's
 // web interface, as a person on its status page would.
 func gokrazyStopStart(t *testing.T, dev update.Device, action, path string) {
@@ -308,10 +326,8 @@ func TestWatchdogInVM(t *testing.T) {
 		t.Errorf("relays %+v", r)
 	}
 
-	// The feed line, measured on the controller for 20 periods.
-	t0 := time.Now()
-	time.Sleep(40 * time.Second)
-	feed := tr.edges(0, t0)
+	// The feed line, measured on the controller over 20 periods.
+	feed := tr.waitRises(t, 0, time.Now(), 22, "the feed line")
 	var periods, pulses []time.Duration
 	var lastRise time.Time
 	for i, e := range feed {
@@ -326,8 +342,8 @@ func TestWatchdogInVM(t *testing.T) {
 			pulses = append(pulses, feed[i+1].Time.Sub(e.Time))
 		}
 	}
-	if len(pulses) < 10 {
-		t.Fatalf("%d pulses on the feed line in 40 s: %+v", len(pulses), feed)
+	if len(pulses) < 20 || len(periods) < 20 {
+		t.Fatalf("%d pulses, %d periods on the feed line: %+v", len(pulses), len(periods), feed)
 	}
 	pm, plo, phi, psd := stats(periods)
 	wm, wlo, whi, wsd := stats(pulses)
@@ -344,17 +360,13 @@ func TestWatchdogInVM(t *testing.T) {
 		if st.Healthy || !strings.Contains(why, "status files: camerad: status file unchanged for") {
 			t.Errorf("round %d: feeding stopped for %q", round, why)
 		}
-		time.Sleep(6 * time.Second) // three periods
+		time.Sleep(6 * time.Second) // three periods in which no pulse may come
 		if rises := risingEdges(tr.edges(0, stopped.Add(500*time.Millisecond))); rises != 0 {
 			t.Errorf("round %d: %d pulses on the feed line after watchdogd said it stopped feeding", round, rises)
 		}
 		gokrazyStopStart(t, dev, "restart", "/user/camerad")
 		st = waitStatus(t, vm, "watchdogd", "feeding again", 2*time.Minute, func(st *wd) bool { return st.Feeding && st.Healthy })
-		resumed := time.Now()
-		time.Sleep(6 * time.Second)
-		if rises := risingEdges(tr.edges(0, resumed)); rises < 2 {
-			t.Errorf("round %d: %d pulses on the feed line in 6 s after feeding resumed", round, rises)
-		}
+		tr.waitRises(t, 0, time.Now(), 2, fmt.Sprintf("round %d: pulses after feeding resumed", round))
 		t.Logf("round %d: camerad stopped, feeding stopped for %q; camerad started, feeding resumed", round, why)
 	}
 
