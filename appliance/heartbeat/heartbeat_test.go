@@ -104,6 +104,23 @@ func mustJSON(t *testing.T, v any) []byte {
 	return b
 }
 
+// watchdogd.json, as watchdogd writes it, gives the heartbeat the
+// watchdog's state and health.
+func TestCollectWatchdog(t *testing.T) {
+	src := device(t)
+	st := statusfile.Watchdog{Updated: now, Healthy: false, State: statusfile.WatchdogStarving,
+		FeedingReason: "unhealthy: status files: camerad: status file unchanged for 3m0s (at most 2m0s)"}
+	p := filepath.Join(src.StatusDir, "watchdogd.json")
+	if err := statusfile.Write(p, st); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(p, now, now)
+	h := Collect(src, now)
+	if w := h.Watchdog; w == nil || w.State != "starving" || w.Healthy == nil || *w.Healthy {
+		t.Errorf("watchdog: %+v", h.Watchdog)
+	}
+}
+
 // A device whose camerad is gone reports it, rather than nothing.
 func TestCollectMissingCamerad(t *testing.T) {
 	src := Sources{StatusDir: t.TempDir(), ProcDir: t.TempDir(), ThermalFile: "/nonexistent"}

@@ -15,6 +15,9 @@ type Watchdog struct {
 	// StartupGraceUntil is when failing rules start to stop the feeding.
 	StartupGraceUntil time.Time `json:"startupGraceUntil,omitzero"`
 
+	// State is the watchdog's state in a word, for the heartbeat and
+	// the fleet page: one of the WatchdogState constants.
+	State string `json:"state"`
 	// Feeding says whether the external watchdog is being fed, and
 	// FeedingReason why (or why not).
 	Feeding       bool   `json:"feeding"`
@@ -35,6 +38,21 @@ type Watchdog struct {
 	// MaxRSSBytes is watchdogd's peak resident memory so far.
 	MaxRSSBytes int64 `json:"maxRSSBytes"`
 }
+
+// Watchdog.State's values.
+const (
+	// WatchdogFeeding: healthy (or within the startup grace), fed.
+	WatchdogFeeding = "feeding"
+	// WatchdogStarving: unhealthy, not fed: the watchdog will reset the
+	// appliance.
+	WatchdogStarving = "starving"
+	// WatchdogFedRegardless: unhealthy, but fed after quick reboots in a
+	// row (Alert says so).
+	WatchdogFedRegardless = "fed regardless"
+	// WatchdogNone: no watchdog fitted (no hardware section, or no
+	// watchdog line in it, or its line could not be had).
+	WatchdogNone = "no watchdog"
+)
 
 // HealthCheck is one rule of the health model.
 type HealthCheck struct {

@@ -281,7 +281,8 @@ func (s *Service) check(now time.Time) {
 	if err := s.boots.Observe(snap.Mono, v.Healthy); err != nil {
 		s.logf("%v", err)
 	}
-	feed, reason := decide(v, s.boots, s.feeder != nil)
+	state, reason := decide(v, s.boots, s.feeder != nil)
+	feed := feeds(state)
 	if s.feeder != nil {
 		if feed {
 			// A lease of a few checks: if this loop stops, the feeding
@@ -291,7 +292,7 @@ func (s *Service) check(now time.Time) {
 			s.feeder.Allow(time.Time{})
 		}
 	}
-	st := s.status(now, v, feed, reason, snap.Sensors)
+	st := s.status(now, v, state, reason, snap.Sensors)
 	s.mu.Lock()
 	prev := s.st
 	s.st = st
@@ -304,25 +305,31 @@ func (s *Service) check(now time.Time) {
 	}
 }
 
-// decide says whether to feed the watchdog, and why.
-func decide(v health.Verdict, boots *health.Boots, fitted bool) (bool, string) {
-	var reason string
-	feed := true
+// decide says whether to feed the watchdog (a statusfile.Watchdog*
+// state), and why.
+func decide(v health.Verdict, boots *health.Boots, fitted bool) (state, reason string) {
+	state = statusfile.WatchdogFeeding
 	switch {
 	case v.Healthy:
 		reason = "healthy"
 	case v.Starting:
 		reason = "starting up (grace until " + v.GraceUntil.UTC().Format(time.TimeOnly) + "): " + strings.Join(v.Reasons, "; ")
 	case !boots.Escalating():
+		state = statusfile.WatchdogFedRegardless
 		reason = "unhealthy, fed regardless: " + boots.Alert() + ": " + strings.Join(v.Reasons, "; ")
 	default:
-		feed = false
+		state = statusfile.WatchdogStarving
 		reason = "unhealthy: " + strings.Join(v.Reasons, "; ")
 	}
 	if !fitted {
-		return false, "no watchdog fitted (" + reason + ")"
+		return statusfile.WatchdogNone, "no watchdog fitted (" + reason + ")"
 	}
-	return feed, reason
+	return state, reason
+}
+
+// feeds reports whether the watchdog is fed in state.
+func feeds(state string) bool {
+	return state == statusfile.WatchdogFeeding || state == statusfile.WatchdogFedRegardless
 }
 
 // readFiles reads the status files in dir but self's.
@@ -355,11 +362,11 @@ func readFiles(dir, self string) map[string]health.File {
 	return files
 }
 
-func (s *Service) status(now time.Time, v health.Verdict, feed bool, reason string, r hw.Readings) statusfile.Watchdog {
+func (s *Service) status(now time.Time, v health.Verdict, state, reason string, r hw.Readings) statusfile.Watchdog {
 	h := s.Config.Hardware
 	st := statusfile.Watchdog{
 		Updated: now.UTC(), Healthy: v.Healthy, Checks: v.Checks, StartupGraceUntil: v.GraceUntil,
-		Feeding: feed, FeedingReason: reason, Hardware: s.wired, Alert: s.boots.Alert(),
+		State: state, Feeding: feeds(state), FeedingReason: reason, Hardware: s.wired, Alert: s.boots.Alert(),
 		Boots: statusfile.Boots{QuickReboots: s.boots.QuickReboots(), Limit: h.Health.QuickReboots,
 			Escalating: s.boots.Escalating(), Stable: s.boots.Stable()},
 		MaxRSSBytes: rusage.MaxRSS(),

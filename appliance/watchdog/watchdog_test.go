@@ -116,7 +116,7 @@ func (h *harness) feed() int {
 func TestServiceFeedsAndCycles(t *testing.T) {
 	h := start(t, site, nil)
 	st := h.check()
-	if !st.Healthy || !st.Feeding || st.FeedingReason != "healthy" || st.Hardware != "wired" {
+	if !st.Healthy || !st.Feeding || st.State != statusfile.WatchdogFeeding || st.FeedingReason != "healthy" || st.Hardware != "wired" {
 		t.Fatalf("status %+v", st)
 	}
 	if n := h.feed(); n != 2 {
@@ -177,7 +177,7 @@ func TestServiceFeedsAndCycles(t *testing.T) {
 	// Unhealthy (the clock lost): the feeding stops, and says why.
 	h.clockUnset.Store(true)
 	st = h.check()
-	if st.Healthy || st.Feeding || !strings.Contains(st.FeedingReason, "unhealthy: clock: the clock reads 1970-01-01T00:01:40Z") {
+	if st.Healthy || st.Feeding || st.State != statusfile.WatchdogStarving || !strings.Contains(st.FeedingReason, "unhealthy: clock: the clock reads 1970-01-01T00:01:40Z") {
 		t.Errorf("unhealthy: %+v", st)
 	}
 	if n := h.feed(); n != 0 {
@@ -241,7 +241,7 @@ func TestServiceStopsEscalating(t *testing.T) {
 		h.clockUnset.Store(true)
 	})
 	st := h.check()
-	if st.Healthy || !st.Feeding || st.Boots.QuickReboots != 3 || st.Boots.Escalating ||
+	if st.Healthy || !st.Feeding || st.State != statusfile.WatchdogFedRegardless || st.Boots.QuickReboots != 3 || st.Boots.Escalating ||
 		!strings.Contains(st.Alert, "3 reboots in a row without 30m of health") || !strings.Contains(st.FeedingReason, "fed regardless") {
 		t.Errorf("status %+v", st)
 	}
@@ -255,7 +255,7 @@ func TestServiceStopsEscalating(t *testing.T) {
 func TestServiceWithoutHardware(t *testing.T) {
 	h := start(t, `{"site": {"name": "t", "time_zone": "UTC"}}`, nil)
 	st := h.check()
-	if st.Feeding || st.Feeder != nil || !strings.Contains(st.FeedingReason, "no watchdog fitted") ||
+	if st.Feeding || st.State != statusfile.WatchdogNone || st.Feeder != nil || !strings.Contains(st.FeedingReason, "no watchdog fitted") ||
 		!strings.Contains(st.Hardware, "no hardware section") || len(st.Relays) != 2 {
 		t.Errorf("status %+v", st)
 	}
