@@ -310,6 +310,16 @@ func (l *Loop) shoot(ctx context.Context, slot time.Time) {
 
 // recover applies a rung of the ladder.
 func (l *Loop) recover(ctx context.Context, a recovery.Action) error {
+	if a == recovery.PowerCycle {
+		l.closeCamera()
+		if l.Relay == nil {
+			return errors.New("no relay for the camera's power")
+		}
+		// Not bounded like the other rungs: the site's relay may cut
+		// the power for longer than asked (watchdogd applies its off
+		// time), and the relay bounds its own wait (hw.Remote).
+		return l.Relay.PowerCycle(ctx, l.PowerOff)
+	}
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	switch a {
@@ -321,12 +331,6 @@ func (l *Loop) recover(ctx context.Context, a recovery.Action) error {
 		err := l.Device.Recover(rctx, l.cam, a)
 		l.dropCamera()
 		return err
-	case recovery.PowerCycle:
-		l.closeCamera()
-		if l.Relay == nil {
-			return errors.New("no relay for the camera's power")
-		}
-		return l.Relay.PowerCycle(rctx, l.PowerOff)
 	}
 	return nil
 }

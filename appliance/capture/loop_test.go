@@ -6,6 +6,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -229,6 +230,32 @@ func TestUnsetClockWaits(t *testing.T) {
 	}
 	if st := h.loop.Status.Snapshot(); st.State != "waiting for clock" {
 		t.Errorf("state %q, want waiting for clock", st.State)
+	}
+}
+
+// deadlineRelay records the deadline of each power cycle's context.
+type deadlineRelay struct {
+	hw.Recorder
+	bounded []bool
+}
+
+func (r *deadlineRelay) PowerCycle(ctx context.Context, off time.Duration) error {
+	_, ok := ctx.Deadline()
+	r.bounded = append(r.bounded, ok)
+	return r.Recorder.PowerCycle(ctx, off)
+}
+
+// The power cycle is not cut short by the 30 s the other rungs get: the
+// relay's owner may cut the power for longer than camerad asks, and
+// hw.Remote bounds its own wait.
+func TestPowerCycleNotCutShort(t *testing.T) {
+	h := newHarness(t, sim.Config{}, every(10*time.Minute), day0, day0.Add(15*time.Minute))
+	relay := &deadlineRelay{Recorder: hw.Recorder{Device: "camera"}}
+	h.loop.Relay = relay
+	h.dev.fail = errors.New("no camera on the bus")
+	h.loop.Run(h.ctx)
+	if len(relay.bounded) == 0 || slices.Contains(relay.bounded, true) {
+		t.Errorf("power cycles with a deadline: %v", relay.bounded)
 	}
 }
 
