@@ -1,64 +1,35 @@
 package configapi
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/lapsebox/lapsebox/internal/faillimit"
+	"github.com/lapsebox/lapsebox/internal/gokrazyhttp"
 )
 
 // User is the user name of gokrazy's web interface, which the endpoint
 // shares.
-const User = "gokrazy"
-
-// passwordFile is gokrazy's: it reads /perm/gokr-pw.txt, else
-// /etc/gokr-pw.txt, and only when the image has /etc/gokr-pw.txt at all
-// (gokrazy.go in github.com/gokrazy/gokrazy: an image built without a
-// password accepts no password).
-const passwordFile = "gokr-pw.txt"
+const User = gokrazyhttp.User
 
 // errNoPassword: the image has no password, so nothing is accepted over
 // the network.
-var errNoPassword = errors.New("this device has no HTTP password: configuration over the network is off")
+var errNoPassword = fmt.Errorf("%w: configuration over the network is off", gokrazyhttp.ErrNoPassword)
 
 // password returns the device's password the way gokrazy's init reads it.
 func (h *Handler) password() (string, error) {
-	etc := filepath.Join(h.etcDir(), passwordFile)
-	if _, err := os.Stat(etc); errors.Is(err, fs.ErrNotExist) {
+	pw, err := gokrazyhttp.DevicePassword(h.PermDir, h.etcDir())
+	if errors.Is(err, gokrazyhttp.ErrNoPassword) {
 		return "", errNoPassword
 	}
-	b, err := os.ReadFile(filepath.Join(h.PermDir, passwordFile))
-	if err != nil {
-		b, err = os.ReadFile(etc)
-	}
-	if err != nil {
-		return "", fmt.Errorf("reading the device password: %w", err)
-	}
-	pw := string(bytes.TrimSpace(b))
-	if pw == "" {
-		return "", errNoPassword
-	}
-	return pw, nil
+	return pw, err
 }
 
 // authorized reports whether r carries user "gokrazy" and the password.
-// Both are hashed before a constant-time comparison, so that neither their
-// content nor their length shows in the time taken.
-func authorized(r *http.Request, password string) bool {
-	user, pass, ok := r.BasicAuth()
-	u, wu := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(User))
-	p, wp := sha256.Sum256([]byte(pass)), sha256.Sum256([]byte(password))
-	return subtle.ConstantTimeCompare(u[:], wu[:])&subtle.ConstantTimeCompare(p[:], wp[:]) == 1 && ok
-}
+func authorized(r *http.Request, password string) bool { return gokrazyhttp.Authorized(r, password) }
 
 // Failed attempts: a client may fail failBurst times in a row, then once
 // every failEvery (internal/faillimit's defaults). The password is random
