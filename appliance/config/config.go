@@ -70,6 +70,8 @@ type Config struct {
 	// Hardware is what is wired to the GPIO lines, and the limits of the
 	// health model.
 	Hardware Hardware
+	// Status configures the appliance's own web page.
+	Status Status
 	// Secrets holds upload tokens, passwords and the SIM PIN by name;
 	// targets refer to them by name.
 	Secrets map[string]Secret
@@ -434,6 +436,7 @@ func (c *Config) file() fileConfig {
 		Modem:    c.Modem.file(),
 		Update:   c.Update.file(),
 		Hardware: c.Hardware.file(),
+		Status:   c.Status.file(),
 		Secrets:  map[string]string{},
 	}
 	for i, w := range c.Schedule.Windows {

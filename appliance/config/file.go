@@ -17,6 +17,7 @@ type fileConfig struct {
 	Modem     fileModem         `json:"modem"`
 	Update    fileUpdate        `json:"update"`
 	Hardware  *fileHardware     `json:"hardware,omitempty"`
+	Status    fileStatus        `json:"status"`
 	Secrets   map[string]string `json:"secrets"`
 }
 

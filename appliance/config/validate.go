@@ -200,6 +200,7 @@ func (f *fileConfig) validate() (*Config, []*FieldError) {
 
 	// hardware
 	c.Hardware = f.parseHardware(c.Retention, bad)
+	c.Status = Status{PublicSummary: f.Status.PublicSummary}
 
 	// secrets
 	for k, v := range f.Secrets {
