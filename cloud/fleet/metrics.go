@@ -2,15 +2,12 @@ package fleet
 
 import (
 	"bytes"
-	"fmt"
-	"math"
 	"net/http"
 	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/lapsebox/lapsebox/cloud/ingest"
 	"github.com/lapsebox/lapsebox/cloud/state"
+	"github.com/lapsebox/lapsebox/internal/promtext"
 )
 
 // MetricsHandler serves GET /metrics in Prometheus's text format: a
@@ -41,95 +38,45 @@ func (s *Service) MetricsHandler(ingestStatus func() map[string]ingest.DeviceSta
 		}
 		var b bytes.Buffer
 		s.writeMetrics(&b, sts, firing, counts, ing)
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		w.Header().Set("Content-Type", promtext.ContentType)
 		w.Header().Set("Cache-Control", "no-store")
 		w.Write(b.Bytes())
 	})
 }
 
-// metric writes one metric family: its help, type and samples.
-type metric struct {
-	b          *bytes.Buffer
-	name, kind string
-	help       string
-	started    bool
-}
-
-func family(b *bytes.Buffer, name, kind, help string) *metric {
-	return &metric{b: b, name: name, kind: kind, help: help}
-}
-
-// add writes a sample; labels alternate names and values.
-func (m *metric) add(v float64, labels ...string) {
-	if !m.started {
-		fmt.Fprintf(m.b, "# HELP %s %s\n# TYPE %s %s\n", m.name, m.help, m.name, m.kind)
-		m.started = true
-	}
-	m.b.WriteString(m.name)
-	if len(labels) > 0 {
-		m.b.WriteByte('{')
-		for i := 0; i+1 < len(labels); i += 2 {
-			if i > 0 {
-				m.b.WriteByte(',')
-			}
-			fmt.Fprintf(m.b, "%s=\"%s\"", labels[i], escapeLabel(labels[i+1]))
-		}
-		m.b.WriteByte('}')
-	}
-	m.b.WriteByte(' ')
-	m.b.WriteString(formatFloat(v))
-	m.b.WriteByte('\n')
-}
-
-var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
-
-func escapeLabel(s string) string { return labelEscaper.Replace(s) }
-
-func formatFloat(v float64) string {
-	switch {
-	case math.IsInf(v, 1):
-		return "+Inf"
-	case math.IsInf(v, -1):
-		return "-Inf"
-	case math.IsNaN(v):
-		return "NaN"
-	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
-}
-
 func (s *Service) writeMetrics(b *bytes.Buffer, sts []state.Status, firing []state.Alert, counts map[string]map[string]int64, ing map[string]ingest.DeviceStatus) {
 	now := s.cfg.Now()
 	today := now.In(s.cfg.Location).Format("2006-01-02")
-	family(b, "lapsebox_devices", "gauge", "Devices known to the server.").add(float64(len(sts)))
+	promtext.Family(b, "lapsebox_devices", "gauge", "Devices known to the server.").Add(float64(len(sts)))
 	var (
-		seen     = family(b, "lapsebox_device_last_heartbeat_timestamp_seconds", "gauge", "When the device's last heartbeat arrived, in Unix time (absent: never).")
-		silent   = family(b, "lapsebox_device_silent", "gauge", "1 if the device sent no heartbeat for longer than the silence threshold.")
-		capture  = family(b, "lapsebox_device_last_capture_timestamp_seconds", "gauge", "When the device took its last picture, as its heartbeat says, in Unix time.")
-		photo    = family(b, "lapsebox_device_last_photo_timestamp_seconds", "gauge", "Capture time of the device's last picture received, in Unix time.")
-		size     = family(b, "lapsebox_device_last_photo_bytes", "gauge", "Size of the device's last JPEG received.")
-		luma     = family(b, "lapsebox_device_last_photo_brightness_ratio", "gauge", "Mean brightness of the device's last JPEG received, 0 (black) to 1 (white).")
-		missed   = family(b, "lapsebox_device_missed_slots_today", "gauge", "Slots the device missed today (server's time zone).")
-		captures = family(b, "lapsebox_device_captures_today", "gauge", "Pictures the device took today (server's time zone).")
-		queue    = family(b, "lapsebox_device_queue_photos", "gauge", "Photos waiting on the device, all upload targets.")
-		qbytes   = family(b, "lapsebox_device_queue_bytes", "gauge", "Bytes waiting on the device, all upload targets.")
-		autonomy = family(b, "lapsebox_device_autonomy_seconds", "gauge", "Time until the device's disk is full at its current rate.")
-		signal   = family(b, "lapsebox_device_signal_dbm", "gauge", "The device's cellular signal (RSRP on LTE, RSSI otherwise), in dBm.")
-		info     = family(b, "lapsebox_device_info", "gauge", "The device's lapsebox version, as a label.")
+		seen     = promtext.Family(b, "lapsebox_device_last_heartbeat_timestamp_seconds", "gauge", "When the device's last heartbeat arrived, in Unix time (absent: never).")
+		silent   = promtext.Family(b, "lapsebox_device_silent", "gauge", "1 if the device sent no heartbeat for longer than the silence threshold.")
+		capture  = promtext.Family(b, "lapsebox_device_last_capture_timestamp_seconds", "gauge", "When the device took its last picture, as its heartbeat says, in Unix time.")
+		photo    = promtext.Family(b, "lapsebox_device_last_photo_timestamp_seconds", "gauge", "Capture time of the device's last picture received, in Unix time.")
+		size     = promtext.Family(b, "lapsebox_device_last_photo_bytes", "gauge", "Size of the device's last JPEG received.")
+		luma     = promtext.Family(b, "lapsebox_device_last_photo_brightness_ratio", "gauge", "Mean brightness of the device's last JPEG received, 0 (black) to 1 (white).")
+		missed   = promtext.Family(b, "lapsebox_device_missed_slots_today", "gauge", "Slots the device missed today (server's time zone).")
+		captures = promtext.Family(b, "lapsebox_device_captures_today", "gauge", "Pictures the device took today (server's time zone).")
+		queue    = promtext.Family(b, "lapsebox_device_queue_photos", "gauge", "Photos waiting on the device, all upload targets.")
+		qbytes   = promtext.Family(b, "lapsebox_device_queue_bytes", "gauge", "Bytes waiting on the device, all upload targets.")
+		autonomy = promtext.Family(b, "lapsebox_device_autonomy_seconds", "gauge", "Time until the device's disk is full at its current rate.")
+		signal   = promtext.Family(b, "lapsebox_device_signal_dbm", "gauge", "The device's cellular signal (RSRP on LTE, RSSI otherwise), in dBm.")
+		info     = promtext.Family(b, "lapsebox_device_info", "gauge", "The device's lapsebox version, as a label.")
 	)
 	for _, st := range sts {
 		dev := []string{"device", st.Device}
 		if !st.LastSeen.IsZero() {
-			seen.add(unix(st.LastSeen), dev...)
-			silent.add(boolf(now.Sub(st.LastSeen) > s.rules.SilentAfter), dev...)
+			seen.Add(unix(st.LastSeen), dev...)
+			silent.Add(promtext.Bool(now.Sub(st.LastSeen) > s.rules.SilentAfter), dev...)
 		}
 		if !st.LastCapture.IsZero() {
-			capture.add(unix(st.LastCapture), dev...)
+			capture.Add(unix(st.LastCapture), dev...)
 		}
 		if st.Photo.Name != "" {
-			photo.add(unix(st.Photo.Captured), dev...)
-			size.add(float64(st.Photo.Bytes), dev...)
+			photo.Add(unix(st.Photo.Captured), dev...)
+			size.Add(float64(st.Photo.Bytes), dev...)
 			if st.Photo.Luma != nil {
-				luma.add(*st.Photo.Luma/255, dev...)
+				luma.Add(*st.Photo.Luma/255, dev...)
 			}
 		}
 		if st.LastSeen.IsZero() {
@@ -139,42 +86,42 @@ func (s *Service) writeMetrics(b *bytes.Buffer, sts []state.Status, firing []sta
 		if st.Day == today {
 			m, c = st.MissedToday, st.CapturesToday
 		}
-		missed.add(float64(m), dev...)
-		captures.add(float64(c), dev...)
-		queue.add(float64(st.Queue), dev...)
-		qbytes.add(float64(st.QueueBytes), dev...)
+		missed.Add(float64(m), dev...)
+		captures.Add(float64(c), dev...)
+		queue.Add(float64(st.Queue), dev...)
+		qbytes.Add(float64(st.QueueBytes), dev...)
 		if st.AutonomyDays != nil {
-			autonomy.add(*st.AutonomyDays*86400, dev...)
+			autonomy.Add(*st.AutonomyDays*86400, dev...)
 		}
 		if st.SignalDBM != nil {
-			signal.add(float64(*st.SignalDBM), dev...)
+			signal.Add(float64(*st.SignalDBM), dev...)
 		}
-		info.add(1, "device", st.Device, "version", st.Version)
+		info.Add(1, "device", st.Device, "version", st.Version)
 	}
-	alerts := family(b, "lapsebox_device_alert", "gauge", "1 for each alert firing on a device.")
+	alerts := promtext.Family(b, "lapsebox_device_alert", "gauge", "1 for each alert firing on a device.")
 	for _, a := range firing {
-		alerts.add(1, "device", a.Device, "alert", a.Kind, "severity", a.Severity)
+		alerts.Add(1, "device", a.Device, "alert", a.Kind, "severity", a.Severity)
 	}
-	notes := family(b, "lapsebox_notifications", "gauge", "Notifications in the state, by channel and outcome (sent, failed: given up, queued).")
+	notes := promtext.Family(b, "lapsebox_notifications", "gauge", "Notifications in the state, by channel and outcome (sent, failed: given up, queued).")
 	for _, ch := range sortedKeys(counts) {
 		for _, outcome := range []string{"sent", "failed", "queued"} {
-			notes.add(float64(counts[ch][outcome]), "channel", ch, "outcome", outcome)
+			notes.Add(float64(counts[ch][outcome]), "channel", ch, "outcome", outcome)
 		}
 	}
-	family(b, "lapsebox_heartbeats_received_total", "counter", "Heartbeats this process recorded.").add(float64(s.heartbeats.Load()))
-	family(b, "lapsebox_heartbeats_refused_total", "counter", "Heartbeats this process refused (malformed, too frequent).").add(float64(s.refused.Load()))
+	promtext.Family(b, "lapsebox_heartbeats_received_total", "counter", "Heartbeats this process recorded.").Add(float64(s.heartbeats.Load()))
+	promtext.Family(b, "lapsebox_heartbeats_refused_total", "counter", "Heartbeats this process refused (malformed, too frequent).").Add(float64(s.refused.Load()))
 	var (
-		photos   = family(b, "lapsebox_ingest_photos_total", "counter", "Photos this process stored, by device.")
-		pbytes   = family(b, "lapsebox_ingest_photo_bytes_total", "counter", "Bytes of the photos this process stored, by device.")
-		body     = family(b, "lapsebox_ingest_received_bytes_total", "counter", "Upload bytes this process received, resent ones included, by device.")
-		rejected = family(b, "lapsebox_ingest_rejected_total", "counter", "Uploads this process discarded for a wrong SHA-256, by device.")
+		photos   = promtext.Family(b, "lapsebox_ingest_photos_total", "counter", "Photos this process stored, by device.")
+		pbytes   = promtext.Family(b, "lapsebox_ingest_photo_bytes_total", "counter", "Bytes of the photos this process stored, by device.")
+		body     = promtext.Family(b, "lapsebox_ingest_received_bytes_total", "counter", "Upload bytes this process received, resent ones included, by device.")
+		rejected = promtext.Family(b, "lapsebox_ingest_rejected_total", "counter", "Uploads this process discarded for a wrong SHA-256, by device.")
 	)
 	for _, dev := range sortedKeys(ing) {
 		st := ing[dev]
-		photos.add(float64(st.Photos), "device", dev)
-		pbytes.add(float64(st.Bytes), "device", dev)
-		body.add(float64(st.BodyBytes), "device", dev)
-		rejected.add(float64(st.Rejected), "device", dev)
+		photos.Add(float64(st.Photos), "device", dev)
+		pbytes.Add(float64(st.Bytes), "device", dev)
+		body.Add(float64(st.BodyBytes), "device", dev)
+		rejected.Add(float64(st.Rejected), "device", dev)
 	}
 }
 
@@ -188,10 +135,3 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 func unix(t interface{ UnixMilli() int64 }) float64 { return float64(t.UnixMilli()) / 1000 }
-
-func boolf(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
-}

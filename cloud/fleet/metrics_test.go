@@ -64,12 +64,3 @@ func TestMetricsPromtool(t *testing.T) {
 		t.Errorf("a device never seen has figures:\n%s", body)
 	}
 }
-
-// A version string from a device cannot break the format.
-func TestMetricsEscaping(t *testing.T) {
-	var b bytes.Buffer
-	family(&b, "x_info", "gauge", "x").add(1, "version", "a\"b\\c\nd")
-	if got := b.String(); !strings.Contains(got, `x_info{version="a\"b\\c\nd"} 1`) {
-		t.Errorf("escaped: %q", got)
-	}
-}
