@@ -141,6 +141,7 @@ func bootAppliance(ctx context.Context, t testing.TB, img built, siteConfig, clo
 	if err != nil {
 		t.Fatal(err)
 	}
+	statusdPasswords.Store(vm, password(t, img.manifest))
 	t.Cleanup(func() {
 		vm.Stop()
 		if t.Failed() {

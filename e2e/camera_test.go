@@ -117,6 +117,7 @@ func bootCamera(t testing.TB, img built, dir string) (*qemu.VM, string) {
 		cancel()
 		t.Fatal(err)
 	}
+	statusdPasswords.Store(vm, password(t, img.manifest))
 	t.Cleanup(func() {
 		cancel()
 		vm.Stop()
@@ -143,7 +144,7 @@ func mtpDevice(dir string) string {
 // statusFiles returns the status files statusd shows, by service name;
 // a file statusd could not read is an error naming it.
 func statusFiles(vm *qemu.VM) (map[string]json.RawMessage, error) {
-	resp, err := http.Get("http://" + vm.Addr("statusd") + "/api/status")
+	resp, err := statusdGet(vm, "/api/status")
 	if err != nil {
 		return nil, err
 	}

@@ -116,6 +116,7 @@ func boot(t testing.TB, img built, opts bootOptions) *qemu.VM {
 		cancel()
 		t.Fatal(err)
 	}
+	statusdPasswords.Store(vm, password(t, img.manifest))
 	t.Cleanup(func() {
 		cancel()
 		vm.Stop()
@@ -228,7 +229,7 @@ func checkStatusd(t *testing.T, vm *qemu.VM, m *image.Manifest) {
 	var snap map[string]any
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get("http://" + vm.Addr("statusd") + "/api/status")
+		resp, err := statusdGet(vm, "/api/status")
 		if err == nil {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
@@ -254,7 +255,18 @@ func checkStatusd(t *testing.T, vm *qemu.VM, m *image.Manifest) {
 	if strings.Contains(string(raw), password(t, m)) {
 		t.Error("statusd /api/status shows the HTTP password")
 	}
-	resp, err := http.Get("http://" + vm.Addr("statusd") + "/")
+	// Like gokrazy's page: nothing but /healthz without the password.
+	for _, path := range []string{"/", "/api/status", "/metrics", "/latest.jpg"} {
+		resp, err := http.Get("http://" + vm.Addr("statusd") + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("statusd %s without the password: HTTP %d, want 401", path, resp.StatusCode)
+		}
+	}
+	resp, err := statusdGet(vm, "/")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,7 +84,7 @@ func storageMisses(st *statusfile.Camera) []string {
 // statusPage returns statusd's HTML page.
 func statusPage(t *testing.T, vm *qemu.VM) string {
 	t.Helper()
-	resp, err := http.Get("http://" + vm.Addr("statusd") + "/")
+	resp, err := statusdGet(vm, "/")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -118,6 +118,7 @@ func TestModemInVM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	statusdPasswords.Store(vm, password(t, img.manifest))
 	defer vm.Stop()
 	dev := update.Device{BaseURL: "http://" + vm.Addr("gokrazy"), Password: password(t, img.manifest)}
 	defer func() {

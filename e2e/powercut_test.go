@@ -272,6 +272,7 @@ func (s *soak) boot(ctx context.Context) (*qemu.VM, *deviceLog) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	statusdPasswords.Store(vm, password(t, s.manifest))
 	t.Cleanup(func() { vm.Stop() })
 	s.dev.BaseURL = "http://" + vm.Addr("gokrazy")
 	waitBuild(t, vm, s.dev, s.manifest.BuildTimestamp)

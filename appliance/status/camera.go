@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image"
 	"image/jpeg"
+	"log"
 	"net/http"
 	"os"
 	"path"
@@ -50,7 +51,9 @@ func (t *thumbnails) serve(w http.ResponseWriter, r *http.Request, storeDir, pho
 	if t.path != photo {
 		b, err := thumbnail(filepath.Join(storeDir, filepath.FromSlash(photo)), thumbnailWidth)
 		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
+			// The error names the file: for the log, not the client.
+			log.Printf("status: %v", err)
+			http.Error(w, "the latest picture cannot be read", http.StatusInternalServerError)
 			return
 		}
 		t.path, t.jpeg = photo, b

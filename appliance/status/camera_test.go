@@ -41,7 +41,7 @@ func TestCameraSectionAndLatestPicture(t *testing.T) {
 			DeletedForSpace: 4, UsedFraction: 0.749},
 	})
 	c := NewCollector(Config{ProcDir: t.TempDir(), PermDir: perm, RunDir: run, GokrazySocket: filepath.Join(t.TempDir(), "none.sock"), Timeout: time.Second})
-	h := NewHandler(c, 0)
+	h := pages(c, 0)
 
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
@@ -97,7 +97,7 @@ func TestStorageTrouble(t *testing.T) {
 	})
 	c := NewCollector(Config{ProcDir: t.TempDir(), PermDir: t.TempDir(), RunDir: run, GokrazySocket: filepath.Join(t.TempDir(), "none.sock"), Timeout: time.Second})
 	rec := httptest.NewRecorder()
-	NewHandler(c, 0).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	pages(c, 0).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	page := rec.Body.String()
 	for _, want := range []string{"Storage full</strong> since 2026-11-26 12:00:00 UTC", "not the camera's fault", "a picture needs about 2.1 MB",
 		"7 pictures were deleted before they were sent</strong> (owed to cloud, dav)",
@@ -120,7 +120,7 @@ func TestUploadsSection(t *testing.T) {
 	}}})
 	c := NewCollector(Config{ProcDir: t.TempDir(), PermDir: t.TempDir(), RunDir: run, GokrazySocket: filepath.Join(t.TempDir(), "none.sock"), Timeout: time.Second})
 	rec := httptest.NewRecorder()
-	NewHandler(c, 0).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	pages(c, 0).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	page := rec.Body.String()
 	for _, want := range []string{"Uploads", "archive", "12 (70.0 MiB)", "1 parked", "HTTP 403: forbidden", "40 since start", "122.1 KiB/s", "9m 47s"} {
 		if !strings.Contains(page, want) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
+	"github.com/lapsebox/lapsebox/internal/promtext"
 )
 
 //go:embed page.html
@@ -35,33 +36,104 @@ var page = template.Must(template.New("page").Funcs(template.FuncMap{
 	"secs":       func(d statusfile.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) },
 }).Parse(pageHTML))
 
-// NewHandler returns the HTTP interface to c:
+// Options configure statusd's HTTP interface.
+type Options struct {
+	// Refresh is how often the page reloads itself (not at all if 0).
+	Refresh time.Duration
+	// EtcDir holds the image's gokr-pw.txt ("/etc" if empty); the
+	// password may be overridden in the Collector's PermDir, as gokrazy
+	// does.
+	EtcDir string
+	// AllowPublic answers clients on public addresses too; by default
+	// only loopback, private and link-local ones (PrivateOnly).
+	AllowPublic bool
+	// Protected are more handlers behind the password, by ServeMux
+	// pattern (statusd's /api/config).
+	Protected map[string]http.Handler
+	// Logf reports refused passwords and what cannot be served
+	// (log.Printf if nil). Passwords are never logged.
+	Logf func(format string, args ...any)
+}
+
+// NewServer returns statusd's HTTP interface to c:
 //
-//   - / an HTML page of the current Snapshot that reloads itself every
-//     refresh (not at all if refresh is 0),
-//   - /api/status the Snapshot as JSON,
-//   - /healthz "ok", as long as statusd serves at all.
-func NewHandler(c *Collector, refresh time.Duration) http.Handler {
-	h := &handler{c: c, refresh: int(refresh.Round(time.Second).Seconds())}
-	if refresh > 0 && h.refresh < 1 {
-		h.refresh = 1
+//   - /healthz "ok", as long as statusd serves at all: without a password.
+//   - /public/ (the page), /public/latest.jpg and /public/status.json:
+//     the public summary, without a password and from any address, when
+//     the site configuration's status.public_summary is set (see
+//     PublicSummary). Otherwise these need the password like the rest.
+//   - everything else needs gokrazy's user and the device's password
+//     (Basic auth), from a private address unless AllowPublic: / the
+//     page of the current Snapshot, /api/status the Snapshot as JSON,
+//     /latest.jpg the newest picture, scaled down, /metrics the Snapshot
+//     in Prometheus's text format, and o.Protected.
+func NewServer(c *Collector, o Options) http.Handler {
+	logf := o.Logf
+	if logf == nil {
+		logf = log.Printf
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", h.page)
-	mux.HandleFunc("GET /api/status", h.api)
-	mux.HandleFunc("GET /latest.jpg", h.latest)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		fmt.Fprintln(w, "ok")
+	etc := o.EtcDir
+	if etc == "" {
+		etc = "/etc"
+	}
+	h := newHandler(c, o.Refresh)
+	private := h.private()
+	for pattern, ph := range o.Protected {
+		private.Handle(pattern, ph)
+	}
+	gate := &passwordGate{permDir: c.cfg.PermDir, etcDir: etc, logf: logf, now: c.cfg.Now}
+	var protected http.Handler = gate.wrap(private)
+	healthz := http.Handler(http.HandlerFunc(serveHealthz))
+	if !o.AllowPublic {
+		protected = PrivateOnly(protected)
+		healthz = PrivateOnly(healthz)
+	}
+	public := h.public()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/healthz":
+			healthz.ServeHTTP(w, r)
+		case isPublic(r.URL.Path) && h.publicSummary():
+			public.ServeHTTP(w, r)
+		default:
+			protected.ServeHTTP(w, r)
+		}
 	})
-	return mux
+}
+
+func serveHealthz(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	fmt.Fprintln(w, "ok")
 }
 
 type handler struct {
 	c       *Collector
 	refresh int // seconds
 	thumbs  thumbnails
+}
+
+func newHandler(c *Collector, refresh time.Duration) *handler {
+	h := &handler{c: c, refresh: int(refresh.Round(time.Second).Seconds())}
+	if refresh > 0 && h.refresh < 1 {
+		h.refresh = 1
+	}
+	return h
+}
+
+// private returns the routes behind the password.
+func (h *handler) private() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", h.page)
+	mux.HandleFunc("GET /api/status", h.api)
+	mux.HandleFunc("GET /latest.jpg", h.latest)
+	mux.HandleFunc("GET /metrics", h.metrics)
+	return mux
 }
 
 // latest serves a thumbnail of the newest picture camerad took.
@@ -83,13 +155,25 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "rendering page failed", http.StatusInternalServerError)
 		return
 	}
-	hdr := w.Header()
+	pageHeaders(w.Header())
+	w.Write(buf.Bytes())
+}
+
+// pageHeaders sets the headers of an HTML page: the page is
+// self-contained, no scripts, nothing external.
+func pageHeaders(hdr http.Header) {
 	hdr.Set("Content-Type", "text/html; charset=utf-8")
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("X-Content-Type-Options", "nosniff")
-	// The page is self-contained: no scripts, no external anything.
 	hdr.Set("Content-Security-Policy", "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-	w.Write(buf.Bytes())
+}
+
+func (h *handler) metrics(w http.ResponseWriter, r *http.Request) {
+	var b bytes.Buffer
+	writeMetrics(&b, h.c.Collect(r.Context()))
+	w.Header().Set("Content-Type", promtext.ContentType)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(b.Bytes())
 }
 
 func (h *handler) api(w http.ResponseWriter, r *http.Request) {

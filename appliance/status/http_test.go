@@ -162,7 +162,7 @@ func TestHandler(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tr := newTree(t)
 			tt.setup(t, tr)
-			h := NewHandler(NewCollector(tr.config()), 30*time.Second)
+			h := pages(NewCollector(tr.config()), 30*time.Second)
 
 			resp, body := get(t, h, "/")
 			if resp.StatusCode != http.StatusOK {
@@ -211,7 +211,7 @@ func TestHandler(t *testing.T) {
 
 func TestHandlerRoutes(t *testing.T) {
 	tr := newTree(t)
-	h := NewHandler(NewCollector(tr.config()), 0)
+	h := pages(NewCollector(tr.config()), 0)
 	for _, tt := range []struct {
 		target     string
 		wantStatus int
@@ -281,4 +281,11 @@ func TestFormat(t *testing.T) {
 	if !mountinfo.HasOption("ro,relatime", "ro") || mountinfo.HasOption("rw,errors=remount-ro", "ro") {
 		t.Errorf("hasOption misreads mount options")
 	}
+}
+
+// pages is the handler's routes without the password gate, and /healthz.
+func pages(c *Collector, refresh time.Duration) http.Handler {
+	mux := newHandler(c, refresh).private()
+	mux.HandleFunc("GET /healthz", serveHealthz)
+	return mux
 }

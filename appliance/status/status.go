@@ -10,11 +10,15 @@ package status
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
+
+	"github.com/lapsebox/lapsebox/appliance/config"
 )
 
 // Config says where Collector finds things. The zero value of each field
@@ -137,6 +141,15 @@ type Snapshot struct {
 	Files []File `json:"files"`
 	// FilesError says why the status file directory could not be read.
 	FilesError string `json:"filesError,omitempty"`
+
+	// Site is the site's name, from the site configuration.
+	Site string `json:"site,omitempty"`
+	// Health is whether the appliance is healthy, and why not.
+	Health *Health `json:"health"`
+	// Today is today's captures.
+	Today *Timeline `json:"today"`
+	// Errors are the recent errors of each service that has any.
+	Errors []ServiceErrors `json:"errors"`
 }
 
 // Build identifies the software running on the appliance.
@@ -191,7 +204,25 @@ func (c *Collector) Collect(ctx context.Context) *Snapshot {
 	} else {
 		s.Files = fs
 	}
+
+	site, siteErr := c.site()
+	if site != nil {
+		s.Site = site.Site.Name
+	}
+	s.Health = s.health()
+	s.Today = timeline(now, site, siteErr, c.cfg.PermDir, s.camera())
+	s.Errors = s.recentErrors()
 	return s
+}
+
+// site loads the site configuration: the one in use, as the services
+// load it. Its error names the file relative to /perm, not by its path.
+func (c *Collector) site() (*config.Config, error) {
+	site, _, err := config.Load(c.cfg.PermDir)
+	if err != nil {
+		err = errors.New(strings.ReplaceAll(err.Error(), c.cfg.PermDir+string(filepath.Separator), ""))
+	}
+	return site, err
 }
 
 // File is one status file written by a lapsebox service into the run

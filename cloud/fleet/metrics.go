@@ -66,14 +66,14 @@ func (s *Service) writeMetrics(b *bytes.Buffer, sts []state.Status, firing []sta
 	for _, st := range sts {
 		dev := []string{"device", st.Device}
 		if !st.LastSeen.IsZero() {
-			seen.Add(unix(st.LastSeen), dev...)
+			seen.Add(promtext.Unix(st.LastSeen), dev...)
 			silent.Add(promtext.Bool(now.Sub(st.LastSeen) > s.rules.SilentAfter), dev...)
 		}
 		if !st.LastCapture.IsZero() {
-			capture.Add(unix(st.LastCapture), dev...)
+			capture.Add(promtext.Unix(st.LastCapture), dev...)
 		}
 		if st.Photo.Name != "" {
-			photo.Add(unix(st.Photo.Captured), dev...)
+			photo.Add(promtext.Unix(st.Photo.Captured), dev...)
 			size.Add(float64(st.Photo.Bytes), dev...)
 			if st.Photo.Luma != nil {
 				luma.Add(*st.Photo.Luma/255, dev...)
@@ -133,5 +133,3 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
-
-func unix(t interface{ UnixMilli() int64 }) float64 { return float64(t.UnixMilli()) / 1000 }

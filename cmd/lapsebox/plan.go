@@ -21,6 +21,7 @@ import (
 	"github.com/lapsebox/lapsebox/appliance/schedule"
 	"github.com/lapsebox/lapsebox/appliance/status"
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
+	"github.com/lapsebox/lapsebox/internal/gokrazyhttp"
 )
 
 const planUsage = `usage: lapsebox plan [flags]
@@ -31,7 +32,7 @@ holds, and how long catching up after an outage takes.
 
   lapsebox plan -interval 10m -keep raw+jpg -camera "Canon EOS 600D" -link 1Mbit -disk 32GB
   lapsebox plan -config site.json -link 2Mbit -disk 64GB
-  lapsebox plan -config site.json -status http://lapsebox.local:8080/ -link 1Mbit
+  lapsebox plan -config site.json -status http://lapsebox.local:8080/ -password-file PW -link 1Mbit
 
 Flags:
 `
@@ -39,6 +40,7 @@ Flags:
 // planFlags are lapsebox plan's inputs.
 type planFlags struct {
 	config, camera, keep, link, disk, status string
+	passwordFile                             string
 	interval, outage                         time.Duration
 	highWater                                float64
 }
@@ -59,6 +61,7 @@ func planCommand(ctx context.Context, args []string, w io.Writer) error {
 	fs.Float64Var(&f.highWater, "high_water", 0, "percent of the disk pictures may fill before retention deletes (default: -config's, else 85)")
 	fs.DurationVar(&f.outage, "outage", 24*time.Hour, "an outage of the link to catch up after")
 	fs.StringVar(&f.status, "status", "", "camerad.json, or a device's statusd URL: plan with the picture sizes it measured")
+	fs.StringVar(&f.passwordFile, "password-file", "", "file holding the device's HTTP password, which statusd asks for (with a -status URL)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -154,7 +157,7 @@ func (f planFlags) site(ctx context.Context) (*sitePlan, error) {
 		}
 	}
 	if f.status != "" {
-		a, err := measuredAutonomy(ctx, f.status)
+		a, err := measuredAutonomy(ctx, f.status, f.passwordFile)
 		if err != nil {
 			return nil, err
 		}
@@ -228,14 +231,22 @@ func (p *sitePlan) print(w io.Writer) error {
 }
 
 // measuredAutonomy reads the picture sizes a device measured, from a
-// camerad.json file or a device's statusd.
-func measuredAutonomy(ctx context.Context, src string) (*statusfile.Autonomy, error) {
+// camerad.json file or a device's statusd (with the device password from
+// passwordFile, if not empty).
+func measuredAutonomy(ctx context.Context, src, passwordFile string) (*statusfile.Autonomy, error) {
 	var cam statusfile.Camera
 	if strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://") {
 		u := strings.TrimSuffix(src, "/") + "/api/status"
 		req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
 		if err != nil {
 			return nil, err
+		}
+		if passwordFile != "" {
+			pw, err := os.ReadFile(passwordFile)
+			if err != nil {
+				return nil, fmt.Errorf("reading the device password: %w", err)
+			}
+			req.SetBasicAuth(gokrazyhttp.User, strings.TrimSpace(string(pw)))
 		}
 		client := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		resp, err := client.Do(req)

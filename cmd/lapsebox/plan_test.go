@@ -84,12 +84,18 @@ func TestPlanWithMeasuredSizes(t *testing.T) {
 			http.NotFound(w, r)
 			return
 		}
+		if u, pw, ok := r.BasicAuth(); !ok || u != "gokrazy" || pw != "device-pw" {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
 		json.NewEncoder(w).Encode(status.Snapshot{Files: []status.File{{Name: "camerad", Status: raw}}})
 	}))
 	defer srv.Close()
+	pwFile := filepath.Join(t.TempDir(), "pw.txt")
+	os.WriteFile(pwFile, []byte("device-pw\n"), 0o600)
 	for _, src := range []string{file, srv.URL + "/"} {
 		var out bytes.Buffer
-		if err := planCommand(context.Background(), []string{"-interval", "5m", "-status", src, "-disk", "1GB"}, &out); err != nil {
+		if err := planCommand(context.Background(), []string{"-interval", "5m", "-status", src, "-password-file", pwFile, "-disk", "1GB"}, &out); err != nil {
 			t.Fatalf("-status %s: %v", src, err)
 		}
 		if !strings.Contains(out.String(), "capture    312.3 kB (measured on the device: median of the last 20 pictures)") {

@@ -1,9 +1,12 @@
-// Binary statusd serves the appliance's status page and JSON API: host,
-// versions, uptime, the /perm partition, gokrazy's services (asked over
-// gokrazy's unix socket) and the heartbeats of lapsebox's services from
-// their status files under /run/lapsebox. At /api/config it takes a new
-// site configuration and gives out the one in use, to clients with
-// gokrazy's password (package configapi).
+// Binary statusd serves the appliance's own page, its JSON API and its
+// Prometheus metrics: today's captures, the latest picture, the upload
+// queues, /perm and the days of autonomy, the modem, health and the
+// watchdog, sensors, versions and recent errors, from the status files
+// of lapsebox's services under /run/lapsebox and from gokrazy (over its
+// unix socket). Everything but /healthz needs gokrazy's user and password,
+// from a private network; the site configuration can open a public
+// summary (package status). At /api/config it takes a new site
+// configuration and gives out the one in use (package configapi).
 //
 // Example:
 //
@@ -48,7 +51,9 @@ var (
 	gokrazySocket = flag.String("gokrazy_socket", status.DefaultGokrazySocket,
 		"unix socket of gokrazy's HTTP server")
 	allowPublic = flag.Bool("allow_public", false,
-		"answer clients on public addresses too (default: private networks, loopback and link-local only)")
+		"answer clients on public addresses too, with the password (default: private networks, loopback and link-local only)")
+	etcDir = flag.String("etc", "/etc",
+		"directory of the image's gokr-pw.txt, the password statusd asks for (overridden by the one in -perm, as gokrazy does)")
 	passwordFiles = flag.String("gokrazy_password_files", strings.Join(status.DefaultPasswordFiles, ","),
 		"comma-separated files to read gokrazy's HTTP password from, first existing wins")
 )
@@ -67,14 +72,13 @@ func logic() error {
 		Version:       v,
 		StaleAfter:    *staleAfter,
 	})
-	mux := http.NewServeMux()
-	mux.Handle("/", status.NewHandler(c, *refresh))
-	// Push and pull of the site configuration, with gokrazy's password.
-	mux.Handle(configapi.Path, &configapi.Handler{PermDir: *permDir})
-	var handler http.Handler = mux
-	if !*allowPublic {
-		handler = status.PrivateOnly(handler)
-	}
+	handler := status.NewServer(c, status.Options{
+		Refresh:     *refresh,
+		EtcDir:      *etcDir,
+		AllowPublic: *allowPublic,
+		// Push and pull of the site configuration.
+		Protected: map[string]http.Handler{configapi.Path: &configapi.Handler{PermDir: *permDir, EtcDir: *etcDir}},
+	})
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -10,6 +10,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ContentType is the exposition format's media type.
@@ -78,3 +79,6 @@ func Bool(b bool) float64 {
 	}
 	return 0
 }
+
+// Unix is t in Unix seconds, to the millisecond: a timestamp sample.
+func Unix(t time.Time) float64 { return float64(t.UnixMilli()) / 1000 }
