@@ -39,7 +39,7 @@ type tree struct {
 
 // newTree returns an empty fake device. procfs has host name, uptime and a
 // mount table in which perm is mounted from /dev/mmcblk0p4.
-func newTree(t *testing.T) *tree {
+func newTree(t testing.TB) *tree {
 	t.Helper()
 	root := t.TempDir()
 	if len(root) > 80 { // unix socket paths are limited to 108 bytes
@@ -71,7 +71,7 @@ func newTree(t *testing.T) *tree {
 }
 
 // write writes content to the file rel under the tree's root.
-func (tr *tree) write(t *testing.T, rel, content string) string {
+func (tr *tree) write(t testing.TB, rel, content string) string {
 	t.Helper()
 	fn := filepath.Join(tr.root, rel)
 	if err := os.MkdirAll(filepath.Dir(fn), 0o755); err != nil {
@@ -84,7 +84,7 @@ func (tr *tree) write(t *testing.T, rel, content string) string {
 }
 
 // mountPerm writes a gokrazy mount table, with or without tr.perm in it.
-func (tr *tree) mountPerm(t *testing.T, mounted bool) {
+func (tr *tree) mountPerm(t testing.TB, mounted bool) {
 	t.Helper()
 	b, err := os.ReadFile("testdata/mountinfo-gokrazy.txt")
 	if err != nil {
@@ -100,7 +100,7 @@ func (tr *tree) mountPerm(t *testing.T, mounted bool) {
 }
 
 // process adds /proc/<pid>/stat in the given state ('S', 'Z', …).
-func (tr *tree) process(t *testing.T, pid int, comm string, state byte) {
+func (tr *tree) process(t testing.TB, pid int, comm string, state byte) {
 	t.Helper()
 	tr.write(t, fmt.Sprintf("proc/%d/stat", pid),
 		fmt.Sprintf("%d (%s) %c 1 %d %d 0 -1 4194560 1297 0 0 0 3 5 0 0 20 0 8 0 1234 1262964736 2890 18446744073709551615\n", pid, comm, state, pid, pid))
@@ -158,7 +158,7 @@ type fakeStatus struct {
 // tree: dhcp, ntp, heartbeat and statusd run, camerad has crashed and waits
 // to be restarted, breakglass was stopped, uploadd is being stopped, and
 // modemd waits for the clock.
-func (tr *tree) gokrazyServices(t *testing.T) []fakeService {
+func (tr *tree) gokrazyServices(t testing.TB) []fakeService {
 	t.Helper()
 	tr.process(t, 201, "dhcp", 'S')
 	tr.process(t, 202, "ntp", 'S')
@@ -183,7 +183,7 @@ func (tr *tree) gokrazyServices(t *testing.T) []fakeService {
 // Basic auth against password (none if "") like gokrazy's authenticated.go
 // and serves st at / as JSON when asked with Accept: application/json (and
 // HTML otherwise).
-func (tr *tree) serveGokrazy(t *testing.T, password string, st fakeStatus) {
+func (tr *tree) serveGokrazy(t testing.TB, password string, st fakeStatus) {
 	t.Helper()
 	tr.serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if password != "" {
@@ -224,7 +224,7 @@ func (tr *tree) serveGokrazy(t *testing.T, password string, st fakeStatus) {
 }
 
 // serveHTTP serves h on tr.socket until the test ends.
-func (tr *tree) serveHTTP(t *testing.T, h http.Handler) {
+func (tr *tree) serveHTTP(t testing.TB, h http.Handler) {
 	t.Helper()
 	ln, err := net.Listen("unix", tr.socket)
 	if err != nil {
@@ -237,13 +237,13 @@ func (tr *tree) serveHTTP(t *testing.T, h http.Handler) {
 
 // defaultGokrazy serves realistic gokrazy status for tr, protected by
 // testPassword, which is written to the /perm password file.
-func (tr *tree) defaultGokrazy(t *testing.T) {
+func (tr *tree) defaultGokrazy(t testing.TB) {
 	t.Helper()
 	tr.write(t, "perm/gokr-pw.txt", testPassword+"\n")
 	tr.serveGokrazy(t, testPassword, tr.status(t))
 }
 
-func (tr *tree) status(t *testing.T) fakeStatus {
+func (tr *tree) status(t testing.TB) fakeStatus {
 	t.Helper()
 	return fakeStatus{
 		Services:       tr.gokrazyServices(t),

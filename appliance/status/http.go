@@ -29,6 +29,8 @@ var page = template.Must(template.New("page").Funcs(template.FuncMap{
 	"indent":     indentJSON,
 	"stateClass": func(s State) string { return strings.ReplaceAll(string(s), " ", "-") },
 	"ago":        ago,
+	"signal":     signal,
+	"dataUse":    dataUse,
 	"autonomy":   autonomy,
 	"uptime":     uptime,
 	"pct":        func(f float64) float64 { return 100 * f },
@@ -147,10 +149,12 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 	var buf bytes.Buffer
 	if err := page.Execute(&buf, struct {
 		*Snapshot
-		Refresh int
-		Camera  *statusfile.Camera
-		Uploads *statusfile.Uploads
-	}{s, h.refresh, s.camera(), s.uploads()}); err != nil {
+		Refresh  int
+		Camera   *statusfile.Camera
+		Uploads  *statusfile.Uploads
+		Modem    *statusfile.Modem
+		Watchdog *watchdogStatus
+	}{s, h.refresh, s.camera(), s.uploads(), s.modem(), s.watchdog()}); err != nil {
 		log.Printf("status: rendering page: %v", err)
 		http.Error(w, "rendering page failed", http.StatusInternalServerError)
 		return
