@@ -2,6 +2,7 @@ package status
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -123,4 +124,73 @@ func TestPageInChromium(t *testing.T) {
 			t.Errorf("browser: %s", l)
 		}
 	}
+}
+
+// BenchmarkPageInChromium measures the page's weight (its HTML and the
+// latest picture, in bytes) and the time headless Chromium takes to load
+// and render it from statusd, fed by the recorded status files, against
+// a static copy of the same bytes served from files in the same run (the
+// browser's and the loopback's own cost).
+//
+//	go test -run '^$' -bench PageInChromium -benchtime 20x ./appliance/status/
+func BenchmarkPageInChromium(b *testing.B) {
+	br := startBrowser(b)
+	base := serveDevice(b, recordedDevice(b, false))
+	get := func(path string) []byte {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		req.Header.Set("Authorization", basic(testPassword))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			b.Fatalf("GET %s: %s", path, resp.Status)
+		}
+		return body
+	}
+	html, pic := get("/"), get("/latest.jpg")
+	static := b.TempDir()
+	os.WriteFile(filepath.Join(static, "index.html"), html, 0o644)
+	os.WriteFile(filepath.Join(static, "latest.jpg"), pic, 0o644)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.FileServer(http.Dir(static))}
+	go srv.Serve(ln)
+	defer srv.Close()
+	staticURL := "http://" + ln.Addr().String() + "/"
+
+	if err := br.Viewport(390, 844, true); err != nil {
+		b.Fatal(err)
+	}
+	// load navigates to url and returns the navigation's duration (to
+	// the load event, the picture included) in milliseconds.
+	load := func(url string) float64 {
+		if err := br.Navigate(url); err != nil {
+			b.Fatal(err)
+		}
+		var ms float64
+		if err := br.Eval(`(async () => {
+			const nav = () => performance.getEntriesByType('navigation')[0];
+			while (!nav() || nav().loadEventEnd === 0) await new Promise(r => setTimeout(r, 5));
+			return nav().loadEventEnd - nav().startTime })()`, &ms); err != nil {
+			b.Fatal(err)
+		}
+		return ms
+	}
+	load(base + "/") // warm up both: the thumbnail cache, the browser
+	load(staticURL)
+	var live, ref float64
+	b.ResetTimer()
+	for range b.N {
+		live += load(base + "/")
+		ref += load(staticURL)
+	}
+	b.ReportMetric(float64(len(html)), "html-bytes")
+	b.ReportMetric(float64(len(pic)), "picture-bytes")
+	b.ReportMetric(live/float64(b.N), "ms/load")
+	b.ReportMetric(ref/float64(b.N), "ref-static-ms/load")
 }
