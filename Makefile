@@ -82,6 +82,8 @@ bench: deps libusb
 	$(GO) test -run '^$$' -bench BacklogDrain -benchtime 1x -timeout 30m ./appliance/uploader/
 	$(GO) test -run '^$$' -bench RoundTrip -benchtime 5000x ./modem/
 	$(GO) test -run '^$$' -bench Idle -benchtime 1x ./cmd/modemd/
+	$(GO) test -run '^$$' -bench Idle -benchtime 1x ./cmd/statusd/
+	$(GO) test -run '^$$' -bench PageInChromium -benchtime 20x ./appliance/status/
 	scripts/bench-process
 
 fmt:

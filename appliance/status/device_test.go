@@ -3,6 +3,7 @@ package status
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
@@ -282,4 +283,53 @@ func TestMetricsPromtool(t *testing.T) {
 		t.Error("an unknown drain time is exported as -1")
 	}
 	noSecrets(t, "/metrics", body)
+}
+
+// The JSON API carries the page's parts, every key camelCase.
+func TestAPIShape(t *testing.T) {
+	tr := recordedDevice(t, false)
+	rec := request(tr.server(), "GET", "/api/status", "127.0.0.1:1", "gokrazy", testPassword)
+	var m map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, e := range v {
+				if k == "" || strings.ContainsAny(k, "_- ") || k[0] < 'a' || k[0] > 'z' {
+					t.Errorf("key %q is not camelCase", k)
+				}
+				walk(e)
+			}
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		}
+	}
+	walk(m)
+	var s Snapshot
+	json.Unmarshal(rec.Body.Bytes(), &s)
+	if s.Site != "Site 7 crane" || s.Health == nil || !s.Health.OK || s.Today == nil || s.Today.Taken != 141 || len(s.Errors) == 0 {
+		t.Errorf("site %q, health %+v, today %+v, %d services with errors", s.Site, s.Health, s.Today, len(s.Errors))
+	}
+	for _, e := range s.Errors {
+		for _, m := range e.Errors {
+			if strings.Contains(m.Message, "tok-SECRET") {
+				t.Errorf("%s: %s", e.Service, m.Message)
+			}
+		}
+	}
+	noSecrets(t, "/api/status", rec.Body.String())
+	// uploadd's error quotes a URL with a password and a token: the
+	// page shows neither, in the uploads, the errors or the heartbeats.
+	page := request(tr.server(), "GET", "/", "127.0.0.1:1", "gokrazy", testPassword).Body.String()
+	if strings.Contains(rec.Body.String(), "dav-SECRET") || strings.Contains(rec.Body.String(), "tok-SECRET") {
+		t.Error("the API shows uploadd's credentials")
+	}
+	if strings.Contains(page, "dav-SECRET") || strings.Contains(page, "tok-SECRET") || !strings.Contains(page, "dav.example.com/remote.php") {
+		t.Errorf("the page shows uploadd's credentials, or not the URL at all")
+	}
 }

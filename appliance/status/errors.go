@@ -5,8 +5,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/lapsebox/lapsebox/internal/redact"
 )
 
 // maxErrorsPerService bounds the recent errors kept for one service.
@@ -26,13 +24,12 @@ type ServiceError struct {
 }
 
 // recentErrors gathers what went wrong lately, per service, from gokrazy's
-// view of the services and from each status file. Every message passes
-// through redact.String: an error quoting a URL shows it without its
-// password or token.
+// view of the services and from each status file (redacted as it was
+// read: an error quoting a URL shows it without its password or token).
 func (s *Snapshot) recentErrors() []ServiceErrors {
 	by := map[string][]ServiceError{}
 	add := func(service string, t time.Time, format string, args ...any) {
-		by[service] = append(by[service], ServiceError{Time: t, Message: redact.String(fmt.Sprintf(format, args...))})
+		by[service] = append(by[service], ServiceError{Time: t, Message: fmt.Sprintf(format, args...)})
 	}
 	for _, sv := range s.Services {
 		switch sv.State {

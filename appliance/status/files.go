@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
+	"github.com/lapsebox/lapsebox/internal/redact"
 )
 
 // readFiles reads the status files <name>.json in dir. A missing dir is not
@@ -52,6 +53,13 @@ func readFile(fn, name string, now time.Time, staleAfter time.Duration) File {
 		file.Error = err.Error()
 		return file
 	}
-	file.Status = json.RawMessage(b)
+	// A second line of defence: a service that wrote a URL with its
+	// password or token into its status does not show it here.
+	red := []byte(redact.String(string(b)))
+	if !json.Valid(red) {
+		file.Error = "status withheld: it could not be redacted"
+		return file
+	}
+	file.Status = json.RawMessage(red)
 	return file
 }

@@ -90,7 +90,7 @@ func runVM(ctx context.Context, args []string) error {
 	pw := img.password
 	fmt.Printf("booting %s (%s, build %s)\n", imgPath, b.Title, m.BuildTimestamp)
 	fmt.Printf("  gokrazy:  http://%s/  user gokrazy, password %s\n", vm.Addr("gokrazy"), pw)
-	fmt.Printf("  statusd:  http://%s/\n", vm.Addr("statusd"))
+	fmt.Printf("  statusd:  http://%s/  the same user and password\n", vm.Addr("statusd"))
 	fmt.Printf("  serial:   %s\n", vm.SerialLog)
 	for _, n := range notes {
 		fmt.Println(n)
