@@ -2,7 +2,7 @@ package status
 
 import (
 	"bytes"
-	_ "embed"
+	"embed"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -17,10 +17,10 @@ import (
 	"github.com/lapsebox/lapsebox/internal/promtext"
 )
 
-//go:embed page.html
-var pageHTML string
+//go:embed page.html public.html head.html
+var templates embed.FS
 
-var page = template.Must(template.New("page").Funcs(template.FuncMap{
+var page = template.Must(template.New("page.html").Funcs(template.FuncMap{
 	"bytes":      templateBytes,
 	"drain":      drain,
 	"rate":       rate,
@@ -36,7 +36,7 @@ var page = template.Must(template.New("page").Funcs(template.FuncMap{
 	"pct":        func(f float64) float64 { return 100 * f },
 	"join":       func(s []string) string { return strings.Join(s, ", ") },
 	"secs":       func(d statusfile.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) },
-}).Parse(pageHTML))
+}).ParseFS(templates, "page.html", "head.html"))
 
 // Options configure statusd's HTTP interface.
 type Options struct {

@@ -2,7 +2,6 @@ package status
 
 import (
 	"bytes"
-	_ "embed"
 	"encoding/json"
 	"html/template"
 	"log"
@@ -12,10 +11,7 @@ import (
 	"time"
 )
 
-//go:embed public.html
-var publicHTML string
-
-var publicPage = template.Must(template.New("public").Funcs(template.FuncMap{"ago": ago}).Parse(publicHTML))
+var publicPage = template.Must(template.New("public.html").Funcs(template.FuncMap{"ago": ago}).ParseFS(templates, "public.html", "head.html"))
 
 // PublicSummary is all the public summary tells: the latest picture (at
 // /public/latest.jpg), when it was taken, and whether the appliance is
