@@ -333,3 +333,23 @@ func TestAPIShape(t *testing.T) {
 		t.Errorf("the page shows uploadd's credentials, or not the URL at all")
 	}
 }
+
+// Without watchdogd and modemd the page says so, and statusd judges
+// health itself.
+func TestPageWithoutWatchdogd(t *testing.T) {
+	tr := recordedDevice(t, false)
+	os.Remove(filepath.Join(tr.run, "watchdogd.json"))
+	os.Remove(filepath.Join(tr.run, "modemd.json"))
+	page := request(tr.server(), "GET", "/", "127.0.0.1:1", "gokrazy", testPassword).Body.String()
+	for _, want := range []string{"watchdogd not running: no watchdogd.json", "watchdogd not running: no readings",
+		"No modem: modemd is not running", "as statusd judges", `class="badge good">healthy</span>`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	for _, id := range sections {
+		if !strings.Contains(page, `<section id="`+id+`">`) {
+			t.Errorf("no section %s", id)
+		}
+	}
+}
