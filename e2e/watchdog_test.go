@@ -265,6 +265,7 @@ func TestWatchdogInVM(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer vm.Stop()
+	statusdPasswords.Store(vm, password(t, img.manifest))
 	defer func() {
 		if t.Failed() {
 			t.Logf("serial console:\n%s", tail(vm.SerialOutput(), 8000))

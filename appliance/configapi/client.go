@@ -177,6 +177,11 @@ func decodeReply(resp *http.Response, rep *reply) error {
 		return fmt.Errorf("config: reading the answer (%s): %w", resp.Status, err)
 	}
 	if err := json.Unmarshal(b, rep); err != nil {
+		if resp.StatusCode == http.StatusUnauthorized {
+			// statusd's own password check answers before the
+			// endpoint does, in plain text.
+			return errRefused
+		}
 		return fmt.Errorf("config: the device answered %s, not lapsebox's configuration endpoint (%s)", resp.Status, firstLine(b))
 	}
 	return nil
@@ -189,12 +194,15 @@ func (d *Device) failed(resp *http.Response, rep reply) error {
 	}
 	switch resp.StatusCode {
 	case http.StatusUnauthorized:
-		return errors.New("config: the device refused the password (user " + User + "): is it the password of the image this device runs?")
+		return errRefused
 	case http.StatusTooManyRequests:
 		return fmt.Errorf("config: %s (retry after %s s)", msg, resp.Header.Get("Retry-After"))
 	}
 	return fmt.Errorf("config: %s: %s", resp.Status, msg)
 }
+
+// errRefused is a 401 from the device.
+var errRefused = errors.New("config: the device refused the password (user " + User + "): is it the password of the image this device runs?")
 
 func firstLine(b []byte) string {
 	s, _, _ := strings.Cut(string(b), "\n")

@@ -452,6 +452,14 @@ func TestClientErrors(t *testing.T) {
 	if _, _, err := c.Pull(context.Background(), false); err == nil || !strings.Contains(err.Error(), "refused the password") {
 		t.Errorf("Pull with a wrong password = %v", err)
 	}
+	// statusd's own password check answers in plain text.
+	fence := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "unauthorized: user gokrazy and the device's password", http.StatusUnauthorized)
+	}))
+	defer fence.Close()
+	if _, _, err := (&Device{BaseURL: fence.URL, Password: "wrong"}).Pull(context.Background(), false); err == nil || !strings.Contains(err.Error(), "refused the password") {
+		t.Errorf("Pull refused by statusd's fence = %v", err)
+	}
 	notLapsebox := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "<html>404</html>", http.StatusNotFound)
 	}))
