@@ -54,7 +54,7 @@ test: deps libusb testsummary
 # Power cuts: the appliance VM loses power CUTS times at random instants
 # (captures, store commits, uploads, retention) and boots again on the same
 # disk; the log ends with a table of cuts, photos, lost, duplicated and
-# corrupt. make test runs 5 cuts. About 40 s a cut on two cores.
+# corrupt. make test runs 4, one aimed at each phase. About 40 s a cut on two cores.
 CUTS ?= 100
 soak: deps libusb
 	$(GO) test -run '^TestPowerCut$$' -count=1 -v -timeout 0 ./e2e/ -cuts=$(CUTS)
