@@ -65,8 +65,9 @@ type Config struct {
 	Retention Retention
 	// Modem configures the cellular modem.
 	Modem Modem
-	// Update configures pulled over-the-air updates.
-	Update Update
+	// Update configures pulled over-the-air updates; nil (no update
+	// section) means the device pulls none.
+	Update *Update
 	// Hardware is what is wired to the GPIO lines, and the limits of the
 	// health model.
 	Hardware Hardware

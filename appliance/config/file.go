@@ -15,7 +15,7 @@ type fileConfig struct {
 	Targets   []fileTarget      `json:"targets"`
 	Retention fileRetention     `json:"retention"`
 	Modem     fileModem         `json:"modem"`
-	Update    fileUpdate        `json:"update"`
+	Update    *fileUpdate       `json:"update,omitempty"`
 	Hardware  *fileHardware     `json:"hardware,omitempty"`
 	Status    fileStatus        `json:"status"`
 	Secrets   map[string]string `json:"secrets"`
@@ -81,6 +81,5 @@ func defaults() fileConfig {
 		Schedule:  fileSchedule{Interval: "5m", MinGap: "3s"},
 		Retention: fileRetention{MaxAge: "0", HighWater: 85, LowWater: 75, Critical: 95},
 		Modem:     defaultModem(),
-		Update:    defaultUpdate(),
 	}
 }

@@ -42,9 +42,20 @@ func defaultUpdate() fileUpdate {
 }
 
 // parseUpdate validates the update section; the targets are parsed.
-func (f *fileConfig) parseUpdate(targets []Target, bad func(field, format string, args ...any)) Update {
-	fu := f.Update
-	u := Update{Target: fu.Target, Channel: fu.Channel}
+// Without the section the device pulls no releases (nil); a field the
+// section leaves out takes its default.
+func (f *fileConfig) parseUpdate(targets []Target, bad func(field, format string, args ...any)) *Update {
+	if f.Update == nil {
+		return nil
+	}
+	fu, d := *f.Update, defaultUpdate()
+	for _, e := range []struct{ v, def *string }{{&fu.Channel, &d.Channel}, {&fu.WindowStart, &d.WindowStart},
+		{&fu.WindowEnd, &d.WindowEnd}, {&fu.PollEvery, &d.PollEvery}} {
+		if *e.v == "" {
+			*e.v = *e.def
+		}
+	}
+	u := &Update{Target: fu.Target, Channel: fu.Channel}
 	if fu.Target != "" {
 		found := false
 		for _, t := range targets {
@@ -85,8 +96,11 @@ func (f *fileConfig) parseUpdate(targets []Target, bad func(field, format string
 	return u
 }
 
-func (u Update) file() fileUpdate {
-	return fileUpdate{Target: u.Target, Channel: u.Channel, WindowStart: u.WindowStart.String(),
+func (u *Update) file() *fileUpdate {
+	if u == nil {
+		return nil
+	}
+	return &fileUpdate{Target: u.Target, Channel: u.Channel, WindowStart: u.WindowStart.String(),
 		WindowEnd: u.WindowEnd.String(), PollEvery: schedule.FormatDuration(u.PollEvery)}
 }
 

@@ -7,16 +7,21 @@ import (
 )
 
 func TestUpdateSection(t *testing.T) {
-	c := Default()
-	u := c.Update
-	if u.Channel != "stable" || u.PollEvery != 6*time.Hour || u.WindowStart.String() != "02:00" || u.WindowEnd.String() != "05:00" {
-		t.Errorf("default update section %+v", u)
+	if u := Default().Update; u != nil {
+		t.Errorf("default configuration has an update section %+v; without one the device must pull nothing", u)
 	}
 	const base = `{"site": {"name": "s", "time_zone": "UTC"},
 		"targets": [{"name": "cam", "kind": "livecam", "url": "https://w.example/"}, {"name": "home", "kind": "cloud", "url": "https://c.example/", "secret": "tok"}],
 		"secrets": {"tok": "t0k3n"}, "update": %s}`
+	c, err := Parse("x.json", []byte(strings.Replace(base, "%s", "{}", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := c.Update; u == nil || u.Channel != "stable" || u.PollEvery != 6*time.Hour || u.WindowStart.String() != "02:00" || u.WindowEnd.String() != "05:00" {
+		t.Errorf("empty update section %+v, want the defaults", u)
+	}
 	good := `{"target": "home", "channel": "beta", "window_start": "23:00", "window_end": "01:30", "poll_every": "1h"}`
-	c, err := Parse("x.json", []byte(strings.Replace(base, "%s", good, 1)))
+	c, err = Parse("x.json", []byte(strings.Replace(base, "%s", good, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +37,7 @@ func TestUpdateSection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c2.Update != c.Update {
+	if *c2.Update != *c.Update {
 		t.Errorf("round trip: %+v, want %+v", c2.Update, c.Update)
 	}
 	for _, tt := range []struct{ at, want string }{{"22:59", "no"}, {"23:00", "yes"}, {"00:10", "yes"}, {"01:30", "no"}, {"12:00", "no"}} {

@@ -162,9 +162,31 @@ func Push(ctx context.Context, dev Device, img Image, progress func(Progress)) e
 	if err := img.validate(); err != nil {
 		return err
 	}
-	c, err := newClient(dev)
+	if img.Boot == nil {
+		return errors.New("update: Image.Boot is nil")
+	}
+	c, report, err := install(ctx, dev, img, progress)
 	if err != nil {
 		return err
+	}
+	return c.wait(ctx, img.BuildTimestamp, report)
+}
+
+// Install is Push without the wait: what a device updating itself uses,
+// since the reboot ends it. img.Boot may be nil: the boot file system is
+// then left as it is (a release whose boot files did not change).
+func Install(ctx context.Context, dev Device, img Image, progress func(Progress)) error {
+	if err := img.validate(); err != nil {
+		return err
+	}
+	_, _, err := install(ctx, dev, img, progress)
+	return err
+}
+
+func install(ctx context.Context, dev Device, img Image, progress func(Progress)) (*client, func(Progress), error) {
+	c, err := newClient(dev)
+	if err != nil {
+		return nil, nil, err
 	}
 	var mu sync.Mutex
 	report := func(p Progress) {
@@ -179,47 +201,47 @@ func Push(ctx context.Context, dev Device, img Image, progress func(Progress)) e
 	report(Progress{Step: StepFeatures})
 	f, err := c.features(ctx)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	for _, need := range []string{"partuuid", "updatehash"} {
 		if !f.Has(need) {
-			return &Error{Step: StepFeatures, Method: http.MethodGet, URL: c.url("/update/features"),
+			return nil, nil, &Error{Step: StepFeatures, Method: http.MethodGet, URL: c.url("/update/features"),
 				Err: fmt.Errorf("device lacks feature %q (has %q); it runs a gokrazy too old for this update protocol", need, f.Features)}
 		}
 	}
 	report(Progress{Step: StepFeatures, Detail: "the device supports " + f.List()})
 
 	if err := c.upload(ctx, StepRoot, "/update/root", img.Root, report); err != nil {
-		return err
+		return nil, nil, err
 	}
-	if err := c.upload(ctx, StepBoot, "/update/boot", img.Boot, report); err != nil {
-		return err
+	if img.Boot != nil {
+		if err := c.upload(ctx, StepBoot, "/update/boot", img.Boot, report); err != nil {
+			return nil, nil, err
+		}
 	}
 	if img.MBR != nil {
 		if err := c.upload(ctx, StepMBR, "/update/mbr", strings.NewReader(string(img.MBR)), report); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
 
 	report(Progress{Step: StepSwitch})
 	if _, err := c.do(ctx, StepSwitch, http.MethodPost, "/update/switch", nil); err != nil {
-		return err
+		return nil, nil, err
 	}
 	report(Progress{Step: StepSwitch, Detail: "the device boots the new root file system next"})
 
 	report(Progress{Step: StepReboot})
 	if err := c.reboot(ctx, report); err != nil {
-		return err
+		return nil, nil, err
 	}
-	return c.wait(ctx, img.BuildTimestamp, report)
+	return c, report, nil
 }
 
 func (img *Image) validate() error {
 	switch {
 	case img.Root == nil:
 		return errors.New("update: Image.Root is nil")
-	case img.Boot == nil:
-		return errors.New("update: Image.Boot is nil")
 	case img.MBR != nil && len(img.MBR) != MBRSize:
 		return fmt.Errorf("update: Image.MBR is %d bytes, want exactly %d (the boot code before the partition table); refusing to send it", len(img.MBR), MBRSize)
 	case img.BuildTimestamp == "":

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/lapsebox/lapsebox/image/update/updatetest"
 )
 
 func TestMain(m *testing.M) {
@@ -66,25 +68,25 @@ func TestPushSuccess(t *testing.T) {
 	mbr := bytes.Repeat([]byte{0xeb}, MBRSize)
 	for _, tc := range []struct {
 		name     string
-		reboot   rebootMode
+		reboot   updatetest.RebootMode
 		mbr      []byte
 		features string
 		wantMBR  bool
 	}{
-		{name: "answered reboot", reboot: rebootAnswer, mbr: mbr, wantMBR: true},
-		{name: "reset during reboot", reboot: rebootReset, mbr: mbr, wantMBR: true},
-		{name: "EOF during reboot", reboot: rebootEOF, mbr: mbr, wantMBR: true},
-		{name: "no MBR (Raspberry Pi)", reboot: rebootAnswer},
-		{name: "features without gpt", reboot: rebootReset, features: "partuuid,updatehash,"},
+		{name: "answered reboot", reboot: updatetest.RebootAnswer, mbr: mbr, wantMBR: true},
+		{name: "reset during reboot", reboot: updatetest.RebootReset, mbr: mbr, wantMBR: true},
+		{name: "EOF during reboot", reboot: updatetest.RebootEOF, mbr: mbr, wantMBR: true},
+		{name: "no MBR (Raspberry Pi)", reboot: updatetest.RebootAnswer},
+		{name: "features without gpt", reboot: updatetest.RebootReset, features: "partuuid,updatehash,"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFakeDevice(t, oldBuild)
-			f.reboot = tc.reboot
-			f.downFor = 150 * time.Millisecond
+			f := updatetest.New(t, oldBuild)
+			f.Reboot = tc.reboot
+			f.DownFor = 150 * time.Millisecond
 			if tc.features != "" {
-				f.features = tc.features
+				f.Features = tc.features
 			}
-			dev := f.start()
+			dev := Device{BaseURL: f.Start(), Password: f.Password}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			img := testImage(tc.mbr)
@@ -98,17 +100,17 @@ func TestPushSuccess(t *testing.T) {
 				wantCalls += "PUT /update/mbr "
 			}
 			wantCalls += "POST /update/switch POST /reboot GET /"
-			if got := f.callList(); !strings.HasPrefix(got, wantCalls) {
+			if got := f.Calls(); !strings.HasPrefix(got, wantCalls) {
 				t.Errorf("device saw %q, want prefix %q", got, wantCalls)
 			}
-			if string(f.root) != newBuild {
-				t.Errorf("root = %q, want %q", f.root, newBuild)
+			if string(f.Root()) != newBuild {
+				t.Errorf("root = %q, want %q", f.Root(), newBuild)
 			}
-			if want, _ := io.ReadAll(io.NewSectionReader(img.Boot.(*bytes.Reader), 0, 1<<30)); !bytes.Equal(f.boot, want) {
-				t.Errorf("boot: device got %d bytes, want %d", len(f.boot), len(want))
+			if want, _ := io.ReadAll(io.NewSectionReader(img.Boot.(*bytes.Reader), 0, 1<<30)); !bytes.Equal(f.Boot(), want) {
+				t.Errorf("boot: device got %d bytes, want %d", len(f.Boot()), len(want))
 			}
-			if !bytes.Equal(f.mbr, tc.mbr) {
-				t.Errorf("mbr = %d bytes, want %d", len(f.mbr), len(tc.mbr))
+			if !bytes.Equal(f.MBR(), tc.mbr) {
+				t.Errorf("mbr = %d bytes, want %d", len(f.MBR()), len(tc.mbr))
 			}
 			wantSteps := "features,root,boot,"
 			if tc.wantMBR {
@@ -157,7 +159,7 @@ func TestPushErrors(t *testing.T) {
 	mbr := bytes.Repeat([]byte{1}, MBRSize)
 	for _, tc := range []struct {
 		name      string
-		setup     func(f *fakeDevice, dev *Device, img *Image)
+		setup     func(f *updatetest.Device, dev *Device, img *Image)
 		timeout   time.Duration
 		wantErr   []string // substrings of the error text
 		wantIs    error
@@ -165,62 +167,62 @@ func TestPushErrors(t *testing.T) {
 	}{
 		{
 			name:    "wrong password",
-			setup:   func(f *fakeDevice, dev *Device, img *Image) { dev.Password = "nope" },
+			setup:   func(f *updatetest.Device, dev *Device, img *Image) { dev.Password = "nope" },
 			wantErr: []string{"features", "GET", "/update/features", "HTTP 401", "invalid username/password"},
 		},
 		{
 			name:      "old gokrazy without updatehash",
-			setup:     func(f *fakeDevice, dev *Device, img *Image) { f.features = "partuuid," },
+			setup:     func(f *updatetest.Device, dev *Device, img *Image) { f.Features = "partuuid," },
 			wantErr:   []string{"features", `lacks feature "updatehash"`},
 			wantCalls: "GET /update/features",
 		},
 		{
 			name:      "wrong root hash",
-			setup:     func(f *fakeDevice, dev *Device, img *Image) { f.wrongHash = "root" },
+			setup:     func(f *updatetest.Device, dev *Device, img *Image) { f.WrongHash = "root" },
 			wantErr:   []string{"root", "PUT", "/update/root", "hash mismatch", "sha256 "},
 			wantIs:    ErrHashMismatch,
 			wantCalls: "GET /update/features PUT /update/root",
 		},
 		{
 			name:      "wrong mbr hash",
-			setup:     func(f *fakeDevice, dev *Device, img *Image) { f.wrongHash = "mbr" },
+			setup:     func(f *updatetest.Device, dev *Device, img *Image) { f.WrongHash = "mbr" },
 			wantErr:   []string{"mbr", "/update/mbr", "hash mismatch"},
 			wantIs:    ErrHashMismatch,
 			wantCalls: "GET /update/features PUT /update/root PUT /update/boot PUT /update/mbr",
 		},
 		{
 			name:    "mbr of 512 bytes",
-			setup:   func(f *fakeDevice, dev *Device, img *Image) { img.MBR = make([]byte, 512) },
+			setup:   func(f *updatetest.Device, dev *Device, img *Image) { img.MBR = make([]byte, 512) },
 			wantErr: []string{"MBR is 512 bytes, want exactly 446"},
 		},
 		{
 			name:    "empty mbr slice",
-			setup:   func(f *fakeDevice, dev *Device, img *Image) { img.MBR = []byte{} },
+			setup:   func(f *updatetest.Device, dev *Device, img *Image) { img.MBR = []byte{} },
 			wantErr: []string{"MBR is 0 bytes"},
 		},
 		{
 			name:    "no build timestamp",
-			setup:   func(f *fakeDevice, dev *Device, img *Image) { img.BuildTimestamp = "" },
+			setup:   func(f *updatetest.Device, dev *Device, img *Image) { img.BuildTimestamp = "" },
 			wantErr: []string{"BuildTimestamp is empty"},
 		},
 		{
 			name: "switch fails",
-			setup: func(f *fakeDevice, dev *Device, img *Image) {
-				f.switchFail = `"/cmdline.txt" not found`
+			setup: func(f *updatetest.Device, dev *Device, img *Image) {
+				f.SwitchFail = `"/cmdline.txt" not found`
 			},
 			wantErr:   []string{"switch", "POST", "/update/switch", "HTTP 500", `\"/cmdline.txt\" not found`},
 			wantCalls: "GET /update/features PUT /update/root PUT /update/boot PUT /update/mbr POST /update/switch",
 		},
 		{
 			name:      "comes back with the old build",
-			setup:     func(f *fakeDevice, dev *Device, img *Image) { f.switchLost = true },
+			setup:     func(f *updatetest.Device, dev *Device, img *Image) { f.SwitchLost = true },
 			wantErr:   []string{"wait", "device came back with build " + oldBuild + ", want " + newBuild},
 			wantIs:    ErrWrongBuild,
 			wantCalls: "GET /update/features PUT /update/root PUT /update/boot PUT /update/mbr POST /update/switch POST /reboot GET /",
 		},
 		{
 			name:      "never reboots",
-			setup:     func(f *fakeDevice, dev *Device, img *Image) { f.reboot = rebootIgnore },
+			setup:     func(f *updatetest.Device, dev *Device, img *Image) { f.Reboot = updatetest.RebootIgnore },
 			timeout:   700 * time.Millisecond,
 			wantErr:   []string{"wait", "device still runs build " + oldBuild, "want " + newBuild, "did not reboot", "deadline exceeded"},
 			wantIs:    ErrWrongBuild,
@@ -228,7 +230,7 @@ func TestPushErrors(t *testing.T) {
 		},
 		{
 			name:      "never comes back",
-			setup:     func(f *fakeDevice, dev *Device, img *Image) { f.downFor = -1 },
+			setup:     func(f *updatetest.Device, dev *Device, img *Image) { f.DownFor = -1 },
 			timeout:   700 * time.Millisecond,
 			wantErr:   []string{"wait", "device did not come back within", "deadline exceeded", "last poll"},
 			wantIs:    context.DeadlineExceeded,
@@ -236,14 +238,14 @@ func TestPushErrors(t *testing.T) {
 		},
 		{
 			name:    "bad base URL",
-			setup:   func(f *fakeDevice, dev *Device, img *Image) { dev.BaseURL = "127.0.0.1:1" },
+			setup:   func(f *updatetest.Device, dev *Device, img *Image) { dev.BaseURL = "127.0.0.1:1" },
 			wantErr: []string{`BaseURL "127.0.0.1:1"`},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFakeDevice(t, oldBuild)
-			f.downFor = 100 * time.Millisecond
-			dev := f.start()
+			f := updatetest.New(t, oldBuild)
+			f.DownFor = 100 * time.Millisecond
+			dev := Device{BaseURL: f.Start(), Password: f.Password}
 			img := testImage(mbr)
 			tc.setup(f, &dev, &img)
 			timeout := tc.timeout
@@ -269,7 +271,7 @@ func TestPushErrors(t *testing.T) {
 			if tc.wantIs != nil && !errors.Is(err, tc.wantIs) {
 				t.Errorf("error %q is not %v", err, tc.wantIs)
 			}
-			if got := f.callList(); !strings.HasPrefix(got, tc.wantCalls) || (tc.wantCalls == "" && got != "") {
+			if got := f.Calls(); !strings.HasPrefix(got, tc.wantCalls) || (tc.wantCalls == "" && got != "") {
 				t.Errorf("device saw %q, want prefix %q", got, tc.wantCalls)
 			}
 		})
@@ -277,8 +279,8 @@ func TestPushErrors(t *testing.T) {
 }
 
 func TestPushCanceledDuringUpload(t *testing.T) {
-	f := newFakeDevice(t, oldBuild)
-	dev := f.start()
+	f := updatetest.New(t, oldBuild)
+	dev := Device{BaseURL: f.Start(), Password: f.Password}
 	ctx, cancel := context.WithCancel(context.Background())
 	img := testImage(nil)
 	img.Boot = &slowReader{r: bytes.NewReader(make([]byte, 8<<20)), cancel: cancel}
@@ -307,8 +309,8 @@ func (s *slowReader) Read(p []byte) (int, error) {
 func (s *slowReader) Seek(off int64, whence int) (int64, error) { return s.r.Seek(off, whence) }
 
 func TestRedirectToHTTPS(t *testing.T) {
-	f := newFakeDevice(t, oldBuild)
-	dev := f.start()
+	f := updatetest.New(t, oldBuild)
+	dev := Device{BaseURL: f.Start(), Password: f.Password}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "https://device.example"+r.URL.Path, http.StatusFound)
@@ -344,8 +346,8 @@ func (r *recorder) result(req *http.Request) *http.Response {
 }
 
 func TestStatus(t *testing.T) {
-	f := newFakeDevice(t, oldBuild)
-	dev := f.start()
+	f := updatetest.New(t, oldBuild)
+	dev := Device{BaseURL: f.Start(), Password: f.Password}
 	st, err := Status(context.Background(), dev)
 	if err != nil {
 		t.Fatal(err)

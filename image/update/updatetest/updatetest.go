@@ -1,4 +1,7 @@
-package update
+// Package updatetest is a stand-in for a gokrazy device's update, reboot
+// and status handlers (gokrazy's update.go, reboot.go, status.go) on
+// 127.0.0.1, for the tests of what pushes or installs an image.
+package updatetest
 
 import (
 	"crypto/sha256"
@@ -18,31 +21,31 @@ import (
 	"time"
 )
 
-// rebootMode says how the fake device answers POST /reboot.
-type rebootMode int
+// RebootMode says how the fake device answers POST /reboot.
+type RebootMode int
 
 const (
-	rebootAnswer rebootMode = iota // answers like gokrazy, then goes down
-	rebootReset                    // reads the request, then resets the connection
-	rebootEOF                      // reads the request, then closes the connection
-	rebootIgnore                   // answers, but never goes down
+	RebootAnswer RebootMode = iota // answers like gokrazy, then goes down
+	RebootReset                    // reads the request, then resets the connection
+	RebootEOF                      // reads the request, then closes the connection
+	RebootIgnore                   // answers, but never goes down
 )
 
-// fakeDevice behaves like gokrazy's update, reboot and status handlers,
+// Device behaves like gokrazy's update, reboot and status handlers,
 // quirks included: Basic auth (401 with gokrazy's body), sha256 or crc32
 // hashes as hex, features as JSON or text, a reboot that may drop the
 // connection, and a down period after which it comes back with the build
 // that the switch selected.
-type fakeDevice struct {
-	t        *testing.T
-	password string
-	features string
+type Device struct {
+	t        testing.TB
+	Password string
+	Features string
 
-	reboot     rebootMode
-	downFor    time.Duration // after the reboot; < 0: never comes back
-	wrongHash  string        // step whose hash is falsified
-	switchFail string        // if set, /update/switch answers 500 with this body
-	switchLost bool          // the switch "succeeds" but the old root boots (cf. systemd-boot entry not found)
+	Reboot     RebootMode
+	DownFor    time.Duration // after the reboot; < 0: never comes back
+	WrongHash  string        // step whose hash is falsified
+	SwitchFail string        // if set, /update/switch answers 500 with this body
+	SwitchLost bool          // the switch "succeeds" but the old root boots (cf. systemd-boot entry not found)
 
 	mu          sync.Mutex
 	build       string
@@ -54,12 +57,31 @@ type fakeDevice struct {
 	calls       []string
 }
 
-func newFakeDevice(t *testing.T, build string) *fakeDevice {
-	return &fakeDevice{t: t, password: "secretpw", features: "partuuid,updatehash,gpt,", build: build}
+// New returns a device running build, with password "secretpw" and
+// the features of a gokrazy on a GPT disk. Set its fields before Start.
+func New(t testing.TB, build string) *Device {
+	return &Device{t: t, Password: "secretpw", Features: "partuuid,updatehash,gpt,", build: build}
 }
 
-// start serves the fake on 127.0.0.1 and returns the Device that reaches it.
-func (f *fakeDevice) start() Device {
+// mbrSize is the boot code region /update/mbr may write (update.MBRSize).
+const mbrSize = 446
+
+// Root, Boot and MBR return what was written to the inactive root, the
+// boot partition and the boot code (nil: nothing).
+func (f *Device) Root() []byte { f.mu.Lock(); defer f.mu.Unlock(); return f.root }
+
+// Boot returns what /update/boot wrote.
+func (f *Device) Boot() []byte { f.mu.Lock(); defer f.mu.Unlock(); return f.boot }
+
+// MBR returns what /update/mbr wrote.
+func (f *Device) MBR() []byte { f.mu.Lock(); defer f.mu.Unlock(); return f.mbr }
+
+// Build returns the build the device runs: the one it started with,
+// or after a reboot that followed a switch, the root written.
+func (f *Device) Build() string { f.mu.Lock(); defer f.mu.Unlock(); return f.build }
+
+// Start serves the fake on 127.0.0.1 and returns its base URL.
+func (f *Device) Start() string {
 	srv := httptest.NewUnstartedServer(f)
 	srv.Listener.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -69,16 +91,17 @@ func (f *fakeDevice) start() Device {
 	srv.Listener = ln
 	srv.Start()
 	f.t.Cleanup(srv.Close)
-	return Device{BaseURL: srv.URL, Password: f.password}
+	return srv.URL
 }
 
-func (f *fakeDevice) log(s string) {
+func (f *Device) log(s string) {
 	f.mu.Lock()
 	f.calls = append(f.calls, s)
 	f.mu.Unlock()
 }
 
-func (f *fakeDevice) callList() string {
+// Calls lists the authenticated requests so far ("PUT /update/root").
+func (f *Device) Calls() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return strings.Join(f.calls, " ")
@@ -96,7 +119,7 @@ func drop(w http.ResponseWriter, reset bool) {
 	conn.Close()
 }
 
-func (f *fakeDevice) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (f *Device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	down := !f.upAt.IsZero() && (f.upAt.Before(time.Unix(0, 0)) || time.Now().Before(f.upAt))
 	if !f.upAt.IsZero() && !down {
@@ -113,7 +136,7 @@ func (f *fakeDevice) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	kind, enc, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	b, _ := base64.StdEncoding.DecodeString(enc)
 	user, pw, _ := strings.Cut(string(b), ":")
-	if kind != "Basic" || user != "gokrazy" || subtle.ConstantTimeCompare([]byte(pw), []byte(f.password)) != 1 {
+	if kind != "Basic" || user != "gokrazy" || subtle.ConstantTimeCompare([]byte(pw), []byte(f.Password)) != 1 {
 		w.Header().Set("WWW-Authenticate", `Basic realm="gokrazy"`)
 		http.Error(w, "invalid username/password", http.StatusUnauthorized)
 		return
@@ -123,11 +146,11 @@ func (f *fakeDevice) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/update/features":
 		if !strings.Contains(r.Header.Get("Accept"), "application/json") {
-			io.WriteString(w, f.features)
+			io.WriteString(w, f.Features)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"features":%q,"EEPROM":null}`, f.features)
+		fmt.Fprintf(w, `{"features":%q,"EEPROM":null}`, f.Features)
 	case "/update/root", "/update/boot", "/update/mbr":
 		f.update(w, r)
 	case "/update/switch":
@@ -135,8 +158,8 @@ func (f *fakeDevice) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "expected a POST request", http.StatusBadRequest)
 			return
 		}
-		if f.switchFail != "" {
-			http.Error(w, f.switchFail, http.StatusInternalServerError)
+		if f.SwitchFail != "" {
+			http.Error(w, f.SwitchFail, http.StatusInternalServerError)
 			return
 		}
 		f.mu.Lock()
@@ -148,21 +171,21 @@ func (f *fakeDevice) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.mu.Lock()
-		if f.reboot != rebootIgnore {
-			if f.downFor < 0 {
+		if f.Reboot != RebootIgnore {
+			if f.DownFor < 0 {
 				f.upAt = time.Unix(-1, 0) // never
 			} else {
-				f.upAt = time.Now().Add(f.downFor)
+				f.upAt = time.Now().Add(f.DownFor)
 			}
-			if f.switched && !f.switchLost {
+			if f.switched && !f.SwitchLost {
 				f.build = string(f.pendingRoot)
 			}
 		}
 		f.mu.Unlock()
-		switch f.reboot {
-		case rebootReset:
+		switch f.Reboot {
+		case RebootReset:
 			drop(w, true)
-		case rebootEOF:
+		case RebootEOF:
 			drop(w, false)
 		default:
 			fmt.Fprintf(w, "All services killed in 1.2ms\nRebooting...\n")
@@ -198,7 +221,7 @@ func (f *fakeDevice) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // update is nonConcurrentUpdateHandler: it stores the body and answers the
 // hex hash of what it wrote.
-func (f *fakeDevice) update(w http.ResponseWriter, r *http.Request) {
+func (f *Device) update(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPut {
 		http.Error(w, "expected a PUT request", http.StatusBadRequest)
 		return
@@ -216,8 +239,8 @@ func (f *fakeDevice) update(w http.ResponseWriter, r *http.Request) {
 	// gokrazy itself writes whatever it gets at offset 0 of the disk; the
 	// fake refuses anything but the boot code region, to catch a client
 	// that would overwrite the partition table.
-	if step == "mbr" && len(b) != MBRSize {
-		http.Error(w, fmt.Sprintf("mbr: got %d bytes, want %d", len(b), MBRSize), http.StatusBadRequest)
+	if step == "mbr" && len(b) != mbrSize {
+		http.Error(w, fmt.Sprintf("mbr: got %d bytes, want %d", len(b), mbrSize), http.StatusBadRequest)
 		return
 	}
 	f.mu.Lock()
@@ -232,7 +255,7 @@ func (f *fakeDevice) update(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Unlock()
 	sum := h.Sum(nil)
-	if step == f.wrongHash {
+	if step == f.WrongHash {
 		sum[0] ^= 0xff
 	}
 	fmt.Fprintf(w, "%x", sum)
