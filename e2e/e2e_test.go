@@ -457,4 +457,4 @@ func TestPCUEFIBoot(t *testing.T) {
 }
 
 // defaultServices are the appliance's programs in the default image.
-var defaultServices = []string{"/user/statusd", "/user/camerad", "/user/uploadd", "/user/modemd", "/user/watchdogd"}
+var defaultServices = []string{"/user/statusd", "/user/camerad", "/user/uploadd", "/user/modemd", "/user/watchdogd", "/user/updated"}

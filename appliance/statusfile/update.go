@@ -1,0 +1,63 @@
+package statusfile
+
+import "time"
+
+// Update is updated.json: the running build, the channel's latest
+// release, and the last attempt to install one.
+type Update struct {
+	// State is what updated is doing: "disabled" (no update section),
+	// "waiting" (for the next look), "deferred" (a release is there but
+	// not now: see Deferred), "downloading", "installing", "rebooting",
+	// "up to date".
+	State   string    `json:"state"`
+	Updated time.Time `json:"updated"`
+
+	// Running is the build timestamp of the running root, Board its
+	// board; Channel the release channel followed.
+	Running time.Time `json:"running,omitzero"`
+	Board   string    `json:"board,omitempty"`
+	Channel string    `json:"channel,omitempty"`
+
+	// Available is the channel's latest release, once seen.
+	Available *Release `json:"available,omitempty"`
+	// Deferred says why an available release is not installed now
+	// ("outside the maintenance window 02:00–05:00", "the store is above
+	// its high-water mark", "a capture is due at …").
+	Deferred  string    `json:"deferred,omitempty"`
+	NextCheck time.Time `json:"nextCheck,omitzero"`
+
+	LastAttempt *UpdateAttempt `json:"lastAttempt,omitempty"`
+}
+
+// Release names a signed release.
+type Release struct {
+	Version string    `json:"version"`
+	Build   time.Time `json:"build"`
+	// Manifest is the sha256 of the signed manifest's bytes: what a
+	// refusal is remembered by.
+	Manifest string `json:"manifest"`
+}
+
+// UpdateAttempt is one attempt to install a release, kept across the
+// reboot it ends with.
+type UpdateAttempt struct {
+	Time    time.Time `json:"time"`
+	Release Release   `json:"release"`
+	// Result is "installed" (the device runs it), "rebooting", "refused"
+	// (never tried again: Refusal says why), "failed" (tried again at
+	// the next look: Error says why).
+	Result  string `json:"result"`
+	Refusal string `json:"refusal,omitempty"`
+	Error   string `json:"error,omitempty"`
+
+	// RootBytes is the size of the release's root; of its bytes (and the
+	// boot file system's, when it changed) FetchedBytes travelled,
+	// ReusedBytes were copied from what the device has, ResumedBytes
+	// were already staged by an interrupted attempt.
+	RootBytes    int64 `json:"rootBytes"`
+	FetchedBytes int64 `json:"fetchedBytes"`
+	ReusedBytes  int64 `json:"reusedBytes"`
+	ResumedBytes int64 `json:"resumedBytes"`
+	// BootWritten says whether the boot file system was rewritten.
+	BootWritten bool `json:"bootWritten"`
+}

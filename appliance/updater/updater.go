@@ -1,0 +1,433 @@
+// Package updater is updated's logic: it pulls signed releases from the
+// central server and installs them through gokrazy's own update
+// handlers, the way a host pushes one (image/update), but from inside
+// the device and only when that harms no picture.
+//
+// Each look, inside the site's maintenance window and while the store is
+// below its high-water mark, fetches the channel's latest signed
+// manifest and verifies it (signature with the key baked into the image,
+// board, hostname, newer than the running build). A release refused for
+// what it is is remembered by the hash of its manifest and never tried
+// again. An accepted one is assembled into staging files on /perm, block
+// by block: blocks the running root (and boot file system) already has
+// are copied, the others fetched and checked; an interrupted download
+// resumes where it stopped. Away from any capture slot, the staged root
+// (and boot file system, only when it changed) is written into the
+// inactive partition, the boot configuration switched and the device
+// rebooted.
+//
+// Not done here: a trial boot with a health check and an automatic
+// return to the previous root (issue 12's health gate).
+package updater
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lapsebox/lapsebox/appliance/config"
+	"github.com/lapsebox/lapsebox/appliance/statusfile"
+	"github.com/lapsebox/lapsebox/image/release"
+	"github.com/lapsebox/lapsebox/image/update"
+)
+
+// Service pulls and installs releases for one site configuration.
+type Service struct {
+	Config *config.Config
+	// Perm is the persistent partition; updated keeps its state and the
+	// staging files in <Perm>/lapsebox/update.
+	Perm string
+	// RunDir holds the status files: camerad.json is read, updated.json
+	// written.
+	RunDir string
+	// Build is the running image's build information, Key the public key
+	// releases must be signed with (both from the root file system).
+	Build release.BuildInfo
+	Key   ed25519.PublicKey
+	// Disk names the running root's partitions.
+	Disk Disk
+	// Device is the device's name at the central server.
+	Device string
+	// Gokrazy reaches gokrazy's update handlers.
+	Gokrazy update.Device
+	// HTTP fetches releases (nil: a client with timeouts).
+	HTTP *http.Client
+	// Now returns the time (nil: time.Now); Jitter a random duration
+	// below max (nil: uniform).
+	Now    func() time.Time
+	Jitter func(max time.Duration) time.Duration
+	Logf   func(format string, args ...any)
+
+	st     statusfile.Update
+	state  *state
+	client *release.Client
+}
+
+// Result values of statusfile.UpdateAttempt.
+const (
+	ResultInstalled = "installed"
+	ResultRebooting = "rebooting"
+	ResultRefused   = "refused"
+	ResultFailed    = "failed"
+)
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().In(s.Config.Site.Location)
+	}
+	return time.Now().In(s.Config.Site.Location)
+}
+
+func (s *Service) logf(format string, args ...any) {
+	if s.Logf != nil {
+		s.Logf(format, args...)
+	}
+}
+
+func (s *Service) dir() string { return filepath.Join(s.Perm, "lapsebox", "update") }
+
+func (s *Service) writeStatus() {
+	s.st.Updated = s.now()
+	if err := statusfile.Write(filepath.Join(s.RunDir, "updated.json"), &s.st); err != nil {
+		s.logf("%v", err)
+	}
+}
+
+// Run looks for releases until ctx is done. Without an update section it
+// only says so in its status file.
+func (s *Service) Run(ctx context.Context) error {
+	u := s.Config.Update
+	if u == nil {
+		s.st = statusfile.Update{State: "disabled", Running: s.Build.Build, Board: s.Build.Board}
+		s.writeStatus()
+		<-ctx.Done()
+		return nil
+	}
+	if err := s.setup(); err != nil {
+		s.st.Deferred = err.Error()
+		s.writeStatus()
+		s.logf("%v", err)
+		<-ctx.Done()
+		return nil
+	}
+	var last time.Time
+	for {
+		next := NextLook(*u, s.now(), last, s.Jitter)
+		s.st.NextCheck = next
+		if s.st.State != "up to date" && s.st.State != "deferred" {
+			s.st.State = "waiting"
+		}
+		s.writeStatus()
+		t := time.NewTimer(time.Until(next))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		last = s.now()
+		s.Look(ctx)
+	}
+}
+
+// setup reads the state, finishes the record of an install the reboot
+// interrupted and makes the release client.
+func (s *Service) setup() error {
+	u := s.Config.Update
+	s.st = statusfile.Update{State: "waiting", Running: s.Build.Build, Board: s.Build.Board, Channel: u.Channel}
+	switch {
+	case s.Build.Board == "":
+		return fmt.Errorf("updater: the image does not say what it is (%s)", release.BuildPath)
+	case s.Disk.Root == "":
+		return errors.New("updater: the running root's partition is unknown")
+	case s.Key == nil:
+		return fmt.Errorf("updater: the image carries no release key (%s): it accepts no release", release.KeyPath)
+	}
+	var target *config.Target
+	for i, t := range s.Config.Targets {
+		if t.Kind == config.Cloud && (u.Target == "" || u.Target == t.Name) {
+			target = &s.Config.Targets[i]
+			break
+		}
+	}
+	if target == nil {
+		return errors.New("updater: no cloud target to pull releases from")
+	}
+	token := ""
+	if target.Secret != "" {
+		token = s.Config.Secrets[target.Secret].Reveal()
+	}
+	hc := s.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 2 * time.Minute}
+	}
+	s.client = &release.Client{BaseURL: target.URL, HTTP: hc, Auth: func(r *http.Request) {
+		r.Header.Set("Authorization", "Bearer "+token)
+		r.Header.Set("Lapsebox-Device", s.Device)
+	}}
+	st, err := loadState(s.dir())
+	if err != nil {
+		return err
+	}
+	s.state = st
+	if a := st.LastAttempt; a != nil && a.Result == ResultRebooting {
+		if a.Release.Build.Equal(s.Build.Build) {
+			a.Result = ResultInstalled
+			os.Remove(filepath.Join(s.dir(), "root.img"))
+			os.Remove(filepath.Join(s.dir(), "boot.img"))
+		} else {
+			a.Result = ResultFailed
+			a.Error = fmt.Sprintf("the device came back on build %s, not the release's %s (a power cut during the install, or a switch the boot loader did not follow)",
+				s.Build.Build.Format(time.RFC3339), a.Release.Build.Format(time.RFC3339))
+		}
+		if err := st.save(s.dir()); err != nil {
+			return err
+		}
+	}
+	s.st.LastAttempt = st.LastAttempt
+	return nil
+}
+
+// conditions reads what camerad says of the store and the next capture;
+// without its status, the store is measured directly.
+func (s *Service) conditions(need uint64) Conditions {
+	c := Conditions{Now: s.now(), Need: need}
+	var cam statusfile.Camera
+	if _, err := statusfile.Read(filepath.Join(s.RunDir, "camerad.json"), &cam); err == nil {
+		c.NextSlot, c.Capturing = cam.NextSlot, cam.State == "capturing"
+		if cam.Store != nil {
+			c.Used, c.Total = cam.Store.UsedBytes, cam.Store.TotalBytes
+		}
+	}
+	if c.Total == 0 {
+		var fs syscall.Statfs_t
+		if err := syscall.Statfs(s.Perm, &fs); err == nil {
+			c.Used = (fs.Blocks - fs.Bfree) * uint64(fs.Bsize)
+			c.Total = c.Used + fs.Bavail*uint64(fs.Bsize)
+		}
+	}
+	return c
+}
+
+func (s *Service) gate() Gate {
+	return Gate{Update: *s.Config.Update, HighWater: s.Config.Retention.HighWater}
+}
+
+// deferred records why the release waits; it reports whether it does.
+// Downloading may go on beside a capture; installing may not.
+func (s *Service) deferred(need uint64, install bool) bool {
+	c := s.conditions(need)
+	if !install {
+		c.NextSlot, c.Capturing = time.Time{}, false
+	}
+	why := s.gate().Check(c)
+	s.st.Deferred = why
+	if why != "" {
+		s.st.State = "deferred"
+		s.writeStatus()
+		return true
+	}
+	return false
+}
+
+// Look looks for a release once and installs it when it may. It reports
+// what happened in the status file and, for an attempt, in the state on
+// /perm.
+func (s *Service) Look(ctx context.Context) {
+	if s.client == nil {
+		if err := s.setup(); err != nil {
+			s.st.Deferred = err.Error()
+			s.writeStatus()
+			return
+		}
+	}
+	if s.deferred(0, false) {
+		return
+	}
+	signed, err := s.client.Latest(ctx, s.Build.Board, s.Config.Update.Channel)
+	if errors.Is(err, release.ErrNoRelease) {
+		s.st.State, s.st.Available = "up to date", nil
+		s.writeStatus()
+		return
+	}
+	if err != nil {
+		s.logf("updater: looking for a release: %v", err)
+		s.st.Deferred = "the server could not be asked: " + err.Error()
+		s.writeStatus()
+		return
+	}
+	rel := statusfile.Release{Manifest: release.Hash(signed)}
+	if m, err := release.Inspect(signed); err == nil {
+		rel.Version, rel.Build = m.Version, m.Build
+	}
+	s.st.Available = &rel
+	if why, ok := s.state.refused(rel.Manifest); ok {
+		s.st.State, s.st.Deferred = "up to date", "refused earlier: "+why
+		s.writeStatus()
+		return
+	}
+	if m, err := release.Open(signed, s.Key); err == nil && m.Build.Equal(s.Build.Build) {
+		s.st.State, s.st.Deferred = "up to date", ""
+		s.writeStatus()
+		return
+	}
+	attempt := &statusfile.UpdateAttempt{Time: s.now(), Release: rel}
+	m, err := release.Verify(signed, s.Key, s.Build.Device())
+	if err != nil {
+		attempt.Result, attempt.Refusal = ResultRefused, err.Error()
+		s.state.refuse(rel.Manifest, err.Error())
+		s.finish(attempt)
+		s.logf("updater: refused: %v", err)
+		return
+	}
+	attempt.RootBytes = m.Root.Size
+	if s.deferred(uint64(m.Root.Size+m.Boot.Size), false) {
+		return
+	}
+	if err := s.install(ctx, m, attempt); err != nil {
+		if ctx.Err() != nil && attempt.Result == ResultRebooting {
+			return // gokrazy stops every service on its way down
+		}
+		attempt.Result, attempt.Error = ResultFailed, err.Error()
+		s.finish(attempt)
+		s.logf("updater: %s: %v", m.Version, err)
+	}
+}
+
+// finish records an attempt's end.
+func (s *Service) finish(a *statusfile.UpdateAttempt) {
+	s.state.LastAttempt = a
+	if err := s.state.save(s.dir()); err != nil {
+		s.logf("%v", err)
+	}
+	s.st.LastAttempt = a
+	s.st.State = "waiting"
+	if a.Result == ResultRebooting {
+		s.st.State = "rebooting"
+	}
+	s.writeStatus()
+}
+
+// install stages the release's parts and writes them through gokrazy.
+func (s *Service) install(ctx context.Context, m *release.Manifest, a *statusfile.UpdateAttempt) error {
+	s.st.State = "downloading"
+	s.writeStatus()
+	if err := os.MkdirAll(s.dir(), 0o755); err != nil {
+		return err
+	}
+	rootDev, err := os.Open(s.Disk.Root)
+	if err != nil {
+		return fmt.Errorf("opening the running root: %w", err)
+	}
+	defer rootDev.Close()
+	partSize, _ := rootDev.Seek(0, io.SeekEnd)
+	rootSize, err := squashfsSize(rootDev, partSize)
+	if err != nil {
+		return err
+	}
+	bootDev, err := os.Open(s.Disk.Boot)
+	if err != nil {
+		return fmt.Errorf("opening the boot partition: %w", err)
+	}
+	defer bootDev.Close()
+	bootSize, _ := bootDev.Seek(0, io.SeekEnd)
+
+	sources := []release.Source{{R: rootDev, Size: rootSize}}
+	bootChanged := s.bootChanged(m.Boot, bootDev, bootSize)
+	if bootChanged {
+		sources = append(sources, release.Source{R: bootDev, Size: min(bootSize, m.Boot.Size)})
+	}
+	idx, err := release.NewIndex(sources...)
+	if err != nil {
+		return err
+	}
+	root, err := s.assemble(ctx, "root.img", m.Root, sources, idx, a)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	img := update.Image{Root: root, BuildTimestamp: m.Build.Format(time.RFC3339)}
+	if bootChanged {
+		boot, err := s.assemble(ctx, "boot.img", m.Boot, sources, idx, a)
+		if err != nil {
+			return err
+		}
+		defer boot.Close()
+		img.Boot = boot
+		if m.MBR != nil {
+			mbr, err := s.assemble(ctx, "mbr.img", *m.MBR, sources, idx, a)
+			if err != nil {
+				return err
+			}
+			defer mbr.Close()
+			if img.MBR, err = io.ReadAll(mbr); err != nil {
+				return err
+			}
+		}
+	}
+	// The download may have taken long: look again before the camera
+	// goes away.
+	if s.deferred(0, true) {
+		return nil
+	}
+	a.BootWritten = bootChanged
+	a.Result = ResultRebooting
+	if bootChanged {
+		s.state.BootSHA256 = m.Boot.SHA256
+	}
+	s.finish(a) // before the reboot: the next start completes the record
+	s.st.State = "installing"
+	s.writeStatus()
+	var step string
+	err = update.Install(ctx, s.Gokrazy, img, func(p update.Progress) { step = p.Step })
+	if err != nil && step != update.StepReboot {
+		a.Result = ResultFailed
+	}
+	return err
+}
+
+// bootChanged reports whether the release's boot file system differs
+// from the device's: the partition holds it (or did before a switch
+// rewrote its cmdline, as the state remembers).
+func (s *Service) bootChanged(p release.Part, dev io.ReaderAt, size int64) bool {
+	if p.SHA256 == s.state.BootSHA256 {
+		return false
+	}
+	if size >= p.Size && release.CheckPart(io.NewSectionReader(dev, 0, p.Size), p) == nil {
+		return false
+	}
+	return true
+}
+
+// assemble stages part p in the file name, resuming what is there.
+func (s *Service) assemble(ctx context.Context, name string, p release.Part, sources []release.Source, idx release.Index,
+	a *statusfile.UpdateAttempt) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(s.dir(), name), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	st, err := release.Assemble(ctx, p, f, sources, idx, s.client)
+	a.FetchedBytes += st.Fetched
+	a.ReusedBytes += st.Local
+	a.ResumedBytes += st.Resumed
+	if err == nil {
+		err = f.Truncate(p.Size)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("staging %s: %w", strings.TrimSuffix(name, ".img"), err)
+	}
+	_, err = f.Seek(0, io.SeekStart)
+	return f, err
+}

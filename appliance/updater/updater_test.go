@@ -1,0 +1,292 @@
+package updater_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lapsebox/lapsebox/appliance/config"
+	"github.com/lapsebox/lapsebox/appliance/statusfile"
+	"github.com/lapsebox/lapsebox/appliance/updater"
+	"github.com/lapsebox/lapsebox/cloud/server"
+	"github.com/lapsebox/lapsebox/cloud/server/servertest"
+	"github.com/lapsebox/lapsebox/image/release"
+	"github.com/lapsebox/lapsebox/image/update"
+	"github.com/lapsebox/lapsebox/image/update/updatetest"
+)
+
+var (
+	build1 = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	build2 = build1.Add(24 * time.Hour)
+	build3 = build2.Add(24 * time.Hour)
+)
+
+// squashfs returns n bytes that look like a squashfs image to the
+// updater (magic, bytes_used): random, so that no two blocks are alike.
+func squashfs(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	copy(b, "hsqs")
+	binary.LittleEndian.PutUint64(b[40:], uint64(n))
+	return b
+}
+
+type fixture struct {
+	cloud   *servertest.Cloud
+	priv    ed25519.PrivateKey
+	pub     ed25519.PublicKey
+	gokrazy *updatetest.Device
+	root1   []byte // the running root
+	boot1   []byte // the boot partition
+	svc     *updater.Service
+	now     time.Time
+	service func() *updater.Service // a fresh one, as after a restart
+}
+
+// start runs a cloudd with one device, a fake gokrazy running build1 and
+// an updater for it, whose root and boot partitions are files.
+func start(t *testing.T, window string) *fixture {
+	t.Helper()
+	f := &fixture{cloud: servertest.Start(t, server.Config{}, server.Options{}), now: time.Date(2026, 6, 1, 3, 0, 0, 0, time.UTC)}
+	f.cloud.AddDevice(t, "site7", "token-site7")
+	f.pub, f.priv, _ = ed25519.GenerateKey(rand.Reader)
+	f.gokrazy = updatetest.New(t, build1.Format(time.RFC3339))
+	url := f.gokrazy.Start()
+
+	dir := t.TempDir()
+	f.root1 = squashfs(20 * release.BlockSize)
+	f.boot1 = bytes.Repeat([]byte("FAT16 "), 30_000)
+	// The partition is larger than the squashfs in it.
+	rootPart := append(append([]byte(nil), f.root1...), make([]byte, 1<<20)...)
+	os.WriteFile(filepath.Join(dir, "sda2"), rootPart, 0o600)
+	os.WriteFile(filepath.Join(dir, "sda1"), f.boot1, 0o600)
+	cfg, err := config.Parse("config.json", []byte(fmt.Sprintf(`{"site": {"name": "s", "time_zone": "UTC"},
+		"targets": [{"name": "home", "kind": "cloud", "url": %q, "secret": "tok"}],
+		"secrets": {"tok": "token-site7"}, "update": {"window_start": %q, "window_end": "05:00", "poll_every": "1h"}}`,
+		f.cloud.URL, window)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	perm, run := filepath.Join(dir, "perm"), filepath.Join(dir, "run")
+	os.MkdirAll(perm, 0o755)
+	f.service = func() *updater.Service {
+		return &updater.Service{Config: cfg, Perm: perm, RunDir: run,
+			Build: release.BuildInfo{Board: "pc", Hostname: "lapsebox", Build: build1}, Key: f.pub,
+			Disk:    updater.Disk{Whole: filepath.Join(dir, "sda"), Root: filepath.Join(dir, "sda2"), Boot: filepath.Join(dir, "sda1")},
+			Device:  "site7",
+			Gokrazy: update.Device{BaseURL: url, Password: f.gokrazy.Password},
+			Now:     func() time.Time { return f.now },
+			Logf:    t.Logf,
+		}
+	}
+	f.svc = f.service()
+	return f
+}
+
+// publish signs a release of root and boot with key and publishes it.
+func (f *fixture) publish(t *testing.T, key ed25519.PrivateKey, m release.Manifest, root, boot []byte) *release.Manifest {
+	t.Helper()
+	if m.Version == "" {
+		m.Version = m.Build.Format("2006.01.02")
+	}
+	if m.Board == "" {
+		m.Board = "pc"
+	}
+	m.Channel, m.Hostnames, m.BlockSize = "stable", "lapsebox", release.BlockSize
+	m.Root, _ = release.NewPart(bytes.NewReader(root), int64(len(root)))
+	m.Boot, _ = release.NewPart(bytes.NewReader(boot), int64(len(boot)))
+	signed, err := release.Sign(&m, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := &release.Client{BaseURL: f.cloud.URL, Auth: func(r *http.Request) { r.SetBasicAuth("admin", f.cloud.Password) }}
+	parts := map[*release.Part]io.ReaderAt{&m.Root: bytes.NewReader(root), &m.Boot: bytes.NewReader(boot)}
+	if _, err := pub.Publish(context.Background(), signed, &m, parts); err != nil {
+		t.Fatal(err)
+	}
+	return &m
+}
+
+func (f *fixture) status(t *testing.T) statusfile.Update {
+	t.Helper()
+	var st statusfile.Update
+	if _, err := statusfile.Read(filepath.Join(f.svc.RunDir, "updated.json"), &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// changed returns a copy of b with n blocks from block i on rewritten.
+func changed(b []byte, i, n int) []byte {
+	c := append([]byte(nil), b...)
+	rand.Read(c[i*release.BlockSize : (i+n)*release.BlockSize])
+	return c
+}
+
+func TestPullAndInstall(t *testing.T) {
+	f := start(t, "02:00")
+	root2 := changed(f.root1, 5, 2)
+	f.publish(t, f.priv, release.Manifest{Build: build2}, root2, f.boot1)
+	f.svc.Look(context.Background())
+
+	st := f.status(t)
+	a := st.LastAttempt
+	if a == nil || a.Result != updater.ResultRebooting || a.Error != "" {
+		t.Fatalf("status %+v, attempt %+v", st, a)
+	}
+	if !bytes.Equal(f.gokrazy.Root(), root2) {
+		t.Errorf("gokrazy got a root of %d bytes, not the release's", len(f.gokrazy.Root()))
+	}
+	if calls := f.gokrazy.Calls(); calls != "GET /update/features PUT /update/root POST /update/switch POST /reboot" {
+		t.Errorf("gokrazy saw %q; the boot file system did not change and must not be written", calls)
+	}
+	if a.FetchedBytes != 2*release.BlockSize || a.ReusedBytes != 18*release.BlockSize || a.BootWritten {
+		t.Errorf("fetched %d, reused %d bytes, boot written %v; want 2 blocks fetched, 18 reused, boot not written",
+			a.FetchedBytes, a.ReusedBytes, a.BootWritten)
+	}
+
+	// The device comes back on the release: the next start completes
+	// the record and drops the staging file.
+	next := f.service()
+	next.Build.Build = build2
+	next.Look(context.Background())
+	st = f.status(t)
+	if st.LastAttempt == nil || st.LastAttempt.Result != updater.ResultInstalled || st.State != "up to date" {
+		t.Errorf("after the reboot: %+v, attempt %+v", st, st.LastAttempt)
+	}
+	if _, err := os.Stat(filepath.Join(f.svc.Perm, "lapsebox/update/root.img")); !os.IsNotExist(err) {
+		t.Errorf("staging file left after the install: %v", err)
+	}
+}
+
+func TestBootChanged(t *testing.T) {
+	f := start(t, "02:00")
+	boot2 := append([]byte("new kernel "), f.boot1...)
+	f.publish(t, f.priv, release.Manifest{Build: build2}, f.root1, boot2)
+	f.svc.Look(context.Background())
+	if !bytes.Equal(f.gokrazy.Boot(), boot2) {
+		t.Errorf("boot file system not written (calls %s)", f.gokrazy.Calls())
+	}
+	if a := f.status(t).LastAttempt; a == nil || !a.BootWritten {
+		t.Errorf("attempt %+v", a)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	_, other, _ := ed25519.GenerateKey(rand.Reader)
+	for _, tt := range []struct {
+		name   string
+		key    func(f *fixture) ed25519.PrivateKey
+		m      release.Manifest
+		refuse string
+	}{
+		{"another key", func(*fixture) ed25519.PrivateKey { return other }, release.Manifest{Build: build2}, "does not trust"},
+		{"older build", nil, release.Manifest{Build: build1.Add(-time.Hour)}, "not newer"},
+		{"newer base needed", nil, release.Manifest{Build: build2, MinBuild: build1.Add(time.Hour)}, "needs a newer running build"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := start(t, "02:00")
+			key := f.priv
+			if tt.key != nil {
+				key = tt.key(f)
+			}
+			f.publish(t, key, tt.m, changed(f.root1, 0, 1), f.boot1)
+			f.svc.Look(context.Background())
+			st := f.status(t)
+			if a := st.LastAttempt; a == nil || a.Result != updater.ResultRefused || !strings.Contains(a.Refusal, tt.refuse) {
+				t.Fatalf("attempt %+v, want refused: %s", a, tt.refuse)
+			}
+			if calls := f.gokrazy.Calls(); calls != "" {
+				t.Errorf("gokrazy saw %q for a refused release", calls)
+			}
+			first := st.LastAttempt.Time
+			// Never tried again, even by a restarted updated.
+			f.now = f.now.Add(time.Hour)
+			again := *f.svc
+			again.Look(context.Background())
+			st = f.status(t)
+			if !st.LastAttempt.Time.Equal(first) || !strings.Contains(st.Deferred, "refused earlier") {
+				t.Errorf("second look: %+v, attempt %+v", st, st.LastAttempt)
+			}
+		})
+	}
+}
+
+func TestDeferred(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		window string
+		camera statusfile.Camera
+		want   string
+		staged bool // the release is downloaded, only the install waits
+	}{
+		{"outside the window", "04:00", statusfile.Camera{}, "outside the maintenance window", false},
+		{"store above high water", "02:00", statusfile.Camera{Store: &statusfile.Store{UsedBytes: 90 << 30, TotalBytes: 100 << 30}}, "high-water mark", false},
+		{"capture near", "02:00", statusfile.Camera{NextSlot: time.Date(2026, 6, 1, 3, 1, 0, 0, time.UTC)}, "a capture is due", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := start(t, tt.window)
+			m := f.publish(t, f.priv, release.Manifest{Build: build2}, changed(f.root1, 3, 1), f.boot1)
+			if err := statusfile.Write(filepath.Join(f.svc.RunDir, "camerad.json"), &tt.camera); err != nil {
+				t.Fatal(err)
+			}
+			f.svc.Look(context.Background())
+			st := f.status(t)
+			if st.State != "deferred" || !strings.Contains(st.Deferred, tt.want) || st.LastAttempt != nil {
+				t.Errorf("status %+v, want deferred: %s", st, tt.want)
+			}
+			if calls := f.gokrazy.Calls(); calls != "" {
+				t.Errorf("gokrazy saw %q while deferred", calls)
+			}
+			_, err := os.Stat(filepath.Join(f.svc.Perm, "lapsebox/update/root.img"))
+			if staged := err == nil; staged != tt.staged {
+				t.Errorf("staged = %v, want %v", staged, tt.staged)
+			}
+			if !tt.staged {
+				return
+			}
+			// Once the capture is past, the staged root is used: nothing
+			// travels again.
+			f.now = f.now.Add(2 * time.Minute)
+			f.svc.Look(context.Background())
+			a := f.status(t).LastAttempt
+			if a == nil || a.Result != updater.ResultRebooting || a.FetchedBytes != 0 || a.ResumedBytes != m.Root.Size {
+				t.Errorf("after the capture: attempt %+v; want the staged root resumed whole", a)
+			}
+		})
+	}
+}
+
+func TestNoUpdateSection(t *testing.T) {
+	f := start(t, "02:00")
+	f.svc.Config.Update = nil
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- f.svc.Run(ctx) }()
+	for {
+		if _, err := os.Stat(filepath.Join(f.svc.RunDir, "updated.json")); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st := f.status(t); st.State != "disabled" {
+		t.Errorf("state %q", st.State)
+	}
+	if _, err := os.Stat(filepath.Join(f.svc.Perm, "lapsebox")); !os.IsNotExist(err) {
+		t.Errorf("updated wrote to /perm without an update section: %v", err)
+	}
+}

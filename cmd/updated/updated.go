@@ -1,0 +1,102 @@
+// Binary updated pulls signed releases from the central server and
+// installs them: inside the site's maintenance window, never while the
+// store is above its high-water mark or a capture is near, fetching only
+// the blocks the running root lacks, through gokrazy's own update
+// handlers. Without an update section in the site configuration it does
+// nothing. Its status is /run/lapsebox/updated.json.
+//
+// Example:
+//
+//	updated -perm=/perm
+package main
+
+import (
+	"context"
+	"flag"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/lapsebox/lapsebox/appliance/config"
+	"github.com/lapsebox/lapsebox/appliance/statusfile"
+	"github.com/lapsebox/lapsebox/appliance/store"
+	"github.com/lapsebox/lapsebox/appliance/updater"
+	"github.com/lapsebox/lapsebox/image/release"
+	"github.com/lapsebox/lapsebox/image/update"
+	"github.com/lapsebox/lapsebox/internal/gokrazyhttp"
+)
+
+var (
+	perm = flag.String("perm", "/perm",
+		"the persistent partition: the site configuration is <perm>/lapsebox/config.json, the staged release <perm>/lapsebox/update")
+	runDir = flag.String("run", statusfile.Dir,
+		"directory of the services' status files; updated reads camerad.json and writes updated.json")
+	root = flag.String("root", "/",
+		"the running root file system, whose "+release.BuildPath+" and "+release.KeyPath+" say what it is and whom it trusts")
+	device = flag.String("device", "",
+		"this device's name at the central server (default: the hostname)")
+	sysfs         = flag.String("sysfs", "/sys", "where sysfs is mounted")
+	mountinfoPath = flag.String("mountinfo", "/proc/self/mountinfo",
+		"mount table: the running root's partition, and a mounted /perm")
+	socket = flag.String("gokrazy", gokrazyhttp.Socket, "gokrazy's HTTP unix socket")
+)
+
+func logic() error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logger := log.New(os.Stderr, "", log.LstdFlags)
+	if err := store.WaitPersistent(ctx, filepath.Join(*perm, "lapsebox"), *mountinfoPath, func(err error) { logger.Print(err) }); err != nil {
+		return nil
+	}
+	// What the image lacks is reported by Run, and only when the site
+	// asks for updates: a restart would not help.
+	build, err := release.ReadBuildInfo(*root)
+	if err != nil {
+		logger.Print(err)
+	}
+	key, err := release.ReadPublicKey(filepath.Join(*root, release.KeyPath))
+	if err != nil {
+		logger.Print(err)
+	}
+	disk, err := updater.FindDisk(*mountinfoPath, *sysfs)
+	if err != nil {
+		logger.Print(err)
+	}
+	name := *device
+	if name == "" {
+		if name, err = os.Hostname(); err != nil {
+			return err
+		}
+	}
+	pw, _, err := gokrazyhttp.ReadPassword(gokrazyhttp.PasswordFiles)
+	if err != nil {
+		return err
+	}
+	gokrazy := update.Device{BaseURL: "http://gokrazy", Password: pw, Client: &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", *socket)
+		},
+		ResponseHeaderTimeout: 4 * time.Minute, // gokrazy fsyncs the root before it answers
+	}}}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	w := &config.Watcher{PermDir: *perm, Reload: hup, Logf: logger.Printf}
+	return w.Run(ctx, func(ctx context.Context, cfg *config.Config) error {
+		svc := &updater.Service{Config: cfg, Perm: *perm, RunDir: *runDir, Build: build, Key: key, Disk: disk,
+			Device: name, Gokrazy: gokrazy, Logf: logger.Printf}
+		return svc.Run(ctx)
+	})
+}
+
+func main() {
+	flag.Parse()
+	if err := logic(); err != nil {
+		log.Fatal(err)
+	}
+}
