@@ -8,22 +8,19 @@ import (
 	"io"
 )
 
-// NewPart splits the size bytes of r into blocks and hashes them.
+// NewPart cuts the size bytes of r into content-defined chunks (the
+// blocks of the release) and hashes them.
 func NewPart(r io.ReaderAt, size int64) (Part, error) {
 	p := Part{Size: size}
 	whole := sha256.New()
-	buf := make([]byte, BlockSize)
-	for off := int64(0); off < size; off += BlockSize {
-		b := buf[:min(int64(BlockSize), size-off)]
-		if _, err := r.ReadAt(b, off); err != nil {
-			return p, fmt.Errorf("release: reading block at %d: %w", off, err)
-		}
-		sum := sha256.Sum256(b)
-		p.Blocks = append(p.Blocks, hexSum(sum[:]))
+	err := chunk(r, size, func(_ int64, b []byte) error {
+		p.Blocks = append(p.Blocks, Hash(b))
+		p.Sizes = append(p.Sizes, len(b))
 		whole.Write(b)
-	}
+		return nil
+	})
 	p.SHA256 = hexSum(whole.Sum(nil))
-	return p, nil
+	return p, err
 }
 
 // Source is a part the device already has (the running root, the boot
@@ -42,21 +39,19 @@ type blockAt struct {
 	n   int
 }
 
-// NewIndex hashes every BlockSize block of the sources.
+// NewIndex cuts the sources into blocks as NewPart does and hashes them:
+// a block of a release that the device has anywhere is found.
 func NewIndex(sources ...Source) (Index, error) {
 	idx := Index{}
-	buf := make([]byte, BlockSize)
 	for i, s := range sources {
-		for off := int64(0); off < s.Size; off += BlockSize {
-			b := buf[:min(int64(BlockSize), s.Size-off)]
-			if _, err := s.R.ReadAt(b, off); err != nil {
-				return nil, fmt.Errorf("release: indexing source %d at %d: %w", i, off, err)
-			}
-			sum := sha256.Sum256(b)
-			h := hexSum(sum[:])
-			if _, ok := idx[h]; !ok {
+		err := chunk(s.R, s.Size, func(off int64, b []byte) error {
+			if h := Hash(b); idx[h] == (blockAt{}) {
 				idx[h] = blockAt{src: i, off: off, n: len(b)}
 			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("release: indexing source %d: %w", i, err)
 		}
 	}
 	return idx, nil
@@ -91,21 +86,23 @@ func Assemble(ctx context.Context, p Part, dst interface {
 	io.WriterAt
 }, sources []Source, idx Index, f Fetcher) (Stats, error) {
 	var st Stats
-	buf := make([]byte, BlockSize)
+	buf := make([]byte, MaxChunk)
+	off := int64(0)
 	for i, want := range p.Blocks {
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
-		off := int64(i) * BlockSize
-		n := int(min(int64(BlockSize), p.Size-off))
+		n := p.Sizes[i]
 		b := buf[:n]
-		if k, err := dst.ReadAt(b, off); k == n && (err == nil || errors.Is(err, io.EOF)) && Hash(b) == want {
+		blockOff := off
+		off += int64(n)
+		if k, err := dst.ReadAt(b, blockOff); k == n && (err == nil || errors.Is(err, io.EOF)) && Hash(b) == want {
 			st.Resumed += int64(n)
 			continue
 		}
 		if at, ok := idx[want]; ok && at.n == n {
 			if _, err := sources[at.src].R.ReadAt(b, at.off); err == nil && Hash(b) == want {
-				if _, err := dst.WriteAt(b, off); err != nil {
+				if _, err := dst.WriteAt(b, blockOff); err != nil {
 					return st, fmt.Errorf("release: writing block %d: %w", i, err)
 				}
 				st.Local += int64(n)
@@ -120,7 +117,7 @@ func Assemble(ctx context.Context, p Part, dst interface {
 			return st, fmt.Errorf("release: block %d: %w: got %d bytes with sha256 %s, want %d bytes with %s",
 				i, ErrBlockHash, len(got), Hash(got), n, want)
 		}
-		if _, err := dst.WriteAt(got, off); err != nil {
+		if _, err := dst.WriteAt(got, blockOff); err != nil {
 			return st, fmt.Errorf("release: writing block %d: %w", i, err)
 		}
 		st.Fetched += int64(n)
@@ -149,4 +146,16 @@ func CheckPart(r io.Reader, p Part) error {
 func Hash(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hexSum(sum[:])
+}
+
+// Need returns how many bytes of p's blocks are not in idx: what a
+// device with idx's sources fetches to assemble p.
+func (idx Index) Need(p Part) int64 {
+	var n int64
+	for i, h := range p.Blocks {
+		if _, ok := idx[h]; !ok {
+			n += int64(p.Sizes[i])
+		}
+	}
+	return n
 }

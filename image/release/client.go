@@ -108,7 +108,10 @@ func (c *Client) Publish(ctx context.Context, signed []byte, m *Manifest, parts 
 	done := map[string]bool{}
 	buf := make([]byte, BlockSize)
 	for p, r := range parts {
+		off := int64(0)
 		for i, h := range p.Blocks {
+			blockOff := off
+			off += int64(p.Sizes[i])
 			if done[h] {
 				continue
 			}
@@ -120,9 +123,8 @@ func (c *Client) Publish(ctx context.Context, signed []byte, m *Manifest, parts 
 			if status != http.StatusNotFound {
 				return sent, fmt.Errorf("release: %w", err)
 			}
-			off := int64(i) * BlockSize
-			b := buf[:min(int64(BlockSize), p.Size-off)]
-			if _, err := r.ReadAt(b, off); err != nil {
+			b := buf[:p.Sizes[i]]
+			if _, err := r.ReadAt(b, blockOff); err != nil {
 				return sent, fmt.Errorf("release: reading block %d: %w", i, err)
 			}
 			if Hash(b) != h {

@@ -27,8 +27,8 @@ import (
 // anything else the key might sign.
 const signingContext = "lapsebox release manifest v1\n"
 
-// BlockSize is the size of the blocks a part is split into; the last
-// block of a part may be shorter.
+// BlockSize is the largest block a part is cut into (chunk.go): what
+// cloudd stores and serves at most.
 const BlockSize = 64 << 10
 
 // MaxSignedSize bounds a signed manifest read from the network: a 500 MiB
@@ -66,7 +66,7 @@ type Manifest struct {
 	// MinBuild, if set, is the oldest running build that may install the
 	// release (one that changed what the device must already do).
 	MinBuild time.Time `json:"minBuild,omitzero"`
-	// BlockSize is the size of Parts' blocks.
+	// BlockSize is the largest of Parts' blocks.
 	BlockSize int `json:"blockSize"`
 	// Root is the root file system (squashfs), Boot the boot file system
 	// (FAT16), MBR the 446 bytes of BIOS boot code (nil on boards that
@@ -80,8 +80,19 @@ type Manifest struct {
 type Part struct {
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"`
-	// Blocks are the hex sha256 of each BlockSize block, in order.
+	// Blocks are the hex sha256 of each content-defined block, in
+	// order; Sizes their lengths (at most BlockSize, adding up to Size).
 	Blocks []string `json:"blocks"`
+	Sizes  []int    `json:"sizes"`
+}
+
+// Offset returns where block i starts.
+func (p *Part) Offset(i int) int64 {
+	var off int64
+	for _, n := range p.Sizes[:i] {
+		off += int64(n)
+	}
+	return off
 }
 
 // Signed is a manifest as published: its exact bytes, and the signature
@@ -247,13 +258,21 @@ func (p *Part) check(blockSize int) error {
 	if !IsHash(p.SHA256) {
 		return fmt.Errorf("sha256 %q is not 64 hex digits", trim(p.SHA256))
 	}
-	if want := (p.Size + int64(blockSize) - 1) / int64(blockSize); int64(len(p.Blocks)) != want {
-		return fmt.Errorf("%d block hashes for %d bytes, want %d", len(p.Blocks), p.Size, want)
+	if len(p.Sizes) != len(p.Blocks) {
+		return fmt.Errorf("%d block hashes, %d block sizes", len(p.Blocks), len(p.Sizes))
 	}
+	var sum int64
 	for i, h := range p.Blocks {
 		if !IsHash(h) {
 			return fmt.Errorf("block %d: %q is not 64 hex digits", i, trim(h))
 		}
+		if n := p.Sizes[i]; n <= 0 || n > blockSize {
+			return fmt.Errorf("block %d: size %d, want 1 to %d", i, n, blockSize)
+		}
+		sum += int64(p.Sizes[i])
+	}
+	if sum != p.Size {
+		return fmt.Errorf("blocks add up to %d bytes, the part is %d", sum, p.Size)
 	}
 	return nil
 }

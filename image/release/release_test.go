@@ -122,7 +122,7 @@ func TestVerify(t *testing.T) {
 			c.Root.Blocks = c.Root.Blocks[1:]
 			b, _ := json.Marshal(c)
 			return mustJSON(t, Signed{Manifest: b, KeyID: KeyID(pub), Signature: ed25519.Sign(priv, append([]byte(signingContext), b...))})
-		}(), trusted: pub, dev: dev, want: ErrMalformed, msg: "root: 5 block hashes for 327780 bytes, want 6"},
+		}(), trusted: pub, dev: dev, want: ErrMalformed, msg: "block sizes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -177,9 +177,10 @@ func (s *blockServer) Block(_ context.Context, h string) ([]byte, error) {
 
 func serverFor(data []byte) *blockServer {
 	s := &blockServer{blocks: map[string][]byte{}}
-	for off := 0; off < len(data); off += BlockSize {
-		b := data[off:min(off+BlockSize, len(data))]
-		s.blocks[Hash(b)] = b
+	p, _ := NewPart(bytes.NewReader(data), int64(len(data)))
+	for i, h := range p.Blocks {
+		off := p.Offset(i)
+		s.blocks[h] = data[off : off+int64(p.Sizes[i])]
 	}
 	return s
 }
@@ -205,16 +206,34 @@ func TestAssemble(t *testing.T) {
 	}
 	defer staging.Close()
 
-	// A first attempt that stops after the first fetched block: the
+	// What must travel: the blocks the old root does not have. The moved
+	// old data is found again; only the new bytes and the blocks cut
+	// across each of the three seams travel.
+	var missing []int
+	var local, fetch int64
+	for i, h := range p.Blocks {
+		if _, ok := idx[h]; ok {
+			local += int64(p.Sizes[i])
+		} else {
+			missing = append(missing, i)
+			fetch += int64(p.Sizes[i])
+		}
+	}
+	if fetch > 2*BlockSize+1000+3*2*MaxChunk || local < 8*BlockSize-3*2*MaxChunk {
+		t.Errorf("%d bytes to fetch, %d local: content-defined blocks should find the moved 8 blocks", fetch, local)
+	}
+
+	// A first attempt that stops at the second fetched block: the
 	// server then sends a wrong block.
-	srv.bad = p.Blocks[5]
+	srv.bad = p.Blocks[missing[1]]
 	st, err := Assemble(context.Background(), p, staging, sources, idx, srv)
 	if !errors.Is(err, ErrBlockHash) {
 		t.Fatalf("Assemble with a bad block: %v, want ErrBlockHash", err)
 	}
-	if st.Local != 4*BlockSize || st.Fetched != BlockSize {
-		t.Errorf("first attempt: %+v, want 4 local blocks and 1 fetched", st)
+	if st.Fetched != int64(p.Sizes[missing[0]]) || st.FetchedBlocks != 1 {
+		t.Errorf("first attempt: %+v, want 1 fetched block", st)
 	}
+	done := p.Offset(missing[1])
 
 	// The resumed attempt keeps what the first one wrote.
 	srv.bad, srv.served = "", 0
@@ -222,9 +241,8 @@ func TestAssemble(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Stats{Resumed: 5 * BlockSize, Local: 4 * BlockSize, Fetched: BlockSize + 1000, FetchedBlocks: 2}
-	if st != want {
-		t.Errorf("resumed attempt: %+v, want %+v", st, want)
+	if st.Resumed != done || st.Resumed+st.Local+st.Fetched != int64(len(newRoot)) || st.Fetched != fetch-int64(p.Sizes[missing[0]]) {
+		t.Errorf("resumed attempt: %+v; want the first %d bytes resumed, %d fetched", st, done, fetch-int64(p.Sizes[missing[0]]))
 	}
 	if int64(srv.served) != st.Fetched {
 		t.Errorf("server served %d bytes, stats say %d", srv.served, st.Fetched)
@@ -253,8 +271,8 @@ func TestAssembleCorruptLocal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Local != 2*BlockSize || st.FetchedBlocks != 1 {
-		t.Errorf("stats %+v, want the corrupted block fetched and the 2 others local", st)
+	if st.FetchedBlocks != 1 || st.Local+st.Fetched != int64(len(old)) {
+		t.Errorf("stats %+v, want the corrupted block fetched and the others local", st)
 	}
 }
 
