@@ -91,6 +91,11 @@ func (h *HTTPProxy) SetUpstream(upstream string) error {
 	}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.ErrorLog = log.New(io.Discard, "", 0) // a dropped client is what tests do
+	// An upstream that fails (a server stopped or restarting) drops the
+	// client's connection, as the server itself would, instead of
+	// answering 502 on a connection kept alive: the target must connect
+	// again, which the fault tests count.
+	rp.ErrorHandler = func(http.ResponseWriter, *http.Request, error) { panic(http.ErrAbortHandler) }
 	h.rp.Store(rp)
 	return nil
 }
