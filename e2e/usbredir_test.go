@@ -163,10 +163,11 @@ func TestUSBRedirCamera(t *testing.T) {
 		conns, st, cam.Sim.Shots(), cam.Sim.Ops())
 }
 
-func count(ops []ptp.OpCode, op ptp.OpCode) int {
+// count counts the x in xs.
+func count[T comparable](xs []T, x T) int {
 	n := 0
-	for _, o := range ops {
-		if o == op {
+	for _, y := range xs {
+		if y == x {
 			n++
 		}
 	}
