@@ -59,6 +59,9 @@ type fakeCamera struct {
 	objectSize        int
 	statusUnsupported bool // answer Get Device Status with no data, like QEMU
 	resetRenumbers    bool // a port reset makes it a new device (libusb: not found)
+	// claimAfterReset, if set, is how claiming the interface fails after
+	// a port reset: the camera answers the reset but not what follows.
+	claimAfterReset error
 
 	mu       sync.Mutex
 	wake     chan struct{} // closed and replaced when something changes
@@ -186,6 +189,9 @@ func (c *fakeCamera) claim(si stillImage) (endpoints, error) {
 	}
 	if c.claimed {
 		return endpoints{}, gousb.ErrorBusy
+	}
+	if c.claimAfterReset != nil && len(c.log) > 0 && c.log[len(c.log)-1] == "port reset" {
+		return endpoints{}, c.claimAfterReset
 	}
 	c.claimed = true
 	c.record("claim %d.%d.%d", si.config, si.number, si.alternate)

@@ -3,6 +3,8 @@ package usb
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/google/gousb"
@@ -101,12 +103,12 @@ func (g *gousbDevice) claim(si stillImage) (endpoints, error) {
 	g.d.SetAutoDetach(true)
 	cfg, err := g.d.Config(si.config)
 	if err != nil {
-		return endpoints{}, err
+		return endpoints{}, libusbError(err)
 	}
 	intf, err := cfg.Interface(si.number, si.alternate)
 	if err != nil {
 		cfg.Close()
-		return endpoints{}, err
+		return endpoints{}, libusbError(err)
 	}
 	g.cfg, g.intf = cfg, intf
 	var eps endpoints
@@ -131,6 +133,32 @@ func (g *gousbDevice) claim(si stillImage) (endpoints, error) {
 	}
 	return eps, nil
 }
+
+// libusbCode is how gousb.Error formats libusb's error code.
+var libusbCode = regexp.MustCompile(`\[code (-?[0-9]+)\]$`)
+
+// libusbError gives back the libusb error that gousb's Config and
+// Interface format into their messages with %v rather than wrap, so that
+// errors.Is tells a device that left the bus (gousb.ErrorNoDevice) or an
+// interface another program holds (gousb.ErrorBusy).
+func libusbError(err error) error {
+	m := libusbCode.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	code, _ := strconv.Atoi(m[1])
+	return &formattedError{err: err, code: gousb.Error(code)}
+}
+
+// formattedError is a gousb error whose libusb code was formatted into
+// its message.
+type formattedError struct {
+	err  error
+	code gousb.Error
+}
+
+func (e *formattedError) Error() string   { return e.err.Error() }
+func (e *formattedError) Unwrap() []error { return []error{e.err, e.code} }
 
 func (g *gousbDevice) release() error {
 	if g.intf != nil {

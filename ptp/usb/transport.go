@@ -361,9 +361,12 @@ func (t *Transport) clearHalts(ctx context.Context) error {
 // cutting its power: it aborts transfers in flight, releases the interface
 // and the configuration (libusb refuses a reset while they are claimed),
 // resets, and claims them again. The camera closes its PTP session; open a
-// new one. If the camera comes back as a different device, ResetPort
-// closes the transport and returns an error wrapping ptp.ErrNoDevice: open
-// it again by serial. libusb gives the reset itself no timeout.
+// new one. If the camera comes back as a different device (libusb:
+// LIBUSB_ERROR_NOT_FOUND) or leaves the bus, ResetPort returns an error
+// wrapping ptp.ErrNoDevice; if anything else fails, one wrapping
+// ptp.ErrClosed. Either way the transport is closed, as its interface may
+// be left unclaimed: open the camera again by serial. libusb gives the
+// reset itself no timeout.
 func (t *Transport) ResetPort(ctx context.Context) error {
 	if _, err := t.usable("port reset"); err != nil {
 		return err
@@ -377,14 +380,15 @@ func (t *Transport) ResetPort(ctx context.Context) error {
 	if err == nil {
 		return nil
 	}
-	if isGone(err) || errors.Is(err, gousb.ErrorNotFound) {
-		t.mu.Lock()
-		t.gone = true
-		t.mu.Unlock()
-		t.shutdown()
+	gone := isGone(err) || errors.Is(err, gousb.ErrorNotFound)
+	t.mu.Lock()
+	t.gone, t.closed = t.gone || gone, t.closed || !gone
+	t.mu.Unlock()
+	t.shutdown()
+	if gone {
 		return fmt.Errorf("usb: %s: port reset: %w (%v)", t.name(), ptp.ErrNoDevice, err)
 	}
-	return fmt.Errorf("usb: %s: port reset: %w", t.name(), err)
+	return fmt.Errorf("usb: %s: port reset: %w (%w)", t.name(), err, ptp.ErrClosed)
 }
 
 func (t *Transport) resetLocked() error {

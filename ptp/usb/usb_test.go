@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -334,6 +335,72 @@ func TestResetPort(t *testing.T) {
 	}
 	if !strings.HasSuffix(cam.calls(), "close device") {
 		t.Errorf("the transport did not close the device: %q", cam.calls())
+	}
+}
+
+// A port reset that fails past the reset itself leaves the interface
+// released: the transport must say it cannot be used, not keep a camera's
+// owner opening sessions on it ("interface not claimed") for ever, and
+// must close the device. gousb formats the libusb error of a failed claim
+// into its message; libusbError gives it back.
+func TestResetPortFailureClosesTheTransport(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		claimErr error
+		want     error
+	}{
+		{"the camera leaves after the reset", libusbError(fmt.Errorf("failed to claim interface 1 on vid=04a9,pid=3218,bus=1,addr=2,config=1: %v", gousb.ErrorNoDevice)), ptp.ErrNoDevice},
+		{"setting the configuration times out", libusbError(fmt.Errorf("failed to set active config 1 for the device vid=04a9,pid=3218,bus=1,addr=2: %v", gousb.ErrorTimeout)), ptp.ErrClosed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cam := newFakeCamera("S", "S")
+			cam.claimAfterReset = tc.claimErr
+			c, _ := newTestContext(t, cam)
+			ctx := testCtx(t)
+			tr, err := c.Open(ctx, Selector{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tr.ResetPort(ctx); !errors.Is(err, tc.want) {
+				t.Fatalf("ResetPort: %v, want %v", err, tc.want)
+			}
+			if tr.Usable() {
+				t.Error("the transport is usable after its port reset failed")
+			}
+			if got := cam.calls(); !strings.HasSuffix(got, "port reset, close device") {
+				t.Errorf("calls %q: want the device closed after the failed reset", got)
+			}
+			if err := tr.Send(ctx, []byte{1}); !errors.Is(err, tc.want) {
+				t.Errorf("Send after the failed reset: %v, want %v", err, tc.want)
+			}
+			if err := tr.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+	}
+}
+
+func TestLibusbError(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want gousb.Error
+	}{
+		{fmt.Errorf("failed to claim interface 1 on vid=04a9,pid=3218,bus=1,addr=2,config=1: %v", gousb.ErrorBusy), gousb.ErrorBusy},
+		{fmt.Errorf("Can't detach kernel driver of the device vid=04a9,pid=3218,bus=1,addr=2 and interface 0: %v", gousb.ErrorNoDevice), gousb.ErrorNoDevice},
+		{fmt.Errorf("Config(2) called on vid=04a9,pid=3218,bus=1,addr=2 after Close"), 0},
+	} {
+		got := libusbError(tc.err)
+		if got.Error() != tc.err.Error() {
+			t.Errorf("libusbError(%q) says %q", tc.err, got)
+		}
+		var code gousb.Error
+		errors.As(got, &code)
+		if code != tc.want {
+			t.Errorf("libusbError(%q): code %v, want %v", tc.err, code, tc.want)
+		}
+	}
+	if !isGone(libusbError(fmt.Errorf("x: %v", gousb.ErrorNoDevice))) {
+		t.Error("a formatted ErrorNoDevice is not a device gone")
 	}
 }
 
