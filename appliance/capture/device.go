@@ -20,6 +20,8 @@ type Device interface {
 	// Recover applies one of recovery.Cancel, ResetSession or USBReset to
 	// the camera last opened; cam is that camera, or nil if it did not open.
 	// After ResetSession and USBReset the caller opens the camera again.
+	// With recovery.PowerCycle it is told, before the camera's power is
+	// cut, to forget the camera: it comes back as a new device.
 	Recover(ctx context.Context, cam *camera.Camera, a recovery.Action) error
 }
 

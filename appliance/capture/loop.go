@@ -312,6 +312,8 @@ func (l *Loop) shoot(ctx context.Context, slot time.Time) {
 func (l *Loop) recover(ctx context.Context, a recovery.Action) error {
 	if a == recovery.PowerCycle {
 		l.closeCamera()
+		// Also when no camera was open: its transport may be.
+		l.Device.Recover(ctx, nil, a)
 		if l.Relay == nil {
 			return errors.New("no relay for the camera's power")
 		}

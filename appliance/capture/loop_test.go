@@ -57,9 +57,10 @@ func (c *fakeClock) advance(d time.Duration) {
 
 // simDevice drives the simulator the way the USB device drives a camera.
 type simDevice struct {
-	dev   *sim.Device
-	opens int
-	fail  error // Open fails with this while set
+	dev         *sim.Device
+	opens       int
+	fail        error // Open fails with this while set
+	powerCycles int   // the times it was told the power would be cut
 }
 
 func (d *simDevice) Open(ctx context.Context) (*camera.Camera, error) {
@@ -89,6 +90,8 @@ func (d *simDevice) Recover(ctx context.Context, cam *camera.Camera, a recovery.
 	case recovery.USBReset:
 		d.dev.Unplug()
 		d.dev.Replug()
+	case recovery.PowerCycle:
+		d.powerCycles++
 	}
 	return nil
 }
@@ -273,8 +276,8 @@ func TestLadderUpToPowerCycleThenAlert(t *testing.T) {
 	if got != "retry,cancel,reset session,USB reset,power cycle,retry,cancel,reset session,USB reset,power cycle,retry,cancel,reset session,USB reset,alert,alert,alert,alert,alert" {
 		t.Errorf("recovery actions %s", got)
 	}
-	if n := len(h.relay.Requests()); n != 2 {
-		t.Errorf("%d power cycles in the first hour, want the cap of 2", n)
+	if n := len(h.relay.Requests()); n != 2 || h.dev.powerCycles != n {
+		t.Errorf("%d power cycles in the first hour, the device told of %d: want the cap of 2, told each", n, h.dev.powerCycles)
 	}
 	if st.MissedSlots == 0 || !st.Recovery.Alert {
 		t.Errorf("status %+v: want missed slots and an alert", st)

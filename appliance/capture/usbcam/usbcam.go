@@ -100,9 +100,11 @@ func (d *Device) Open(ctx context.Context) (*camera.Camera, error) {
 // gone reports whether err means the transport cannot be used again.
 func gone(err error) bool { return errors.Is(err, ptp.ErrNoDevice) || errors.Is(err, ptp.ErrClosed) }
 
-// Recover implements capture.Device.
+// Recover implements capture.Device. Before a power cycle it forgets the
+// camera's transport: the camera comes back as another device, and a
+// handle on the old one fails only once used.
 func (d *Device) Recover(ctx context.Context, cam *camera.Camera, a recovery.Action) error {
-	if d.t != nil && !d.t.Usable() {
+	if d.t != nil && (!d.t.Usable() || a == recovery.PowerCycle) {
 		d.dropTransport()
 	}
 	if d.t == nil {
@@ -119,7 +121,8 @@ func (d *Device) Recover(ctx context.Context, cam *camera.Camera, a recovery.Act
 	case recovery.USBReset:
 		err = d.t.ResetPort(ctx)
 	}
-	if gone(err) {
+	// A port reset that failed may have left the interface released.
+	if gone(err) || !d.t.Usable() || a == recovery.USBReset && err != nil {
 		d.dropTransport()
 	}
 	return err
