@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,43 +16,11 @@ import (
 	"github.com/lapsebox/lapsebox/appliance/schedule"
 	"github.com/lapsebox/lapsebox/appliance/store"
 	"github.com/lapsebox/lapsebox/hw"
+	"github.com/lapsebox/lapsebox/internal/fakeclock"
 	"github.com/lapsebox/lapsebox/ptp"
 	"github.com/lapsebox/lapsebox/ptp/camera"
 	"github.com/lapsebox/lapsebox/ptp/sim"
 )
-
-// fakeClock advances only when the loop sleeps; it ends the test by
-// cancelling when the end of the simulated period is reached.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	end    time.Time
-	cancel context.CancelFunc
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	done := !c.now.Before(c.end)
-	c.mu.Unlock()
-	if done {
-		c.cancel()
-	}
-	return ctx.Err()
-}
-
-// advance moves the clock by d without a sleep: time the camera takes.
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // simDevice drives the simulator the way the USB device drives a camera.
 type simDevice struct {
@@ -98,7 +65,7 @@ func (d *simDevice) Recover(ctx context.Context, cam *camera.Camera, a recovery.
 
 type harness struct {
 	loop  *Loop
-	clock *fakeClock
+	clock *fakeclock.Clock
 	dev   *simDevice
 	relay *hw.Recorder
 	store *store.Store
@@ -120,7 +87,8 @@ func newHarness(t *testing.T, cfg sim.Config, sched *schedule.Schedule, start, e
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	clock := &fakeClock{now: start, end: end, cancel: cancel}
+	clock := fakeclock.New(start)
+	clock.StopAt(end, cancel)
 	h := &harness{clock: clock, dev: &simDevice{dev: sim.New(cfg)}, relay: &hw.Recorder{Device: "camera"}, store: st, ctx: ctx}
 	h.loop = &Loop{
 		Schedule: sched, Store: st, Device: h.dev, Relay: h.relay,
@@ -286,7 +254,7 @@ func TestLadderUpToPowerCycleThenAlert(t *testing.T) {
 	// The camera comes back: the next capture ends the alert.
 	h.dev.fail = nil
 	ctx, cancel := context.WithCancel(context.Background())
-	h.clock.end, h.clock.cancel = h.clock.now.Add(30*time.Minute), cancel
+	h.clock.StopAt(h.clock.Now().Add(30*time.Minute), cancel)
 	h.loop.Run(ctx)
 	if st := h.loop.Status.Snapshot(); st.Recovery.Alert || st.Captures == 0 {
 		t.Errorf("after the camera came back: %+v", st.Recovery)

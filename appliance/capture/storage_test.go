@@ -130,7 +130,7 @@ func TestDiskFullByOthersIsAStorageFailure(t *testing.T) {
 		t.Helper()
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		h.clock.end, h.clock.cancel = h.clock.now.Add(d), cancel
+		h.clock.StopAt(h.clock.Now().Add(d), cancel)
 		if err := h.loop.Run(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -265,11 +265,10 @@ func TestRestartShowsTheStoresLatestPicture(t *testing.T) {
 
 	// camerad starts again, between two slots.
 	h.loop.Status = &StatusFile{Path: filepath.Join(t.TempDir(), "camerad.json")}
-	h.clock.now = day0.Add(32 * time.Minute)
-	h.clock.end = day0.Add(38 * time.Minute)
+	h.clock.Set(day0.Add(32 * time.Minute))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	h.clock.cancel = cancel
+	h.clock.StopAt(day0.Add(38*time.Minute), cancel)
 	h.loop.Run(ctx)
 	st := h.loop.Status.Snapshot()
 	lc := st.LastCapture

@@ -7,7 +7,6 @@ import (
 	"log"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/lapsebox/lapsebox/appliance/config"
 	"github.com/lapsebox/lapsebox/appliance/schedule"
 	"github.com/lapsebox/lapsebox/appliance/store"
+	"github.com/lapsebox/lapsebox/internal/fakeclock"
 	"github.com/lapsebox/lapsebox/ptp"
 	"github.com/lapsebox/lapsebox/ptp/sim"
 )
@@ -37,31 +37,6 @@ func (r *relay) PowerCycle(ctx context.Context, off time.Duration) error {
 	r.b.cam.SetFocus(true)
 	r.b.plug()
 	return nil
-}
-
-// stepClock advances only when the loop sleeps, and cancels at end.
-type stepClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	end    time.Time
-	cancel context.CancelFunc
-}
-
-func (c *stepClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *stepClock) Sleep(ctx context.Context, d time.Duration) error {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	done := !c.now.Before(c.end)
-	c.mu.Unlock()
-	if done {
-		c.cancel()
-	}
-	return ctx.Err()
 }
 
 // The camera behind its relay, as on site: it cannot focus until a power
@@ -101,6 +76,8 @@ func TestPowerCycleReenumerates(t *testing.T) {
 			defer cancel()
 			start := time.Date(2026, 11, 26, 0, 0, 30, 0, time.UTC)
 			r := &relay{b: b}
+			clock := fakeclock.New(start)
+			clock.StopAt(start.Add(time.Hour), cancel)
 			l := &capture.Loop{
 				Schedule: &schedule.Schedule{Location: time.UTC, Windows: []schedule.Window{{
 					Days:  schedule.Days(time.Sunday, time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday, time.Saturday),
@@ -108,7 +85,7 @@ func TestPowerCycleReenumerates(t *testing.T) {
 				}}},
 				Store: st, Device: d, Relay: r, Keep: config.KeepJPG, MinSize: 3000,
 				Targets:   func(string, bool) []string { return nil },
-				Clock:     &stepClock{now: start, end: start.Add(time.Hour), cancel: cancel},
+				Clock:     clock,
 				Status:    &capture.StatusFile{Path: filepath.Join(t.TempDir(), "camerad.json")},
 				Log:       log.New(io.Discard, "", 0),
 				StateFile: filepath.Join(t.TempDir(), "state.json"),
