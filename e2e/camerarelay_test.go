@@ -66,9 +66,12 @@ func TestCameraReenumeratedAfterPowerCycle(t *testing.T) {
 		// camera's boot (15 s) after asking for the power cycle.
 		deadline := time.Now().Add(4 * time.Minute)
 		for {
-			var err error
-			if st, err = readAppliance(vm); err == nil && count(actions(st), "power cycle") > cycles {
-				break
+			now, err := readAppliance(vm)
+			if err == nil {
+				st = now
+				if count(actions(st), "power cycle") > cycles {
+					break
+				}
 			}
 			if time.Now().After(deadline) {
 				t.Fatalf("round %d: no power cycle within 4m; camerad %+v (%v)", round, st.camerad, err)
