@@ -95,6 +95,15 @@ func (p *pl061Tracer) poll() []pl061Edge {
 	return out
 }
 
+// since returns the edges of every line from the n-th seen on, after a
+// poll, and how many were seen: a follower that edges' polls do not rob.
+func (p *pl061Tracer) since(n int) ([]pl061Edge, int) {
+	p.poll()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.all[n:]), len(p.all)
+}
+
 // edges returns the edges of line seen so far (after a poll).
 func (p *pl061Tracer) edges(line int, after time.Time) []pl061Edge {
 	p.poll()
@@ -214,7 +223,9 @@ func stats(xs []time.Duration) (mean, lo, hi, sd time.Duration) {
 // USB bus. QEMU traces every change of a PL061 output with its host
 // time: the test reads there what watchdogd made the kernel write to the
 // controller, and plays the relay's load: while line 1 is active, the
-// camera is without power and answers nothing.
+// camera is without power, off the VM's USB bus (usb-redir unplugs it);
+// when the line rests again it is plugged in and enumerated anew, with
+// another device number, as a real camera behind a relay is.
 //
 // Checked: the feed line is pulsed while healthy (period and pulse width
 // measured); a line the kernel's gpio-keys driver holds, and a line the
@@ -274,33 +285,35 @@ func TestWatchdogInVM(t *testing.T) {
 	tr := &pl061Tracer{path: tracePath}
 
 	// The camera's relay: NC contact, energised (line 1 active) = power
-	// off. The test is the load: while the relay is energised the
-	// simulated camera answers nothing; when the power comes back it
-	// starts afresh (its session closed) and works again. It stays on the
-	// VM's USB bus (see docs/hardware.md §4 on re-enumeration).
+	// off. The test is the load: while the relay is energised the camera
+	// is off the VM's USB bus; when the power comes back it is plugged in
+	// again, a new device to the guest's kernel, its session closed.
 	var relayMu sync.Mutex
 	var powerCuts []time.Duration
 	go func() {
 		var cutAt time.Time
-		for ctx.Err() == nil {
-			for _, e := range tr.poll() {
+		for seen := 0; ctx.Err() == nil; time.Sleep(50 * time.Millisecond) {
+			var es []pl061Edge
+			es, seen = tr.since(seen)
+			for _, e := range es {
 				if e.Line != 1 {
 					continue
 				}
 				switch {
 				case e.Level == 1 && cutAt.IsZero():
 					cutAt = e.Time
-					cam.Sim.Unplug()
+					cam.Unplug()
 				case e.Level == 0 && !cutAt.IsZero():
 					relayMu.Lock()
 					powerCuts = append(powerCuts, e.Time.Sub(cutAt))
 					relayMu.Unlock()
 					cutAt = time.Time{}
 					cam.Sim.SetFocus(true) // a power cycle cures it
-					cam.Sim.Replug()
+					if err := cam.Replug(ctx); err != nil && ctx.Err() == nil {
+						t.Errorf("plugging the camera in again: %v", err)
+					}
 				}
 			}
-			time.Sleep(50 * time.Millisecond)
 		}
 	}()
 
@@ -393,6 +406,9 @@ func TestWatchdogInVM(t *testing.T) {
 		return st.Captures >= cam0.Captures+2 && slices.ContainsFunc(st.RecoveryActions, func(a statusfile.RecoveryAction) bool { return a.Action == "power cycle" })
 	})
 	t.Logf("ladder: %v", actionNames(camSt.RecoveryActions))
+	if nums := deviceNumbers(vm.SerialOutput()); len(nums) != 2 || nums[0] == nums[1] || !strings.Contains(vm.SerialOutput(), "USB disconnect") {
+		t.Errorf("the guest's kernel enumerated the camera as devices %v: want it gone at the cut and back under a new number", nums)
+	}
 
 	// It goes wrong again: the ladder asks for a second power cycle,
 	// which the relay's minimum interval refuses; line 1 is not touched.
