@@ -35,12 +35,29 @@ type Board struct {
 type QEMUMachine struct {
 	Binary  string   // qemu-system-x86_64
 	Args    []string // machine, CPU, firmware
-	Disk    string   // how the disk is attached: "virtio" or "scsi"
+	Disk    string   // how the disk is attached: "virtio", "scsi" or "sd"
 	Console string   // the guest's serial console device
+	CPUs    int      // 0 = 2; some machines have a fixed number
+	// SerialPort is the machine's serial port (counting from 0) that
+	// carries the kernel's console; the ports before it get nothing.
+	SerialPort int
+	// NIC is the network device, given netdev=net0 ("" = virtio-net-pci).
+	NIC string
 	// DirectKernel boots vmlinuz and cmdline.txt read from the image's
 	// boot FAT, QEMU playing the boot loader (used where the board's
 	// firmware cannot be emulated).
 	DirectKernel bool
+	// DTB is the device tree, read from the boot FAT, that a direct
+	// kernel boot passes to the kernel ("" = QEMU's own).
+	DTB string
+	// Serial0 is what the Raspberry Pi firmware writes in place of
+	// console=serial0 in cmdline.txt on this machine; the kernel knows
+	// no device of that name.
+	Serial0 string
+	// KernelArgs are added to cmdline.txt when QEMU boots the image, never
+	// written into it: they work around what the emulated machine gets
+	// wrong.
+	KernelArgs []string
 }
 
 // Boards lists every supported board by name.
@@ -68,6 +85,33 @@ var Boards = map[string]*Board{
 		Firmware:      "github.com/gokrazy/firmware",
 		EEPROM:        "github.com/gokrazy/rpi-eeprom",
 		SerialConsole: "serial0,115200",
+		// A Raspberry Pi 3 Model B: QEMU cannot run the VideoCore
+		// firmware, so it loads the kernel and device tree from the FAT
+		// as the firmware would.
+		QEMU: QEMUMachine{
+			Binary: "qemu-system-aarch64",
+			Args:   []string{"-machine", "raspi3b", "-accel", "tcg"},
+			Disk:   "sd",
+			CPUs:   4, // raspi3b has exactly four
+			// Port 0 is the PL011, which the Pi 3 gives to Bluetooth
+			// (the device tree's serial1); port 1 is the mini UART on
+			// GPIO 14/15, serial0, the console people wire up.
+			SerialPort: 1,
+			// QEMU's usb-net offers RNDIS first and CDC Ethernet second;
+			// the Pi kernel has no RNDIS host driver, so Linux picks the
+			// CDC configuration and cdc_ether drives it. A globally
+			// administered MAC makes usbnet name it eth0, the interface
+			// gokrazy's dhcp configures, rather than usb0.
+			NIC:          "usb-net,mac=40:54:00:12:34:56",
+			DirectKernel: true,
+			DTB:          "bcm2710-rpi-3-b.dtb",
+			Serial0:      "ttyS0",
+			// QEMU's BCM2835 power manager resets the machine the moment
+			// the watchdog is armed instead of counting down, and
+			// gokrazy's init arms it as it starts: keep the driver from
+			// loading under QEMU (a real Pi keeps its watchdog).
+			KernelArgs: []string{"initcall_blacklist=bcm2835_wdt_driver_init"},
+		},
 	},
 	"virt": {
 		Name:          "virt",

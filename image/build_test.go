@@ -187,6 +187,13 @@ func TestBuildRPi(t *testing.T) {
 	if !strings.Contains(cmdline, "root=PARTUUID="+disk.PartUUID("lapsebox", 1).String()+"/PARTNROFF=1") || !strings.Contains(cmdline, "console=serial0,115200") {
 		t.Errorf("cmdline.txt = %q", cmdline)
 	}
+	// On a real Pi the watchdog stays armed: QEMU's workarounds are for
+	// the emulated machine only.
+	for _, a := range Boards["rpi"].QEMU.KernelArgs {
+		if strings.Contains(cmdline, a) {
+			t.Errorf("cmdline.txt carries the QEMU workaround %s: %q", a, cmdline)
+		}
+	}
 	// A long name deep in overlays/ reads back byte for byte.
 	kdir, err := goTool{moduleRoot: "."}.moduleDir(context.Background(), Boards["rpi"].Kernel)
 	if err != nil {

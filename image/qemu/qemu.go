@@ -5,6 +5,7 @@ package qemu
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -79,7 +80,6 @@ type VM struct {
 	// Cache is the disk's write cache (nil without Config.WriteCache).
 	Cache *WriteCache
 
-	cmd        *exec.Cmd
 	monitor    string
 	stateDir   string
 	removeDir  bool
@@ -87,6 +87,18 @@ type VM struct {
 	waitErr    error
 	stopOnce   sync.Once
 	monitorMux sync.Mutex
+
+	binary string
+	args   []string // QEMU's arguments but the kernel's
+	stderr io.Writer
+	// boot, for a direct kernel boot, reads the kernel's arguments from
+	// the disk's boot FAT anew.
+	boot func() ([]string, error)
+
+	mu       sync.Mutex // guards what follows
+	cmd      *exec.Cmd  // the running QEMU
+	boots    int
+	stopping bool
 }
 
 // OVMF firmware, from Debian's ovmf package.
@@ -103,7 +115,7 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 		if b != nil {
 			name = b.Name
 		}
-		return nil, fmt.Errorf("qemu: board %s cannot be emulated (QEMU does not run the Raspberry Pi firmware): build BOARD=pc or BOARD=virt", name)
+		return nil, fmt.Errorf("qemu: board %s cannot be emulated: build BOARD=pc, BOARD=virt or BOARD=rpi", name)
 	}
 	if _, err := exec.LookPath(b.QEMU.Binary); err != nil {
 		return nil, fmt.Errorf("qemu: %s not found: apt-get install %s", b.QEMU.Binary, debianPackage(b.QEMU.Binary))
@@ -122,6 +134,10 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 		return nil, err
 	}
 	vm.SerialLog = filepath.Join(vm.stateDir, "serial.log")
+	// QEMU appends, so that the log of a VM that reboots holds every boot.
+	if err := os.Remove(vm.SerialLog); err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
 	// Unix socket paths are limited to 108 bytes; state dirs can be deep.
 	vm.monitor = socketPath(vm.stateDir, "monitor")
 	os.Remove(vm.monitor)
@@ -130,15 +146,24 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 	if mem == 0 {
 		mem = 1024
 	}
+	cpus := b.QEMU.CPUs
+	if cpus == 0 {
+		cpus = 2
+	}
 	args := append([]string{}, b.QEMU.Args...)
 	args = append(args,
-		"-m", strconv.Itoa(mem), "-smp", "2",
+		"-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
 		// -nodefaults: no CD-ROM drive, whose empty /dev/sr0 gokrazy's
 		// root device lookup reports on the console at every status
 		// request, burying what the console is kept for.
 		"-nodefaults", "-display", "none", "-no-user-config",
-		"-chardev", "file,id=serial0,path="+vm.SerialLog,
-		"-serial", "chardev:serial0",
+		"-chardev", "file,id=console,append=on,path="+vm.SerialLog,
+	)
+	for i := 0; i < b.QEMU.SerialPort; i++ {
+		args = append(args, "-serial", "null")
+	}
+	args = append(args,
+		"-serial", "chardev:console",
 		"-monitor", "unix:"+vm.monitor+",server,nowait",
 	)
 	if cfg.WriteCache != nil {
@@ -176,7 +201,11 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 		}
 		netdev += fmt.Sprintf(",guestfwd=tcp:%s-tcp:%s", g.GuestAddr, g.HostAddr)
 	}
-	args = append(args, "-netdev", netdev, "-device", "virtio-net-pci,netdev=net0")
+	nic := b.QEMU.NIC
+	if nic == "" {
+		nic = "virtio-net-pci"
+	}
+	args = append(args, "-netdev", netdev, "-device", nic+",netdev=net0")
 	if cfg.UEFI {
 		if b.GOARCH != "amd64" {
 			return nil, fmt.Errorf("qemu: UEFI boot is supported for the pc board only")
@@ -189,29 +218,30 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+OVMFCode,
 			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
 	}
-	if b.QEMU.DirectKernel {
-		kernel, cmdline, err := extractKernel(cfg.Image, vm.stateDir)
-		if err != nil {
-			return nil, err
-		}
-		args = append(args, "-kernel", kernel, "-append", cmdline)
-	}
 	args = append(args, cfg.ExtraArgs...)
-
-	vm.cmd = exec.Command(b.QEMU.Binary, args...)
-	vm.cmd.Stdout = cfg.Stderr
-	vm.cmd.Stderr = cfg.Stderr
-	// Its own process group: Ctrl-C reaches lapsebox, which stops QEMU in
-	// order, rather than QEMU directly.
-	vm.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := vm.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("qemu: starting %s: %w", b.QEMU.Binary, err)
+	if b.QEMU.DirectKernel {
+		// A guest reboot must read the FAT again (see supervise): QEMU's
+		// own reset would boot the kernel and command line it started with.
+		args = append(args, "-no-reboot")
+		vm.boot = func() ([]string, error) {
+			if vm.Cache != nil {
+				return extractKernel(vm.Cache, cfg.Image, vm.stateDir, b.QEMU)
+			}
+			f, err := os.Open(cfg.Image)
+			if err != nil {
+				return nil, fmt.Errorf("qemu: %w", err)
+			}
+			defer f.Close()
+			return extractKernel(f, cfg.Image, vm.stateDir, b.QEMU)
+		}
+	}
+	vm.binary, vm.args, vm.stderr = b.QEMU.Binary, args, cfg.Stderr
+	cmd, err := vm.launch()
+	if err != nil {
+		return nil, err
 	}
 	ok = true
-	go func() {
-		vm.waitErr = vm.cmd.Wait()
-		close(vm.done)
-	}()
+	go vm.supervise(cmd)
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -220,6 +250,36 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 		}
 	}()
 	return vm, nil
+}
+
+// launch starts QEMU, unless the VM is stopping.
+func (vm *VM) launch() (*exec.Cmd, error) {
+	args := vm.args
+	if vm.boot != nil {
+		boot, err := vm.boot()
+		if err != nil {
+			return nil, err
+		}
+		args = append(append([]string{}, args...), boot...)
+	}
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	if vm.stopping {
+		return nil, errors.New("qemu: stopped")
+	}
+	os.Remove(vm.monitor)
+	cmd := exec.Command(vm.binary, args...)
+	cmd.Stdout = vm.stderr
+	cmd.Stderr = vm.stderr
+	// Its own process group: Ctrl-C reaches lapsebox, which stops QEMU in
+	// order, rather than QEMU directly.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("qemu: starting %s: %w", vm.binary, err)
+	}
+	vm.cmd = cmd
+	vm.boots++
+	return cmd, nil
 }
 
 // Done is closed when QEMU has exited.
@@ -288,6 +348,9 @@ func readUntilPrompt(r *bufio.Reader) (string, error) {
 func (vm *VM) Stop() error {
 	var err error
 	vm.stopOnce.Do(func() {
+		vm.mu.Lock()
+		vm.stopping = true
+		vm.mu.Unlock()
 		select {
 		case <-vm.done:
 		default:
@@ -295,7 +358,9 @@ func (vm *VM) Stop() error {
 			select {
 			case <-vm.done:
 			case <-time.After(5 * time.Second):
+				vm.mu.Lock()
 				vm.cmd.Process.Kill()
+				vm.mu.Unlock()
 				<-vm.done
 			}
 		}
@@ -342,15 +407,11 @@ func (vm *VM) SerialOutput() string {
 }
 
 // extractKernel plays the boot loader for boards whose firmware QEMU does
-// not provide: it reads vmlinuz and cmdline.txt from the image's boot FAT,
-// so a root switch made by an update takes effect at the next boot.
-func extractKernel(imagePath, dir string) (kernel, cmdline string, err error) {
-	f, err := os.Open(imagePath)
-	if err != nil {
-		return "", "", err
-	}
-	defer f.Close()
-	boot := io.NewSectionReader(f, disk.FirstPartitionSector*disk.SectorSize, disk.BootSectors*disk.SectorSize)
+// not provide: it reads vmlinuz, cmdline.txt and the board's device tree
+// from the image's boot FAT, so a root switch made by an update takes
+// effect at the next boot, and returns QEMU's arguments to boot them.
+func extractKernel(d io.ReaderAt, imagePath, dir string, m image.QEMUMachine) ([]string, error) {
+	boot := io.NewSectionReader(d, disk.FirstPartitionSector*disk.SectorSize, disk.BootSectors*disk.SectorSize)
 	read := func(name string) ([]byte, error) {
 		off, n, err := fat.Find(boot, name)
 		if err != nil {
@@ -362,19 +423,48 @@ func extractKernel(imagePath, dir string) (kernel, cmdline string, err error) {
 		}
 		return buf, nil
 	}
-	vmlinuz, err := read("/vmlinuz")
+	extract := func(name string) (string, error) {
+		data, err := read("/" + name)
+		if err != nil {
+			return "", err
+		}
+		p := filepath.Join(dir, name)
+		return p, os.WriteFile(p, data, 0o644)
+	}
+	kernel, err := extract("vmlinuz")
 	if err != nil {
-		return "", "", err
+		return nil, err
 	}
 	line, err := read("/cmdline.txt")
 	if err != nil {
-		return "", "", err
+		return nil, err
 	}
-	kernel = filepath.Join(dir, "vmlinuz")
-	if err := os.WriteFile(kernel, vmlinuz, 0o644); err != nil {
-		return "", "", err
+	args := []string{"-kernel", kernel, "-append", bootCmdline(m, string(line))}
+	if m.DTB != "" {
+		// The firmware finds the device tree by its long name, which
+		// gokrazy's reader (fat.Find) does not: mtools reads it as the
+		// firmware would.
+		dtb := filepath.Join(dir, m.DTB)
+		src := fmt.Sprintf("%s@@%d", imagePath, disk.FirstPartitionSector*disk.SectorSize)
+		if out, err := exec.Command("mcopy", "-o", "-n", "-i", src, "::/"+m.DTB, dtb).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("qemu: reading %s from the boot partition of %s (mcopy, apt-get install mtools): %v: %s", m.DTB, imagePath, err, bytes.TrimSpace(out))
+		}
+		args = append(args, "-dtb", dtb)
 	}
-	return kernel, strings.TrimSpace(string(line)), nil
+	return args, nil
+}
+
+// bootCmdline is the kernel command line QEMU passes for cmdline.txt's
+// line: what the board's firmware would pass (console=serial0 resolved),
+// plus the machine's workarounds.
+func bootCmdline(m image.QEMUMachine, line string) string {
+	args := strings.Fields(line)
+	for i, a := range args {
+		if m.Serial0 != "" && (a == "console=serial0" || strings.HasPrefix(a, "console=serial0,")) {
+			args[i] = "console=" + m.Serial0 + strings.TrimPrefix(a, "console=serial0")
+		}
+	}
+	return strings.Join(append(args, m.KernelArgs...), " ")
 }
 
 func freePort() (int, error) {
