@@ -439,6 +439,32 @@ func TestVirtBoot(t *testing.T) {
 	checkStatusd(t, vm, img.manifest)
 }
 
+// TestRPiBoot boots the Raspberry Pi image under QEMU's raspi3b machine
+// (kernel, device tree and command line from the image's FAT, as the
+// firmware would load them; the SD card, its partitions, the squashfs root
+// and /perm as on the board) and reaches it over a USB network device. No
+// update: the emulated USB network carries about 60 KB/s, and an update
+// sends some 90 MiB (docs/image.md §2.4).
+func TestRPiBoot(t *testing.T) {
+	needVM(t)
+	testtool.Programs(t, "qemu-system-aarch64", "mcopy")
+	img := buildImage(t, "rpi", t.TempDir(), time.Now())
+	vm := boot(t, img, bootOptions{})
+	dev := update.Device{BaseURL: "http://" + vm.Addr("gokrazy"), Password: password(t, img.manifest)}
+	took := waitBuild(t, vm, dev, img.manifest.BuildTimestamp)
+	t.Logf("rpi (raspi3b): boot to status page %.1fs", took.Seconds())
+	checkGokrazy(t, vm, dev, defaultServices)
+	checkStatusd(t, vm, img.manifest)
+	// The console is the mini UART (serial0, GPIO 14/15): userland's
+	// output must reach it, not only the kernel's.
+	serial := vm.SerialOutput()
+	for _, want := range []string{"gokrazy build timestamp " + img.manifest.BuildTimestamp, "lapsebox " + img.manifest.Hostname + " on Raspberry Pi 3 Model B"} {
+		if !strings.Contains(serial, want) {
+			t.Errorf("the serial console lacks %q:\n%s", want, tail(serial, 3000))
+		}
+	}
+}
+
 // TestPCUEFIBoot boots the pc image through OVMF and Debian's systemd-boot,
 // the path of PCs without a legacy BIOS.
 func TestPCUEFIBoot(t *testing.T) {

@@ -61,6 +61,9 @@ func runVM(ctx context.Context, args []string) error {
 		},
 	}
 	var notes []string
+	if *camera && b.Name == "rpi" {
+		return fmt.Errorf("vm: -camera plugs the camera into a USB EHCI controller on PCI, which QEMU's raspi3b does not have: use a pc or virt image")
+	}
 	if *camera {
 		photos := filepath.Join(dir, "camera")
 		cam, err := sim.ServeRedir(ctx, sim.RedirConfig{PhotoDir: photos})
