@@ -430,13 +430,21 @@ func TestPCBootAndUpdate(t *testing.T) {
 func TestVirtBoot(t *testing.T) {
 	needVM(t)
 	testtool.Program(t, "qemu-system-aarch64")
-	img := buildImage(t, "virt", t.TempDir(), time.Now())
+	bootDefault(t, "virt")
+}
+
+// bootDefault builds and boots the default image for board and checks
+// gokrazy's page and statusd.
+func bootDefault(t *testing.T, board string) (*qemu.VM, built) {
+	t.Helper()
+	img := buildImage(t, board, t.TempDir(), time.Now())
 	vm := boot(t, img, bootOptions{})
 	dev := update.Device{BaseURL: "http://" + vm.Addr("gokrazy"), Password: password(t, img.manifest)}
 	took := waitBuild(t, vm, dev, img.manifest.BuildTimestamp)
-	t.Logf("virt: boot to status page %.1fs", took.Seconds())
+	t.Logf("%s: boot to status page %.1fs", board, took.Seconds())
 	checkGokrazy(t, vm, dev, defaultServices)
 	checkStatusd(t, vm, img.manifest)
+	return vm, img
 }
 
 // TestRPiBoot boots the Raspberry Pi image under QEMU's raspi3b machine
@@ -448,13 +456,7 @@ func TestVirtBoot(t *testing.T) {
 func TestRPiBoot(t *testing.T) {
 	needVM(t)
 	testtool.Programs(t, "qemu-system-aarch64", "mcopy")
-	img := buildImage(t, "rpi", t.TempDir(), time.Now())
-	vm := boot(t, img, bootOptions{})
-	dev := update.Device{BaseURL: "http://" + vm.Addr("gokrazy"), Password: password(t, img.manifest)}
-	took := waitBuild(t, vm, dev, img.manifest.BuildTimestamp)
-	t.Logf("rpi (raspi3b): boot to status page %.1fs", took.Seconds())
-	checkGokrazy(t, vm, dev, defaultServices)
-	checkStatusd(t, vm, img.manifest)
+	vm, img := bootDefault(t, "rpi")
 	// The console is the mini UART (serial0, GPIO 14/15): userland's
 	// output must reach it, not only the kernel's.
 	serial := vm.SerialOutput()
