@@ -23,6 +23,7 @@ package updater
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -65,7 +67,12 @@ type Service struct {
 	Now    func() time.Time
 	Jitter func(max time.Duration) time.Duration
 	Logf   func(format string, args ...any)
+	// StatusEvery is how often the status file is rewritten while
+	// nothing changes (0: DefaultStatusEvery).
+	StatusEvery time.Duration
 
+	mu     sync.Mutex // guards last and the status file
+	last   []byte     // the status last written, as JSON
 	st     statusfile.Update
 	state  *state
 	client *release.Client
@@ -94,16 +101,58 @@ func (s *Service) logf(format string, args ...any) {
 
 func (s *Service) dir() string { return filepath.Join(s.Perm, "lapsebox", "update") }
 
+// DefaultStatusEvery keeps updated.json fresh: its age is the service's
+// heartbeat, and watchdogd's health model takes a file unchanged for
+// 90 s for a hung service, which would stop the feeding (in the middle
+// of a long download too).
+const DefaultStatusEvery = 30 * time.Second
+
 func (s *Service) writeStatus() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.st.Updated = s.now()
+	s.last, _ = json.Marshal(&s.st)
 	if err := statusfile.Write(filepath.Join(s.RunDir, "updated.json"), &s.st); err != nil {
 		s.logf("%v", err)
+	}
+}
+
+// heartbeat rewrites the last status with a new time until ctx is done.
+// It works on a copy decoded from the last write, so it never reads the
+// status while a look changes it.
+func (s *Service) heartbeat(ctx context.Context) {
+	every := s.StatusEvery
+	if every <= 0 {
+		every = DefaultStatusEvery
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		var st statusfile.Update
+		if s.last != nil && json.Unmarshal(s.last, &st) == nil {
+			st.Updated = s.now()
+			if err := statusfile.Write(filepath.Join(s.RunDir, "updated.json"), &st); err != nil {
+				s.logf("%v", err)
+			}
+		}
+		s.mu.Unlock()
 	}
 }
 
 // Run looks for releases until ctx is done. Without an update section it
 // only says so in its status file.
 func (s *Service) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var beat sync.WaitGroup
+	beat.Go(func() { s.heartbeat(ctx) })
+	defer beat.Wait()
+	defer cancel()
 	u := s.Config.Update
 	if u == nil {
 		s.st = statusfile.Update{State: "disabled", Running: s.Build.Build, Board: s.Build.Board}
