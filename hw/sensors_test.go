@@ -1,10 +1,8 @@
 package hw_test
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -101,46 +99,5 @@ func TestSensors(t *testing.T) {
 	}
 	if _, err := hw.ParseThrottled("0xzz"); err == nil {
 		t.Error("bad get_throttled parsed")
-	}
-}
-
-func TestSensorsDisk(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("statfs is read on Linux")
-	}
-	dir := t.TempDir()
-	r := (&hw.Sensors{Perm: dir, Sys: dir, Proc: dir}).Read()
-	if r.Disk == nil || r.Disk.TotalBytes == 0 || r.Disk.UsedBytes > r.Disk.TotalBytes || r.Disk.UsedPercent() <= 0 {
-		t.Errorf("disk %+v", r.Disk)
-	}
-	r = (&hw.Sensors{Perm: filepath.Join(dir, "missing"), Sys: dir, Proc: dir}).Read()
-	if r.Disk != nil || !strings.Contains(strings.Join(r.Errs, " "), "statfs") {
-		t.Errorf("missing /perm: %+v, %q", r.Disk, r.Errs)
-	}
-	if r.Clock.Synchronized == nil {
-		t.Error("adjtimex gave nothing")
-	}
-}
-
-// The kernel implementation's errors name the chip and line. This
-// machine has no GPIO chip (the VM tests in e2e use a real one).
-func TestKernelNoChip(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("GPIO character devices are Linux's")
-	}
-	if m, _ := filepath.Glob("/dev/gpiochip*"); len(m) > 0 {
-		t.Skip("this machine has GPIO chips")
-	}
-	_, err := hw.Kernel{}.Request(hw.LineConfig{Chip: "gpiochip0", Line: "17", Consumer: "test", Output: true})
-	if !errors.Is(err, hw.ErrNoChip) || !strings.Contains(err.Error(), `chip "gpiochip0" line "17"`) || !strings.Contains(err.Error(), "chips: none") {
-		t.Errorf("no chip: %v", err)
-	}
-	_, err = hw.Kernel{}.Request(hw.LineConfig{Chip: "pinctrl-bcm2711", Line: "GPIO17"})
-	if !errors.Is(err, hw.ErrNoChip) {
-		t.Errorf("no chip by label: %v", err)
-	}
-	_, err = hw.Kernel{}.Request(hw.LineConfig{Chip: "gpiochip0", Line: "17", Output: true, Edges: hw.Both})
-	if err == nil || errors.Is(err, hw.ErrNoChip) {
-		t.Errorf("a bad config must fail before any chip is opened: %v", err)
 	}
 }
