@@ -39,12 +39,7 @@ func BenchmarkIdle(b *testing.B) {
 	os.WriteFile(mountinfo, []byte("1 0 8:1 / / rw - ext4 /dev/sda1 rw\n2 1 8:4 / "+perm+" rw - ext4 /dev/sda4 rw\n"), 0o644)
 	cmd := exec.CommandContext(ctx, modemd, "-perm", perm, "-run", run, "-requests", filepath.Join(dir, "requests"),
 		"-sysfs", filepath.Join(dir, "sys"), "-mountinfo", mountinfo)
-	logFile, _ := os.Create(filepath.Join(dir, "modemd.log"))
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	serviceLog := proctest.Start(b, cmd, dir, "modemd")
 	deadline := time.Now().Add(time.Minute)
 	for {
 		var st statusfile.Modem
@@ -52,8 +47,7 @@ func BenchmarkIdle(b *testing.B) {
 			break
 		}
 		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(logFile.Name())
-			b.Fatalf("modemd did not register:\n%s", log)
+			b.Fatalf("modemd did not register:\n%s", serviceLog())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -50,12 +50,7 @@ func BenchmarkIdle(b *testing.B) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "-listen", addr, "-perm", perm, "-run", run, "-etc", etc,
 		"-gokrazy_socket", filepath.Join(dir, "none.sock"), "-gokrazy_password_files", "")
-	logFile, _ := os.Create(filepath.Join(dir, "statusd.log"))
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	serviceLog := proctest.Start(b, cmd, dir, "statusd")
 	// Served once, with the password: the page, then nothing.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -70,8 +65,7 @@ func BenchmarkIdle(b *testing.B) {
 			b.Fatalf("statusd: %s", resp.Status)
 		}
 		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(logFile.Name())
-			b.Fatalf("statusd does not serve: %v\n%s", err, log)
+			b.Fatalf("statusd does not serve: %v\n%s", err, serviceLog())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -46,17 +46,11 @@ func BenchmarkIdle(b *testing.B) {
 	}()
 	cmd := exec.CommandContext(ctx, bin, "-perm", perm, "-status", run, "-socket", filepath.Join(dir, "w.sock"),
 		"-sys", filepath.Join(dir, "sys"), "-proc", proc)
-	logFile, _ := os.Create(filepath.Join(dir, "watchdogd.log"))
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	serviceLog := proctest.Start(b, cmd, dir, "watchdogd")
 	n, ref := proctest.Idle(b, dir, cmd.Process.Pid, 10*time.Second, time.Minute)
 	var st statusfile.Watchdog
 	if _, err := statusfile.Read(filepath.Join(run, "watchdogd.json"), &st); err != nil {
-		log, _ := os.ReadFile(logFile.Name())
-		b.Fatalf("no watchdogd.json: %v\n%s", err, log)
+		b.Fatalf("no watchdogd.json: %v\n%s", err, serviceLog())
 	}
 	b.Logf("watchdogd: %d context switches in a minute, idle Go program: %d; healthy %v (%s)", n, ref, st.Healthy, st.FeedingReason)
 }

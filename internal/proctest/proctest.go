@@ -83,6 +83,32 @@ func Build(tb testing.TB, dir, pkg, name string) string {
 	return bin
 }
 
+// Start starts cmd with its output in dir/name.log, kills it when tb
+// ends, and returns a function that reads that log (for a failure's
+// message).
+func Start(tb testing.TB, cmd *exec.Cmd, dir, name string) (log func() string) {
+	tb.Helper()
+	path := filepath.Join(dir, name+".log")
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		tb.Fatalf("starting %s: %v", name, err)
+	}
+	tb.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		f.Close()
+	})
+	return func() string {
+		b, _ := os.ReadFile(path)
+		return string(b)
+	}
+}
+
 // Idle measures the running process pid, once it has had settle to
 // settle, over period: its wake-ups a minute and its resident memory,
 // reported as metrics of b beside those of an idle Go program measured
