@@ -160,6 +160,10 @@ func TestModemInVM(t *testing.T) {
 	if !strings.Contains(m.Text, "LTE Orange F -95dBm 4/5") {
 		t.Errorf("status reply %q lacks the signal", m.Text)
 	}
+	// The simulator holds the reply once its text ends; modemd counts it
+	// once the modem's +CMGS and OK are back. Pulling the modem out in
+	// between would lose that answer, not the message.
+	waitModemd(t, vm, "the reply counted", time.Minute, func(st *statusfile.Modem) bool { return st.SMS.Sent >= 2 })
 
 	// Pulled out: the port vanishes from the guest.
 	chardev.PowerOff()

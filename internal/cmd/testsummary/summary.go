@@ -65,7 +65,19 @@ type summary struct {
 	// the middle still says why each test failed.
 	said   map[testKey][]string
 	events int
+	// took holds the time of every top-level test that ended, for the
+	// list of the slowest: where CI's time goes.
+	took []timed
 }
+
+// timed is how long one top-level test took.
+type timed struct {
+	testKey
+	seconds float64
+}
+
+// slowestShown is how many of the slowest tests the report lists.
+const slowestShown = 10
 
 func newSummary(w io.Writer, ci bool) *summary {
 	return &summary{w: w, ci: ci, pkgs: map[string]*pkg{}, running: map[testKey][]string{}, builds: map[string][]string{}, said: map[testKey][]string{}}
@@ -137,9 +149,11 @@ func (s *summary) handle(e event) {
 		s.running[k] = append(s.running[k], e.Output)
 	case "pass":
 		p.pass++
+		s.ended(k, e.Elapsed)
 		delete(s.running, k)
 	case "fail":
 		p.fail++
+		s.ended(k, e.Elapsed)
 		s.failed = append(s.failed, k)
 		s.said[k] = located(s.running[k], digestLines)
 		fmt.Fprintf(s.w, "\n=== FAILED: %s %s\n%s", e.Package, e.Test, strings.Join(s.running[k], ""))
@@ -153,6 +167,13 @@ func (s *summary) handle(e event) {
 		}
 		s.skips = append(s.skips, sk)
 		delete(s.running, k)
+	}
+}
+
+// ended notes how long a top-level test took.
+func (s *summary) ended(k testKey, seconds float64) {
+	if !strings.Contains(k.test, "/") {
+		s.took = append(s.took, timed{k, seconds})
 	}
 }
 
@@ -281,6 +302,14 @@ func (s *summary) report() (problems []string) {
 	fmt.Fprintf(s.w, "%-*s %7d %7d %7d %8d\n", width, "total", total.pass, total.fail, total.skip, total.optional)
 	if len(noTests) > 0 {
 		fmt.Fprintf(s.w, "no test files: %s\n", strings.Join(noTests, ", "))
+	}
+	if len(s.took) > 0 {
+		slow := append([]timed(nil), s.took...)
+		sort.SliceStable(slow, func(i, j int) bool { return slow[i].seconds > slow[j].seconds })
+		fmt.Fprintln(s.w, "\nslowest tests:")
+		for _, t := range slow[:min(slowestShown, len(slow))] {
+			fmt.Fprintf(s.w, "  %7.1fs  %s %s\n", t.seconds, strings.TrimPrefix(t.pkg, prefix), t.test)
+		}
 	}
 	if len(s.skips) > 0 {
 		fmt.Fprintln(s.w, "\nskipped:")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"slices"
@@ -121,4 +122,32 @@ func row(out, name string) []string {
 		}
 	}
 	return nil
+}
+
+func TestSlowest(t *testing.T) {
+	var in strings.Builder
+	for _, tc := range []struct {
+		test    string
+		action  string
+		elapsed float64
+	}{
+		{"TestQuick", "pass", 0.5},
+		{"TestVM", "fail", 300},
+		{"TestVM/sub", "pass", 299}, // subtests are part of their parent
+		{"TestBoot", "pass", 40},
+	} {
+		fmt.Fprintf(&in, `{"Action":"run","Package":"x/e2e","Test":%q}`+"\n", tc.test)
+		fmt.Fprintf(&in, `{"Action":%q,"Package":"x/e2e","Test":%q,"Elapsed":%g}`+"\n", tc.action, tc.test, tc.elapsed)
+	}
+	in.WriteString(`{"Action":"fail","Package":"x/e2e","Elapsed":341}` + "\n")
+	var out bytes.Buffer
+	s := newSummary(&out, true)
+	if err := s.read(strings.NewReader(in.String())); err != nil {
+		t.Fatal(err)
+	}
+	s.report()
+	want := "slowest tests:\n    300.0s  x/e2e TestVM\n     40.0s  x/e2e TestBoot\n      0.5s  x/e2e TestQuick\n"
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("output lacks\n%s\ngot:\n%s", want, out.String())
+	}
 }
