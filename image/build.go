@@ -68,10 +68,12 @@ type Manifest struct {
 	GOARCH         string
 	Hostname       string
 	BuildTimestamp string
-	DiskSizeBytes  int64
-	HTTPPort       int
-	PasswordFile   string
-	Boot, Root     Region
+	// Version is the source's commit (sourceVersion), "" if unknown.
+	Version       string
+	DiskSizeBytes int64
+	HTTPPort      int
+	PasswordFile  string
+	Boot, Root    Region
 	// BootCode is the MBR's first 446 bytes, which an update rewrites.
 	BootCode Region
 	Services []string
@@ -156,6 +158,7 @@ func Build(ctx context.Context, opts Options) (*Manifest, error) {
 		GOARCH:         b.GOARCH,
 		Hostname:       d.Hostname,
 		BuildTimestamp: ts.Format(time.RFC3339Nano),
+		Version:        sourceVersion(ctx, root),
 		DiskSizeBytes:  d.DiskSizeBytes,
 		HTTPPort:       d.HTTPPort,
 	}
@@ -170,8 +173,9 @@ func Build(ctx context.Context, opts Options) (*Manifest, error) {
 	}
 	m.PasswordFile = pwPath
 
-	// The generated init must lie inside the module to build against its
-	// go.mod; a leading underscore keeps it out of ./... patterns.
+	// The staged root and its squashfs: beside the module, not in /tmp,
+	// which may be a small tmpfs; a leading underscore keeps the
+	// directory out of ./... patterns.
 	gen := filepath.Join(root, "build", "_gen")
 	if err := os.MkdirAll(gen, 0o755); err != nil {
 		return nil, err
@@ -217,7 +221,7 @@ func Build(ctx context.Context, opts Options) (*Manifest, error) {
 
 	start = time.Now()
 	tree := filepath.Join(work, "root")
-	if err := compile(ctx, g, b, d, m, tree, filepath.Join(work, "init")); err != nil {
+	if err := compile(ctx, g, b, d, m, tree); err != nil {
 		return nil, err
 	}
 	step("compile", start)
@@ -230,7 +234,7 @@ func Build(ctx context.Context, opts Options) (*Manifest, error) {
 	if err := stageRoot(tree, d, password, modules); err != nil {
 		return nil, fmt.Errorf("staging the root file system: %w", err)
 	}
-	if err := release.StageFiles(tree, release.BuildInfo{Board: b.Name, Hostname: d.Hostname, Build: ts}, opts.ReleaseKey); err != nil {
+	if err := release.StageFiles(tree, release.BuildInfo{Board: b.Name, Hostname: d.Hostname, Build: ts, Version: m.Version}, opts.ReleaseKey); err != nil {
 		return nil, err
 	}
 	if opts.ReleaseKey != nil {
@@ -258,18 +262,9 @@ func Build(ctx context.Context, opts Options) (*Manifest, error) {
 	return m, writeManifest(opts.Output, m)
 }
 
-// compile builds init, gokrazy's programs and the services into tree.
-func compile(ctx context.Context, g goTool, b *Board, d *Description, m *Manifest, tree, initDir string) error {
-	src, err := generateInit(m.BuildTimestamp, initServices(d))
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(initDir, 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(initDir, "main.go"), src, 0o644); err != nil {
-		return err
-	}
+// compile builds init, gokrazy's programs and the services into tree,
+// and writes the init's configuration there.
+func compile(ctx context.Context, g goTool, b *Board, d *Description, m *Manifest, tree string) error {
 	gokrazyDir := filepath.Join(tree, "gokrazy") + string(filepath.Separator)
 	userDir := filepath.Join(tree, "user") + string(filepath.Separator)
 	for _, dir := range []string{gokrazyDir, userDir} {
@@ -277,11 +272,10 @@ func compile(ctx context.Context, g goTool, b *Board, d *Description, m *Manifes
 			return err
 		}
 	}
-	rel, err := filepath.Rel(g.moduleRoot, initDir)
-	if err != nil {
+	if err := writeInitConfig(tree, m.BuildTimestamp, d); err != nil {
 		return err
 	}
-	if err := g.build(ctx, b.GOARCH, false, filepath.Join(gokrazyDir, "init"), "./"+filepath.ToSlash(rel)); err != nil {
+	if err := g.build(ctx, b.GOARCH, false, filepath.Join(gokrazyDir, "init"), initPackage); err != nil {
 		return err
 	}
 	if err := g.build(ctx, b.GOARCH, false, gokrazyDir, d.GokrazyPackages...); err != nil {

@@ -1,8 +1,12 @@
 package image
 
 import (
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/lapsebox/lapsebox/image/initconf"
 )
 
 func TestDefaultDescriptionParses(t *testing.T) {
@@ -97,7 +101,7 @@ func TestKernelCmdline(t *testing.T) {
 	}
 }
 
-func TestGenerateInit(t *testing.T) {
+func TestInitConfig(t *testing.T) {
 	d := &Description{
 		GokrazyPackages: []string{"github.com/gokrazy/gokrazy/cmd/dhcp"},
 		Services: []Service{
@@ -106,22 +110,21 @@ func TestGenerateInit(t *testing.T) {
 			{Package: "x/uploadd", WaitForClock: true},
 		},
 	}
-	src, err := generateInit("2026-01-02T03:04:05Z", initServices(d))
+	tree := t.TempDir()
+	if err := writeInitConfig(tree, "2026-01-02T03:04:05Z", d); err != nil {
+		t.Fatal(err)
+	}
+	c, err := initconf.Read(filepath.Join(tree, filepath.FromSlash(initconf.Path)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{
-		`const buildTimestamp = "2026-01-02T03:04:05Z"`,
-		`exec.Command("/gokrazy/dhcp")`,
-		`exec.Command("/user/statusd", "-listen=:8080", "-quote=\"x\"")`,
-		`cmd.Env = append(os.Environ(), "TZ=UTC")`,
-		`exec.Command("/user/cam")`,
-		`gokrazy.NewStoppedService(cmd)`,
-		`gokrazy.NewWaitForClockService(cmd)`,
-		`gokrazy.SuperviseServices(services)`,
-	} {
-		if !strings.Contains(string(src), want) {
-			t.Errorf("generated init lacks %s:\n%s", want, src)
-		}
+	want := &initconf.Config{BuildTimestamp: "2026-01-02T03:04:05Z", Services: []initconf.Service{
+		{Path: "/gokrazy/dhcp"},
+		{Path: "/user/statusd", Args: []string{"-listen=:8080", `-quote="x"`}, Env: []string{"TZ=UTC"}},
+		{Path: "/user/cam", DontStart: true},
+		{Path: "/user/uploadd", WaitForClock: true},
+	}}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("init configuration %+v, want %+v", c, want)
 	}
 }

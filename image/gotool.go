@@ -86,7 +86,10 @@ func (g goTool) build(ctx context.Context, goarch string, cgo bool, dir string, 
 	if len(pkgs) == 1 && !strings.HasSuffix(dir, string(filepath.Separator)) {
 		out = dir // a file name
 	}
-	args := []string{"build", "-trimpath", "-tags=gokrazy,netgo,osusergo", ldflags, "-o", out}
+	// -buildvcs=false: a binary carries no commit, so a release after a
+	// commit that did not touch it brings the same bytes (the image's
+	// version is in release.BuildPath instead).
+	args := []string{"build", "-trimpath", "-buildvcs=false", "-tags=gokrazy,netgo,osusergo", ldflags, "-o", out}
 	var stderr bytes.Buffer
 	cmd := g.command(ctx, env, append(args, pkgs...)...)
 	cmd.Stderr = &stderr

@@ -1,6 +1,10 @@
 package status
 
-import "runtime/debug"
+import (
+	"runtime/debug"
+
+	"github.com/lapsebox/lapsebox/image/release"
+)
 
 // modulePath is lapsebox's module.
 const modulePath = "github.com/lapsebox/lapsebox"
@@ -8,15 +12,28 @@ const modulePath = "github.com/lapsebox/lapsebox"
 // BuildVersion returns the version of lapsebox this binary was built from,
 // as the Go toolchain recorded it: the module version (a tag or
 // pseudo-version, also when gokrazy builds lapsebox as a dependency), else
-// the VCS revision ("-dirty" if modified), else "(devel)". Binaries set a
-// version of their own with -ldflags "-X main.version=…" and use this only
-// as a fallback.
+// the VCS revision ("-dirty" if modified), else the version the image
+// recorded for all its binaries (release.BuildPath: the image build
+// leaves VCS stamps out, so that an unchanged binary stays unchanged from
+// one release to the next), else "(devel)". Binaries set a version of
+// their own with -ldflags "-X main.version=…" and use this only as a
+// fallback.
 func BuildVersion() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
+	return buildVersion("/")
+}
+
+func buildVersion(root string) string {
+	v := "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v = versionFrom(bi)
 	}
-	return versionFrom(bi)
+	if v != "(devel)" && v != "unknown" {
+		return v
+	}
+	if b, err := release.ReadBuildInfo(root); err == nil && b.Version != "" {
+		return b.Version
+	}
+	return v
 }
 
 func versionFrom(bi *debug.BuildInfo) string {

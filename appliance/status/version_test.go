@@ -3,6 +3,9 @@ package status
 import (
 	"runtime/debug"
 	"testing"
+	"time"
+
+	"github.com/lapsebox/lapsebox/image/release"
 )
 
 func TestVersionFrom(t *testing.T) {
@@ -58,5 +61,20 @@ func TestVersionFrom(t *testing.T) {
 	}
 	if v := BuildVersion(); v == "" {
 		t.Errorf("BuildVersion() is empty")
+	}
+}
+
+// A test binary carries no VCS stamp, as the image's binaries do not:
+// the version comes from the image's build file.
+func TestBuildVersionFromImage(t *testing.T) {
+	root := t.TempDir()
+	if got := buildVersion(root); got != "(devel)" && got != "unknown" {
+		t.Fatalf("without a build file: %q", got)
+	}
+	if err := release.StageFiles(root, release.BuildInfo{Board: "pc", Hostname: "x", Build: time.Now(), Version: "0123456789ab-dirty"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := buildVersion(root); got != "0123456789ab-dirty" {
+		t.Errorf("with the image's build file: %q", got)
 	}
 }

@@ -83,8 +83,12 @@ func (f *buildFlags) build(ctx context.Context) (*image.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	fmt.Printf("%s: %s image for %s, build %s (boot %d KiB, root %d KiB)\n",
-		f.outputPath(), b.Name, m.Hostname, m.BuildTimestamp, m.Boot.Size/1024, m.Root.Size/1024)
+	src := ""
+	if m.Version != "" {
+		src = " from " + m.Version
+	}
+	fmt.Printf("%s: %s image for %s, build %s%s (boot %d KiB, root %d KiB)\n",
+		f.outputPath(), b.Name, m.Hostname, m.BuildTimestamp, src, m.Boot.Size/1024, m.Root.Size/1024)
 	if key != nil {
 		fmt.Printf("%s: accepts releases signed with key %s (%s)\n", f.outputPath(), m.ReleaseKeyID, keyFile)
 	}

@@ -25,6 +25,10 @@ type BuildInfo struct {
 	Board    string    `json:"board"`
 	Hostname string    `json:"hostname"`
 	Build    time.Time `json:"build"`
+	// Version is the source the image was built from: the commit
+	// ("0123456789ab", "-dirty" if the checkout had changes), or empty
+	// when the build could not tell.
+	Version string `json:"version,omitempty"`
 }
 
 // Device returns the Device b describes.
