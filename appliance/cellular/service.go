@@ -38,8 +38,10 @@ type Service struct {
 	Requests string
 	// Sysfs and Proc are where sysfs and procfs are mounted.
 	Sysfs, Proc string
-	Relay       hw.Relay
-	Link        manager.DataLink
+	// Relay power-cycles the modem, used only when the site
+	// configuration wires a relay to it.
+	Relay hw.Relay
+	Link  manager.DataLink
 	// Reboot reboots the appliance (through gokrazy).
 	Reboot func(ctx context.Context) error
 	Wake   <-chan struct{}
@@ -130,7 +132,7 @@ func (s *Service) Run(ctx context.Context) error {
 		APN: cfg.Modem.APN, User: cfg.Modem.User, Password: cfg.ModemSecret(cfg.Modem.PasswordSecret),
 		PIN: cfg.ModemSecret(cfg.Modem.PINSecret), Data: manager.DataMode(cfg.Modem.Data),
 		MemoryFile: filepath.Join(s.dir(), "memory.json"),
-		Relay:      s.Relay, Link: s.Link, ProbeEvery: cfg.Modem.ProbeEvery,
+		Relay:      modemRelay(cfg, s.Relay), Link: s.Link, ProbeEvery: cfg.Modem.ProbeEvery,
 		OnMessage: func(m modem.Message) { s.command(ctx, m) },
 		OnLinkUp:  s.linkUp,
 		OnChange:  func(manager.State) { s.notify() },
@@ -367,4 +369,14 @@ func maxRSS() int64 {
 		return 0
 	}
 	return ru.Maxrss * 1024
+}
+
+// modemRelay is r if the site wires a relay to the modem, else none:
+// without one the ladder has no power cycle to climb to, and asking
+// watchdogd for it would only be refused, every round.
+func modemRelay(cfg *config.Config, r hw.Relay) hw.Relay {
+	if r == nil || !cfg.Hardware.HasRelay("modem") {
+		return nil
+	}
+	return r
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/lapsebox/lapsebox/appliance/config"
 	"github.com/lapsebox/lapsebox/appliance/request"
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
+	"github.com/lapsebox/lapsebox/hw"
 	"github.com/lapsebox/lapsebox/modem"
 	"github.com/lapsebox/lapsebox/modem/manager"
 	"github.com/lapsebox/lapsebox/modem/sim"
@@ -163,5 +164,24 @@ func TestServiceStatusAlertsAndCommands(t *testing.T) {
 	st = r.waitStatus("counters", func(st statusfile.Modem) bool { return st.SMS.Commands == 4 && st.SMS.Ignored == 2 })
 	if r.sim.Stored() != 0 {
 		t.Errorf("%d messages left on the SIM", r.sim.Stored())
+	}
+}
+
+func TestModemRelayOnlyWhenWired(t *testing.T) {
+	remote := &hw.Remote{Device: "modem", From: "modemd"}
+	for _, tc := range []struct {
+		name   string
+		relays []config.RelayPin
+		want   bool
+	}{
+		{"no hardware section", nil, false},
+		{"the camera's relay only", []config.RelayPin{{Device: "camera"}}, false},
+		{"the modem's relay", []config.RelayPin{{Device: "camera"}, {Device: "modem"}}, true},
+	} {
+		cfg := &config.Config{Hardware: config.Hardware{Wired: tc.relays != nil, Relays: tc.relays}}
+		// An interface holding a nil pointer would pass for a relay.
+		if got := modemRelay(cfg, remote); (got != nil) != tc.want {
+			t.Errorf("%s: relay %v, want one: %v", tc.name, got, tc.want)
+		}
 	}
 }

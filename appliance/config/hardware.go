@@ -24,6 +24,17 @@ type Hardware struct {
 	Health   Health
 }
 
+// HasRelay reports whether a relay cuts device's power ("camera",
+// "modem").
+func (h *Hardware) HasRelay(device string) bool {
+	for _, r := range h.Relays {
+		if r.Device == device {
+			return true
+		}
+	}
+	return false
+}
+
 // Pin is a GPIO line: its chip (name, /dev path or label) and its line
 // (offset or name).
 type Pin struct {
