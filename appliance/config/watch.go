@@ -11,24 +11,32 @@ import (
 	"time"
 )
 
-// DefaultWatchInterval is how often a Watcher looks at the file.
+// DefaultWatchInterval is how often a Watcher looks at the file when the
+// kernel cannot tell it of changes.
 const DefaultWatchInterval = 5 * time.Second
+
+// NotifiedInterval is how often a Watcher looks at the file while the
+// kernel tells it of changes (inotify): a safety net, not the way changes
+// are seen.
+const NotifiedInterval = 10 * time.Minute
 
 // Watcher gives a service its site configuration, and the new one each time
 // the file changes.
 //
-// It looks at the file's inode, size and time stamp every Interval rather
-// than wait for a signal: the device's configuration endpoint (in statusd)
-// cannot signal other services through gokrazy, a signal sent while a
-// service restarts is lost, and a file changed by other means (breakglass,
-// a card in a laptop) is picked up the same way. A stat every few seconds
-// costs nothing; the file is read only when one of those changed. SIGHUP
-// (Reload) still makes it read the file at once.
+// It follows the file itself rather than wait for a signal: the device's
+// configuration endpoint (in statusd) cannot signal other services
+// through gokrazy, a signal sent while a service restarts is lost, and a
+// file changed by other means (breakglass) is picked up the same way. The
+// kernel tells it when the file's directory changes (inotify), so that an
+// idle service is not woken to look; where it cannot (the directory does
+// not exist yet, another OS), it looks at the file's inode, size and time
+// stamp every Interval. The file is read only when one of those changed.
+// SIGHUP (Reload) still makes it read the file at once.
 type Watcher struct {
 	// PermDir is the persistent partition ("/perm" on a device).
 	PermDir string
-	// Interval is how often the file is looked at (DefaultWatchInterval
-	// if 0).
+	// Interval is how often the file is looked at when the kernel does
+	// not tell of its changes (DefaultWatchInterval if 0).
 	Interval time.Duration
 	// Reload, if not nil, makes the watcher read the file at once and
 	// start the service again with it (SIGHUP), changed or not.
@@ -42,6 +50,7 @@ type Watcher struct {
 
 	data  []byte      // the bytes of config.json last looked at, nil if absent
 	stamp fs.FileInfo // its stat then, nil if absent
+	ev    *fileEvents // the kernel's news of the file's directory; nil: polling
 }
 
 // Run calls run with the configuration: config.json, or if that cannot be
@@ -70,6 +79,13 @@ func (w *Watcher) Run(ctx context.Context, run func(ctx context.Context, c *Conf
 	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	w.follow(path, tick, interval)
+	defer func() {
+		if w.ev != nil {
+			w.ev.Close()
+			w.ev = nil
+		}
+	}()
 	for {
 		runCtx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
@@ -86,10 +102,12 @@ func (w *Watcher) Run(ctx context.Context, run func(ctx context.Context, c *Conf
 					return nil
 				}
 				// Returned on its own: again, but not in a busy loop.
+				again := time.NewTimer(interval)
 				select {
 				case <-ctx.Done():
+					again.Stop()
 					return nil
-				case <-tick.C:
+				case <-again.C:
 				}
 				if next = w.check(false); next == nil {
 					next = cur
@@ -102,7 +120,18 @@ func (w *Watcher) Run(ctx context.Context, run func(ctx context.Context, c *Conf
 			case <-w.Reload:
 				w.logf("SIGHUP: reading the site configuration again")
 				next = w.check(true)
+			case _, ok := <-w.events():
+				if !ok {
+					// The directory went away: poll until it is back.
+					w.ev.Close()
+					w.ev = nil
+					tick.Reset(interval)
+				}
+				next = w.check(false)
 			case <-tick.C:
+				if w.ev == nil {
+					w.follow(path, tick, interval)
+				}
 				next = w.check(false)
 			}
 			if next != nil {
@@ -118,6 +147,26 @@ func (w *Watcher) Run(ctx context.Context, run func(ctx context.Context, c *Conf
 		cancel()
 		cur = next
 	}
+}
+
+// follow asks the kernel to tell of changes in path's directory; if it
+// can, tick becomes the slow safety net.
+func (w *Watcher) follow(path string, tick *time.Ticker, interval time.Duration) {
+	ev, err := watchFile(filepath.Dir(path), filepath.Base(path))
+	if err != nil {
+		return
+	}
+	w.ev = ev
+	tick.Reset(max(interval, NotifiedInterval))
+}
+
+// events is the channel of the kernel's news, nil (never ready) while
+// polling.
+func (w *Watcher) events() <-chan struct{} {
+	if w.ev == nil {
+		return nil
+	}
+	return w.ev.C
 }
 
 // check looks at the file and returns the configuration to switch to, or
