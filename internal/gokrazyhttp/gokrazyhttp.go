@@ -67,9 +67,11 @@ func (c *Client) post(ctx context.Context, path string, form url.Values) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", where, err)
 	}
+	// One request per client: no connection may stay open (with its
+	// goroutines) once it is done.
 	client := &http.Client{
 		Timeout: 30 * time.Second,
-		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		Transport: &http.Transport{DisableKeepAlives: true, DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", socket)
 		}},

@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // A stand-in for gokrazy's handler on a unix socket: POST only, Basic
@@ -51,5 +53,52 @@ func TestReboot(t *testing.T) {
 	bad := &Client{Socket: filepath.Join(dir, "none.sock"), PasswordFiles: []string{pwFile}}
 	if err := bad.Reboot(context.Background()); err == nil || !strings.Contains(err.Error(), "none.sock") {
 		t.Errorf("no socket: %v", err)
+	}
+}
+
+// Each request's connection is closed once it is answered: a client made
+// per request must leave nothing open behind it (each open connection
+// holds goroutines and buffers in the service for good).
+func TestRequestLeavesNoConnection(t *testing.T) {
+	dir := t.TempDir()
+	socket := filepath.Join(dir, "gokrazy.sock")
+	ln, err := net.Listen("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var open atomic.Int32
+	closed := make(chan struct{}, 10)
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}),
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			switch s {
+			case http.StateNew:
+				open.Add(1)
+			case http.StateClosed, http.StateHijacked:
+				open.Add(-1)
+				closed <- struct{}{}
+			}
+		},
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+	pwFile := filepath.Join(dir, "gokr-pw.txt")
+	os.WriteFile(pwFile, []byte("s3cret\n"), 0o600)
+	c := &Client{Socket: socket, PasswordFiles: []string{pwFile}}
+	const n = 5
+	for range n {
+		if err := c.Reboot(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of %d connections still open after their requests", n-i, n)
+		}
+	}
+	if o := open.Load(); o != 0 {
+		t.Errorf("%d connections open", o)
 	}
 }
