@@ -410,13 +410,53 @@ func TestPCBootAndUpdate(t *testing.T) {
 	}
 	checkGokrazy(t, vm, dev, defaultServices)
 	checkStatusd(t, vm, v2.manifest)
+
+	// v3 on trial (gokrazy's testboot), into root A: it runs once; a
+	// reboot without a commit is back on v2, a commit keeps v3.
+	v3 := buildImage(t, "pc", configDir, time.Now().Add(2*time.Second))
+	trial := func() {
+		t.Helper()
+		f, err := os.Open(v3.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		img := update.Image{Root: io.NewSectionReader(f, v3.manifest.Root.Offset, v3.manifest.Root.Size),
+			BuildTimestamp: v3.manifest.BuildTimestamp, Trial: true}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		start := time.Now()
+		if err := update.Push(ctx, dev, img, nil); err != nil {
+			t.Fatalf("pushing v3 on trial: %v", err)
+		}
+		t.Logf("pc: v3 pushed and running on trial in %.1fs", time.Since(start).Seconds())
+	}
+	reboot := func(want built, why string) {
+		t.Helper()
+		if err := update.Reboot(context.Background(), dev); err != nil {
+			t.Fatalf("reboot %s: %v", why, err)
+		}
+		waitNotBuild(t, dev, v3.manifest.BuildTimestamp) // down, whatever comes up
+		waitBuild(t, vm, dev, want.manifest.BuildTimestamp)
+	}
+	trial()
+	checkGokrazy(t, vm, dev, defaultServices)
+	checkStatusd(t, vm, v3.manifest)
+	reboot(v2, "without a commit")
+	t.Logf("pc: after a reboot without a commit the device runs v2 again")
+	trial()
+	if err := update.Commit(context.Background(), dev); err != nil {
+		t.Fatalf("committing v3: %v", err)
+	}
+	reboot(v3, "after the commit")
+	checkGokrazy(t, vm, dev, defaultServices)
 	vm.Stop()
 
-	if got := readBootFile(t, vmDisk, "/cmdline.txt"); !strings.Contains(got, "/PARTNROFF=2 ") {
-		t.Errorf("after the update cmdline.txt does not point at root B: %q", got)
-	}
-	if got := readBootFile(t, vmDisk, "/loader/entries/gokrazy.conf"); !strings.Contains(got, "/PARTNROFF=2 ") {
-		t.Errorf("after the update the systemd-boot entry does not point at root B: %q", got)
+	// v2 went to root B, v3 to root A, committed.
+	for _, f := range []string{"/cmdline.txt", "/loader/entries/gokrazy.conf"} {
+		if got := readBootFile(t, vmDisk, f); !strings.Contains(got, "/PARTNROFF=1 ") || strings.Contains(got, "try_boot_inactive") {
+			t.Errorf("after v3's trial and commit %s does not point at root A alone: %q", f, got)
+		}
 	}
 	if got := debugfs(t, vmDisk, permOffset(t, v1.manifest), false, "cat /e2e-marker"); !strings.Contains(got, want) {
 		t.Errorf("/perm/e2e-marker after the update: %q, want %q", got, want)
@@ -425,6 +465,23 @@ func TestPCBootAndUpdate(t *testing.T) {
 	if got := debugfs(t, vmDisk, permOffset(t, v1.manifest), false, "ls -l /home"); !strings.Contains(got, "statusd") {
 		t.Errorf("/perm/home has no statusd directory: the device did not use /perm:\n%s", got)
 	}
+}
+
+// waitNotBuild waits until the device no longer answers with build:
+// it went down for a reboot (and may be up again with another).
+func waitNotBuild(t *testing.T, dev update.Device, build string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		st, err := update.Status(ctx, dev)
+		cancel()
+		if err != nil || st.BuildTimestamp != build {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("the device still runs %s 3 minutes after its reboot", build)
 }
 
 func TestVirtBoot(t *testing.T) {

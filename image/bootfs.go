@@ -15,9 +15,18 @@ import (
 	"github.com/lapsebox/lapsebox/image/fat"
 )
 
-// cmdlinePadding leaves room for gokrazy to rewrite root= in place when it
-// switches partitions; gokrazy's tool pads the same way, with no newline.
-const cmdlinePadding = 64
+// cmdlinePadding follows the command line's newline: room for gokrazy to
+// rewrite it in place. A switch of roots keeps its length; a trial boot
+// (/update/testboot) puts " gokrazy.try_boot_inactive=1" before every
+// newline, and the boot that follows turns it into
+// " gokrazy.switch_on_boot=1" for good, so each trial uses up some 28
+// bytes. The newline is what testboot needs (gokrazy's tool writes none,
+// and its testboot then does nothing); the BIOS loader reads one sector
+// of cmdline.txt, which bounds the whole (maxCmdline).
+const cmdlinePadding = 320
+
+// maxCmdline is what the BIOS loader reads of cmdline.txt: one sector.
+const maxCmdline = 512
 
 var rootArg = regexp.MustCompile(`root=/dev/(sda2|mmcblk0p2)\b`)
 
@@ -53,7 +62,21 @@ func kernelCmdline(b *Board, d *Description, kernelLine string) (string, error) 
 			out = append(out, a)
 		}
 	}
-	return strings.Join(out, " ") + strings.Repeat(" ", cmdlinePadding), nil
+	cmdline := strings.Join(out, " ") + "\n" + strings.Repeat(" ", cmdlinePadding)
+	if len(cmdline) > maxCmdline {
+		return "", fmt.Errorf("kernel command line %q is %d bytes with its padding for updates; the BIOS loader reads %d", strings.Join(out, " "), len(cmdline), maxCmdline)
+	}
+	return cmdline, nil
+}
+
+// bootEntry is systemd-boot's entry for cmdline. gokrazy rewrites it as
+// it rewrites cmdline.txt, trial flags included: those go before every
+// newline, so the lines that end in one are those a flag may follow
+// (the options, and the title), and the kernel's path comes last, where
+// the padding follows it and nothing is ever added to it.
+func bootEntry(cmdline string) string {
+	line, pad, _ := strings.Cut(cmdline, "\n")
+	return "options " + line + "\ntitle gokrazy\nlinux /vmlinuz" + pad
 }
 
 // bootInputs are the module directories a boot file system is made from.
@@ -157,8 +180,8 @@ func makeBootFS(b *Board, d *Description, in bootInputs, mtime time.Time) (*boot
 		return nil, err
 	}
 	// gokrazy rewrites root= in this entry too when it switches roots, so it
-	// exists on every board, with the same padded line as cmdline.txt.
-	if err := add("/loader/entries/gokrazy.conf", []byte("title gokrazy\nlinux /vmlinuz\noptions "+cmdline)); err != nil {
+	// exists on every board.
+	if err := add("/loader/entries/gokrazy.conf", []byte(bootEntry(cmdline))); err != nil {
 		return nil, err
 	}
 	if in.efiLoader != nil {

@@ -124,10 +124,11 @@ func TestBuildPC(t *testing.T) {
 		t.Errorf("fsck.vfat -n: %s", out)
 	}
 	cmdline := run(t, "mtype", "-i", boot, "::/cmdline.txt")
-	if !strings.Contains(cmdline, "root=PARTUUID="+disk.PartUUID("lapsebox", 1).String()+"/PARTNROFF=1") || !strings.HasSuffix(cmdline, strings.Repeat(" ", 64)) {
+	if !strings.Contains(cmdline, "root=PARTUUID="+disk.PartUUID("lapsebox", 1).String()+"/PARTNROFF=1") || !strings.HasSuffix(cmdline, "\n"+strings.Repeat(" ", cmdlinePadding)) {
 		t.Errorf("cmdline.txt = %q", cmdline)
 	}
-	if conf := run(t, "mtype", "-i", boot, "::/loader/entries/gokrazy.conf"); !strings.Contains(conf, "options "+cmdline) {
+	line, _, _ := strings.Cut(cmdline, "\n")
+	if conf := run(t, "mtype", "-i", boot, "::/loader/entries/gokrazy.conf"); !strings.HasPrefix(conf, "options "+line+"\ntitle gokrazy\nlinux /vmlinuz ") {
 		t.Errorf("gokrazy.conf = %q", conf)
 	}
 	if _, err := os.Stat(Boards["pc"].EFILoader); err == nil {

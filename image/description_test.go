@@ -79,8 +79,8 @@ func TestKernelCmdline(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasSuffix(got, strings.Repeat(" ", cmdlinePadding)) || strings.Contains(got, "\n") {
-			t.Errorf("%s: cmdline %q is not padded with %d spaces and no newline", tc.board, got, cmdlinePadding)
+		if !strings.HasSuffix(got, "\n"+strings.Repeat(" ", cmdlinePadding)) || strings.Count(got, "\n") != 1 || len(got) > maxCmdline {
+			t.Errorf("%s: cmdline %q is not one line, a newline and %d spaces, at most %d bytes", tc.board, got, cmdlinePadding, maxCmdline)
 		}
 		if strings.Count(got, "rootwait") > 1 {
 			t.Errorf("%s: rootwait twice in %q", tc.board, got)

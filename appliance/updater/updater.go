@@ -17,7 +17,8 @@
 // rebooted.
 //
 // Not done here: a trial boot with a health check and an automatic
-// return to the previous root (issue 12's health gate).
+// return to the previous root. image/update has the mechanism
+// (Image.Trial, Commit); updated does not use it yet.
 package updater
 
 import (

@@ -96,6 +96,14 @@ type Image struct {
 	// BuildTimestamp identifies the new build: Push waits until the
 	// device's status reports it. Required.
 	BuildTimestamp string
+	// Trial boots the new root once, on trial (gokrazy's
+	// /update/testboot), instead of switching to it: the running root's
+	// init mounts it and hands over to its init. The next reboot returns
+	// to the running root unless Commit is called while the trial runs,
+	// so a root that hangs or crashes is left by a reset. It requires
+	// Boot and MBR to be nil: the trial runs the running kernel, and a
+	// boot file system written now would point the next boot elsewhere.
+	Trial bool
 }
 
 // Progress is reported to Push's progress callback.
@@ -162,7 +170,7 @@ func Push(ctx context.Context, dev Device, img Image, progress func(Progress)) e
 	if err := img.validate(); err != nil {
 		return err
 	}
-	if img.Boot == nil {
+	if img.Boot == nil && !img.Trial {
 		return errors.New("update: Image.Boot is nil")
 	}
 	c, report, err := install(ctx, dev, img, progress)
@@ -181,6 +189,31 @@ func Install(ctx context.Context, dev Device, img Image, progress func(Progress)
 	}
 	_, _, err := install(ctx, dev, img, progress)
 	return err
+}
+
+// Commit makes the root a device runs on trial (Image.Trial) its root
+// for good: gokrazy's /update/switch, called while the trial runs, points
+// the boot configuration at the inactive partition as the kernel sees it,
+// which is the one on trial. The caller checks that the device runs the
+// build on trial: called on a device that does not, Commit would switch
+// it to whatever its other partition holds.
+func Commit(ctx context.Context, dev Device) error {
+	c, err := newClient(dev)
+	if err != nil {
+		return err
+	}
+	_, err = c.do(ctx, StepSwitch, http.MethodPost, "/update/switch", nil)
+	return err
+}
+
+// Reboot asks the device to reboot, and returns once it said it would or
+// dropped the connection on its way down.
+func Reboot(ctx context.Context, dev Device) error {
+	c, err := newClient(dev)
+	if err != nil {
+		return err
+	}
+	return c.reboot(ctx, func(Progress) {})
 }
 
 func install(ctx context.Context, dev Device, img Image, progress func(Progress)) (*client, func(Progress), error) {
@@ -226,10 +259,17 @@ func install(ctx context.Context, dev Device, img Image, progress func(Progress)
 	}
 
 	report(Progress{Step: StepSwitch})
-	if _, err := c.do(ctx, StepSwitch, http.MethodPost, "/update/switch", nil); err != nil {
-		return nil, nil, err
+	if img.Trial {
+		if _, err := c.do(ctx, StepSwitch, http.MethodPost, "/update/testboot", nil); err != nil {
+			return nil, nil, err
+		}
+		report(Progress{Step: StepSwitch, Detail: "the device boots the new root file system once, on trial"})
+	} else {
+		if _, err := c.do(ctx, StepSwitch, http.MethodPost, "/update/switch", nil); err != nil {
+			return nil, nil, err
+		}
+		report(Progress{Step: StepSwitch, Detail: "the device boots the new root file system next"})
 	}
-	report(Progress{Step: StepSwitch, Detail: "the device boots the new root file system next"})
 
 	report(Progress{Step: StepReboot})
 	if err := c.reboot(ctx, report); err != nil {
@@ -246,6 +286,8 @@ func (img *Image) validate() error {
 		return fmt.Errorf("update: Image.MBR is %d bytes, want exactly %d (the boot code before the partition table); refusing to send it", len(img.MBR), MBRSize)
 	case img.BuildTimestamp == "":
 		return errors.New("update: Image.BuildTimestamp is empty; Push needs it to recognise the new build")
+	case img.Trial && (img.Boot != nil || img.MBR != nil):
+		return errors.New("update: a trial boot runs the running kernel: Image.Boot and Image.MBR must be nil (the new boot files are written once the trial is committed, or the release is installed without a trial)")
 	}
 	return nil
 }

@@ -469,3 +469,52 @@ func FuzzParseStatus(f *testing.F) {
 		}
 	})
 }
+
+// A trial boot runs the new root once; a reboot without a commit returns
+// to the old one, and a commit during the trial keeps the new one.
+func TestTrialBoot(t *testing.T) {
+	f := updatetest.New(t, oldBuild)
+	f.DownFor = 100 * time.Millisecond
+	dev := Device{BaseURL: f.Start(), Password: f.Password}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	trial := Image{Root: strings.NewReader(newBuild), BuildTimestamp: newBuild, Trial: true}
+	if err := Push(ctx, dev, trial, nil); err != nil {
+		t.Fatalf("Push on trial: %v", err)
+	}
+	if got, want := f.Calls(), "GET /update/features PUT /update/root POST /update/testboot POST /reboot GET /"; !strings.HasPrefix(got, want) {
+		t.Errorf("device saw %q, want prefix %q", got, want)
+	}
+	if f.Build() != newBuild {
+		t.Fatalf("on trial: build %q", f.Build())
+	}
+	reboot := func() {
+		t.Helper()
+		if err := Reboot(ctx, dev); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(150 * time.Millisecond) // down, then up again
+	}
+	reboot()
+	if f.Build() != oldBuild {
+		t.Fatalf("after a reboot without a commit: build %q, want the old one", f.Build())
+	}
+
+	trial.Root = strings.NewReader(newBuild)
+	if err := Push(ctx, dev, trial, nil); err != nil {
+		t.Fatalf("Push on trial again: %v", err)
+	}
+	if err := Commit(ctx, dev); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	reboot()
+	if f.Build() != newBuild {
+		t.Fatalf("after a commit and a reboot: build %q, want the new one", f.Build())
+	}
+
+	// A trial never writes boot files: the kernel is the running one.
+	bad := Image{Root: strings.NewReader(newBuild), Boot: strings.NewReader("FAT"), BuildTimestamp: newBuild, Trial: true}
+	if err := Push(ctx, dev, bad, nil); err == nil || !strings.Contains(err.Error(), "running kernel") {
+		t.Errorf("a trial with boot files: %v", err)
+	}
+}

@@ -53,6 +53,9 @@ type Device struct {
 	root, boot  []byte
 	mbr         []byte
 	switched    bool
+	trialNext   bool      // /update/testboot: the next boot tries the inactive root once
+	onTrial     string    // the build running on trial, "" if none
+	home        string    // the build a reboot returns to from a trial
 	upAt        time.Time // zero: up
 	calls       []string
 }
@@ -77,7 +80,10 @@ func (f *Device) Boot() []byte { f.mu.Lock(); defer f.mu.Unlock(); return f.boot
 func (f *Device) MBR() []byte { f.mu.Lock(); defer f.mu.Unlock(); return f.mbr }
 
 // Build returns the build the device runs: the one it started with,
-// or after a reboot that followed a switch, the root written.
+// or after a reboot that followed a switch, the root written; after a
+// reboot that followed a testboot, the root written, once (the reboot
+// after that returns to the build before, unless a switch during the
+// trial committed it).
 func (f *Device) Build() string { f.mu.Lock(); defer f.mu.Unlock(); return f.build }
 
 // Start serves the fake on 127.0.0.1 and returns its base URL.
@@ -163,7 +169,19 @@ func (f *Device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.mu.Lock()
-		f.switched = true
+		if f.onTrial != "" {
+			f.home = f.onTrial // from the trial, the inactive root is the one on trial
+		} else {
+			f.switched = true
+		}
+		f.mu.Unlock()
+	case "/update/testboot":
+		if r.Method != http.MethodPost {
+			http.Error(w, "expected a POST request", http.StatusBadRequest)
+			return
+		}
+		f.mu.Lock()
+		f.trialNext = true
 		f.mu.Unlock()
 	case "/reboot":
 		if r.Method != http.MethodPost {
@@ -177,7 +195,12 @@ func (f *Device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			} else {
 				f.upAt = time.Now().Add(f.DownFor)
 			}
-			if f.switched && !f.SwitchLost {
+			switch {
+			case f.trialNext:
+				f.home, f.build, f.onTrial, f.trialNext = f.build, string(f.pendingRoot), string(f.pendingRoot), false
+			case f.onTrial != "":
+				f.build, f.onTrial = f.home, ""
+			case f.switched && !f.SwitchLost:
 				f.build = string(f.pendingRoot)
 			}
 		}
