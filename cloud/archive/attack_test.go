@@ -1,0 +1,194 @@
+package archive_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/lapsebox/lapsebox/cloud/archive"
+)
+
+func TestCheckKey(t *testing.T) {
+	for _, tc := range []struct {
+		key string
+		ok  bool
+	}{
+		{"cam-1/2026/12/03/IMG_0001.JPG", true},
+		{"cam-1/a b é.jpg", true},
+		{"", false},
+		{"cam-1", false}, // no name
+		{"/cam-1/a.jpg", false},
+		{"../cam-1/a.jpg", false},
+		{"cam-1/../../etc/passwd", false},
+		{"cam-1/./a.jpg", false},
+		{"cam-1//a.jpg", false},
+		{"cam-1/a.jpg/", false},
+		{"cam-1/.sums/a.jpg", false},
+		{".sums/cam-1/a.jpg", false},
+		{"cam-1/..\\..\\a.jpg", false},
+		{"cam-1/a\x00.jpg", false},
+		{"cam-1/a\n.jpg", false},
+		{"cam-1/\xff.jpg", false},
+		{"cam-1/" + strings.Repeat("a", 1100), false},
+	} {
+		if err := archive.CheckKey(tc.key); (err == nil) != tc.ok {
+			t.Errorf("CheckKey(%q) = %v, want ok %v", tc.key, err, tc.ok)
+		}
+	}
+}
+
+// TestKeysCannotEscape: a key that would leave a Dir's root or an S3
+// prefix is refused by every method before it names a file or an object.
+func TestKeysCannotEscape(t *testing.T) {
+	s3r, srv := s3Replica(t)
+	outside := t.TempDir()
+	ctx := context.Background()
+	for _, rep := range []replica{dirReplica(t), s3r} {
+		for _, key := range []string{"../x/a.jpg", "cam/../../x.jpg", "cam/../../../" + filepath.Base(outside) + "/a.jpg", "/etc/a.jpg", ".archive-tmp/a.jpg"} {
+			data := []byte("photo")
+			if err := rep.store.Put(ctx, key, bytes.NewReader(data), 5, sum(data)); err == nil {
+				t.Errorf("%s: Put(%q) succeeded", rep.name, key)
+			}
+			if _, err := rep.store.Stat(ctx, key); err == nil {
+				t.Errorf("%s: Stat(%q) succeeded", rep.name, key)
+			}
+			if r, err := rep.store.Open(ctx, key); err == nil {
+				r.Close()
+				t.Errorf("%s: Open(%q) succeeded", rep.name, key)
+			}
+			if err := rep.store.Delete(ctx, key); err == nil {
+				t.Errorf("%s: Delete(%q) succeeded", rep.name, key)
+			}
+		}
+	}
+	// Nothing reached the bucket, outside the prefix or in it.
+	var found []string
+	filepath.WalkDir(srv.Root, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			found = append(found, p)
+		}
+		return nil
+	})
+	if len(found) > 0 {
+		t.Errorf("the store holds %q", found)
+	}
+	if des, _ := os.ReadDir(outside); len(des) > 0 {
+		t.Errorf("a file appeared outside the store: %v", des)
+	}
+}
+
+// hostileS3 is an S3 endpoint whose listing carries keys that are not
+// photo keys; it records the requests it gets and answers every other
+// one 404.
+type hostileS3 struct {
+	keys []string
+	mu   sync.Mutex
+	reqs []string
+}
+
+func (h *hostileS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	h.reqs = append(h.reqs, r.Method+" "+r.URL.EscapedPath())
+	h.mu.Unlock()
+	if r.Method == http.MethodGet && r.URL.Query().Get("list-type") == "2" {
+		var b bytes.Buffer
+		b.WriteString(`<ListBucketResult>`)
+		for _, k := range h.keys {
+			fmt.Fprintf(&b, "<Contents><Key>%s</Key><Size>5</Size></Contents>", k)
+		}
+		b.WriteString(`</ListBucketResult>`)
+		w.Write(b.Bytes())
+		return
+	}
+	http.Error(w, "<Error><Code>NoSuchKey</Code></Error>", http.StatusNotFound)
+}
+
+// TestScrubRefusesListedKeys: a bucket whose listing names "../" keys,
+// keys outside the prefix or the archive's own files gets them refused
+// and reported; none becomes a path or a request.
+func TestScrubRefusesListedKeys(t *testing.T) {
+	h := &hostileS3{keys: []string{
+		"lapsebox/../../../etc/passwd",
+		"lapsebox/cam/../../x.jpg",
+		"lapsebox/.sums/cam/x.jpg",
+		"lapsebox//abs.jpg",
+		"lapsebox/cam\\..\\..\\x.jpg",
+		"elsewhere/cam/x.jpg",
+		"lapsebox/cam/stray.jpg", // a well-formed key ingest never recorded
+	}}
+	srv := httptest.NewServer(h) // on 127.0.0.1
+	defer srv.Close()
+	s3, err := archive.NewS3(archive.S3Config{Endpoint: srv.URL, Bucket: "photos", Prefix: prefix, AccessKey: "a", SecretKey: "s", PathStyle: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, root := newArchive(t, s3)
+	receive2 := func(key string, data []byte) {
+		if err := a.Local.Put(context.Background(), key, bytes.NewReader(data), int64(len(data)), sum(data)); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Sums.Put(key, sum(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	receive2("cam/real.jpg", []byte("photo"))
+	r, err := a.Scrub(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Refused != 6 || r.Orphans != 1 || r.Unrepairable != 0 {
+		t.Errorf("scrub: %s; problems %q", r, r.Problems)
+	}
+	for _, req := range h.reqs {
+		if strings.Contains(req, "..") || strings.Contains(req, "sums") || strings.Contains(req, "elsewhere") || strings.Contains(req, "stray") {
+			t.Errorf("the scrub sent %s", req)
+		}
+	}
+	// The real photo was missing from the replica: the repair was tried
+	// against this store (which refuses), nothing else.
+	if r.Failed != 1 {
+		t.Errorf("Failed = %d, want 1 (the repair of cam/real.jpg the store refused)", r.Failed)
+	}
+	var files []string
+	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(root, p)
+			files = append(files, rel)
+		}
+		return nil
+	})
+	if want := []string{".sums/cam/real.jpg", "cam/real.jpg"}; fmt.Sprint(files) != fmt.Sprint(want) {
+		t.Errorf("the root holds %q, want %q", files, want)
+	}
+	if _, err := os.Stat("/etc/passwd"); err != nil {
+		t.Fatal(err) // still there, and never touched: the scrub writes nothing it did not record
+	}
+}
+
+// TestSymlinksAreNotPhotos: a symbolic link in a directory store (to a
+// file outside it) is neither listed nor read.
+func TestSymlinksAreNotPhotos(t *testing.T) {
+	rep := dirReplica(t)
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("secret"), 0o600)
+	os.MkdirAll(filepath.Dir(rep.file("cam/link.jpg")), 0o755)
+	if err := os.Symlink(secret, rep.file("cam/link.jpg")); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	rep.store.Walk(context.Background(), func(o archive.Object) error { keys = append(keys, o.Key); return nil })
+	if len(keys) != 0 {
+		t.Errorf("Walk listed %q", keys)
+	}
+	if _, err := rep.store.Stat(context.Background(), "cam/link.jpg"); err == nil {
+		t.Error("Stat of a symbolic link succeeded")
+	}
+}
+

@@ -1,0 +1,146 @@
+package archive
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+)
+
+// Archive is the photo tree ingest writes, its replica and the record of
+// the photos' sums. Its methods are safe for concurrent use.
+type Archive struct {
+	// Local is ingest's photo tree, <root>/<device>/<name>.
+	Local *Dir
+	// Replica is the second copy; nil keeps photos once.
+	Replica Store
+	// Sums is ingest's record of the photos' SHA-256.
+	Sums *Sums
+
+	log      *slog.Logger
+	failures atomic.Int64 // Commits that failed
+
+	mu        sync.Mutex
+	last      *Report
+	scrubbing bool
+}
+
+// New opens the archive of the photo tree at root (the tree ingest
+// writes) with replica as its second copy (nil: none).
+func New(root string, replica Store, log *slog.Logger) (*Archive, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	local, err := OpenDir(root)
+	if err != nil {
+		return nil, err
+	}
+	sums, err := OpenSums(root)
+	if err != nil {
+		return nil, err
+	}
+	return &Archive{Local: local, Replica: replica, Sums: sums, log: log}, nil
+}
+
+// Commit records sum as key's SHA-256 and makes sure the replica holds
+// the local copy's bytes, and returns once both are durable: only then
+// may the device be told its photo is safe. The caller has checked that
+// the local copy hashes to sum. A replica that already holds the photo is
+// not written again, so a device's retry after a failed Commit costs one
+// copy at most.
+func (a *Archive) Commit(ctx context.Context, key, sum string) error {
+	if err := a.commit(ctx, key, sum); err != nil {
+		a.failures.Add(1)
+		return err
+	}
+	return nil
+}
+
+func (a *Archive) commit(ctx context.Context, key, sum string) error {
+	rec, err := a.Sums.Get(key)
+	if err != nil {
+		return err
+	}
+	switch {
+	case rec == "":
+		if err := a.Sums.Put(key, sum); err != nil {
+			return err
+		}
+	case rec != sum:
+		// The local copy hashes to sum (the caller checked), the record
+		// says otherwise: one of them was changed behind ingest's back.
+		return fmt.Errorf("archive: %s is recorded with sha256 %s, but its local copy hashes to %s", key, rec, sum)
+	}
+	if a.Replica == nil {
+		return nil
+	}
+	local, err := a.Local.Stat(ctx, key)
+	if err != nil {
+		return err
+	}
+	switch ok, err := holds(ctx, a.Replica, key, local.Size, sum, nil); {
+	case err != nil:
+		return err
+	case ok:
+		return nil
+	}
+	return copyKey(ctx, a.Local, a.Replica, key, sum, nil)
+}
+
+// holds reports whether st has key with size bytes hashing to sum: by
+// the sum the store recorded if it records one, by reading it otherwise.
+func holds(ctx context.Context, st Store, key string, size int64, sum string, lim *limiter) (bool, error) {
+	obj, err := st.Stat(ctx, key)
+	if errors.Is(err, ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if obj.Size != size {
+		return false, nil
+	}
+	if obj.SHA256 != "" {
+		return obj.SHA256 == sum, nil
+	}
+	got, _, err := hashKey(ctx, st, key, lim)
+	return got == sum, err
+}
+
+// copyKey puts key's bytes from src into dst; dst refuses them unless
+// they hash to sum.
+func copyKey(ctx context.Context, src, dst Store, key, sum string, lim *limiter) error {
+	obj, err := src.Stat(ctx, key)
+	if err != nil {
+		return err
+	}
+	r, err := src.Open(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := dst.Put(ctx, key, lim.reader(ctx, r), obj.Size, sum); err != nil {
+		return fmt.Errorf("copying %s from %s to %s: %w", key, src, dst, err)
+	}
+	return nil
+}
+
+// hashKey reads key from st and returns its SHA-256 and size.
+func hashKey(ctx context.Context, st Store, key string, lim *limiter) (string, int64, error) {
+	r, err := st.Open(ctx, key)
+	if err != nil {
+		return "", 0, err
+	}
+	defer r.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, lim.reader(ctx, r))
+	if err != nil {
+		return "", n, fmt.Errorf("archive: reading %s from %s: %w", key, st, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
