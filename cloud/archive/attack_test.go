@@ -191,4 +191,3 @@ func TestSymlinksAreNotPhotos(t *testing.T) {
 		t.Error("Stat of a symbolic link succeeded")
 	}
 }
-
