@@ -96,4 +96,3 @@ func procCPU(pid int) (time.Duration, error) {
 	}
 	return rusage.ProcessCPU(pid)
 }
-
