@@ -3,6 +3,7 @@ package archive_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/lapsebox/lapsebox/cloud/archive"
@@ -189,5 +191,81 @@ func TestSymlinksAreNotPhotos(t *testing.T) {
 	}
 	if _, err := rep.store.Stat(context.Background(), "cam/link.jpg"); err == nil {
 		t.Error("Stat of a symbolic link succeeded")
+	}
+}
+
+// endlessS3 says every object is 5 bytes long, then sends bytes without
+// end.
+type endlessS3 struct{ sent atomic.Int64 }
+
+func (e *endlessS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.Method == http.MethodGet && r.URL.Query().Get("list-type") == "2":
+		w.Write([]byte(`<ListBucketResult><Contents><Key>lapsebox/cam/a.jpg</Key><Size>5</Size></Contents></ListBucketResult>`))
+	case r.Method == http.MethodHead:
+		w.Header().Set("Content-Length", "5")
+	case r.Method == http.MethodGet:
+		chunk := bytes.Repeat([]byte("x"), 64<<10)
+		for {
+			n, err := w.Write(chunk)
+			e.sent.Add(int64(n))
+			if err != nil || e.sent.Load() > 1<<30 {
+				return
+			}
+		}
+	default:
+		http.Error(w, "<Error><Code>AccessDenied</Code></Error>", http.StatusForbidden)
+	}
+}
+
+// TestEndlessObject: a store that sends more than the size it stated is
+// read no further than one byte past it: the scrub ends, and finds the
+// copy bad.
+func TestEndlessObject(t *testing.T) {
+	e := &endlessS3{}
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	s3, err := archive.NewS3(archive.S3Config{Endpoint: srv.URL, Bucket: "photos", Prefix: prefix, AccessKey: "a", SecretKey: "s", PathStyle: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, root := newArchive(t, s3)
+	// Recorded, local copy lost: the repair would come from the store.
+	if err := a.Sums.Put("cam/a.jpg", sum([]byte("photo"))); err != nil {
+		t.Fatal(err)
+	}
+	r, err := a.Scrub(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Unrepairable != 1 || r.Bytes > 6 {
+		t.Errorf("scrub: %s", r)
+	}
+	if _, err := os.Stat(filepath.Join(root, "cam", "a.jpg")); err == nil {
+		t.Error("the scrub made a local copy from an endless object")
+	}
+	if des, _ := os.ReadDir(filepath.Join(root, ".archive-tmp")); len(des) > 0 {
+		t.Errorf("temporary files left: %v", des)
+	}
+	if n := e.sent.Load(); n >= 1<<30 {
+		t.Errorf("the store sent %d bytes before the scrub stopped reading", n)
+	}
+}
+
+// endless is a source that never ends.
+type endless struct{}
+
+func (endless) Read(p []byte) (int, error) { return len(p), nil }
+
+// TestPutEndlessSource: a directory store copies one byte more than the
+// size it was given, not the whole of a source that never ends.
+func TestPutEndlessSource(t *testing.T) {
+	rep := dirReplica(t)
+	err := rep.store.Put(context.Background(), "cam/e.jpg", endless{}, 5, sum([]byte("photo")))
+	if !errors.Is(err, archive.ErrMismatch) || !strings.Contains(err.Error(), "got 6 bytes") {
+		t.Errorf("Put of an endless source: %v", err)
+	}
+	if _, err := os.Stat(rep.file("cam/e.jpg")); err == nil {
+		t.Error("the endless source was stored")
 	}
 }

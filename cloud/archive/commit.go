@@ -108,7 +108,7 @@ func holds(ctx context.Context, st Store, key string, size int64, sum string, li
 	if obj.SHA256 != "" {
 		return obj.SHA256 == sum, nil
 	}
-	got, _, err := hashKey(ctx, st, key, lim)
+	got, _, err := hashKey(ctx, st, key, size, lim)
 	return got == sum, err
 }
 
@@ -130,15 +130,18 @@ func copyKey(ctx context.Context, src, dst Store, key, sum string, lim *limiter)
 	return nil
 }
 
-// hashKey reads key from st and returns its SHA-256 and size.
-func hashKey(ctx context.Context, st Store, key string, lim *limiter) (string, int64, error) {
+// hashKey reads key from st and returns its SHA-256 and size, reading
+// at most one byte more than size (what its Stat said): a copy longer
+// than that is damaged whatever follows, and a store that sends without
+// end is not read to its end.
+func hashKey(ctx context.Context, st Store, key string, size int64, lim *limiter) (string, int64, error) {
 	r, err := st.Open(ctx, key)
 	if err != nil {
 		return "", 0, err
 	}
 	defer r.Close()
 	h := sha256.New()
-	n, err := io.Copy(h, lim.reader(ctx, r))
+	n, err := io.Copy(h, io.LimitReader(lim.reader(ctx, r), size+1))
 	if err != nil {
 		return "", n, fmt.Errorf("archive: reading %s from %s: %w", key, st, err)
 	}

@@ -74,7 +74,9 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader, size int64, sum 
 	tmp := f.Name()
 	defer os.Remove(tmp) // after the rename, there is nothing to remove
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), ctxReader{ctx, r})
+	// One byte more than size tells a longer source, without copying
+	// all of one that never ends.
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(ctxReader{ctx, r}, size+1))
 	if err == nil {
 		if got := hex.EncodeToString(h.Sum(nil)); n != size || got != sum {
 			err = fmt.Errorf("%w: got %d bytes hashing to %s, want %d bytes hashing to %s", ErrMismatch, n, got, size, sum)

@@ -155,7 +155,7 @@ func (a *Archive) read(ctx context.Context, r *Report, lim *limiter, st Store, k
 	if err != nil {
 		return copyState{err: err}
 	}
-	sum, n, err := hashKey(ctx, st, key, lim)
+	sum, n, err := hashKey(ctx, st, key, obj.Size, lim)
 	r.Bytes += n
 	if errors.Is(err, ErrNotExist) {
 		return copyState{missing: true}
