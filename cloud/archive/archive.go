@@ -75,40 +75,52 @@ var ErrMismatch = errors.New("sha256 mismatch")
 const maxKeyLen = 1024
 
 // CheckKey reports why key cannot be a photo's key, or nil: it must be
-// "<device>/<name>", a clean relative slash-separated path of printable
-// UTF-8 whose elements are neither empty, "." nor "..", nor start with a
-// dot (the archive's own files do), without backslashes. ingest's rules
-// for names are stricter; this is what every store enforces on its own.
+// "<device>/<name>" and pass CheckPath. ingest's rules for names are
+// stricter; this is what every store enforces on its own.
 func CheckKey(key string) error {
-	switch {
-	case key == "":
-		return errors.New("empty key")
-	case len(key) > maxKeyLen:
+	if len(key) > maxKeyLen {
 		return fmt.Errorf("key of %d bytes is longer than %d", len(key), maxKeyLen)
-	case !utf8.ValidString(key):
-		return fmt.Errorf("key %q is not UTF-8", key)
-	case strings.HasPrefix(key, "/"):
-		return fmt.Errorf("key %q is absolute", key)
-	case strings.ContainsRune(key, '\\'):
-		return fmt.Errorf("key %q contains a backslash", key)
-	case !strings.Contains(key, "/"):
+	}
+	if err := CheckPath("key", key); err != nil {
+		return err
+	}
+	if !strings.Contains(key, "/") {
 		return fmt.Errorf("key %q is not <device>/<name>", key)
 	}
-	for _, r := range key {
+	return nil
+}
+
+// CheckPath reports why p cannot name a file below a directory, or nil:
+// it must be a clean relative slash-separated path of printable UTF-8
+// whose elements are neither empty, "." nor "..", nor start with a dot
+// (temporary files and the archive's records do), without backslashes.
+// noun names p in the error ("key", "name").
+func CheckPath(noun, p string) error {
+	switch {
+	case p == "":
+		return fmt.Errorf("empty %s", noun)
+	case !utf8.ValidString(p):
+		return fmt.Errorf("%s %q is not UTF-8", noun, p)
+	case strings.HasPrefix(p, "/"):
+		return fmt.Errorf("%s %q is absolute", noun, p)
+	case strings.ContainsRune(p, '\\'):
+		return fmt.Errorf("%s %q contains a backslash", noun, p)
+	}
+	for _, r := range p {
 		if !unicode.IsPrint(r) && r != ' ' {
-			return fmt.Errorf("key %q contains the control character %U", key, r)
+			return fmt.Errorf("%s %q contains the control character %U", noun, p, r)
 		}
 	}
-	for _, e := range strings.Split(key, "/") {
+	for _, e := range strings.Split(p, "/") {
 		switch {
 		case e == "" || e == "." || e == "..":
-			return fmt.Errorf("key %q has an element %q", key, e)
+			return fmt.Errorf("%s %q has an element %q", noun, p, e)
 		case strings.HasPrefix(e, "."):
-			return fmt.Errorf("key %q has an element starting with a dot", key)
+			return fmt.Errorf("%s %q has an element starting with a dot", noun, p)
 		}
 	}
-	if path.Clean(key) != key {
-		return fmt.Errorf("key %q is not clean", key)
+	if path.Clean(p) != p {
+		return fmt.Errorf("%s %q is not clean", noun, p)
 	}
 	return nil
 }

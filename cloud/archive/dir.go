@@ -37,15 +37,8 @@ func OpenDir(root string) (*Dir, error) {
 		return nil, errors.New("archive: no directory")
 	}
 	d := &Dir{root: root, tmp: filepath.Join(root, tmpDir)}
-	if err := durable.MkdirAll(d.tmp); err != nil {
+	if err := durable.Scratch(d.tmp); err != nil {
 		return nil, fmt.Errorf("archive: %w", err)
-	}
-	des, err := os.ReadDir(d.tmp)
-	if err != nil {
-		return nil, fmt.Errorf("archive: %w", err)
-	}
-	for _, de := range des {
-		os.Remove(filepath.Join(d.tmp, de.Name()))
 	}
 	return d, nil
 }

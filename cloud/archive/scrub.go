@@ -216,24 +216,23 @@ func (a *Archive) scrubKey(ctx context.Context, r *Report, lim *limiter, key str
 		r.problem("%s: UNREPAIRABLE: recorded sha256 %s, local copy %s, replica %s", key, ref, describe(local), describe(replica))
 		a.log.Error("archive: a photo has no good copy", "key", key, "sha256", ref, "local", describe(local), "replica", describe(replica))
 	case !lok:
-		if err := copyKey(ctx, a.Replica, a.Local, key, ref, lim); err != nil {
-			r.Failed++
-			r.problem("%s: repairing the local copy: %v", key, err)
-			a.log.Error("archive: repairing a local copy", "key", key, "err", err)
-			return
-		}
-		r.RepairedLocal++
-		a.log.Warn("archive: repaired a local copy from the replica", "key", key, "was", describe(local))
+		a.repair(ctx, r, lim, a.Replica, a.Local, key, ref, local, &r.RepairedLocal)
 	default:
-		if err := copyKey(ctx, a.Local, a.Replica, key, ref, lim); err != nil {
-			r.Failed++
-			r.problem("%s: repairing the replica: %v", key, err)
-			a.log.Error("archive: repairing a replica", "key", key, "err", err)
-			return
-		}
-		r.RepairedReplica++
-		a.log.Warn("archive: repaired a replica from the local copy", "key", key, "was", describe(replica))
+		a.repair(ctx, r, lim, a.Local, a.Replica, key, ref, replica, &r.RepairedReplica)
 	}
+}
+
+// repair rewrites key's copy in dst, which was bad, from src, and counts
+// it in repaired, or as failed.
+func (a *Archive) repair(ctx context.Context, r *Report, lim *limiter, src, dst Store, key, ref string, was copyState, repaired *int64) {
+	if err := copyKey(ctx, src, dst, key, ref, lim); err != nil {
+		r.Failed++
+		r.problem("%s: repairing the copy in %s: %v", key, dst, err)
+		a.log.Error("archive: repairing a copy", "key", key, "store", dst.String(), "err", err)
+		return
+	}
+	*repaired++
+	a.log.Warn("archive: repaired a copy", "key", key, "store", dst.String(), "from", src.String(), "was", describe(was))
 }
 
 func describe(c copyState) string {

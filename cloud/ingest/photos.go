@@ -41,16 +41,9 @@ type cachedSum struct {
 
 func openPhotos(root string) (*photos, error) {
 	p := &photos{root: root, tmp: filepath.Join(root, ".tmp")}
-	if err := durable.MkdirAll(p.tmp); err != nil {
-		return nil, fmt.Errorf("ingest: %w", err)
-	}
 	// Leftovers of a commit a crash cut short; never visible as photos.
-	des, err := os.ReadDir(p.tmp)
-	if err != nil {
+	if err := durable.Scratch(p.tmp); err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
-	}
-	for _, d := range des {
-		os.Remove(filepath.Join(p.tmp, d.Name()))
 	}
 	return p, nil
 }
