@@ -235,8 +235,8 @@ func TestScrubRecords(t *testing.T) {
 }
 
 // TestCommitIdempotent: a retried Commit finds the replica's copy and
-// does not write it again; a Commit whose record disagrees with the
-// verified sum fails rather than choose.
+// does not write it again; a Commit the replica refuses fails, and
+// counts.
 func TestCommitIdempotent(t *testing.T) {
 	rep := dirReplica(t)
 	a, _ := newArchive(t, rep.store)
@@ -253,12 +253,28 @@ func TestCommitIdempotent(t *testing.T) {
 	if !os.SameFile(before, after) {
 		t.Error("a second Commit rewrote the replica's copy")
 	}
-	if err := a.Commit(context.Background(), "cam/c.jpg", sum([]byte("other"))); err == nil || !strings.Contains(err.Error(), "recorded with sha256") {
-		t.Errorf("Commit with another sum = %v", err)
+	// A failing replica counts.
+	os.RemoveAll(rep.file("cam"))
+	os.WriteFile(rep.file("cam"), nil, 0o644) // no directory can be made there
+	if err := a.Commit(context.Background(), "cam/c.jpg", sum(data)); err == nil {
+		t.Error("Commit to a broken replica succeeded")
 	}
 	if st := a.Status(); st.ReplicationFailures != 1 {
 		t.Errorf("ReplicationFailures = %d, want 1", st.ReplicationFailures)
 	}
+}
+
+// TestStaleRecord: a record left by a photo an operator removed is
+// replaced when the name is used again by a photo ingest verified.
+func TestStaleRecord(t *testing.T) {
+	a, _ := newArchive(t, dirReplica(t).store)
+	old, data := photo(8, 100), photo(9, 200)
+	a.Sums.Put("cam/d.jpg", sum(old))
+	receive(t, a, "cam/d.jpg", data)
+	if s, _ := a.Sums.Get("cam/d.jpg"); s != sum(data) {
+		t.Errorf("record = %s, want %s", s, sum(data))
+	}
+	check(t, a, "cam/d.jpg", data)
 }
 
 // TestPutRefusesWrongBytes: neither store keeps bytes that do not hash

@@ -62,19 +62,8 @@ func (a *Archive) Commit(ctx context.Context, key, sum string) error {
 }
 
 func (a *Archive) commit(ctx context.Context, key, sum string) error {
-	rec, err := a.Sums.Get(key)
-	if err != nil {
+	if err := a.Record(key, sum); err != nil {
 		return err
-	}
-	switch {
-	case rec == "":
-		if err := a.Sums.Put(key, sum); err != nil {
-			return err
-		}
-	case rec != sum:
-		// The local copy hashes to sum (the caller checked), the record
-		// says otherwise: one of them was changed behind ingest's back.
-		return fmt.Errorf("archive: %s is recorded with sha256 %s, but its local copy hashes to %s", key, rec, sum)
 	}
 	if a.Replica == nil {
 		return nil
@@ -90,6 +79,22 @@ func (a *Archive) commit(ctx context.Context, key, sum string) error {
 		return nil
 	}
 	return copyKey(ctx, a.Local, a.Replica, key, sum, nil)
+}
+
+// Record records sum as key's SHA-256: the first half of Commit, which
+// ingest does before it lets go of the upload the sum was verified on.
+// The caller has checked that the local copy hashes to sum, so a record
+// that says otherwise is stale (an operator removed a photo but not its
+// record, and the name was used again) and is replaced, with a warning.
+func (a *Archive) Record(key, sum string) error {
+	rec, err := a.Sums.Get(key)
+	if err != nil || rec == sum {
+		return err
+	}
+	if rec != "" {
+		a.log.Warn("archive: replacing a stale record", "key", key, "recorded", rec, "sha256", sum)
+	}
+	return a.Sums.Put(key, sum)
 }
 
 // holds reports whether st has key with size bytes hashing to sum: by

@@ -387,6 +387,11 @@ func (s *Server) finish(ctx context.Context, info handler.FileInfo) (string, err
 	if err != nil {
 		return "", fmt.Errorf("storing %s/%s: %w", dev, name, err)
 	}
+	// The sum is recorded while the upload it was verified on is still
+	// in the spool: after a crash here, Sweep verifies it again.
+	if err := s.archive.Record(dev+"/"+stored, want); err != nil {
+		return "", fmt.Errorf("recording %s/%s: %w", dev, stored, err)
+	}
 	// The local copy is durable: the device's retry starts from it, not
 	// from a new upload.
 	s.discard(info.ID)
