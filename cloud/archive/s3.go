@@ -142,11 +142,18 @@ func (s *S3) do(ctx context.Context, method, obj string, q url.Values, body io.R
 	return nil, fmt.Errorf("archive: %s: %s", what, msg)
 }
 
+// MaxS3Object is the largest photo an S3 store takes: S3's limit for
+// one PUT Object.
+const MaxS3Object = 5 << 30
+
 // Put implements Store.
 func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, sum string) error {
 	obj, err := s.object(key)
 	if err != nil {
 		return err
+	}
+	if size > MaxS3Object {
+		return fmt.Errorf("archive: %s: %d bytes, more than the %d of one PUT", key, size, int64(MaxS3Object))
 	}
 	hdr := http.Header{s3client.MetaSHA256: {sum}, "Content-Type": {"application/octet-stream"}}
 	resp, err := s.do(ctx, http.MethodPut, obj, nil, io.LimitReader(r, size), size, sum, hdr)

@@ -50,9 +50,9 @@ type ArchiveS3Config struct {
 }
 
 // replica returns the second store a configures for the photo tree at
-// root, nil for none.
-func (a *ArchiveConfig) replica(root string) (archive.Store, error) {
-	s3cfg, err := a.check(root)
+// root and photos up to maxSize bytes, nil for none.
+func (a *ArchiveConfig) replica(root string, maxSize int64) (archive.Store, error) {
+	s3cfg, err := a.check(root, maxSize)
 	switch {
 	case err != nil:
 		return nil, err
@@ -64,9 +64,10 @@ func (a *ArchiveConfig) replica(root string) (archive.Store, error) {
 	return nil, nil
 }
 
-// check validates a without touching a disk or the network, and returns
-// the S3 store's configuration if it is one.
-func (a *ArchiveConfig) check(root string) (*archive.S3Config, error) {
+// check validates a for photos up to maxSize bytes (0: unchecked)
+// without touching a disk or the network, and returns the S3 store's
+// configuration if it is one.
+func (a *ArchiveConfig) check(root string, maxSize int64) (*archive.S3Config, error) {
 	if a == nil || a.Dir == "" && a.S3 == nil {
 		return nil, nil
 	}
@@ -90,6 +91,9 @@ func (a *ArchiveConfig) check(root string) (*archive.S3Config, error) {
 		return nil, nil
 	}
 	s := a.S3
+	if maxSize > archive.MaxS3Object {
+		return nil, fmt.Errorf("archive: s3: ingest.max_size %d is more than the %d bytes an S3 store takes in one PUT", maxSize, int64(archive.MaxS3Object))
+	}
 	secret := s.SecretKey
 	switch {
 	case secret != "" && s.SecretKeyFile != "":
@@ -128,7 +132,7 @@ func (a *ArchiveConfig) scrub() (time.Duration, int64) {
 // OpenArchive opens the archive cfg configures, for a scrub outside a
 // running cloudd ("cloudd scrub").
 func OpenArchive(cfg Config, log *slog.Logger) (*archive.Archive, error) {
-	replica, err := cfg.Archive.replica(cfg.Root)
+	replica, err := cfg.Archive.replica(cfg.Root, cfg.Ingest.MaxSize)
 	if err != nil {
 		return nil, fmt.Errorf("cloudd: %w", err)
 	}

@@ -64,11 +64,12 @@ func TestArchiveConfig(t *testing.T) {
 		{`{"root": "/srv/p",
 "archive": {"s3": {"endpoint": "http://h", "bukket": "b"}}}`, `line 2: unknown field "bukket"`},
 		{`{"root": "/srv/p", "archive": {"dir": "/mnt/b", "scrub_interval": "daily"}}`, "want a duration"},
+		{`{"root": "/srv/p", "ingest": {"max_size": 6000000000}, "archive": {"s3": {"endpoint": "http://h", "bucket": "b", "access_key": "a", "secret_key": "s"}}}`, "more than the 5368709120 bytes"},
 	} {
 		os.WriteFile(p, []byte(tc.doc), 0o600)
 		c, err := LoadConfig(p)
 		if err == nil {
-			_, err = c.Archive.check(c.Root)
+			_, err = c.Archive.check(c.Root, c.Ingest.MaxSize)
 		}
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("%s: %v, want %q", tc.doc, err, tc.want)

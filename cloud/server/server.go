@@ -133,7 +133,7 @@ func Open(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		pageURL = strings.TrimSuffix(cfg.PublicURL, "/") + fleet.PagePath
 	}
 	s.Fleet = fleet.New(fleet.Config{DB: db, Rules: rules, Channels: channels, Location: loc, Now: o.Now, Logger: o.Logger, PageURL: pageURL})
-	replica, err := cfg.Archive.replica(cfg.Root)
+	replica, err := cfg.Archive.replica(cfg.Root, cfg.Ingest.MaxSize)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("cloudd: %w", err)
