@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/upload"
 	"github.com/lapsebox/lapsebox/appliance/upload/tus"
@@ -79,6 +80,31 @@ func TestArchiveEndToEnd(t *testing.T) {
 	for _, want := range []string{`"replica": "directory ` + second + `"`, `"repairedReplica": 1`, `"unrepairable": 0`} {
 		if !strings.Contains(status, want) {
 			t.Errorf("status lacks %q:\n%s", want, status)
+		}
+	}
+}
+
+// cloudd's background scrub runs by itself and repairs what it finds.
+func TestBackgroundScrub(t *testing.T) {
+	second := t.TempDir()
+	r := servertest.Start(t, server.Config{Archive: &server.ArchiveConfig{Dir: second, ScrubInterval: server.Duration(50 * time.Millisecond)}}, server.Options{})
+	r.AddDevice(t, "cam-1", "tok-1")
+	tg, err := tus.New(tus.Config{URL: r.URL, Device: "cam-1", Token: "tok-1", Transfer: upload.Transfer{Logger: slog.New(slog.DiscardHandler)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	item, data := uploadtest.Photo("2026/12/03/IMG_0002.JPG", 10<<10, 2)
+	if err := tg.Upload(context.Background(), item, new(uploadtest.Resume).Save); err != nil {
+		t.Fatal(err)
+	}
+	copy2 := filepath.Join(second, "cam-1", "2026", "12", "03", "IMG_0002.JPG")
+	os.Remove(copy2)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		if b, _ := os.ReadFile(copy2); bytes.Equal(b, data) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no scrub repaired the second copy in a minute: %+v", r.Ingest.Archive().Status())
 		}
 	}
 }
