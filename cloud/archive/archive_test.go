@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -297,4 +298,51 @@ func TestPutRefusesWrongBytes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestScrubStoreDown: with the replica down, a scrub repairs nothing and
+// calls nothing unrepairable: it ends early, saying why.
+func TestScrubStoreDown(t *testing.T) {
+	rep, srv := s3Replica(t)
+	a, root := newArchive(t, rep.store)
+	data := photo(10, 5000)
+	receive(t, a, "cam/a.jpg", data)
+	srv.Stop()
+	r, err := a.Scrub(context.Background(), 0)
+	if err == nil || !errors.Is(err, archive.ErrUnavailable) {
+		t.Errorf("scrub with the replica down: %v", err)
+	}
+	if r == nil || r.Unrepairable+r.RepairedLocal+r.RepairedReplica != 0 {
+		t.Errorf("report: %v", r)
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "cam", "a.jpg")); !bytes.Equal(b, data) {
+		t.Error("the local copy changed")
+	}
+	if st := a.Status(); st.LastScrub != r {
+		t.Errorf("Status().LastScrub = %v, want the failed scrub's report", st.LastScrub)
+	}
+}
+
+// FuzzCheckKey: a key CheckKey accepts names a file below any root, never
+// the root itself, never above it, never among the archive's own files.
+func FuzzCheckKey(f *testing.F) {
+	for _, k := range []string{"cam/a.jpg", "cam/../x", "../x/y", "cam/.sums/x", "a/b/c", "cam//x", "cam/x/", "/cam/x", "cam/\x00", "cam/.."} {
+		f.Add(k)
+	}
+	f.Fuzz(func(t *testing.T, key string) {
+		if archive.CheckKey(key) != nil {
+			return
+		}
+		root := "/srv/root"
+		p := filepath.Join(root, filepath.FromSlash(key))
+		rel, err := filepath.Rel(root, p)
+		if err != nil || rel == "." || strings.HasPrefix(rel, "..") || filepath.ToSlash(rel) != key {
+			t.Fatalf("CheckKey accepted %q, which names %s", key, p)
+		}
+		for _, e := range strings.Split(key, "/") {
+			if strings.HasPrefix(e, ".") {
+				t.Fatalf("CheckKey accepted %q, with a dot element", key)
+			}
+		}
+	})
 }
