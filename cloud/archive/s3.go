@@ -214,38 +214,25 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 // the prefix (a store should not list one) is passed with a leading
 // slash, which CheckKey refuses.
 func (s *S3) Walk(ctx context.Context, fn func(Object) error) error {
-	token := ""
-	for {
-		q := url.Values{"list-type": {"2"}, "prefix": {s.prefix}, "max-keys": {"1000"}}
-		if token != "" {
-			q.Set("continuation-token", token)
-		}
+	get := func(q url.Values) (*s3client.ListPage, error) {
 		resp, err := s.do(ctx, http.MethodGet, "", q, nil, 0, s3client.EmptySHA256, nil)
 		if err != nil {
-			return fmt.Errorf("archive: listing %s: %w", s.name, err)
+			return nil, err
 		}
-		page, err := s3client.ParseList(io.LimitReader(resp.Body, 64<<20))
-		drain(resp)
-		if err != nil {
-			return fmt.Errorf("archive: listing %s: %w", s.name, err)
-		}
-		for _, o := range page.Objects {
-			key, ok := strings.CutPrefix(o.Key, s.prefix)
-			if !ok {
-				key = "/" + o.Key // outside the prefix: absolute, which CheckKey refuses
-			}
-			if err := fn(Object{Key: key, Size: o.Size}); err != nil {
-				return err
-			}
-		}
-		if !page.Truncated {
-			return nil
-		}
-		if page.Next == "" || page.Next == token {
-			return fmt.Errorf("archive: listing %s: truncated page without a new continuation token", s.name)
-		}
-		token = page.Next
+		defer drain(resp)
+		return s3client.ParseList(io.LimitReader(resp.Body, 64<<20))
 	}
+	err := s3client.Pages(s.prefix, 1000, get, func(o s3client.Listed) error {
+		key, ok := strings.CutPrefix(o.Key, s.prefix)
+		if !ok {
+			key = "/" + o.Key // outside the prefix: absolute, which CheckKey refuses
+		}
+		return fn(Object{Key: key, Size: o.Size})
+	})
+	if err != nil {
+		return fmt.Errorf("archive: listing %s: %w", s.name, err)
+	}
+	return nil
 }
 
 func drain(resp *http.Response) {

@@ -16,6 +16,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -201,4 +202,33 @@ func ParseError(body []byte) (e ErrorDoc, ok bool) {
 		return ErrorDoc{}, false
 	}
 	return e, true
+}
+
+// Pages walks a ListObjectsV2 listing of prefix page by page: get sends
+// the query of one page and returns it decoded, fn sees every object.
+// pageSize is the keys a page asks for (S3 gives at most 1000).
+func Pages(prefix string, pageSize int, get func(q url.Values) (*ListPage, error), fn func(Listed) error) error {
+	token := ""
+	for {
+		q := url.Values{"list-type": {"2"}, "prefix": {prefix}, "max-keys": {strconv.Itoa(pageSize)}}
+		if token != "" {
+			q.Set("continuation-token", token)
+		}
+		page, err := get(q)
+		if err != nil {
+			return err
+		}
+		for _, o := range page.Objects {
+			if err := fn(o); err != nil {
+				return err
+			}
+		}
+		if !page.Truncated {
+			return nil
+		}
+		if page.Next == "" || page.Next == token {
+			return errors.New("truncated page without a new continuation token")
+		}
+		token = page.Next
+	}
 }

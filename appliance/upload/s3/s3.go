@@ -522,34 +522,24 @@ func (t *Target) head(ctx context.Context, key string) (*s3client.Object, error)
 // ListObjectsV2, page by page.
 func (t *Target) List(ctx context.Context, prefix string) ([]string, error) {
 	var names []string
-	token := ""
-	for {
-		q := url.Values{"list-type": {"2"}, "prefix": {t.cfg.Prefix + prefix}, "max-keys": {strconv.Itoa(t.cfg.ListPageSize)}}
-		if token != "" {
-			q.Set("continuation-token", token)
-		}
+	get := func(q url.Values) (*s3client.ListPage, error) {
 		resp, err := t.do(ctx, http.MethodGet, "", q, nil, nil)
 		if err != nil {
-			return nil, fmt.Errorf("s3: listing %q: %w", prefix, err)
+			return nil, err
 		}
-		page, err := s3client.ParseList(io.LimitReader(resp.Body, 64<<20))
-		upload.Drain(resp)
-		if err != nil {
-			return nil, fmt.Errorf("s3: listing %q: %w", prefix, err)
-		}
-		for _, o := range page.Objects {
-			if name, ok := strings.CutPrefix(o.Key, t.cfg.Prefix); ok {
-				names = append(names, name)
-			}
-		}
-		if !page.Truncated {
-			return names, nil
-		}
-		if page.Next == "" || page.Next == token {
-			return nil, fmt.Errorf("s3: listing %q: truncated page without a new continuation token", prefix)
-		}
-		token = page.Next
+		defer upload.Drain(resp)
+		return s3client.ParseList(io.LimitReader(resp.Body, 64<<20))
 	}
+	err := s3client.Pages(t.cfg.Prefix+prefix, t.cfg.ListPageSize, get, func(o s3client.Listed) error {
+		if name, ok := strings.CutPrefix(o.Key, t.cfg.Prefix); ok {
+			names = append(names, name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("s3: listing %q: %w", prefix, err)
+	}
+	return names, nil
 }
 
 // responseError maps a response to an error as upload.ResponseError does,
