@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/lapsebox/lapsebox/cloud/archive"
@@ -115,6 +116,13 @@ func (a *ArchiveConfig) check(root string, maxSize int64) (*archive.S3Config, er
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// sameFileSystem reports whether the directories a and b are on one file
+// system (one disk, as far as cloudd can tell).
+func sameFileSystem(a, b string) bool {
+	var sa, sb syscall.Stat_t
+	return syscall.Stat(a, &sa) == nil && syscall.Stat(b, &sb) == nil && sa.Dev == sb.Dev
 }
 
 // scrub returns the scrubber's interval and rate.

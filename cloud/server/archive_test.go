@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,4 +108,41 @@ func TestBackgroundScrub(t *testing.T) {
 			t.Fatalf("no scrub repaired the second copy in a minute: %+v", r.Ingest.Archive().Status())
 		}
 	}
+}
+
+// cloudd says in its log how many copies it keeps, and warns of a second
+// copy on the root's own file system.
+func TestArchiveLog(t *testing.T) {
+	for _, tc := range []struct {
+		archive *server.ArchiveConfig
+		want    string
+	}{
+		{nil, "photos are kept once"},
+		{&server.ArchiveConfig{Dir: t.TempDir()}, "same file system as the root"},
+	} {
+		var log syncBuffer
+		servertest.Start(t, server.Config{Archive: tc.archive}, server.Options{Logger: slog.New(slog.NewTextHandler(&log, nil))})
+		if !strings.Contains(log.String(), tc.want) {
+			t.Errorf("archive %+v: the log lacks %q:\n%s", tc.archive, tc.want, log.String())
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer that the server's goroutines may write to
+// while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -142,6 +142,9 @@ func Open(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		o.Logger.Warn("cloudd: no archive configured: photos are kept once, under the root")
 	} else {
 		o.Logger.Info("cloudd: photos are kept twice", "replica", replica.String())
+		if cfg.Archive.Dir != "" && sameFileSystem(cfg.Root, cfg.Archive.Dir) {
+			o.Logger.Warn("cloudd: the archive's dir is on the same file system as the root: one disk failing loses both copies", "dir", cfg.Archive.Dir)
+		}
 	}
 	s.Ingest, err = ingest.New(ingest.Config{
 		Root: cfg.Root, Spool: cfg.Spool, MaxSize: cfg.Ingest.MaxSize, Expire: time.Duration(cfg.Ingest.Expire),
