@@ -148,6 +148,13 @@ func TestScrubRefusesListedKeys(t *testing.T) {
 	if r.Refused != 6 || r.Orphans != 1 || r.Unrepairable != 0 {
 		t.Errorf("scrub: %s; problems %q", r, r.Problems)
 	}
+	// The report, which the status shows, names keys and reasons, never
+	// a path of the server or the store's endpoint.
+	for _, p := range r.Problems {
+		if strings.Contains(p, root) || strings.Contains(p, "127.0.0.1") {
+			t.Errorf("a problem names a path or the endpoint: %s", p)
+		}
+	}
 	for _, req := range h.reqs {
 		if strings.Contains(req, "..") || strings.Contains(req, "sums") || strings.Contains(req, "elsewhere") || strings.Contains(req, "stray") {
 			t.Errorf("the scrub sent %s", req)

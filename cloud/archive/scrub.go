@@ -16,7 +16,8 @@ import (
 type Report struct {
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
-	// Replica names the second store ("" when photos are kept once).
+	// Replica names the second store ("" when photos are kept once):
+	// "directory", or an S3 store's endpoint, bucket and prefix.
 	Replica string `json:"replica,omitempty"`
 	// Checked counts the photos whose copies all matched their record.
 	Checked int64 `json:"checked"`
@@ -39,7 +40,8 @@ type Report struct {
 	// Failed counts the photos that could not be checked (a store that
 	// did not answer); the next scrub tries again.
 	Failed int64 `json:"failed"`
-	// Problems names what went wrong, at most maxProblems lines.
+	// Problems names what went wrong, at most maxProblems lines, by key
+	// and reason; the log has the errors themselves.
 	Problems []string `json:"problems,omitempty"`
 }
 
@@ -72,10 +74,7 @@ func (a *Archive) Scrub(ctx context.Context, rate int64) (*Report, error) {
 	}
 	a.scrubbing = true
 	a.mu.Unlock()
-	r := &Report{Started: time.Now()}
-	if a.Replica != nil {
-		r.Replica = a.Replica.String()
-	}
+	r := &Report{Started: time.Now(), Replica: a.replicaName()}
 	err := a.scrub(ctx, r, newLimiter(rate))
 	r.Finished = time.Now()
 	a.mu.Lock()
@@ -112,18 +111,18 @@ func (a *Archive) scrub(ctx context.Context, r *Report, lim *limiter) error {
 			} else if err != nil {
 				r.Refused++
 				r.problem("refused a key listed by %s: %v", from, err)
-				a.log.Warn("archive: refused a listed key", "store", from, "err", err)
+				a.log.Warn("archive: refused a listed key", "from", from, "err", err)
 				return nil
 			}
 			seen[o.Key] |= where
 			return nil
 		}
 	}
-	if err := a.Local.Walk(ctx, add(inLocal, a.Local.String())); err != nil {
+	if err := a.Local.Walk(ctx, add(inLocal, "the photo tree")); err != nil {
 		return err
 	}
 	if a.Replica != nil {
-		if err := a.Replica.Walk(ctx, add(inReplica, a.Replica.String())); err != nil {
+		if err := a.Replica.Walk(ctx, add(inReplica, "the replica")); err != nil {
 			return err
 		}
 	}
@@ -172,7 +171,7 @@ func (a *Archive) scrubKey(ctx context.Context, r *Report, lim *limiter, key str
 	ref, err := a.Sums.Get(key)
 	if err != nil {
 		r.Failed++
-		r.problem("%s: %v", key, err)
+		r.problem("%s: its record is unreadable (%s)", key, reason(err))
 		a.log.Error("archive: reading a record", "key", key, "err", err)
 		return
 	}
@@ -181,7 +180,7 @@ func (a *Archive) scrubKey(ctx context.Context, r *Report, lim *limiter, key str
 		// accepted (another writer's object, or one whose local copy
 		// and record an operator removed). Left alone.
 		r.Orphans++
-		r.problem("%s: in %s only, without a record: left alone", key, a.Replica)
+		r.problem("%s: in the replica only, without a record: left alone", key)
 		return
 	}
 	local := a.read(ctx, r, lim, a.Local, key)
@@ -191,7 +190,7 @@ func (a *Archive) scrubKey(ctx context.Context, r *Report, lim *limiter, key str
 	}
 	if local.err != nil || replica.err != nil {
 		r.Failed++
-		r.problem("%s: %v", key, errors.Join(local.err, replica.err))
+		r.problem("%s: could not be read (%s)", key, reason(errors.Join(local.err, replica.err)))
 		a.log.Warn("archive: could not check a photo", "key", key, "err", errors.Join(local.err, replica.err))
 		return
 	}
@@ -205,7 +204,8 @@ func (a *Archive) scrubKey(ctx context.Context, r *Report, lim *limiter, key str
 		}
 		if err := a.Sums.Put(key, ref); err != nil {
 			r.Failed++
-			r.problem("%s: %v", key, err)
+			r.problem("%s: recording its sum failed (%s)", key, reason(err))
+			a.log.Error("archive: recording a sum", "key", key, "err", err)
 			return
 		}
 		r.Recorded++
@@ -232,12 +232,34 @@ func (a *Archive) scrubKey(ctx context.Context, r *Report, lim *limiter, key str
 func (a *Archive) repair(ctx context.Context, r *Report, lim *limiter, src, dst Store, key, ref string, was copyState, repaired *int64) {
 	if err := copyKey(ctx, src, dst, key, ref, lim); err != nil {
 		r.Failed++
-		r.problem("%s: repairing the copy in %s: %v", key, dst, err)
+		r.problem("%s: repairing the copy in %s failed (%s)", key, a.which(dst), reason(err))
 		a.log.Error("archive: repairing a copy", "key", key, "store", dst.String(), "err", err)
 		return
 	}
 	*repaired++
 	a.log.Warn("archive: repaired a copy", "key", key, "store", dst.String(), "from", src.String(), "was", describe(was))
+}
+
+// which names st in a report: the photo tree or the replica.
+func (a *Archive) which(st Store) string {
+	if st == Store(a.Local) {
+		return "the photo tree"
+	}
+	return "the replica"
+}
+
+// reason says why err happened in a report, which (unlike the log) names
+// no path and no endpoint.
+func reason(err error) string {
+	switch {
+	case errors.Is(err, ErrUnavailable):
+		return "store unavailable"
+	case errors.Is(err, ErrMismatch):
+		return "the bytes do not match the record"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "cancelled"
+	}
+	return "the log has the details"
 }
 
 func describe(c copyState) string {
@@ -263,6 +285,19 @@ func (a *Archive) Run(ctx context.Context, delay, interval time.Duration, rate i
 	}
 }
 
+// replicaName names the replica in a report: an S3 store by its
+// endpoint, bucket and prefix, a directory as "directory" (its path is
+// in the configuration and the log, not in a status).
+func (a *Archive) replicaName() string {
+	switch a.Replica.(type) {
+	case nil:
+		return ""
+	case *Dir:
+		return "directory"
+	}
+	return a.Replica.String()
+}
+
 // Status is the archive's state, for cloudd's status page.
 type Status struct {
 	// Replica names the second store ("" when photos are kept once).
@@ -279,11 +314,7 @@ type Status struct {
 func (a *Archive) Status() Status {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	s := Status{ReplicationFailures: a.failures.Load(), Scrubbing: a.scrubbing, LastScrub: a.last}
-	if a.Replica != nil {
-		s.Replica = a.Replica.String()
-	}
-	return s
+	return Status{Replica: a.replicaName(), ReplicationFailures: a.failures.Load(), Scrubbing: a.scrubbing, LastScrub: a.last}
 }
 
 // WriteMetrics writes the archive's metrics in Prometheus's text format.

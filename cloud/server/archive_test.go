@@ -78,10 +78,13 @@ func TestArchiveEndToEnd(t *testing.T) {
 		}
 	}
 	status := get("/status")
-	for _, want := range []string{`"replica": "directory ` + second + `"`, `"repairedReplica": 1`, `"unrepairable": 0`} {
+	for _, want := range []string{`"replica": "directory"`, `"repairedReplica": 1`, `"unrepairable": 0`} {
 		if !strings.Contains(status, want) {
 			t.Errorf("status lacks %q:\n%s", want, status)
 		}
+	}
+	if strings.Contains(status, second) || strings.Contains(status, r.Config.Root) {
+		t.Errorf("status names a server path:\n%s", status)
 	}
 }
 
