@@ -146,9 +146,3 @@ func OpenArchive(cfg Config, log *slog.Logger) (*archive.Archive, error) {
 	}
 	return archive.New(cfg.Root, replica, log)
 }
-
-// ScrubRate is the rate cfg gives the scrubber, in bytes a second.
-func (c Config) ScrubRate() int64 {
-	_, rate := c.Archive.scrub()
-	return rate
-}
