@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -75,7 +76,8 @@ var ErrMismatch = errors.New("sha256 mismatch")
 const maxKeyLen = 1024
 
 // CheckKey reports why key cannot be a photo's key, or nil: it must be
-// "<device>/<name>" and pass CheckPath. ingest's rules for names are
+// "<device>/<name>", with a device name CheckDevice accepts, and pass
+// CheckPath. ingest's rules for names are
 // stricter; this is what every store enforces on its own.
 func CheckKey(key string) error {
 	if len(key) > maxKeyLen {
@@ -84,8 +86,23 @@ func CheckKey(key string) error {
 	if err := CheckPath("key", key); err != nil {
 		return err
 	}
-	if !strings.Contains(key, "/") {
+	dev, _, ok := strings.Cut(key, "/")
+	if !ok {
 		return fmt.Errorf("key %q is not <device>/<name>", key)
+	}
+	if err := CheckDevice(dev); err != nil {
+		return fmt.Errorf("key %q: %w", key, err)
+	}
+	return nil
+}
+
+var deviceName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// CheckDevice reports why name cannot be a device's name (the first
+// element of its photos' keys, its directory under the root), or nil.
+func CheckDevice(name string) error {
+	if !deviceName.MatchString(name) {
+		return fmt.Errorf("device name %q: want [A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name)
 	}
 	return nil
 }

@@ -353,17 +353,22 @@ func FuzzCheckKey(f *testing.F) {
 }
 
 // TestScrubIgnoresRootFiles: a file of the operator's at the top of the
-// photo tree is not a photo: neither checked, nor copied, nor refused.
+// photo tree, or in a directory no device can have, is not a photo:
+// neither checked, nor copied, nor refused.
 func TestScrubIgnoresRootFiles(t *testing.T) {
 	rep := dirReplica(t)
 	a, root := newArchive(t, rep.store)
 	os.WriteFile(filepath.Join(root, "README"), []byte("photos of the fleet"), 0o644)
+	os.Mkdir(filepath.Join(root, "lost+found"), 0o700) // the root is a file system's
+	os.WriteFile(filepath.Join(root, "lost+found", "#12"), []byte("an inode fsck found"), 0o600)
 	receive(t, a, "cam/a.jpg", photo(11, 100))
 	r, err := a.Scrub(context.Background(), 0)
 	if err != nil || r.Checked != 1 || r.Refused+r.Recorded+r.RepairedReplica != 0 {
 		t.Errorf("scrub: %v, %v", r, err)
 	}
-	if _, err := os.Stat(rep.file("README")); err == nil {
-		t.Error("the operator's file was copied")
+	for _, f := range []string{"README", "lost+found/#12"} {
+		if _, err := os.Stat(rep.file(f)); err == nil {
+			t.Errorf("%s was copied", f)
+		}
 	}
 }

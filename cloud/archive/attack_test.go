@@ -26,6 +26,8 @@ func TestCheckKey(t *testing.T) {
 		{"cam-1/a b é.jpg", true},
 		{"", false},
 		{"cam-1", false}, // no name
+		{"lost+found/#12", false},
+		{"-cam/a.jpg", false},
 		{"/cam-1/a.jpg", false},
 		{"../cam-1/a.jpg", false},
 		{"cam-1/../../etc/passwd", false},
