@@ -97,6 +97,31 @@ func (a *Archive) Record(key, sum string) error {
 	return a.Sums.Put(key, sum)
 }
 
+// Restore rewrites key's local copy from the replica, if the replica
+// holds bytes hashing to key's record, sum: a photo the device sends
+// again finds the copy it was confirmed on, not a damaged one. It returns
+// ErrNotExist if there is no such record or no good copy to restore from.
+func (a *Archive) Restore(ctx context.Context, key, sum string) error {
+	if rec, err := a.Sums.Get(key); err != nil {
+		return err
+	} else if rec != sum || a.Replica == nil {
+		return fmt.Errorf("archive: restoring %s: %w", key, ErrNotExist)
+	}
+	obj, err := a.Replica.Stat(ctx, key)
+	if err != nil {
+		return err
+	}
+	if obj.SHA256 != "" && obj.SHA256 != sum {
+		return fmt.Errorf("archive: restoring %s: the replica's copy is another photo: %w", key, ErrNotExist)
+	}
+	// The local store refuses bytes that do not hash to sum.
+	if err := copyKey(ctx, a.Replica, a.Local, key, sum, nil); err != nil {
+		return err
+	}
+	a.log.Warn("archive: restored a damaged local copy from the replica", "key", key)
+	return nil
+}
+
 // holds reports whether st has key with size bytes hashing to sum: by
 // the sum the store recorded if it records one, by reading it otherwise.
 func holds(ctx context.Context, st Store, key string, size int64, sum string, lim *limiter) (bool, error) {

@@ -325,6 +325,9 @@ func (s *Server) preCreate(ev handler.HookEvent) (handler.HTTPResponse, handler.
 		return handler.HTTPResponse{}, none, tusError(http.StatusBadRequest, "ERR_NO_LENGTH", "Upload-Length is required")
 	}
 	got, err := s.photos.find(dev, name, sum)
+	if err == nil && got == "" {
+		got, err = s.restore(ev.Context, dev, name, sum)
+	}
 	if err != nil {
 		return handler.HTTPResponse{}, none, hide(ev.Context, s.log, "looking for the photo", fmt.Errorf("looking for %s/%s: %w", dev, name, err))
 	}
@@ -410,6 +413,23 @@ func (s *Server) finish(ctx context.Context, info handler.FileInfo) (string, err
 		return "", err
 	}
 	return stored, nil
+}
+
+// restore finds a photo received before whose local copy no longer
+// matches its record (damaged on disk) and rewrites it from the replica;
+// it returns the name it is stored under, or "" if there is no such
+// photo or no good copy to restore it from, and the device's upload then
+// stores it anew.
+func (s *Server) restore(ctx context.Context, dev, name, sum string) (string, error) {
+	got, err := s.photos.recorded(dev, name, sum, s.archive.Sums)
+	if err != nil || got == "" {
+		return "", err
+	}
+	if err := s.archive.Restore(ctx, dev+"/"+got, sum); err != nil {
+		s.log.Warn("ingest: a received photo's local copy is damaged, and the replica has no good copy; storing the device's again", "device", dev, "name", got, "err", err)
+		return "", nil
+	}
+	return got, nil
 }
 
 // replicate records the photo's verified sum and makes its second copy

@@ -233,3 +233,41 @@ func create(t *testing.T, base, name, sum string, size int64) (int, http.Header,
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header, string(b)
 }
+
+// TestResendAfterLocalDamage: a photo whose local copy was damaged on
+// disk (its size and time unchanged: silent corruption) and that the
+// device sends again is restored from the replica and confirmed as
+// received, not stored a second time under another name.
+func TestResendAfterLocalDamage(t *testing.T) {
+	second := t.TempDir()
+	replica, err := archive.OpenDir(second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ingesttest.Start(t, ingesttest.Options{Tokens: map[string]string{device: token}, Config: ingest.Config{Replica: replica}})
+	tg, err := tus.New(tus.Config{URL: c.URL(), Device: device, Token: token, Transfer: uploadtest.Transfer()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	item, data := uploadtest.Photo("2026/12/03/IMG_0003.JPG", 100<<10, 3)
+	if err := tg.Upload(context.Background(), item, new(uploadtest.Resume).Save); err != nil {
+		t.Fatal(err)
+	}
+	local := filepath.Join(c.Root, device, filepath.FromSlash(item.Name))
+	st, _ := os.Stat(local)
+	bad := bytes.Clone(data)
+	bad[1000] ^= 1
+	os.WriteFile(local, bad, 0o644)
+	os.Chtimes(local, st.ModTime(), st.ModTime())
+	c.Restart() // its cache of sums gone, as after a reboot
+
+	if err := tg.Upload(context.Background(), item, new(uploadtest.Resume).Save); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Server.Status()[device].BodyBytes; n != 0 {
+		t.Errorf("the photo was sent again (%d bytes)", n)
+	}
+	if got := c.Received(device); len(got) != 1 || got[item.Name] != item.SHA256 {
+		t.Errorf("cloudd holds %v, want the photo once, restored", got)
+	}
+}
