@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -123,29 +122,10 @@ func TestArchiveLog(t *testing.T) {
 		{nil, "photos are kept once"},
 		{&server.ArchiveConfig{Dir: t.TempDir()}, "same file system as the root"},
 	} {
-		var log syncBuffer
+		var log testtool.Buffer
 		servertest.Start(t, server.Config{Archive: tc.archive}, server.Options{Logger: slog.New(slog.NewTextHandler(&log, nil))})
 		if !strings.Contains(log.String(), tc.want) {
 			t.Errorf("archive %+v: the log lacks %q:\n%s", tc.archive, tc.want, log.String())
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer that the server's goroutines may write to
-// while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
