@@ -84,6 +84,7 @@ bench: deps libusb
 	$(GO) test -run '^$$' -bench Idle -benchtime 1x ./cmd/modemd/
 	$(GO) test -run '^$$' -bench Idle -benchtime 1x ./cmd/statusd/
 	$(GO) test -run '^$$' -bench PageInChromium -benchtime 20x ./appliance/status/
+	$(GO) test -run '^$$' -bench IngestTwoStores -benchtime 20x ./cloud/ingest/
 	scripts/bench-process
 
 fmt:

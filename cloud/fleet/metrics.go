@@ -13,9 +13,9 @@ import (
 // MetricsHandler serves GET /metrics in Prometheus's text format: a
 // gauge per device for what the fleet page shows (from the shared state,
 // the same on every cloudd), and this process's counters of photos
-// received (ingest, which may be nil) and heartbeats. Serve it on the
-// private admin address.
-func (s *Service) MetricsHandler(ingestStatus func() map[string]ingest.DeviceStatus) http.Handler {
+// received (ingest, which may be nil) and heartbeats, then what each of
+// more writes (the archive's). Serve it on the private admin address.
+func (s *Service) MetricsHandler(ingestStatus func() map[string]ingest.DeviceStatus, more ...func(*bytes.Buffer)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sts, err := s.db.Statuses(r.Context())
 		if err != nil {
@@ -38,6 +38,9 @@ func (s *Service) MetricsHandler(ingestStatus func() map[string]ingest.DeviceSta
 		}
 		var b bytes.Buffer
 		s.writeMetrics(&b, sts, firing, counts, ing)
+		for _, m := range more {
+			m(&b)
+		}
 		w.Header().Set("Content-Type", promtext.ContentType)
 		w.Header().Set("Cache-Control", "no-store")
 		w.Write(b.Bytes())

@@ -10,8 +10,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"regexp"
 	"strings"
+
+	"github.com/lapsebox/lapsebox/cloud/archive"
 )
 
 // Devices maps each device allowed to upload to the SHA-256 of its token.
@@ -34,16 +35,9 @@ func HashToken(token string) string {
 	return hex.EncodeToString(h[:])
 }
 
-var deviceName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
-
 // CheckDeviceName reports why name cannot be a device's name (it names
 // the device's directory of photos), or nil.
-func CheckDeviceName(name string) error {
-	if !deviceName.MatchString(name) {
-		return fmt.Errorf("device name %q: want [A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name)
-	}
-	return nil
-}
+func CheckDeviceName(name string) error { return archive.CheckDevice(name) }
 
 // ParseDevices decodes a token file strictly: unknown fields, a device
 // name that is not [A-Za-z0-9][A-Za-z0-9_.-]{0,63} and a hash that is not
@@ -57,8 +51,8 @@ func ParseDevices(b []byte) (Devices, error) {
 	}
 	d := Devices{}
 	for name, e := range f.Devices {
-		if !deviceName.MatchString(name) {
-			return nil, fmt.Errorf("token file: device name %q: want [A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name)
+		if err := CheckDeviceName(name); err != nil {
+			return nil, fmt.Errorf("token file: %w", err)
 		}
 		h, err := hex.DecodeString(e.TokenSHA256)
 		if err != nil || len(h) != 32 {
@@ -74,8 +68,8 @@ func ParseDevices(b []byte) (Devices, error) {
 func DevicesWithTokens(tokens map[string]string) (Devices, error) {
 	d := Devices{}
 	for name, token := range tokens {
-		if !deviceName.MatchString(name) {
-			return nil, fmt.Errorf("device name %q: want [A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name)
+		if err := CheckDeviceName(name); err != nil {
+			return nil, err
 		}
 		if token == "" {
 			return nil, fmt.Errorf("device %q: empty token", name)

@@ -2,7 +2,9 @@
 // photos to it with tus 1.0 (served by tusd's handler), each with its own
 // bearer token; a photo counts as received only once its SHA-256 matches
 // the one the device declared, and is then stored crash-safely under
-// <root>/<device>/<name>, never overwriting a different photo.
+// <root>/<device>/<name>, never overwriting a different photo, its sum
+// recorded, and copied to a second store if one is configured (see
+// cloud/archive): only then is the upload acknowledged.
 //
 // The HTTP API, all of it under Handler and authenticated with
 // "Authorization: Bearer <token>" and "Lapsebox-Device: <name>":
@@ -18,7 +20,10 @@
 // response that completes an upload, and the creation of a photo already
 // received, carry VerifiedHeader with the SHA-256 the server checked and
 // StoredAsHeader with the name it is stored under. A creation for a photo
-// already received answers 200 and creates no upload.
+// already received answers 200 and creates no upload. While the second
+// store fails, both answer 503 with a Retry-After instead; the photo is
+// kept, and the device's retry (a creation) copies it without a new
+// upload.
 //
 // Every request must name its device and carry that device's token; a
 // missing, unknown or wrong credential gets the same 401, and a request
@@ -34,6 +39,7 @@ package ingest
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,6 +47,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,6 +55,8 @@ import (
 
 	"github.com/tus/tusd/v2/pkg/handler"
 	"github.com/tus/tusd/v2/pkg/memorylocker"
+
+	"github.com/lapsebox/lapsebox/cloud/archive"
 )
 
 // Response headers that confirm a photo.
@@ -99,6 +108,14 @@ type Config struct {
 	// Stored, if set, is called after each photo is stored, before the
 	// device gets its answer: it must return quickly (queue the work).
 	Stored func(Stored)
+	// Replica is the photos' second copy (nil: they are kept once). An
+	// upload is acknowledged only once the photo is in both; while the
+	// replica fails, the upload's last request and the device's retries
+	// are answered 503 with a Retry-After, and the local copy is kept.
+	Replica archive.Store
+	// ReplicaRetryAfter is the Retry-After of those answers (default
+	// 1 minute).
+	ReplicaRetryAfter time.Duration
 }
 
 // Stored is a photo just stored.
@@ -116,6 +133,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	photos  *photos
+	archive *archive.Archive
 	spool   *spool
 	tus     *handler.Handler
 	devices atomic.Pointer[Devices]
@@ -159,11 +177,17 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.ReplicaRetryAfter <= 0 {
+		cfg.ReplicaRetryAfter = time.Minute
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, stats: map[string]*DeviceStatus{}}
 	s.SetDevices(cfg.Devices)
 	var err error
 	if s.photos, err = openPhotos(cfg.Root); err != nil {
 		return nil, err
+	}
+	if s.archive, err = archive.New(cfg.Root, cfg.Replica, cfg.Logger); err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	limits := spoolLimits{maxUploads: cfg.MaxUploads, maxBytes: cfg.MaxSpoolBytes, evictIdle: cfg.EvictIdle}
 	s.spool, err = openSpool(cfg.Spool, limits, cfg.Logger, func(dev string, n int64) {
@@ -301,11 +325,18 @@ func (s *Server) preCreate(ev handler.HookEvent) (handler.HTTPResponse, handler.
 		return handler.HTTPResponse{}, none, tusError(http.StatusBadRequest, "ERR_NO_LENGTH", "Upload-Length is required")
 	}
 	got, err := s.photos.find(dev, name, sum)
+	if err == nil && got == "" {
+		got, err = s.restore(ev.Context, dev, name, sum)
+	}
 	if err != nil {
 		return handler.HTTPResponse{}, none, hide(ev.Context, s.log, "looking for the photo", fmt.Errorf("looking for %s/%s: %w", dev, name, err))
 	}
 	if got != "" {
-		// Idempotent: the device lost our answer, or its outbox entry.
+		// Idempotent: the device lost our answer, or its outbox entry,
+		// or was told to retry while the photo's second copy failed.
+		if err := s.replicate(ev.Context, dev, name, got, sum); err != nil {
+			return handler.HTTPResponse{}, none, err
+		}
 		s.log.Info("ingest: already received", "device", dev, "name", name, "stored_as", got)
 		e := tusError(http.StatusOK, "ALREADY_RECEIVED", "%s already received as %s", name, got)
 		e.HTTPResponse.Header[VerifiedHeader] = sum
@@ -359,6 +390,13 @@ func (s *Server) finish(ctx context.Context, info handler.FileInfo) (string, err
 	if err != nil {
 		return "", fmt.Errorf("storing %s/%s: %w", dev, name, err)
 	}
+	// The sum is recorded while the upload it was verified on is still
+	// in the spool: after a crash here, Sweep verifies it again.
+	if err := s.archive.Record(dev+"/"+stored, want); err != nil {
+		return "", fmt.Errorf("recording %s/%s: %w", dev, stored, err)
+	}
+	// The local copy is durable: the device's retry starts from it, not
+	// from a new upload.
 	s.discard(info.ID)
 	s.count(dev, func(st *DeviceStatus) {
 		st.Photos++
@@ -371,8 +409,48 @@ func (s *Server) finish(ctx context.Context, info handler.FileInfo) (string, err
 		ct, _ := time.Parse(time.RFC3339Nano, info.MetaData["capturetime"])
 		s.cfg.Stored(Stored{Device: dev, Name: stored, Path: s.photos.path(dev, stored), Size: info.Size, CaptureTime: ct})
 	}
+	if err := s.replicate(ctx, dev, name, stored, want); err != nil {
+		return "", err
+	}
 	return stored, nil
 }
+
+// restore finds a photo received before whose local copy no longer
+// matches its record (damaged on disk) and rewrites it from the replica;
+// it returns the name it is stored under, or "" if there is no such
+// photo or no good copy to restore it from, and the device's upload then
+// stores it anew.
+func (s *Server) restore(ctx context.Context, dev, name, sum string) (string, error) {
+	got, err := s.photos.recorded(dev, name, sum, s.archive.Sums)
+	if err != nil || got == "" {
+		return "", err
+	}
+	if err := s.archive.Restore(ctx, dev+"/"+got, sum); err != nil {
+		s.log.Warn("ingest: a received photo's local copy is damaged, and the replica has no good copy; storing the device's again", "device", dev, "name", got, "err", err)
+		return "", nil
+	}
+	return got, nil
+}
+
+// replicate records the photo's verified sum and makes its second copy
+// (Archive.Commit). A failure is a 503 with a Retry-After whose text
+// names neither the store nor a path; the log has the details.
+func (s *Server) replicate(ctx context.Context, dev, name, stored, sum string) error {
+	err := s.archive.Commit(ctx, dev+"/"+stored, sum)
+	if err == nil {
+		return nil
+	}
+	ref := rand.Text()[:8]
+	s.log.Error("ingest: photo stored once; its second copy failed", "device", dev, "name", name, "stored_as", stored, "ref", ref, "err", err)
+	e := tusError(http.StatusServiceUnavailable, "ERR_REPLICA_UNAVAILABLE",
+		"%s is received but not yet in its second store; retry later (the server's log has the details under %s)", name, ref)
+	e.HTTPResponse.Header["Retry-After"] = strconv.Itoa(int(s.cfg.ReplicaRetryAfter / time.Second))
+	return e
+}
+
+// Archive returns the archive of the photos: their records, second copy
+// and scrubber.
+func (s *Server) Archive() *archive.Archive { return s.archive }
 
 // discard removes an upload from the spool: a later HEAD or PATCH gets 404,
 // and the device's next creation learns the photo is already here.

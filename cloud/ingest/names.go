@@ -5,8 +5,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/lapsebox/lapsebox/cloud/archive"
 )
 
 // Limits on a photo's name: what a file system takes everywhere.
@@ -16,35 +16,19 @@ const (
 )
 
 // checkName reports why name cannot be a photo's name under a device's
-// directory, or nil: it must be a clean relative slash-separated path of
-// printable UTF-8 whose elements are neither empty, "." nor "..", nor start
-// with a dot (temporary files do), without backslashes or NUL, and none
-// may be a name the spool uses (an upload ID, or a name ending in
-// ".info"), so that no photo can ever pass for an upload.
+// directory, or nil: it must pass archive.CheckPath (a clean relative
+// path of printable UTF-8 without "..", leading dots or backslashes), and
+// no element may be a name the spool uses (an upload ID, or a name ending
+// in ".info"), so that no photo can ever pass for an upload.
 func checkName(name string) error {
-	switch {
-	case name == "":
-		return fmt.Errorf("empty name")
-	case len(name) > maxNameLen:
+	if len(name) > maxNameLen {
 		return fmt.Errorf("name of %d bytes is longer than %d", len(name), maxNameLen)
-	case !utf8.ValidString(name):
-		return fmt.Errorf("name %q is not UTF-8", name)
-	case strings.HasPrefix(name, "/"):
-		return fmt.Errorf("name %q is absolute", name)
-	case strings.ContainsRune(name, '\\'):
-		return fmt.Errorf("name %q contains a backslash", name)
 	}
-	for _, r := range name {
-		if r == 0 || !unicode.IsPrint(r) && r != ' ' {
-			return fmt.Errorf("name %q contains the control character %U", name, r)
-		}
+	if err := archive.CheckPath("name", name); err != nil {
+		return err
 	}
 	for _, e := range strings.Split(name, "/") {
 		switch {
-		case e == "" || e == "." || e == "..":
-			return fmt.Errorf("name %q has an element %q", name, e)
-		case strings.HasPrefix(e, "."):
-			return fmt.Errorf("name %q has an element starting with a dot", name)
 		case len(e) > maxElementLen:
 			return fmt.Errorf("name %q has an element of %d bytes, longer than %d", name, len(e), maxElementLen)
 		case strings.HasSuffix(strings.ToLower(e), infoSuffix):
@@ -52,9 +36,6 @@ func checkName(name string) error {
 		case idPattern.MatchString(strings.ToLower(e)):
 			return fmt.Errorf("name %q has an element that looks like an upload ID", name)
 		}
-	}
-	if path.Clean(name) != name {
-		return fmt.Errorf("name %q is not clean", name)
 	}
 	return nil
 }

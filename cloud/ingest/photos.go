@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lapsebox/lapsebox/cloud/archive"
 	"github.com/lapsebox/lapsebox/internal/durable"
 )
 
@@ -41,16 +42,9 @@ type cachedSum struct {
 
 func openPhotos(root string) (*photos, error) {
 	p := &photos{root: root, tmp: filepath.Join(root, ".tmp")}
-	if err := durable.MkdirAll(p.tmp); err != nil {
-		return nil, fmt.Errorf("ingest: %w", err)
-	}
 	// Leftovers of a commit a crash cut short; never visible as photos.
-	des, err := os.ReadDir(p.tmp)
-	if err != nil {
+	if err := durable.Scratch(p.tmp); err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
-	}
-	for _, d := range des {
-		os.Remove(filepath.Join(p.tmp, d.Name()))
 	}
 	return p, nil
 }
@@ -109,6 +103,26 @@ func (p *photos) find(device, name, sum string) (string, error) {
 			return "", err
 		}
 		if s == sum {
+			return cand, nil
+		}
+	}
+	return "", nil
+}
+
+// recorded returns the name under which device's photo name was received
+// with sha256 sum according to the archive's records (name itself or
+// name-n), whatever its local copy hashes to now, or "".
+func (p *photos) recorded(device, name, sum string, sums *archive.Sums) (string, error) {
+	for n := 0; n < maxSuffix; n++ {
+		cand := suffixed(name, n)
+		if _, err := os.Lstat(p.path(device, cand)); errors.Is(err, os.ErrNotExist) {
+			return "", nil
+		}
+		rec, err := sums.Get(device + "/" + cand)
+		if err != nil {
+			return "", err
+		}
+		if rec == sum {
 			return cand, nil
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lapsebox/lapsebox/internal/testtool"
 	"github.com/tus/tusd/v2/pkg/handler"
 )
 
@@ -34,7 +35,7 @@ type site struct {
 	srv              *Server
 	url              string
 	ln               *countingListener
-	logs             *syncBuffer
+	logs             *testtool.Buffer
 }
 
 const tokenB = "token-of-site-b"
@@ -42,7 +43,7 @@ const tokenB = "token-of-site-b"
 func startSite(t *testing.T, cfg Config, l Limits) *site {
 	t.Helper()
 	top := t.TempDir()
-	st := &site{top: top, root: filepath.Join(top, "photos"), logs: &syncBuffer{}}
+	st := &site{top: top, root: filepath.Join(top, "photos"), logs: &testtool.Buffer{}}
 	st.spool = filepath.Join(st.root, ".spool")
 	for name, data := range map[string]string{
 		"secret.txt":                 "the server's own file\n",
@@ -485,21 +486,4 @@ func (c *countingConn) CloseWrite() error {
 		return cw.CloseWrite()
 	}
 	return nil
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	expslog "golang.org/x/exp/slog"
+
+	"github.com/lapsebox/lapsebox/cloud/archive"
 )
 
 // DeviceStatus is what the server has seen of one device since it started.
@@ -46,8 +48,9 @@ func (s *Server) Status() map[string]DeviceStatus {
 	return out
 }
 
-// AdminHandler serves GET /status, every device's status as JSON. It has
-// no authentication: serve it on a private address only.
+// AdminHandler serves GET /status, every device's status and the
+// archive's (its second store, the last scrub) as JSON. It has no
+// authentication: serve it on a private address only.
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
@@ -56,7 +59,8 @@ func (s *Server) AdminHandler() http.Handler {
 		enc.SetIndent("", "  ")
 		enc.Encode(struct {
 			Devices map[string]DeviceStatus `json:"devices"`
-		}{s.Status()})
+			Archive archive.Status          `json:"archive"`
+		}{s.Status(), s.archive.Status()})
 	})
 	return mux
 }

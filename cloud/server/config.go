@@ -46,6 +46,9 @@ type Config struct {
 	Tokens string `json:"tokens,omitempty"`
 	// Ingest bounds the uploads.
 	Ingest IngestConfig `json:"ingest"`
+	// Archive is the photos' second copy and its scrubber (nil: photos
+	// are kept once).
+	Archive *ArchiveConfig `json:"archive,omitempty"`
 	// Alerts are the thresholds and grace periods.
 	Alerts AlertsConfig `json:"alerts"`
 	// Webhook and SMTP are where alerts go (neither: nowhere but the

@@ -43,3 +43,39 @@ func TestLoadConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestArchiveConfig(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "cloudd.json")
+	secret := filepath.Join(dir, "s3.secret")
+	os.WriteFile(secret, []byte("from-a-file\n"), 0o600)
+	for _, tc := range []struct{ doc, want string }{
+		{`{"root": "/srv/p", "archive": {"dir": "/mnt/b/lapsebox", "scrub_interval": "12h", "scrub_rate": 1000000}}`, ""},
+		{`{"root": "/srv/p", "archive": {"s3": {"endpoint": "http://127.0.0.1:9000", "bucket": "b", "prefix": "lapsebox/", "access_key": "a", "secret_key_file": "` + secret + `", "path_style": true}}}`, ""},
+		{`{"root": "/srv/p", "archive": {"dir": "/mnt/b", "s3": {"endpoint": "http://h", "bucket": "b", "access_key": "a", "secret_key": "s"}}}`, "both set"},
+		{`{"root": "/srv/p", "archive": {"dir": "b"}}`, "want an absolute path"},
+		{`{"root": "/srv/p", "archive": {"dir": "/srv/p/copy"}}`, "must not be in the photos' root"},
+		{`{"root": "/srv/p", "archive": {"dir": "/srv"}}`, "must not be in the photos' root"},
+		{`{"root": "/srv/p", "archive": {"s3": {"endpoint": "http://h", "bucket": "b", "access_key": "a"}}}`, "are required"},
+		{`{"root": "/srv/p", "archive": {"s3": {"endpoint": "http://h", "bucket": "b", "access_key": "a", "secret_key": "s", "secret_key_file": "f"}}}`, "both set"},
+		{`{"root": "/srv/p", "archive": {"s3": {"endpoint": "ftp://h", "bucket": "b", "access_key": "a", "secret_key": "s"}}}`, "endpoint"},
+		{`{"root": "/srv/p", "archive": {"s3": {"endpoint": "http://h", "bucket": "b", "prefix": "../x/", "access_key": "a", "secret_key": "s"}}}`, "prefix"},
+		{`{"root": "/srv/p", "archive": {"s3": {"endpoint": "http://h", "bucket": "b", "prefix": "x", "access_key": "a", "secret_key": "s"}}}`, "ending in a slash"},
+		{`{"root": "/srv/p",
+"archive": {"s3": {"endpoint": "http://h", "bukket": "b"}}}`, `line 2: unknown field "bukket"`},
+		{`{"root": "/srv/p", "archive": {"dir": "/mnt/b", "scrub_interval": "daily"}}`, "want a duration"},
+		{`{"root": "/srv/p", "ingest": {"max_size": 6000000000}, "archive": {"s3": {"endpoint": "http://h", "bucket": "b", "access_key": "a", "secret_key": "s"}}}`, "more than the 5368709120 bytes"},
+	} {
+		os.WriteFile(p, []byte(tc.doc), 0o600)
+		c, err := LoadConfig(p)
+		if err == nil {
+			_, err = c.Archive.check(c.Root, c.Ingest.MaxSize)
+		}
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s: %v, want %q", tc.doc, err, tc.want)
+		}
+	}
+	if iv, rate := (*ArchiveConfig)(nil).scrub(); iv != DefaultScrubInterval || rate != DefaultScrubRate {
+		t.Errorf("defaults: %v, %d", iv, rate)
+	}
+}

@@ -133,10 +133,23 @@ func Open(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		pageURL = strings.TrimSuffix(cfg.PublicURL, "/") + fleet.PagePath
 	}
 	s.Fleet = fleet.New(fleet.Config{DB: db, Rules: rules, Channels: channels, Location: loc, Now: o.Now, Logger: o.Logger, PageURL: pageURL})
+	replica, err := cfg.Archive.replica(cfg.Root, cfg.Ingest.MaxSize)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("cloudd: %w", err)
+	}
+	if replica == nil {
+		o.Logger.Warn("cloudd: no archive configured: photos are kept once, under the root")
+	} else {
+		o.Logger.Info("cloudd: photos are kept twice", "replica", replica.String())
+		if cfg.Archive.Dir != "" && sameFileSystem(cfg.Root, cfg.Archive.Dir) {
+			o.Logger.Warn("cloudd: the archive's dir is on the same file system as the root: one disk failing loses both copies", "dir", cfg.Archive.Dir)
+		}
+	}
 	s.Ingest, err = ingest.New(ingest.Config{
 		Root: cfg.Root, Spool: cfg.Spool, MaxSize: cfg.Ingest.MaxSize, Expire: time.Duration(cfg.Ingest.Expire),
 		MaxUploads: cfg.Ingest.MaxUploads, MaxSpoolBytes: cfg.Ingest.MaxSpoolBytes, Logger: o.Logger,
-		Stored: s.Fleet.Stored,
+		Stored: s.Fleet.Stored, Replica: replica,
 	})
 	if err != nil {
 		db.Close()
@@ -219,7 +232,7 @@ func (s *Server) PublicHandler() http.Handler {
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /status", s.Ingest.AdminHandler())
-	mux.Handle("GET /metrics", s.Fleet.MetricsHandler(s.Ingest.Status))
+	mux.Handle("GET /metrics", s.Fleet.MetricsHandler(s.Ingest.Status, s.Ingest.Archive().WriteMetrics))
 	mux.Handle("/api/v1/", s.Fleet.APIHandler())
 	return mux
 }
@@ -265,8 +278,8 @@ func addrOf(ln net.Listener) string {
 
 // Serve serves until ctx is done, then shuts down (10 s for requests to
 // finish) and closes the state. With it run the fleet's evaluations and
-// notifications, the spool's hourly sweep and a reload of the devices
-// every 10 seconds.
+// notifications, the spool's hourly sweep, a reload of the devices
+// every 10 seconds and, with a second copy, the archive's scrubber.
 func (s *Server) Serve(ctx context.Context) error {
 	if s.publicLn == nil {
 		if err := s.Listen(); err != nil {
@@ -280,6 +293,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); s.Fleet.Run(ctx) }()
 	go func() { defer wg.Done(); s.housekeeping(ctx) }()
+	if s.Ingest.Archive().Replica != nil {
+		interval, rate := s.Config.Archive.scrub()
+		wg.Add(1)
+		go func() { defer wg.Done(); s.Ingest.Archive().Run(ctx, min(interval, scrubDelay), interval, rate) }()
+	}
 	errc := make(chan error, 2)
 	go func() {
 		if s.Config.TLSCert != "" {
@@ -307,6 +325,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	return err
 }
+
+// scrubDelay is how long after the start the first scrub begins: a
+// restart after a crash gets its copies checked soon, not a day later.
+const scrubDelay = 10 * time.Minute
 
 // housekeeping reloads the devices and sweeps the spool.
 func (s *Server) housekeeping(ctx context.Context) {

@@ -13,10 +13,13 @@
 //	cloudd -root /srv/lapsebox device add glacier-1 add a device, print its token once
 //	cloudd -root /srv/lapsebox device list|remove NAME|token NAME
 //	cloudd -root /srv/lapsebox operator add|password|list [NAME]
+//	cloudd -config /etc/lapsebox/cloudd.json scrub [-rate BYTES]
+//	                                                check and repair both copies of every photo now
 //
 // For production, a configuration file (-config) names the addresses,
 // TLS, a PostgreSQL database shared by several cloudd, the alerts'
-// thresholds and channels; flags given on the command line override it.
+// thresholds and channels, the photos' second copy (a directory or an S3
+// bucket) and its scrubber; flags given on the command line override it.
 // SIGHUP reloads the devices (they are also reloaded every 10 s).
 package main
 
@@ -178,14 +181,17 @@ func logic() error {
 }
 
 // command runs a subcommand on the state, device and operator accounts,
-// and prints its results to out.
+// or the archive, and prints its results to out.
 func command(ctx context.Context, cfg server.Config, args []string, out io.Writer) error {
+	if args[0] == "scrub" {
+		return scrub(ctx, cfg, args[1:], out)
+	}
 	db, err := state.Open(ctx, server.DatabaseFor(cfg))
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	usage := errors.New("usage: cloudd [flags] device add|list|remove|token [NAME], or operator add|password|list [NAME]")
+	usage := errors.New("usage: cloudd [flags] device add|list|remove|token [NAME], operator add|password|list [NAME], or scrub [-rate BYTES]")
 	if len(args) < 2 {
 		return usage
 	}
@@ -268,6 +274,42 @@ func command(ctx context.Context, cfg server.Config, args []string, out io.Write
 		return nil
 	}
 	return usage
+}
+
+// scrub checks both copies of every photo against its record, repairs
+// what it can, and prints the report; photos left without a good copy
+// make it fail.
+func scrub(ctx context.Context, cfg server.Config, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("scrub", flag.ContinueOnError)
+	fs.SetOutput(out)
+	rate := fs.Int64("rate", 0, "bytes read a second at most (0: no limit)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("usage: cloudd [flags] scrub [-rate BYTES]")
+	}
+	a, err := server.OpenArchive(cfg, slog.Default())
+	if err != nil {
+		return err
+	}
+	if a.Replica == nil {
+		fmt.Fprintln(out, "no archive configured: photos are kept once; checking them against their records")
+	}
+	r, err := a.Scrub(ctx, *rate)
+	if r != nil {
+		fmt.Fprintln(out, r)
+		for _, p := range r.Problems {
+			fmt.Fprintln(out, "  "+p)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if r.Unrepairable > 0 {
+		return fmt.Errorf("%d photos have no good copy left; see above", r.Unrepairable)
+	}
+	return nil
 }
 
 func main() {

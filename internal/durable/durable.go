@@ -89,3 +89,20 @@ func MkdirAll(dir string) error {
 	}
 	return SyncDir(parent)
 }
+
+// Scratch creates dir, where files are written before they are moved into
+// place, and removes what a crash left in it: files that never were, and
+// never will be, anything but temporary.
+func Scratch(dir string) error {
+	if err := MkdirAll(dir); err != nil {
+		return err
+	}
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, d := range des {
+		os.Remove(filepath.Join(dir, d.Name()))
+	}
+	return nil
+}

@@ -74,3 +74,22 @@ func TestJSON(t *testing.T) {
 		t.Error("a damaged file read without error")
 	}
 }
+
+func TestScratch(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", ".tmp")
+	if err := Scratch(dir); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "left-by-a-crash"), []byte("x"), 0o644)
+	if err := Scratch(dir); err != nil {
+		t.Fatal(err)
+	}
+	if des, err := os.ReadDir(dir); err != nil || len(des) != 0 {
+		t.Errorf("after Scratch: %v, %v", des, err)
+	}
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, nil, 0o644)
+	if err := Scratch(file); err == nil {
+		t.Error("Scratch of a file succeeded")
+	}
+}

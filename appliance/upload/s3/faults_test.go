@@ -10,6 +10,7 @@ import (
 
 	"github.com/lapsebox/lapsebox/appliance/upload"
 	"github.com/lapsebox/lapsebox/appliance/upload/uploadtest"
+	"github.com/lapsebox/lapsebox/internal/s3client"
 )
 
 // List implements uploadtest.Lister: every object with its size, from
@@ -20,7 +21,7 @@ func (s *store) List(ctx context.Context) (map[string]int64, error) {
 		return nil, err
 	}
 	defer upload.Drain(resp)
-	page, err := parseList(io.LimitReader(resp.Body, 1<<20))
+	page, err := s3client.ParseList(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return nil, err
 	}

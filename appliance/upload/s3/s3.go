@@ -29,11 +29,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/hashicorp/go-retryablehttp"
 
 	"github.com/lapsebox/lapsebox/appliance/upload"
+	"github.com/lapsebox/lapsebox/internal/s3client"
 )
 
 // Config configures a Target.
@@ -75,42 +74,24 @@ type Config struct {
 // Target delivers photos to an S3 bucket. It implements upload.Target and
 // is safe for concurrent use.
 type Target struct {
-	cfg      Config
-	endpoint *url.URL
-	client   *retryablehttp.Client
-	http     *http.Client
-	signer   *v4.Signer
-	creds    aws.Credentials
-	log      *slog.Logger
+	*s3client.Client
+	cfg    Config
+	client *retryablehttp.Client
+	http   *http.Client
+	log    *slog.Logger
 }
 
 var _ upload.Target = (*Target)(nil)
 
-// emptySHA256 is the SHA-256 of no bytes.
-const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-
 // metaSHA256 is the object metadata holding the photo's SHA-256.
-const metaSHA256 = "X-Amz-Meta-Sha256"
+const metaSHA256 = s3client.MetaSHA256
 
 // New returns a Target for cfg.
 func New(cfg Config) (*Target, error) {
-	u, err := url.Parse(cfg.Endpoint)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.User != nil {
-		return nil, fmt.Errorf("s3: endpoint %q: want http(s)://host[:port]", upload.Redact(cfg.Endpoint))
-	}
-	u.Path, u.RawPath, u.RawQuery = "", "", ""
-	if cfg.Bucket == "" || strings.ContainsAny(cfg.Bucket, "/?#") {
-		return nil, fmt.Errorf("s3: bucket %q", cfg.Bucket)
-	}
-	if !cfg.PathStyle && strings.Contains(cfg.Bucket, ".") && u.Scheme == "https" {
-		// The bucket's host name would not match a wildcard certificate.
-		return nil, fmt.Errorf("s3: bucket %q has dots: use PathStyle over https", cfg.Bucket)
-	}
-	if cfg.AccessKey == "" || cfg.SecretKey == "" {
-		return nil, errors.New("s3: no access key or secret key")
-	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
+	sc, err := s3client.New(s3client.Config{Endpoint: cfg.Endpoint, Region: cfg.Region, Bucket: cfg.Bucket,
+		AccessKey: cfg.AccessKey, SecretKey: cfg.SecretKey, SessionToken: cfg.SessionToken, PathStyle: cfg.PathStyle})
+	if err != nil {
+		return nil, err
 	}
 	if cfg.MultipartThreshold <= 0 {
 		cfg.MultipartThreshold = 64 << 20
@@ -122,13 +103,7 @@ func New(cfg Config) (*Target, error) {
 		cfg.ListPageSize = 1000
 	}
 	cfg.Transfer = cfg.Transfer.WithDefaults(5)
-	t := &Target{
-		cfg: cfg, endpoint: u, log: cfg.Logger,
-		signer: v4.NewSigner(func(o *v4.SignerOptions) {
-			o.DisableURIPathEscaping = true // S3 escapes the path once
-		}),
-		creds: aws.Credentials{AccessKeyID: cfg.AccessKey, SecretAccessKey: cfg.SecretKey, SessionToken: cfg.SessionToken},
-	}
+	t := &Target{Client: sc, cfg: cfg, log: cfg.Logger}
 	c := cfg.Client
 	t.http = c.HTTPClient
 	// A copy of the client that signs every retry anew, with its time.
@@ -138,7 +113,7 @@ func New(cfg Config) (*Target, error) {
 		RequestLogHook: c.RequestLogHook, ResponseLogHook: c.ResponseLogHook,
 		CheckRetry: c.CheckRetry, Backoff: c.Backoff, ErrorHandler: c.ErrorHandler,
 		PrepareRetry: func(req *http.Request) error {
-			return t.sign(req, req.Header.Get("X-Amz-Content-Sha256"))
+			return t.Sign(req, req.Header.Get("X-Amz-Content-Sha256"))
 		},
 	}
 	if t.client.CheckRetry == nil {
@@ -150,70 +125,26 @@ func New(cfg Config) (*Target, error) {
 	return t, nil
 }
 
-// escapeKey escapes a key the way SigV4 wants S3 paths: every byte but
-// the unreserved ones and "/" as %XX.
-func escapeKey(key string) string {
-	const hexDigits = "0123456789ABCDEF"
-	var b strings.Builder
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' || c == '/' {
-			b.WriteByte(c)
-		} else {
-			b.WriteByte('%')
-			b.WriteByte(hexDigits[c>>4])
-			b.WriteByte(hexDigits[c&15])
-		}
-	}
-	return b.String()
-}
-
-// url returns the URL of key ("" for the bucket) with query q.
-func (t *Target) url(key string, q url.Values) string {
-	u := *t.endpoint
-	p := "/" + key
-	if t.cfg.PathStyle {
-		p = "/" + t.cfg.Bucket + p
-	} else {
-		u.Host = t.cfg.Bucket + "." + u.Host
-	}
-	u.Path, u.RawPath = p, escapeKey(p)
-	// S3 wants %20, not +, and the signer sorts the query itself.
-	u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
-	return u.String()
-}
-
-// sign signs req for a payload hashing to payloadHash (hex).
-func (t *Target) sign(req *http.Request, payloadHash string) error {
-	req.Header.Set("X-Amz-Content-Sha256", payloadHash)
-	if err := t.signer.SignHTTP(req.Context(), t.creds, req, payloadHash, "s3", t.cfg.Region, time.Now()); err != nil {
-		return fmt.Errorf("signing %s: %w", req.Method, err)
-	}
-	return nil
-}
-
 // do sends a request without photo bytes, retried by the client, and
 // returns the response if it is a 2xx, an error made from it otherwise.
 func (t *Target) do(ctx context.Context, method, key string, q url.Values, body []byte, hdr http.Header) (*http.Response, error) {
 	var b any
-	hash := emptySHA256
 	if body != nil {
 		b = body
-		s := sha256.Sum256(body)
-		hash = hex.EncodeToString(s[:])
 	}
+	hash := s3client.PayloadHash(body)
 	what := fmt.Sprintf("%s %s", method, t.cfg.Prefix)
 	if key != "" {
 		what = fmt.Sprintf("%s %s", method, key)
 	}
-	req, err := retryablehttp.NewRequestWithContext(ctx, method, t.url(key, q), b)
+	req, err := retryablehttp.NewRequestWithContext(ctx, method, t.URL(key, q), b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	for k, vs := range hdr {
 		req.Header[k] = vs
 	}
-	if err := t.sign(req.Request, hash); err != nil {
+	if err := t.Sign(req.Request, hash); err != nil {
 		return nil, err
 	}
 	resp, err := t.client.Do(req)
@@ -365,13 +296,13 @@ func (u *uploader) step(ctx context.Context) error {
 			return err
 		}
 		if obj != nil {
-			if obj.size == u.item.Size && obj.sha256 == u.item.SHA256 {
+			if obj.Size == u.item.Size && obj.SHA256 == u.item.SHA256 {
 				t.log.Info("s3: already in the bucket", "key", u.key)
 				return errDone
 			}
 			if !t.cfg.Overwrite {
 				return &upload.PermanentError{StatusCode: http.StatusPreconditionFailed,
-					Err: fmt.Errorf("a different object (%d bytes, sha256 %q) is already under this key, and Overwrite is off", obj.size, obj.sha256)}
+					Err: fmt.Errorf("a different object (%d bytes, sha256 %q) is already under this key, and Overwrite is off", obj.Size, obj.SHA256)}
 			}
 		}
 		if u.item.Size <= t.cfg.MultipartThreshold {
@@ -400,7 +331,7 @@ func (u *uploader) step(ctx context.Context) error {
 	err := u.complete(ctx)
 	if errors.Is(err, errNoSuchUpload) {
 		// Completed by a request whose answer was lost, or expired.
-		if obj, herr := t.head(ctx, u.key); herr == nil && obj != nil && obj.size == u.item.Size && obj.sha256 == u.item.SHA256 {
+		if obj, herr := t.head(ctx, u.key); herr == nil && obj != nil && obj.Size == u.item.Size && obj.SHA256 == u.item.SHA256 {
 			return errDone
 		}
 		return u.restart(ctx, err)
@@ -427,7 +358,7 @@ func (u *uploader) verify(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("checking the object: %w", err)
 	}
-	if obj == nil || obj.size != u.item.Size || obj.sha256 != u.item.SHA256 {
+	if obj == nil || obj.Size != u.item.Size || obj.SHA256 != u.item.SHA256 {
 		return fmt.Errorf("after the upload the store has %+v, want %d bytes with sha256 %s", obj, u.item.Size, u.item.SHA256)
 	}
 	return errDone
@@ -465,7 +396,7 @@ func (u *uploader) put(ctx context.Context, q url.Values, n int, off, size int64
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(guard.Trace(gctx), http.MethodPut, t.url(u.key, q), body)
+	req, err := http.NewRequestWithContext(guard.Trace(gctx), http.MethodPut, t.URL(u.key, q), body)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -482,7 +413,7 @@ func (u *uploader) put(ctx context.Context, q url.Values, n int, off, size int64
 	if size >= 64<<10 {
 		req.Header.Set("Expect", "100-continue") // a refusal costs no body
 	}
-	if err := t.sign(req, sum); err != nil {
+	if err := t.Sign(req, sum); err != nil {
 		return err
 	}
 	resp, err := t.http.Do(req)
@@ -551,8 +482,7 @@ func (u *uploader) complete(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("POST %s?uploadId: reading the answer: %w", u.key, err)
 	}
-	var e s3Error
-	if xml.Unmarshal(body, &e) == nil && e.XMLName.Local == "Error" {
+	if e, ok := s3client.ParseError(body); ok {
 		err := fmt.Errorf("POST %s?uploadId: %s: %s", u.key, e.Code, e.Message)
 		if e.Code == "NoSuchUpload" {
 			return fmt.Errorf("%w: %w", errNoSuchUpload, err)
@@ -573,14 +503,8 @@ func (t *Target) abort(ctx context.Context, key, id string) {
 	upload.Drain(resp)
 }
 
-// object is what HEAD tells of an object.
-type object struct {
-	size   int64
-	sha256 string
-}
-
 // head returns the object under key, nil if there is none.
-func (t *Target) head(ctx context.Context, key string) (*object, error) {
+func (t *Target) head(ctx context.Context, key string) (*s3client.Object, error) {
 	resp, err := t.do(ctx, http.MethodHead, key, nil, nil, nil)
 	var he *upload.HTTPError
 	if errors.As(err, &he) && he.StatusCode == http.StatusNotFound {
@@ -590,77 +514,32 @@ func (t *Target) head(ctx context.Context, key string) (*object, error) {
 		return nil, err
 	}
 	upload.Drain(resp)
-	return &object{size: resp.ContentLength, sha256: strings.ToLower(resp.Header.Get(metaSHA256))}, nil
+	obj := s3client.ObjectOf(resp)
+	return &obj, nil
 }
 
 // List implements upload.Target: the photos' names under prefix, from
 // ListObjectsV2, page by page.
 func (t *Target) List(ctx context.Context, prefix string) ([]string, error) {
 	var names []string
-	token := ""
-	for {
-		q := url.Values{"list-type": {"2"}, "prefix": {t.cfg.Prefix + prefix}, "max-keys": {strconv.Itoa(t.cfg.ListPageSize)}}
-		if token != "" {
-			q.Set("continuation-token", token)
-		}
+	get := func(q url.Values) (*s3client.ListPage, error) {
 		resp, err := t.do(ctx, http.MethodGet, "", q, nil, nil)
 		if err != nil {
-			return nil, fmt.Errorf("s3: listing %q: %w", prefix, err)
+			return nil, err
 		}
-		page, err := parseList(io.LimitReader(resp.Body, 64<<20))
-		upload.Drain(resp)
-		if err != nil {
-			return nil, fmt.Errorf("s3: listing %q: %w", prefix, err)
-		}
-		for _, o := range page.Objects {
-			if name, ok := strings.CutPrefix(o.Key, t.cfg.Prefix); ok {
-				names = append(names, name)
-			}
-		}
-		if !page.Truncated {
-			return names, nil
-		}
-		if page.Next == "" || page.Next == token {
-			return nil, fmt.Errorf("s3: listing %q: truncated page without a new continuation token", prefix)
-		}
-		token = page.Next
+		defer upload.Drain(resp)
+		return s3client.ParseList(io.LimitReader(resp.Body, 64<<20))
 	}
-}
-
-// listPage is one page of ListObjectsV2.
-type listPage struct {
-	Objects   []listed
-	Truncated bool
-	Next      string
-}
-
-func parseList(r io.Reader) (*listPage, error) {
-	var l struct {
-		XMLName     xml.Name
-		IsTruncated bool     `xml:"IsTruncated"`
-		Next        string   `xml:"NextContinuationToken"`
-		Contents    []listed `xml:"Contents"`
+	err := s3client.Pages(t.cfg.Prefix+prefix, t.cfg.ListPageSize, get, func(o s3client.Listed) error {
+		if name, ok := strings.CutPrefix(o.Key, t.cfg.Prefix); ok {
+			names = append(names, name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("s3: listing %q: %w", prefix, err)
 	}
-	if err := xml.NewDecoder(r).Decode(&l); err != nil {
-		return nil, fmt.Errorf("decoding ListBucketResult: %w", err)
-	}
-	if l.XMLName.Local != "ListBucketResult" {
-		return nil, fmt.Errorf("decoding ListBucketResult: got <%s>", l.XMLName.Local)
-	}
-	return &listPage{Objects: l.Contents, Truncated: l.IsTruncated, Next: l.Next}, nil
-}
-
-// listed is an object in a listing.
-type listed struct {
-	Key  string `xml:"Key"`
-	Size int64  `xml:"Size"`
-}
-
-// s3Error is S3's error document.
-type s3Error struct {
-	XMLName xml.Name
-	Code    string `xml:"Code"`
-	Message string `xml:"Message"`
+	return names, nil
 }
 
 // responseError maps a response to an error as upload.ResponseError does,
@@ -679,8 +558,7 @@ func responseError(resp *http.Response) error {
 		resp.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	err := upload.ResponseError(resp)
-	var e s3Error
-	xml.Unmarshal(body, &e)
+	e, _ := s3client.ParseError(body)
 	switch e.Code {
 	case "NoSuchUpload":
 		return fmt.Errorf("%w: %w", errNoSuchUpload, err)

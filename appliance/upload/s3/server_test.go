@@ -6,81 +6,33 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
-	"github.com/lapsebox/lapsebox/appliance/upload"
 	"github.com/lapsebox/lapsebox/appliance/upload/uploadtest"
-	"github.com/lapsebox/lapsebox/internal/testtool"
 )
 
 const (
-	testAccess = "lapsebox-test"
-	testSecret = "s3cret-key-of-the-test-store"
-	testBucket = "photos"
+	testAccess = uploadtest.S3Access
+	testSecret = uploadtest.S3Secret
+	testBucket = uploadtest.S3Bucket
 )
 
-// versitygw finds the S3 server scripts/install-test-servers installs.
-func versitygw(t *testing.T) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..", "..")
-	for _, p := range []string{filepath.Join(root, "build", "tools", "bin", "versitygw"), os.Getenv("VERSITYGW")} {
-		if p != "" {
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-		}
-	}
-	if p, err := exec.LookPath("versitygw"); err == nil {
-		return p
-	}
-	testtool.Missing(t, "program versitygw", testtool.Install("versitygw"))
-	return ""
-}
-
-// store is versitygw (posix backend) on 127.0.0.1, in the foreground,
-// with its files in a temporary directory; it can be stopped and started
-// again on the same files.
+// store is versitygw with a bucket, for this package's checks.
 type store struct {
-	uploadtest.Server
-	t    *testing.T
-	root string
+	*uploadtest.S3Store
+	t *testing.T
 }
 
 // startStore starts versitygw with a bucket; virtual makes it accept
 // bucket.localhost addressing too. It stops with the test.
 func startStore(t *testing.T, virtual bool) *store {
 	t.Helper()
-	bin := versitygw(t)
-	s := &store{t: t, root: t.TempDir()}
-	s.Server = uploadtest.Server{Name: "versitygw", Dir: t.TempDir(), Command: func(addr string) (*exec.Cmd, error) {
-		args := []string{"--access", testAccess, "--secret", testSecret, "--port", addr, "--quiet"}
-		if virtual {
-			args = append(args, "--virtual-domain", "localhost")
-		}
-		return exec.Command(bin, append(args, "posix", s.root)...), nil
-	}}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	// The bucket, made through our own signing.
-	tg := newTarget(t, s.url(), nil)
-	resp, err := tg.do(context.Background(), http.MethodPut, "", nil, nil, nil)
-	if err != nil {
-		t.Fatalf("creating the bucket: %v", err)
-	}
-	upload.Drain(resp)
-	return s
+	return &store{S3Store: uploadtest.StartVersitygw(t, virtual), t: t}
 }
 
 func (s *store) addr() string { return s.Addr() }
-func (s *store) url() string  { return "http://" + s.Addr() }
+func (s *store) url() string  { return s.URL() }
 
 func newTarget(t *testing.T, endpoint string, mod func(*Config)) *Target {
 	t.Helper()

@@ -56,6 +56,15 @@ func (s *Server) Addr() string {
 	return "127.0.0.1:" + strconv.Itoa(s.port)
 }
 
+// Pid is the running program's process ID, 0 when it is stopped (to
+// measure its CPU time).
+func (s *Server) Pid() int {
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // Moves is how many times Start found its port taken and moved on.
 func (s *Server) Moves() int { return s.moves }
 
