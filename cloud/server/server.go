@@ -28,6 +28,7 @@ import (
 
 	"github.com/lapsebox/lapsebox/appliance/heartbeat"
 	"github.com/lapsebox/lapsebox/cloud/fleet"
+	"github.com/lapsebox/lapsebox/cloud/gallery"
 	"github.com/lapsebox/lapsebox/cloud/ingest"
 	"github.com/lapsebox/lapsebox/cloud/notify"
 	"github.com/lapsebox/lapsebox/cloud/operator"
@@ -49,6 +50,8 @@ type Server struct {
 	Ingest *ingest.Server
 	Fleet  *fleet.Service
 	Auth   *operator.Auth
+	// Gallery is the customers' pages behind public links.
+	Gallery *gallery.Service
 	// Releases holds the published releases (<root>/.releases).
 	Releases *releases.Store
 	log      *slog.Logger
@@ -132,11 +135,13 @@ func Open(ctx context.Context, cfg Config, o Options) (*Server, error) {
 	if cfg.PublicURL != "" {
 		pageURL = strings.TrimSuffix(cfg.PublicURL, "/") + fleet.PagePath
 	}
+	s.Gallery = gallery.New(gallery.Config{DB: db, Root: cfg.Root, Location: loc, Now: o.Now, Logger: o.Logger,
+		Timelapse: cfg.Pages.Timelapse.config()})
 	s.Fleet = fleet.New(fleet.Config{DB: db, Rules: rules, Channels: channels, Location: loc, Now: o.Now, Logger: o.Logger, PageURL: pageURL})
 	s.Ingest, err = ingest.New(ingest.Config{
 		Root: cfg.Root, Spool: cfg.Spool, MaxSize: cfg.Ingest.MaxSize, Expire: time.Duration(cfg.Ingest.Expire),
 		MaxUploads: cfg.Ingest.MaxUploads, MaxSpoolBytes: cfg.Ingest.MaxSpoolBytes, Logger: o.Logger,
-		Stored: s.Fleet.Stored,
+		Stored: func(p ingest.Stored) { s.Fleet.Stored(p); s.Gallery.Stored(p) },
 	})
 	if err != nil {
 		db.Close()
@@ -211,6 +216,7 @@ func (s *Server) PublicHandler() http.Handler {
 	page := s.Auth.Require(s.Fleet.PageHandler())
 	mux.Handle(fleet.PagePath, page)
 	mux.Handle(fleet.ThumbPath, page)
+	mux.Handle(gallery.PathPrefix, s.Gallery.Handler())
 	mux.Handle("GET /{$}", http.RedirectHandler(fleet.PagePath, http.StatusSeeOther))
 	return mux
 }
@@ -277,8 +283,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); s.Fleet.Run(ctx) }()
+	go func() { defer wg.Done(); s.Gallery.Run(ctx) }()
 	go func() { defer wg.Done(); s.housekeeping(ctx) }()
 	errc := make(chan error, 2)
 	go func() {

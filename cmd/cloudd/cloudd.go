@@ -13,6 +13,8 @@
 //	cloudd -root /srv/lapsebox device add glacier-1 add a device, print its token once
 //	cloudd -root /srv/lapsebox device list|remove NAME|token NAME
 //	cloudd -root /srv/lapsebox operator add|password|list [NAME]
+//	cloudd -root /srv/lapsebox link add DEVICE [NOTE]  a public link to a camera's pages, printed once
+//	cloudd -root /srv/lapsebox link list|revoke ID|revoke DEVICE
 //
 // For production, a configuration file (-config) names the addresses,
 // TLS, a PostgreSQL database shared by several cloudd, the alerts'
@@ -33,10 +35,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/lapsebox/lapsebox/cloud/gallery"
 	"github.com/lapsebox/lapsebox/cloud/ingest"
 	"github.com/lapsebox/lapsebox/cloud/operator"
 	"github.com/lapsebox/lapsebox/cloud/server"
@@ -185,9 +189,13 @@ func command(ctx context.Context, cfg server.Config, args []string, out io.Write
 		return err
 	}
 	defer db.Close()
-	usage := errors.New("usage: cloudd [flags] device add|list|remove|token [NAME], or operator add|password|list [NAME]")
+	usage := errors.New("usage: cloudd [flags] device add|list|remove|token [NAME], operator add|password|list [NAME], " +
+		"or link add DEVICE [NOTE]|list|revoke ID|revoke DEVICE")
 	if len(args) < 2 {
 		return usage
+	}
+	if args[0] == "link" {
+		return linkCommand(ctx, db, cfg, args[1:], out, usage)
 	}
 	name := ""
 	if len(args) > 2 {
@@ -265,6 +273,61 @@ func command(ctx context.Context, cfg server.Config, args []string, out io.Write
 		for _, o := range ops {
 			fmt.Fprintln(out, o)
 		}
+		return nil
+	}
+	return usage
+}
+
+// linkCommand makes, lists and revokes the public links to cameras'
+// pages.
+func linkCommand(ctx context.Context, db *state.DB, cfg server.Config, args []string, out io.Writer, usage error) error {
+	switch {
+	case args[0] == "add" && (len(args) == 2 || len(args) == 3):
+		note := ""
+		if len(args) == 3 {
+			note = args[2]
+		}
+		id, token, err := gallery.NewLink(ctx, db, args[1], note, time.Now())
+		if err != nil {
+			return err
+		}
+		link := gallery.LinkPath(token)
+		if cfg.PublicURL != "" {
+			link = strings.TrimSuffix(cfg.PublicURL, "/") + link
+		} else {
+			link += "   (after this server's address; set public_url to print the whole link)"
+		}
+		fmt.Fprintf(out, "link %d to %s (shown only this once; anyone who has it sees the camera's pages until it is revoked):\n%s\n", id, args[1], link)
+		return nil
+	case args[0] == "list" && len(args) == 1:
+		ls, err := db.Links(ctx)
+		if err != nil {
+			return err
+		}
+		for _, l := range ls {
+			st := "live"
+			if !l.Revoked.IsZero() {
+				st = "revoked " + l.Revoked.Local().Format(time.DateTime)
+			}
+			fmt.Fprintf(out, "%-6d %-24s made %s, %s  %s\n", l.ID, l.Device, l.Created.Local().Format(time.DateTime), st, l.Note)
+		}
+		return nil
+	case args[0] == "revoke" && len(args) == 2:
+		if id, err := strconv.ParseInt(args[1], 10, 64); err == nil {
+			if err := db.RevokeLink(ctx, id, time.Now()); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "link %d revoked\n", id)
+			return nil
+		}
+		n, err := db.RevokeLinks(ctx, args[1], time.Now())
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("link revoke %s: no live link of that ID or device", args[1])
+		}
+		fmt.Fprintf(out, "%d link(s) to %s revoked\n", n, args[1])
 		return nil
 	}
 	return usage
