@@ -61,6 +61,12 @@ func (s *Service) Handler() http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Robots-Tag", "noindex, nofollow")
 		h.Set("X-Content-Type-Options", "nosniff")
+		// No redirect to a cleaned path (the mux's): a path with dot
+		// segments or doubled slashes, encoded or not, is no page of ours.
+		if p := r.URL.Path; path.Clean(p) != strings.TrimSuffix(p, "/") {
+			http.NotFound(w, r)
+			return
+		}
 		mux.ServeHTTP(w, r)
 	})
 }

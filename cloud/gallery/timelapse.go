@@ -243,7 +243,8 @@ func Encode(ctx context.Context, o EncodeOptions, frames []string, out string, p
 
 // concatList is ffmpeg's concat demuxer's script for frames, each shown
 // 1/fps seconds. A path is quoted as the demuxer's rules say: in single
-// quotes, a quote written as '\”.
+// quotes, a quote in it closing them, escaped by a backslash, and opening
+// them again.
 func concatList(frames []string, fps int) string {
 	var b strings.Builder
 	b.WriteString("ffconcat version 1.0\n")
