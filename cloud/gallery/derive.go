@@ -1,10 +1,12 @@
 package gallery
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"image/jpeg"
 	"io"
 	"io/fs"
 	"os"
@@ -28,17 +30,14 @@ const (
 	WebSide   = 1920
 )
 
-// spec is what every JPEG is derived into, from one decode.
-var spec = func() *process.Processor {
-	p, err := process.New(&process.Spec{Outputs: []process.Output{
-		{Name: kindWeb, Width: WebSide, Height: WebSide, Quality: 82},
-		{Name: kindThumb, Width: ThumbSide, Height: ThumbSide, Quality: 75},
+// processor derives a JPEG whose longer side is long into the thumbnail
+// and the web-size copy, from one decode, never enlarging it.
+func processor(long int) (*process.Processor, error) {
+	return process.New(&process.Spec{Outputs: []process.Output{
+		{Name: kindWeb, Width: min(WebSide, long), Height: min(WebSide, long), Quality: 82},
+		{Name: kindThumb, Width: min(ThumbSide, long), Height: min(ThumbSide, long), Quality: 75},
 	}})
-	if err != nil {
-		panic(err)
-	}
-	return p
-}()
+}
 
 // queue holds the photos waiting to be derived, each once, in the order
 // they came.
@@ -181,10 +180,10 @@ func (s *Service) Derive(ctx context.Context, p ingest.Stored) error {
 	return err
 }
 
-// derive writes the derived copies of the JPEG r, each crash-safely,
+// derive writes the derived copies of the JPEG f, each crash-safely,
 // unless both are there already (a photo derived before a crash that
 // kept it out of the index).
-func (s *Service) derive(ctx context.Context, device, name string, r io.Reader) error {
+func (s *Service) derive(ctx context.Context, device, name string, f io.ReadSeeker) error {
 	paths := map[string]string{}
 	have := 0
 	for _, kind := range []string{kindWeb, kindThumb} {
@@ -196,7 +195,20 @@ func (s *Service) derive(ctx context.Context, device, name string, r io.Reader) 
 	if have == len(paths) {
 		return nil
 	}
-	return spec.Process(ctx, process.Photo{Name: device + "/" + name, R: r}, func(o *process.Output) (io.WriteCloser, error) {
+	// The size first, so that a small picture is not enlarged; one that
+	// has none is left to Process to judge.
+	long := WebSide
+	if c, err := jpeg.DecodeConfig(bufio.NewReader(f)); err == nil {
+		long = max(c.Width, c.Height, 1)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	proc, err := processor(long)
+	if err != nil {
+		return err
+	}
+	return proc.Process(ctx, process.Photo{Name: device + "/" + name, R: f}, func(o *process.Output) (io.WriteCloser, error) {
 		p := paths[o.Name]
 		if err := durable.MkdirAll(filepath.Dir(p)); err != nil {
 			return nil, err

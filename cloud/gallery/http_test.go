@@ -19,7 +19,7 @@ import (
 // site is a gallery with two cameras' photos, served on 127.0.0.1.
 type site struct {
 	*rig
-	srv          *httptest.Server
+	*server
 	token, other string // links to cam and to other
 	cam, oth     []state.Indexed
 }
@@ -47,14 +47,22 @@ func newSite(t *testing.T) *site {
 	if len(s.cam) != 4 || len(s.oth) != 1 {
 		t.Fatalf("indexed: %+v, %+v", s.cam, s.oth)
 	}
-	s.srv = httptest.NewServer(s.svc.Handler())
-	t.Cleanup(s.srv.Close)
+	s.server = newServer(t, s.rig)
 	return s
+}
+
+// server serves a rig's pages on 127.0.0.1.
+type server struct{ srv *httptest.Server }
+
+func newServer(t *testing.T, r *rig) *server {
+	srv := httptest.NewServer(r.svc.Handler())
+	t.Cleanup(srv.Close)
+	return &server{srv}
 }
 
 // get requests path (sent as it is, escapes included) with method and
 // headers ("Name: value").
-func (s *site) get(t *testing.T, method, path string, headers ...string) (*http.Response, string) {
+func (s *server) get(t *testing.T, method, path string, headers ...string) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, s.srv.URL+"/", nil)
 	if err != nil {

@@ -135,6 +135,8 @@ var packages = map[string]string{
 	"curl":                "curl",
 	"debugfs":             "e2fsprogs",
 	"e2fsck":              "e2fsprogs",
+	"ffmpeg":              "ffmpeg",
+	"ffprobe":             "ffmpeg",
 	"fsck.vfat":           "dosfstools",
 	"gcc":                 "gcc",
 	"make":                "make",
