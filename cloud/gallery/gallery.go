@@ -49,6 +49,9 @@ type Config struct {
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
+	// LiveRefresh is how often the live page looks for a newer picture
+	// (default DefaultLiveRefresh).
+	LiveRefresh time.Duration
 	// Timelapse configures the daily videos.
 	Timelapse TimelapseConfig
 }
@@ -93,6 +96,9 @@ func New(cfg Config) *Service {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.LiveRefresh <= 0 {
+		cfg.LiveRefresh = DefaultLiveRefresh
 	}
 	t := &cfg.Timelapse
 	if t.After <= 0 {

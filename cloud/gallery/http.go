@@ -33,8 +33,9 @@ var pages = template.Must(template.New("pages").Funcs(template.FuncMap{
 	},
 }).Parse(pagesHTML))
 
-// LiveRefresh is how often the live page looks for a newer picture.
-const LiveRefresh = 30 * time.Second
+// DefaultLiveRefresh is how often the live page looks for a newer
+// picture unless Config.LiveRefresh says.
+const DefaultLiveRefresh = 30 * time.Second
 
 // Handler serves the pages under PathPrefix:
 //
@@ -110,12 +111,12 @@ func (s *Service) serverError(w http.ResponseWriter, what string, err error) {
 	http.Error(w, fmt.Sprintf("internal error (reference %s in the server's log)", ref), http.StatusInternalServerError)
 }
 
-// headers sets a page's headers (operator.Headers', and videos) and
-// returns its nonce.
+// headers sets a page's headers (operator.Headers', with videos and the
+// live page's requests for latest.json) and returns its nonce.
 func headers(w http.ResponseWriter) string {
 	nonce := operator.Headers(w)
 	h := w.Header()
-	h.Set("Content-Security-Policy", h.Get("Content-Security-Policy")+"; media-src 'self'")
+	h.Set("Content-Security-Policy", h.Get("Content-Security-Policy")+"; media-src 'self'; connect-src 'self'")
 	return nonce
 }
 
@@ -140,7 +141,7 @@ func (s *Service) live(w http.ResponseWriter, r *http.Request, device string) {
 		s.serverError(w, "reading the latest photo", err)
 		return
 	}
-	data := map[string]any{"Device": device, "Refresh": int(LiveRefresh.Seconds()), "Base": base(r)}
+	data := map[string]any{"Device": device, "Refresh": max(1, int(s.cfg.LiveRefresh.Seconds())), "Base": base(r)}
 	if err == nil {
 		data["Photo"] = p
 		data["Time"] = s.shown(p.Captured)

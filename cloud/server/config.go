@@ -59,7 +59,10 @@ type Config struct {
 
 // PagesConfig configures the customers' pages.
 type PagesConfig struct {
-	Timelapse TimelapseConfig `json:"timelapse"`
+	// LiveRefresh is how often a live page looks for a newer picture
+	// (default 30s).
+	LiveRefresh Duration        `json:"live_refresh,omitempty"`
+	Timelapse   TimelapseConfig `json:"timelapse"`
 }
 
 // TimelapseConfig configures the daily time-lapse videos.

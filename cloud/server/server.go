@@ -136,7 +136,7 @@ func Open(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		pageURL = strings.TrimSuffix(cfg.PublicURL, "/") + fleet.PagePath
 	}
 	s.Gallery = gallery.New(gallery.Config{DB: db, Root: cfg.Root, Location: loc, Now: o.Now, Logger: o.Logger,
-		Timelapse: cfg.Pages.Timelapse.config()})
+		LiveRefresh: time.Duration(cfg.Pages.LiveRefresh), Timelapse: cfg.Pages.Timelapse.config()})
 	s.Fleet = fleet.New(fleet.Config{DB: db, Rules: rules, Channels: channels, Location: loc, Now: o.Now, Logger: o.Logger, PageURL: pageURL})
 	s.Ingest, err = ingest.New(ingest.Config{
 		Root: cfg.Root, Spool: cfg.Spool, MaxSize: cfg.Ingest.MaxSize, Expire: time.Duration(cfg.Ingest.Expire),
