@@ -37,7 +37,7 @@ type rig struct {
 	now  time.Time
 }
 
-func newRig(t *testing.T, tl gallery.TimelapseConfig, devices ...string) *rig {
+func newRig(t testing.TB, tl gallery.TimelapseConfig, devices ...string) *rig {
 	t.Helper()
 	r := &rig{root: t.TempDir(), db: statetest.Open(t, statetest.SQLite(t)), now: time.Date(2026, 11, 27, 9, 0, 0, 0, paris)}
 	for _, d := range devices {

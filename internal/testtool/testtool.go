@@ -156,6 +156,7 @@ var packages = map[string]string{
 	"unsquashfs":          "squashfs-tools",
 
 	NginxDAV:                          "libnginx-mod-http-dav-ext",
+	"/usr/bin/convert":                "imagemagick",
 	"/usr/share/OVMF/OVMF_CODE_4M.fd": "ovmf",
 	"/usr/lib/systemd/boot/efi/systemd-bootx64.efi": "systemd-boot-efi",
 }
