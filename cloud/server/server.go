@@ -1,13 +1,15 @@
 // Package server assembles cloudd from its parts: the ingest of photos
 // (cloud/ingest), the fleet's supervision (cloud/fleet) on its state
-// (cloud/state), the operators' login (cloud/operator) and the
-// notification channels (cloud/notify), on a public and a private HTTP
+// (cloud/state), the operators' login (cloud/operator), the customers'
+// pages (cloud/gallery) and the notification channels (cloud/notify), on
+// a public and a private HTTP
 // server with the ingest's limits. cmd/cloudd runs it; the host tool's
 // demo and the tests run it in-process.
 //
 // The public server (Listen) serves the devices' API under /v1/ (uploads
-// and heartbeats, with the devices' tokens) and the fleet page with the
-// operators' login. The admin server (AdminListen) serves, without
+// and heartbeats, with the devices' tokens), the fleet page with the
+// operators' login, and the cameras' pages under /p/ with public links'
+// tokens. The admin server (AdminListen) serves, without
 // authentication, /metrics, /api/v1/devices and /status: keep it on a
 // private address.
 package server
