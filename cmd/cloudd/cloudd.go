@@ -1,10 +1,11 @@
 // Binary cloudd is lapsebox's central server: it receives the fleet's
 // photos over tus (resumable uploads) and stores them under
 // <root>/<device>/, receives each device's heartbeat, raises alerts
-// (webhook, e-mail), and serves the fleet page to operators, each camera's
-// live page, archive and daily time-lapse to its customers (behind public
-// links), metrics to Prometheus and a JSON API to the Nagios check. SECURITY.md says what
-// each endpoint exposes; docs/cloud.md how to run it.
+// (webhook, e-mail), and serves the fleet page to operators, each
+// camera's live page, archive and daily time-lapse to its customers
+// (behind public links), metrics to Prometheus and a JSON API to the
+// Nagios check. SECURITY.md says what each endpoint exposes;
+// docs/cloud.md how to run it.
 //
 // On one machine it needs nothing but a directory: its state is an
 // embedded database under it, created on the first start with an
