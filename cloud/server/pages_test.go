@@ -11,8 +11,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +24,7 @@ import (
 	"github.com/lapsebox/lapsebox/appliance/upload/uploadtest"
 	"github.com/lapsebox/lapsebox/cloud/gallery"
 	"github.com/lapsebox/lapsebox/cloud/ingest"
+	"github.com/lapsebox/lapsebox/cloud/operator/operatortest"
 	"github.com/lapsebox/lapsebox/cloud/server"
 	"github.com/lapsebox/lapsebox/cloud/server/servertest"
 	"github.com/lapsebox/lapsebox/cloud/state"
@@ -321,4 +324,66 @@ func TestCustomerPagesInChromium(t *testing.T) {
 		}
 	}
 	t.Logf("screenshots in %s", shots)
+}
+
+// Operators make and revoke links on /fleet/links: behind the login,
+// each form with the session's CSRF token and from this origin only; the
+// new link is shown once and works, a revoked one no longer.
+func TestOperatorLinks(t *testing.T) {
+	ctx := context.Background()
+	r := servertest.Start(t, server.Config{PublicURL: "https://cloud.example.com", Pages: server.PagesConfig{Timelapse: server.TimelapseConfig{Off: true}}}, server.Options{})
+	r.AddDevice(t, "cam-1", "tok-1")
+	anon := operatortest.Browser(nil)
+	if res, _ := operatortest.Get(t, anon, r.URL+gallery.LinksPath); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("the links page without a session: %s", res.Status)
+	}
+	if res, _ := operatortest.Post(t, anon, r.URL+gallery.LinksPath+"/add", url.Values{"device": {"cam-1"}}); res.StatusCode != http.StatusForbidden {
+		t.Errorf("making a link without a session: %s", res.Status)
+	}
+	c := operatortest.Browser(nil)
+	operatortest.Login(t, c, r.URL, "admin", r.Password)
+	_, page := operatortest.Get(t, c, r.URL+"/fleet")
+	if !strings.Contains(page, `href="/fleet/links"`) {
+		t.Error("the fleet page has no way to the links")
+	}
+	_, page = operatortest.Get(t, c, r.URL+gallery.LinksPath)
+	csrf := operatortest.CSRF(page)
+	if !strings.Contains(page, "<option>cam-1</option>") || csrf == "" {
+		t.Fatalf("the links page: %s", page)
+	}
+	add := url.Values{"csrf": {csrf}, "device": {"cam-1"}, "note": {"for the architect"}}
+	if res, _ := operatortest.Post(t, c, r.URL+gallery.LinksPath+"/add", url.Values{"device": {"cam-1"}, "csrf": {"wrong"}}); res.StatusCode != http.StatusForbidden {
+		t.Errorf("a form without the session's token: %s", res.Status)
+	}
+	if res, _ := operatortest.Post(t, c, r.URL+gallery.LinksPath+"/add", add, "Origin", "https://evil.example"); res.StatusCode != http.StatusForbidden {
+		t.Errorf("a form from another origin: %s", res.Status)
+	}
+	if ls, _ := r.DB.Links(ctx); len(ls) != 0 {
+		t.Fatalf("refused forms made links: %+v", ls)
+	}
+	res, page := operatortest.Post(t, c, r.URL+gallery.LinksPath+"/add", add)
+	m := regexp.MustCompile(`href="https://cloud\.example\.com(/p/[A-Z2-7]{26}/)"`).FindStringSubmatch(page)
+	if res.StatusCode != 200 || m == nil || res.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("making a link: %s %s", res.Status, page)
+	}
+	if res, _ := get(t, r.URL+m[1]); res.StatusCode != 200 {
+		t.Errorf("the new link: %s", res.Status)
+	}
+	if _, page := operatortest.Get(t, c, r.URL+gallery.LinksPath); strings.Contains(page, m[1]) || !strings.Contains(page, "for the architect") {
+		t.Error("the list shows a link's token, or not its note")
+	}
+	if res, _ := operatortest.Post(t, c, r.URL+gallery.LinksPath+"/add", url.Values{"csrf": {csrf}, "device": {"../cam-1"}}); res.StatusCode != 400 {
+		t.Errorf("a link to an unknown device: %s", res.Status)
+	}
+	ls, _ := r.DB.Links(ctx)
+	res, _ = operatortest.Post(t, c, r.URL+gallery.LinksPath+"/revoke", url.Values{"csrf": {csrf}, "id": {fmt.Sprint(ls[0].ID)}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Errorf("revoking: %s", res.Status)
+	}
+	if res, _ := get(t, r.URL+m[1]); res.StatusCode != 404 {
+		t.Errorf("the revoked link: %s", res.Status)
+	}
+	if _, page := operatortest.Get(t, c, r.URL+gallery.LinksPath); !strings.Contains(page, "revoked ") {
+		t.Errorf("the list does not say it is revoked")
+	}
 }

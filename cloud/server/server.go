@@ -218,6 +218,9 @@ func (s *Server) PublicHandler() http.Handler {
 	page := s.Auth.Require(s.Fleet.PageHandler())
 	mux.Handle(fleet.PagePath, page)
 	mux.Handle(fleet.ThumbPath, page)
+	links := s.Auth.Require(s.Gallery.LinksHandler(s.Config.PublicURL))
+	mux.Handle(gallery.LinksPath, links)
+	mux.Handle(gallery.LinksPath+"/", links)
 	mux.Handle(gallery.PathPrefix, s.Gallery.Handler())
 	mux.Handle("GET /{$}", http.RedirectHandler(fleet.PagePath, http.StatusSeeOther))
 	return mux
