@@ -61,30 +61,22 @@ func (db *DB) LinkDevice(ctx context.Context, sum [32]byte) (string, error) {
 
 // Links returns every link, revoked ones included, by ID.
 func (db *DB) Links(ctx context.Context) ([]Link, error) {
-	rows, err := db.query(ctx, db.sql, `SELECT id, device, token_sha256, note, created_ms, revoked_ms FROM links ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("state: listing links: %w", err)
-	}
-	defer rows.Close()
-	var out []Link
-	for rows.Next() {
+	return queryAll(ctx, db, "listing links", func(r scanner) (Link, error) {
 		var (
 			l                Link
 			sum              string
 			created, revoked int64
 		)
-		if err := rows.Scan(&l.ID, &l.Device, &sum, &l.Note, &created, &revoked); err != nil {
-			return nil, fmt.Errorf("state: listing links: %w", err)
+		if err := r.Scan(&l.ID, &l.Device, &sum, &l.Note, &created, &revoked); err != nil {
+			return l, err
 		}
-		h, err := hex.DecodeString(sum)
-		if err != nil || len(h) != 32 {
-			return nil, fmt.Errorf("state: link %d: corrupt token hash", l.ID)
-		}
-		l.TokenSHA256 = [32]byte(h)
 		l.Created, l.Revoked = fromMS(created), fromMS(revoked)
-		out = append(out, l)
-	}
-	return out, rows.Err()
+		var err error
+		if l.TokenSHA256, err = parseSum(sum); err != nil {
+			return l, fmt.Errorf("link %d: %w", l.ID, err)
+		}
+		return l, nil
+	}, `SELECT id, device, token_sha256, note, created_ms, revoked_ms FROM links ORDER BY id`)
 }
 
 // RevokeLink revokes a live link; an unknown or already revoked one is

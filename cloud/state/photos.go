@@ -64,38 +64,19 @@ func scanIndexed(r scanner) (Indexed, error) {
 }
 
 func (db *DB) indexed(ctx context.Context, what, query string, args ...any) ([]Indexed, error) {
-	rows, err := db.query(ctx, db.sql, `SELECT `+indexedColumns+` FROM photos `+query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("state: %s: %w", what, err)
-	}
-	defer rows.Close()
-	var out []Indexed
-	for rows.Next() {
-		p, err := scanIndexed(rows)
-		if err != nil {
-			return nil, fmt.Errorf("state: %s: %w", what, err)
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, db, what, scanIndexed, `SELECT `+indexedColumns+` FROM photos `+query, args...)
 }
 
 // IndexedNames returns the names of a device's indexed photos.
 func (db *DB) IndexedNames(ctx context.Context, device string) (map[string]bool, error) {
-	rows, err := db.query(ctx, db.sql, `SELECT name FROM photos WHERE device = ?`, device)
-	if err != nil {
-		return nil, fmt.Errorf("state: the photo index of %q: %w", device, err)
-	}
-	defer rows.Close()
-	out := map[string]bool{}
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, fmt.Errorf("state: the photo index of %q: %w", device, err)
-		}
+	names, err := queryAll(ctx, db, "the photo index of "+device, func(r scanner) (n string, err error) {
+		return n, r.Scan(&n)
+	}, `SELECT name FROM photos WHERE device = ?`, device)
+	out := make(map[string]bool, len(names))
+	for _, n := range names {
 		out[n] = true
 	}
-	return out, rows.Err()
+	return out, err
 }
 
 // LatestPhoto returns a device's newest photo with derived copies, by
@@ -133,23 +114,14 @@ func (db *DB) IndexedPhoto(ctx context.Context, device string, id int64) (Indexe
 
 // Days returns the days of a device's archive, newest first.
 func (db *DB) Days(ctx context.Context, device string) ([]Day, error) {
-	rows, err := db.query(ctx, db.sql, `SELECT day, COUNT(*), SUM(derived), MIN(captured_ms), MAX(captured_ms)
-		FROM photos WHERE device = ? GROUP BY day ORDER BY day DESC`, device)
-	if err != nil {
-		return nil, fmt.Errorf("state: the days of %q: %w", device, err)
-	}
-	defer rows.Close()
-	var out []Day
-	for rows.Next() {
+	return queryAll(ctx, db, "the days of "+device, func(r scanner) (Day, error) {
 		var (
 			d           Day
 			first, last int64
 		)
-		if err := rows.Scan(&d.Day, &d.Photos, &d.Derived, &first, &last); err != nil {
-			return nil, fmt.Errorf("state: the days of %q: %w", device, err)
-		}
+		err := r.Scan(&d.Day, &d.Photos, &d.Derived, &first, &last)
 		d.First, d.Last = fromMS(first), fromMS(last)
-		out = append(out, d)
-	}
-	return out, rows.Err()
+		return d, err
+	}, `SELECT day, COUNT(*), SUM(derived), MIN(captured_ms), MAX(captured_ms)
+		FROM photos WHERE device = ? GROUP BY day ORDER BY day DESC`, device)
 }

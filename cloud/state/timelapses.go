@@ -37,23 +37,12 @@ type DayKey struct{ Device, Day string }
 // "2006-01-02") that have pictures with derived copies and no finished
 // time-lapse, oldest first.
 func (db *DB) TimelapsesDue(ctx context.Context, since, until string) ([]DayKey, error) {
-	rows, err := db.query(ctx, db.sql, `SELECT p.device, p.day FROM photos p
+	return queryAll(ctx, db, "time-lapses due", func(r scanner) (k DayKey, err error) {
+		return k, r.Scan(&k.Device, &k.Day)
+	}, `SELECT p.device, p.day FROM photos p
 		LEFT JOIN timelapses t ON t.device = p.device AND t.day = p.day
 		WHERE p.day >= ? AND p.day <= ? AND p.derived = 1 AND (t.state IS NULL OR t.state <> ?)
 		GROUP BY p.device, p.day ORDER BY p.day, p.device`, since, until, TimelapseDone)
-	if err != nil {
-		return nil, fmt.Errorf("state: time-lapses due: %w", err)
-	}
-	defer rows.Close()
-	var out []DayKey
-	for rows.Next() {
-		var k DayKey
-		if err := rows.Scan(&k.Device, &k.Day); err != nil {
-			return nil, fmt.Errorf("state: time-lapses due: %w", err)
-		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
 }
 
 // ClaimTimelapse takes a day's time-lapse for owner until now+lease, if
@@ -104,24 +93,20 @@ func (db *DB) FailTimelapse(ctx context.Context, k DayKey, owner, reason string,
 
 // Timelapses returns a device's time-lapses by day.
 func (db *DB) Timelapses(ctx context.Context, device string) (map[string]Timelapse, error) {
-	rows, err := db.query(ctx, db.sql, `SELECT device, day, state, frames, done_frames, attempts, next_ms, lease_owner, lease_ms,
-		bytes, last_error, updated_ms FROM timelapses WHERE device = ?`, device)
-	if err != nil {
-		return nil, fmt.Errorf("state: the time-lapses of %q: %w", device, err)
-	}
-	defer rows.Close()
-	out := map[string]Timelapse{}
-	for rows.Next() {
+	tls, err := queryAll(ctx, db, "the time-lapses of "+device, func(r scanner) (Timelapse, error) {
 		var (
 			t                    Timelapse
 			next, lease, updated int64
 		)
-		if err := rows.Scan(&t.Device, &t.Day, &t.State, &t.Frames, &t.DoneFrames, &t.Attempts, &next, &t.LeaseOwner, &lease,
-			&t.Bytes, &t.LastError, &updated); err != nil {
-			return nil, fmt.Errorf("state: the time-lapses of %q: %w", device, err)
-		}
+		err := r.Scan(&t.Device, &t.Day, &t.State, &t.Frames, &t.DoneFrames, &t.Attempts, &next, &t.LeaseOwner, &lease,
+			&t.Bytes, &t.LastError, &updated)
 		t.Next, t.Lease, t.Updated = fromMS(next), fromMS(lease), fromMS(updated)
+		return t, err
+	}, `SELECT device, day, state, frames, done_frames, attempts, next_ms, lease_owner, lease_ms,
+		bytes, last_error, updated_ms FROM timelapses WHERE device = ?`, device)
+	out := make(map[string]Timelapse, len(tls))
+	for _, t := range tls {
 		out[t.Day] = t
 	}
-	return out, rows.Err()
+	return out, err
 }
