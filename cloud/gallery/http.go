@@ -267,7 +267,7 @@ func (s *Service) video(w http.ResponseWriter, r *http.Request, device string) {
 		http.NotFound(w, r)
 		return
 	}
-	s.serveFile(w, r, s.derivedDir(kindTimelapse, device), day+".mp4", "video/mp4", "", "public, max-age=3600")
+	s.serveFile(w, r, s.derivedDir(kindTimelapse, device), day+".mp4", "video/mp4", "", "private, max-age=3600")
 }
 
 func (s *Service) photo(w http.ResponseWriter, r *http.Request, device string) {
@@ -308,7 +308,8 @@ func (s *Service) photo(w http.ResponseWriter, r *http.Request, device string) {
 
 // serveFile serves the file name under dir (refusing links, see openIn),
 // as an attachment named download if that is set; Range and HEAD through
-// http.ServeContent.
+// http.ServeContent. Nothing is cacheable by a shared cache: a revoked
+// link must not live on in a proxy.
 func (s *Service) serveFile(w http.ResponseWriter, r *http.Request, dir, name, contentType, download, cache string) {
 	f, fi, err := openIn(dir, name)
 	if err != nil {
@@ -323,7 +324,11 @@ func (s *Service) serveFile(w http.ResponseWriter, r *http.Request, dir, name, c
 	h.Set("Content-Type", contentType)
 	h.Set("Cache-Control", cache)
 	if download != "" {
-		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": download}))
+		cd := mime.FormatMediaType("attachment", map[string]string{"filename": download})
+		if cd == "" { // a name it cannot write: still a download
+			cd = "attachment"
+		}
+		h.Set("Content-Disposition", cd)
 	}
 	http.ServeContent(w, r, "", fi.ModTime(), f)
 }

@@ -146,7 +146,7 @@ func TestArchive(t *testing.T) {
 	orig, _ := os.ReadFile(filepath.Join(s.root, "cam", filepath.FromSlash(jpg.Name)))
 	path := fmt.Sprintf("%sphoto/%d/original", base, jpg.ID)
 	res, body = s.get(t, "GET", path)
-	if res.StatusCode != 200 || body != string(orig) || res.Header.Get("Content-Type") != "image/jpeg" ||
+	if res.StatusCode != 200 || body != string(orig) || res.Header.Get("Content-Type") != "image/jpeg" || !strings.HasPrefix(res.Header.Get("Cache-Control"), "private") ||
 		res.Header.Get("Content-Disposition") != `attachment; filename=20261126100000.jpg` {
 		t.Errorf("download: %s %q %q, %d bytes", res.Status, res.Header.Get("Content-Type"), res.Header.Get("Content-Disposition"), len(body))
 	}

@@ -34,6 +34,7 @@ const (
 
 // timelapseLoop makes the time-lapses due, every minute.
 func (s *Service) timelapseLoop(ctx context.Context) {
+	s.sweepTemporary()
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
 	for {
@@ -44,6 +45,20 @@ func (s *Service) timelapseLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+	}
+}
+
+// sweepTemporary removes what ffmpeg runs cut short by a crash left in
+// the time-lapses' directories: temporary videos and frame lists older
+// than a run may last (another cloudd may be writing a newer one).
+func (s *Service) sweepTemporary() {
+	old, _ := filepath.Glob(filepath.Join(s.cfg.Root, ".derived", kindTimelapse, "*", ".tmp-*"))
+	for _, p := range old {
+		if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > timelapseMax+time.Hour {
+			if err := os.Remove(p); err == nil {
+				s.log.Info("gallery: removed a time-lapse a crash cut short", "file", p)
+			}
 		}
 	}
 }

@@ -173,7 +173,7 @@ func TestDailyTimelapse(t *testing.T) {
 		t.Errorf("the day's page has no player: %s", body)
 	}
 	res, _ := srv.get(t, "GET", gallery.LinkPath(token)+"days/2026-11-26/timelapse.mp4", "Range: bytes=0-99")
-	if res.StatusCode != 206 || res.Header.Get("Content-Type") != "video/mp4" || res.Header.Get("Content-Range") != fmt.Sprintf("bytes 0-99/%d", fi.Size()) {
+	if res.StatusCode != 206 || res.Header.Get("Content-Type") != "video/mp4" || !strings.HasPrefix(res.Header.Get("Cache-Control"), "private") || res.Header.Get("Content-Range") != fmt.Sprintf("bytes 0-99/%d", fi.Size()) {
 		t.Errorf("the video by range: %s %q %q", res.Status, res.Header.Get("Content-Type"), res.Header.Get("Content-Range"))
 	}
 
@@ -205,5 +205,34 @@ func TestDailyTimelapse(t *testing.T) {
 	}
 	if !(nexts[0] > 0 && nexts[1] > nexts[0] && nexts[2] > nexts[1]) {
 		t.Errorf("waits between attempts: %v, want growing", nexts)
+	}
+}
+
+// A start removes what a crash left of a time-lapse being made, once it
+// is older than any run, and leaves another cloudd's run alone.
+func TestSweepsCrashLeftovers(t *testing.T) {
+	ff := testtool.Program(t, "ffmpeg")
+	r := newRig(t, gallery.TimelapseConfig{FFmpeg: ff}, "cam")
+	dir := filepath.Join(r.root, ".derived", "timelapse", "cam")
+	os.MkdirAll(dir, 0o755)
+	stale, fresh := filepath.Join(dir, ".tmp-2026-11-20-x.mp4"), filepath.Join(dir, ".tmp-2026-11-26-y.mp4")
+	for _, p := range []string{stale, fresh} {
+		os.WriteFile(p, []byte("half a video"), 0o644)
+	}
+	old := time.Now().Add(-4 * time.Hour)
+	os.Chtimes(stale, old, old)
+	r.run(t)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, err := os.Stat(stale); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a crash's leftover stayed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("a run in progress lost its file: %v", err)
 	}
 }
