@@ -318,6 +318,23 @@ func TestCustomerPagesInChromium(t *testing.T) {
 	if len(ss) != 1 || ss[0] != "1200 800" {
 		t.Errorf("the newer picture in the browser: %v", ss)
 	}
+	// Without JavaScript the live page reloads itself.
+	must(t, b.Call("Emulation.setScriptExecutionDisabled", map[string]any{"value": true}, nil))
+	must(t, b.Navigate(base))
+	newest := newer.Add(30 * time.Second)
+	store(newest, ".jpg", landscape(t, 1200, 800, 100))
+	drain(t, r)
+	want := newest.Format("Mon 2 Jan 2006, 15:04:05 MST")
+	for range 30 {
+		must(t, b.Load(func() error { return nil })) // the page's own reload
+		if eval(t, `document.querySelector('#taken').textContent`, &s); s == want {
+			break
+		}
+	}
+	if s != want {
+		t.Errorf("without JavaScript, after a newer picture, the live page says %q, want %q", s, want)
+	}
+	must(t, b.Call("Emulation.setScriptExecutionDisabled", map[string]any{"value": false}, nil))
 	for _, l := range b.Logs() {
 		if strings.Contains(l, "Content Security Policy") || strings.Contains(l, "Refused to") || strings.HasPrefix(l, "exception") {
 			t.Errorf("browser: %s", l)
