@@ -42,16 +42,19 @@ func processor(long int) (*process.Processor, error) {
 // queue holds the photos waiting to be derived, each once, in the order
 // they came.
 type queue struct {
-	mu      sync.Mutex
-	jobs    []ingest.Stored
-	queued  map[[2]string]bool
-	busy    bool
-	wake    chan struct{}
-	drained *sync.Cond
+	mu     sync.Mutex
+	jobs   []ingest.Stored
+	queued map[[2]string]bool
+	// failures counts the failed derivations of a photo being retried.
+	failures map[[2]string]int
+	busy     bool
+	wake     chan struct{}
+	drained  *sync.Cond
 }
 
 func (q *queue) init() {
 	q.queued = map[[2]string]bool{}
+	q.failures = map[[2]string]int{}
 	q.wake = make(chan struct{}, 1)
 	q.drained = sync.NewCond(&q.mu)
 }
@@ -84,9 +87,13 @@ func (q *queue) pop() (ingest.Stored, bool) {
 	return p, true
 }
 
-func (q *queue) done(p ingest.Stored) {
+func (q *queue) done(p ingest.Stored, ok bool) {
 	q.mu.Lock()
-	delete(q.queued, [2]string{p.Device, p.Name})
+	k := [2]string{p.Device, p.Name}
+	delete(q.queued, k)
+	if ok {
+		delete(q.failures, k)
+	}
 	q.busy = false
 	if len(q.jobs) == 0 {
 		q.drained.Broadcast()
@@ -133,12 +140,11 @@ func (s *Service) deriveLoop(ctx context.Context) {
 			if !ok {
 				break
 			}
-			if err := s.Derive(ctx, p); err != nil && ctx.Err() == nil {
-				// Left out of the index: the next start's catch-up tries
-				// again.
-				s.log.Error("gallery: deriving a photo", "device", p.Device, "name", p.Name, "err", err)
+			err := s.Derive(ctx, p)
+			if err != nil && ctx.Err() == nil {
+				s.retry(ctx, p, err)
 			}
-			s.q.done(p)
+			s.q.done(p, err == nil)
 		}
 		select {
 		case <-ctx.Done():
@@ -146,6 +152,35 @@ func (s *Service) deriveLoop(ctx context.Context) {
 		case <-s.q.wake:
 		}
 	}
+}
+
+// Retries is how often a derivation that failed for a reason that may
+// pass (a full disk, the database away) is tried again, Config.RetryAfter
+// apart; after that, or for a photo that is gone or not a file, the next
+// start's catch-up tries again.
+const Retries = 5
+
+func (s *Service) retry(ctx context.Context, p ingest.Stored, err error) {
+	q := &s.q
+	q.mu.Lock()
+	k := [2]string{p.Device, p.Name}
+	q.failures[k]++
+	n := q.failures[k]
+	if n > Retries {
+		delete(q.failures, k)
+	}
+	q.mu.Unlock()
+	if n > Retries || errors.Is(err, os.ErrNotExist) || errors.Is(err, errNotRegular) || errors.Is(err, errBadName) {
+		s.log.Error("gallery: deriving a photo; left for the next start", "device", p.Device, "name", p.Name, "err", err)
+		return
+	}
+	s.log.Warn("gallery: deriving a photo; trying again", "device", p.Device, "name", p.Name, "in", s.cfg.RetryAfter, "err", err)
+	timer := time.AfterFunc(s.cfg.RetryAfter, func() {
+		if ctx.Err() == nil {
+			s.q.push(p)
+		}
+	})
+	context.AfterFunc(ctx, func() { timer.Stop() })
 }
 
 // Derive makes a photo's thumbnail and web-size copy (a JPEG's; other

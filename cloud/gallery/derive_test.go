@@ -1,6 +1,7 @@
 package gallery_test
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -110,5 +111,35 @@ func TestCatchUp(t *testing.T) {
 	}
 	if got := decoded(t, web); got.X != 32 {
 		t.Errorf("a photo derived before the restart was derived again (%v)", got)
+	}
+}
+
+// A derivation that fails for a reason that passes (here the derived
+// copies' directory cannot be made) is tried again while cloudd runs.
+func TestDeriveRetries(t *testing.T) {
+	r := newRig(t, gallery.TimelapseConfig{Off: true}, "cam")
+	r.svc = gallery.New(gallery.Config{DB: r.db, Root: r.root, Location: paris, Logger: slog.New(slog.DiscardHandler),
+		RetryAfter: 20 * time.Millisecond, Timelapse: gallery.TimelapseConfig{Off: true}})
+	blocker := filepath.Join(r.root, ".derived", "web")
+	os.MkdirAll(filepath.Dir(blocker), 0o755)
+	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.run(t)
+	r.svc.Stored(r.put(t, "cam", "20261126120000.jpg", picture(t, 400, 300, 100), time.Time{}))
+	r.drain(t)
+	if names, _ := r.db.IndexedNames(ctx, "cam"); len(names) != 0 {
+		t.Fatalf("indexed without its copies: %v", names)
+	}
+	os.Remove(blocker)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if p, err := r.db.LatestPhoto(ctx, "cam"); err == nil && p.Derived {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the derivation was not tried again")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -19,22 +19,25 @@ import (
 func validName(name string) error {
 	switch {
 	case name == "" || len(name) > 512:
-		return fmt.Errorf("name of %d bytes", len(name))
+		return fmt.Errorf("%w: %d bytes", errBadName, len(name))
 	case strings.HasPrefix(name, "/") || strings.ContainsRune(name, '\\') || path.Clean(name) != name:
-		return fmt.Errorf("name %q is not a clean relative path", name)
+		return fmt.Errorf("%w: %q is not a clean relative path", errBadName, name)
 	}
 	for _, r := range name {
 		if !unicode.IsPrint(r) && r != ' ' {
-			return fmt.Errorf("name %q has a control character", name)
+			return fmt.Errorf("%w: %q has a control character", errBadName, name)
 		}
 	}
 	for _, e := range strings.Split(name, "/") {
 		if e == "" || e == "." || e == ".." || strings.HasPrefix(e, ".") {
-			return fmt.Errorf("name %q has the element %q", name, e)
+			return fmt.Errorf("%w: %q has the element %q", errBadName, name, e)
 		}
 	}
 	return nil
 }
+
+// errBadName refuses a name no photo of ingest's can have.
+var errBadName = errors.New("not a photo's name")
 
 // dayPattern is a day as the index and the URLs write it.
 var dayPattern = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)

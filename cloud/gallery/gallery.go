@@ -49,6 +49,9 @@ type Config struct {
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
+	// RetryAfter is the wait before a failed derivation is tried again
+	// (default 1 minute; see Retries).
+	RetryAfter time.Duration
 	// LiveRefresh is how often the live page looks for a newer picture
 	// (default DefaultLiveRefresh).
 	LiveRefresh time.Duration
@@ -96,6 +99,9 @@ func New(cfg Config) *Service {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.RetryAfter <= 0 {
+		cfg.RetryAfter = time.Minute
 	}
 	if cfg.LiveRefresh <= 0 {
 		cfg.LiveRefresh = DefaultLiveRefresh
