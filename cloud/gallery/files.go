@@ -48,8 +48,8 @@ var errNotRegular = errors.New("not a regular file")
 
 // openIn opens the regular file name under dir without following a
 // symbolic link anywhere on its way, and never outside dir: a link
-// planted in the photo tree, even one pointing to another device's
-// photo, is refused.
+// planted in the photo tree, even one pointing to another device's photo
+// or to a photo beside it, is refused.
 func openIn(dir, name string) (*os.File, os.FileInfo, error) {
 	if err := validName(name); err != nil {
 		return nil, nil, err
@@ -69,6 +69,15 @@ func openIn(dir, name string) (*os.File, os.FileInfo, error) {
 			return nil, nil, fmt.Errorf("%s: %w", name, errNotRegular)
 		}
 	}
+	// os.Root follows a link that stays inside it, O_NOFOLLOW or not:
+	// the file itself is looked at first, and must be what was opened.
+	lfi, err := root.Lstat(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !lfi.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("%s: %w", name, errNotRegular)
+	}
 	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, nil, err
@@ -78,7 +87,7 @@ func openIn(dir, name string) (*os.File, os.FileInfo, error) {
 		f.Close()
 		return nil, nil, err
 	}
-	if !fi.Mode().IsRegular() {
+	if !fi.Mode().IsRegular() || !os.SameFile(fi, lfi) {
 		f.Close()
 		return nil, nil, fmt.Errorf("%s: %w", name, errNotRegular)
 	}
