@@ -330,5 +330,21 @@ func (s *Service) serveFile(w http.ResponseWriter, r *http.Request, dir, name, c
 		}
 		h.Set("Content-Disposition", cd)
 	}
-	http.ServeContent(w, r, "", fi.ModTime(), f)
+	http.ServeContent(flowing{w, http.NewResponseController(w)}, r, "", fi.ModTime(), f)
+}
+
+// stallTimeout is how long a download may move no byte before it is cut.
+const stallTimeout = time.Minute
+
+// flowing moves the server's write deadline along while bytes flow: a
+// RAW file or a video over a phone's slow link takes longer than the
+// server's WriteTimeout, a client that stops reading does not.
+type flowing struct {
+	http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func (f flowing) Write(p []byte) (int, error) {
+	f.rc.SetWriteDeadline(time.Now().Add(stallTimeout))
+	return f.ResponseWriter.Write(p)
 }

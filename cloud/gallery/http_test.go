@@ -281,3 +281,41 @@ func TestGuessingIsLimited(t *testing.T) {
 		t.Errorf("after waiting: %s", res.Status)
 	}
 }
+
+// A download longer than the server's WriteTimeout goes on while bytes
+// flow (a RAW file over a phone's link).
+func TestSlowDownload(t *testing.T) {
+	r := newRig(t, gallery.TimelapseConfig{Off: true}, "cam")
+	big := make([]byte, 8<<20)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	r.svc.Stored(r.put(t, "cam", "20261126120000.cr2", big, time.Date(2026, 11, 26, 12, 0, 0, 0, paris)))
+	r.run(t)
+	r.drain(t)
+	_, token, _ := gallery.NewLink(ctx, r.db, "cam", "", r.now)
+	ps, _ := r.db.DayPhotos(ctx, "cam", "2026-11-26")
+	srv := httptest.NewUnstartedServer(r.svc.Handler())
+	srv.Config.WriteTimeout = 300 * time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	res, err := http.Get(fmt.Sprintf("%s%sphoto/%d/original", srv.URL, gallery.LinkPath(token), ps[0].ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var got []byte
+	buf := make([]byte, 256<<10)
+	start := time.Now()
+	for {
+		n, err := res.Body.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // a slow reader
+	}
+	if len(got) != len(big) || string(got) != string(big) {
+		t.Errorf("got %d bytes of %d in %v, past a WriteTimeout of 300ms", len(got), len(big), time.Since(start).Round(time.Millisecond))
+	}
+}
