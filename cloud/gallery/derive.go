@@ -183,9 +183,10 @@ func (s *Service) retry(ctx context.Context, p ingest.Stored, err error) {
 	context.AfterFunc(ctx, func() { timer.Stop() })
 }
 
-// Derive makes a photo's thumbnail and web-size copy (a JPEG's; other
-// files have none) unless they exist, then enters the photo in the index.
-// A JPEG that cannot be decoded is indexed without them, for download.
+// Derive makes a photo's thumbnail and web-size copy unless they exist,
+// then enters the photo in the index: a JPEG's, or a RAW file's from the
+// JPEG preview it embeds; other files, and a JPEG that cannot be decoded,
+// are indexed without them, for download.
 func (s *Service) Derive(ctx context.Context, p ingest.Stored) error {
 	if err := validName(p.Name); err != nil {
 		return err
@@ -200,8 +201,17 @@ func (s *Service) Derive(ctx context.Context, p ingest.Stored) error {
 		captured = captureFromName(p.Name, s.cfg.Location, fi.ModTime())
 	}
 	derived := false
-	if isJPEG(p.Name) {
-		switch err := s.derive(ctx, p.Device, p.Name, f); {
+	var src io.ReadSeeker = f
+	if !isJPEG(p.Name) {
+		// A RAW file's own JPEG preview, if it has one Go can read.
+		if prev, err := rawPreview(f, fi.Size()); err == nil {
+			src = prev
+		} else {
+			src = nil
+		}
+	}
+	if src != nil {
+		switch err := s.derive(ctx, p.Device, p.Name, src); {
 		case err == nil:
 			derived = true
 		case process.IsBadInput(err):

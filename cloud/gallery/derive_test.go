@@ -15,9 +15,10 @@ import (
 func TestMain(m *testing.M) { os.Exit(statetest.Main(m)) }
 
 // Every stored photo gets its thumbnail and web-size copy once, in the
-// background, and enters the index with its capture day; a RAW file and
-// a broken JPEG are indexed for download only; a link planted in the
-// tree is never followed.
+// background, and enters the index with its capture day; a RAW file's
+// are made from its embedded preview; a RAW file without one and a
+// broken JPEG are indexed for download only; a link planted in the tree
+// is never followed.
 func TestDeriveAtIngest(t *testing.T) {
 	r := newRig(t, gallery.TimelapseConfig{Off: true}, "cam")
 	r.run(t)
@@ -25,6 +26,8 @@ func TestDeriveAtIngest(t *testing.T) {
 	r.svc.Stored(r.put(t, "cam", "2026/11/26/20261126233000.jpg", picture(t, 3000, 2000, 160), late))
 	r.svc.Stored(r.put(t, "cam", "2026/11/26/20261126233000.cr2", []byte("II*\x00 a raw file"), late))
 	r.svc.Stored(r.put(t, "cam", "2026/11/26/broken.jpg", []byte("\xff\xd8\xff\xe0 not much of a JPEG"), late))
+	// A RAW file with its camera's preview.
+	r.svc.Stored(r.put(t, "cam", "2026/11/26/20261126233500.cr2", gallery.CR2ForTest(picture(t, 1200, 800, 90), picture(t, 160, 120, 90)), late))
 	// A portrait picture with no capture time: the name says when.
 	r.svc.Stored(r.put(t, "cam", "2026/11/27/20261127081500.jpg", picture(t, 1000, 3000, 100), time.Time{}))
 	// A link to another device's photo, planted in cam's tree.
@@ -43,6 +46,8 @@ func TestDeriveAtIngest(t *testing.T) {
 		{"thumb", "2026/11/26/20261126233000.jpg", size{320, 213}},
 		{"web", "2026/11/27/20261127081500.jpg", size{640, 1920}},
 		{"thumb", "2026/11/27/20261127081500.jpg", size{107, 320}},
+		{"web", "2026/11/26/20261126233500.cr2", size{1200, 800}},
+		{"thumb", "2026/11/26/20261126233500.cr2", size{320, 213}},
 	} {
 		got := decoded(t, filepath.Join(r.root, ".derived", c.kind, "cam", filepath.FromSlash(c.name)))
 		if got.X != c.want.w || got.Y != c.want.h {
@@ -53,7 +58,7 @@ func TestDeriveAtIngest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(days) != 2 || days[0].Day != "2026-11-27" || days[0].Photos != 1 || days[1].Day != "2026-11-26" || days[1].Photos != 3 || days[1].Derived != 1 {
+	if len(days) != 2 || days[0].Day != "2026-11-27" || days[0].Photos != 1 || days[1].Day != "2026-11-26" || days[1].Photos != 4 || days[1].Derived != 2 {
 		t.Errorf("days: %+v", days)
 	}
 	ps, _ := r.db.DayPhotos(ctx, "cam", "2026-11-27")

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -134,8 +135,16 @@ func (s *Service) makeTimelapse(ctx context.Context, k state.DayKey) (int, int64
 	}
 	webDir := s.derivedDir(kindWeb, k.Device)
 	var frames []string
+	// A capture of RAW and JPEG is one frame, the JPEG's: the two share
+	// their name but for its extension.
+	byStem := map[string]int{}
 	for _, p := range ps {
 		if !p.Derived {
+			continue
+		}
+		stem := strings.TrimSuffix(p.Name, path.Ext(p.Name))
+		i, seen := byStem[stem]
+		if seen && !isJPEG(p.Name) {
 			continue
 		}
 		// Only regular files, reached without a link: what ffmpeg opens
@@ -146,7 +155,13 @@ func (s *Service) makeTimelapse(ctx context.Context, k state.DayKey) (int, int64
 			continue
 		}
 		f.Close()
-		frames = append(frames, filepath.Join(webDir, filepath.FromSlash(p.Name)))
+		frame := filepath.Join(webDir, filepath.FromSlash(p.Name))
+		if seen {
+			frames[i] = frame
+			continue
+		}
+		byStem[stem] = len(frames)
+		frames = append(frames, frame)
 	}
 	if len(frames) == 0 {
 		return 0, 0, errors.New("no picture with a web-size copy")

@@ -130,6 +130,9 @@ func TestDailyTimelapse(t *testing.T) {
 		at := time.Date(2026, 11, 26, 8, 10*i, 0, 0, paris)
 		r.svc.Stored(r.put(t, "cam", at.Format("20060102150405.jpg"), picture(t, 640, 480, uint8(50+30*i)), at))
 	}
+	// One capture was RAW+JPEG: one frame still.
+	at := time.Date(2026, 11, 26, 8, 20, 0, 0, paris)
+	r.svc.Stored(r.put(t, "cam", at.Format("20060102150405.cr2"), gallery.CR2ForTest(picture(t, 640, 480, 10), picture(t, 160, 120, 10)), at))
 	r.svc.Stored(r.put(t, "cam", "20261127080000.jpg", picture(t, 640, 480, 100), time.Date(2026, 11, 27, 8, 0, 0, 0, paris)))
 	r.drain(t)
 
@@ -181,7 +184,7 @@ func TestDailyTimelapse(t *testing.T) {
 	// grows.
 	r2 := newRig(t, gallery.TimelapseConfig{Off: true, FFmpeg: "/bin/false"}, "cam")
 	r2.run(t)
-	at := time.Date(2026, 11, 26, 8, 0, 0, 0, paris)
+	at = time.Date(2026, 11, 26, 8, 0, 0, 0, paris)
 	r2.svc.Stored(r2.put(t, "cam", "20261126080000.jpg", picture(t, 64, 48, 100), at))
 	r2.drain(t)
 	var nexts []time.Duration
