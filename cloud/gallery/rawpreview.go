@@ -2,11 +2,12 @@ package gallery
 
 import (
 	"bufio"
-	"encoding/binary"
 	"errors"
 	"image/jpeg"
 	"io"
 	"sort"
+
+	"github.com/lapsebox/lapsebox/internal/tiff"
 )
 
 // Limits of the walk through a RAW file's TIFF structure: enough for the
@@ -42,13 +43,8 @@ func rawPreview(r io.ReaderAt, size int64) (*io.SectionReader, error) {
 	if _, err := r.ReadAt(head[:], 0); err != nil {
 		return nil, errNoPreview
 	}
-	var bo binary.ByteOrder
-	switch string(head[:4]) {
-	case "II*\x00":
-		bo = binary.LittleEndian
-	case "MM\x00*":
-		bo = binary.BigEndian
-	default:
+	bo := tiff.ByteOrder(head[:])
+	if bo == nil {
 		return nil, errNoPreview
 	}
 	type span struct{ off, n int64 }
