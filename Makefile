@@ -85,6 +85,8 @@ bench: deps libusb
 	$(GO) test -run '^$$' -bench Idle -benchtime 1x ./cmd/statusd/
 	$(GO) test -run '^$$' -bench PageInChromium -benchtime 20x ./appliance/status/
 	$(GO) test -run '^$$' -bench IngestTwoStores -benchtime 20x ./cloud/ingest/
+	$(GO) test -run '^$$' -bench Derive18MP -benchtime 5x ./cloud/gallery/
+	$(GO) test -run '^$$' -bench Timelapse288 -benchtime 1x ./cloud/gallery/
 	scripts/bench-process
 
 fmt:

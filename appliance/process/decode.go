@@ -9,6 +9,8 @@ import (
 	"image"
 	"image/jpeg"
 	"io"
+
+	"github.com/lapsebox/lapsebox/internal/tiff"
 )
 
 // DefaultMaxPixels is the largest photo Process decodes unless
@@ -216,16 +218,8 @@ func (c *errRecorder) Read(p []byte) (int, error) {
 // structure (the APP1 payload after "Exif\0\0"), or 0 if there is none or
 // it is not 1 to 8.
 func exifOrientation(t []byte) int {
-	if len(t) < 8 {
-		return 0
-	}
-	var bo binary.ByteOrder
-	switch string(t[:4]) {
-	case "II*\x00":
-		bo = binary.LittleEndian
-	case "MM\x00*":
-		bo = binary.BigEndian
-	default:
+	bo := tiff.ByteOrder(t)
+	if len(t) < 8 || bo == nil {
 		return 0
 	}
 	off := int(bo.Uint32(t[4:]))

@@ -45,19 +45,6 @@ func startBrowser(t testing.TB) *cdp.Browser {
 	return b
 }
 
-// screenshotDir is where the screenshots are kept: $LAPSEBOX_SCREENSHOTS,
-// else the repository's build/screenshots.
-func screenshotDir(t testing.TB) string {
-	dir := os.Getenv("LAPSEBOX_SCREENSHOTS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "build", "screenshots")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // The page in headless Chromium at a desktop's and a phone's width, fed
 // by the recorded status files: every section renders with content,
 // nothing is wider than the window, the latest picture loads, the
@@ -65,7 +52,7 @@ func screenshotDir(t testing.TB) string {
 func TestPageInChromium(t *testing.T) {
 	b := startBrowser(t)
 	base := serveDevice(t, recordedDevice(t, false))
-	shots := screenshotDir(t)
+	shots := cdp.ScreenshotDir(t)
 	for _, tc := range []struct {
 		name          string
 		width, height int

@@ -71,10 +71,7 @@ func fleetOfFour(t *testing.T) *servertest.Cloud {
 func TestFleetPageInChromium(t *testing.T) {
 	b := cdp.Start(t)
 	r := fleetOfFour(t)
-	shots := os.Getenv("LAPSEBOX_SCREENSHOTS")
-	if shots == "" {
-		shots = t.TempDir()
-	}
+	shots := cdp.ScreenshotDir(t)
 	must := func(err error) {
 		t.Helper()
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lapsebox/lapsebox/cloud/fleet"
+	"github.com/lapsebox/lapsebox/cloud/gallery"
 	"github.com/lapsebox/lapsebox/internal/strictjson"
 )
 
@@ -55,6 +56,38 @@ type Config struct {
 	// fleet page, the metrics and the log).
 	Webhook *WebhookConfig `json:"webhook,omitempty"`
 	SMTP    *SMTPConfig    `json:"smtp,omitempty"`
+	// Pages configures the customers' pages (cloud/gallery).
+	Pages PagesConfig `json:"pages"`
+}
+
+// PagesConfig configures the customers' pages.
+type PagesConfig struct {
+	// LiveRefresh is how often a live page looks for a newer picture
+	// (default 30s).
+	LiveRefresh Duration        `json:"live_refresh,omitempty"`
+	Timelapse   TimelapseConfig `json:"timelapse"`
+}
+
+// TimelapseConfig configures the daily time-lapse videos.
+type TimelapseConfig struct {
+	// Off: no videos.
+	Off bool `json:"off,omitempty"`
+	// After is how long after midnight (time_zone's) a day's video is
+	// made (default 1h).
+	After Duration `json:"after,omitempty"`
+	// FPS is the frame rate (default 25).
+	FPS int `json:"fps,omitempty"`
+	// Deflicker evens out the brightness between frames.
+	Deflicker bool `json:"deflicker,omitempty"`
+	// BackfillDays is how many past days get a video at most (default 30).
+	BackfillDays int `json:"backfill_days,omitempty"`
+	// FFmpeg is the ffmpeg program (default: ffmpeg in PATH).
+	FFmpeg string `json:"ffmpeg,omitempty"`
+}
+
+func (t TimelapseConfig) config() gallery.TimelapseConfig {
+	return gallery.TimelapseConfig{Off: t.Off, After: time.Duration(t.After), FPS: t.FPS, Deflicker: t.Deflicker,
+		Backfill: t.BackfillDays, FFmpeg: t.FFmpeg}
 }
 
 // IngestConfig bounds the uploads (see cloud/ingest).

@@ -79,3 +79,21 @@ func TestArchiveConfig(t *testing.T) {
 		t.Errorf("defaults: %v, %d", iv, rate)
 	}
 }
+
+func TestLoadPagesConfig(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "cloudd.json")
+	os.WriteFile(p, []byte(`{"root": "/srv/lapsebox",
+  "pages": {"live_refresh": "10s", "timelapse": {"after": "90m", "fps": 30, "deflicker": true, "backfill_days": 7, "ffmpeg": "/opt/ffmpeg"}}}`), 0o600)
+	c, err := LoadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := c.Pages.Timelapse.config()
+	if time.Duration(c.Pages.LiveRefresh) != 10*time.Second || tl.After != 90*time.Minute || tl.FPS != 30 || !tl.Deflicker || tl.Backfill != 7 || tl.FFmpeg != "/opt/ffmpeg" || tl.Off {
+		t.Errorf("pages: %+v, %+v", c.Pages, tl)
+	}
+	os.WriteFile(p, []byte(`{"root": "x", "pages": {"timelapse": {"deflickr": true}}}`), 0o600)
+	if _, err := LoadConfig(p); err == nil || !strings.Contains(err.Error(), `unknown field "deflickr"`) {
+		t.Errorf("a misspelt key: %v", err)
+	}
+}

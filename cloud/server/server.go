@@ -1,13 +1,15 @@
 // Package server assembles cloudd from its parts: the ingest of photos
 // (cloud/ingest), the fleet's supervision (cloud/fleet) on its state
-// (cloud/state), the operators' login (cloud/operator) and the
-// notification channels (cloud/notify), on a public and a private HTTP
+// (cloud/state), the operators' login (cloud/operator), the customers'
+// pages (cloud/gallery) and the notification channels (cloud/notify), on
+// a public and a private HTTP
 // server with the ingest's limits. cmd/cloudd runs it; the host tool's
 // demo and the tests run it in-process.
 //
 // The public server (Listen) serves the devices' API under /v1/ (uploads
-// and heartbeats, with the devices' tokens) and the fleet page with the
-// operators' login. The admin server (AdminListen) serves, without
+// and heartbeats, with the devices' tokens), the fleet page with the
+// operators' login, and the cameras' pages under /p/ with public links'
+// tokens. The admin server (AdminListen) serves, without
 // authentication, /metrics, /api/v1/devices and /status: keep it on a
 // private address.
 package server
@@ -28,6 +30,7 @@ import (
 
 	"github.com/lapsebox/lapsebox/appliance/heartbeat"
 	"github.com/lapsebox/lapsebox/cloud/fleet"
+	"github.com/lapsebox/lapsebox/cloud/gallery"
 	"github.com/lapsebox/lapsebox/cloud/ingest"
 	"github.com/lapsebox/lapsebox/cloud/notify"
 	"github.com/lapsebox/lapsebox/cloud/operator"
@@ -49,6 +52,8 @@ type Server struct {
 	Ingest *ingest.Server
 	Fleet  *fleet.Service
 	Auth   *operator.Auth
+	// Gallery is the customers' pages behind public links.
+	Gallery *gallery.Service
 	// Releases holds the published releases (<root>/.releases).
 	Releases *releases.Store
 	log      *slog.Logger
@@ -132,6 +137,8 @@ func Open(ctx context.Context, cfg Config, o Options) (*Server, error) {
 	if cfg.PublicURL != "" {
 		pageURL = strings.TrimSuffix(cfg.PublicURL, "/") + fleet.PagePath
 	}
+	s.Gallery = gallery.New(gallery.Config{DB: db, Root: cfg.Root, Location: loc, Now: o.Now, Logger: o.Logger,
+		LiveRefresh: time.Duration(cfg.Pages.LiveRefresh), Timelapse: cfg.Pages.Timelapse.config()})
 	s.Fleet = fleet.New(fleet.Config{DB: db, Rules: rules, Channels: channels, Location: loc, Now: o.Now, Logger: o.Logger, PageURL: pageURL})
 	replica, err := cfg.Archive.replica(cfg.Root, cfg.Ingest.MaxSize)
 	if err != nil {
@@ -149,7 +156,7 @@ func Open(ctx context.Context, cfg Config, o Options) (*Server, error) {
 	s.Ingest, err = ingest.New(ingest.Config{
 		Root: cfg.Root, Spool: cfg.Spool, MaxSize: cfg.Ingest.MaxSize, Expire: time.Duration(cfg.Ingest.Expire),
 		MaxUploads: cfg.Ingest.MaxUploads, MaxSpoolBytes: cfg.Ingest.MaxSpoolBytes, Logger: o.Logger,
-		Stored: s.Fleet.Stored, Replica: replica,
+		Stored: func(p ingest.Stored) { s.Fleet.Stored(p); s.Gallery.Stored(p) }, Replica: replica,
 	})
 	if err != nil {
 		db.Close()
@@ -224,6 +231,10 @@ func (s *Server) PublicHandler() http.Handler {
 	page := s.Auth.Require(s.Fleet.PageHandler())
 	mux.Handle(fleet.PagePath, page)
 	mux.Handle(fleet.ThumbPath, page)
+	links := s.Auth.Require(s.Gallery.LinksHandler(s.Config.PublicURL))
+	mux.Handle(gallery.LinksPath, links)
+	mux.Handle(gallery.LinksPath+"/", links)
+	mux.Handle(gallery.PathPrefix, s.Gallery.Handler())
 	mux.Handle("GET /{$}", http.RedirectHandler(fleet.PagePath, http.StatusSeeOther))
 	return mux
 }
@@ -290,8 +301,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); s.Fleet.Run(ctx) }()
+	go func() { defer wg.Done(); s.Gallery.Run(ctx) }()
 	go func() { defer wg.Done(); s.housekeeping(ctx) }()
 	if s.Ingest.Archive().Replica != nil {
 		interval, rate := s.Config.Archive.scrub()

@@ -88,11 +88,9 @@ func (db *DB) Devices(ctx context.Context) ([]Device, error) {
 		if err := rows.Scan(&d.Name, &sum, &created, &d.Note); err != nil {
 			return nil, fmt.Errorf("state: listing devices: %w", err)
 		}
-		h, err := hex.DecodeString(sum)
-		if err != nil || len(h) != 32 {
-			return nil, fmt.Errorf("state: device %q: corrupt token hash", d.Name)
+		if d.TokenSHA256, err = parseSum(sum); err != nil {
+			return nil, fmt.Errorf("state: device %q: %w", d.Name, err)
 		}
-		d.TokenSHA256 = [32]byte(h)
 		d.Created = fromMS(created)
 		out = append(out, d)
 	}
@@ -111,3 +109,12 @@ func (db *DB) HasDevice(ctx context.Context, name string) (bool, error) {
 
 // isNoRows reports whether err is sql.ErrNoRows.
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+
+// parseSum decodes a token's SHA-256 as the state keeps it, in hex.
+func parseSum(s string) ([32]byte, error) {
+	h, err := hex.DecodeString(s)
+	if err != nil || len(h) != 32 {
+		return [32]byte{}, errors.New("corrupt token hash")
+	}
+	return [32]byte(h), nil
+}

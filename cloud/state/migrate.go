@@ -17,8 +17,7 @@ type migration struct {
 	stmts   []string
 }
 
-// migrations is the schema's history. The photo index and the customer
-// links come as versions 2, 3, … (see docs/cloud.md).
+// migrations is the schema's history (see docs/cloud.md).
 var migrations = []migration{
 	{1, "fleet: devices, status, heartbeats, alerts, notifications, operators", []string{
 		`CREATE TABLE devices (
@@ -123,6 +122,52 @@ var migrations = []migration{
 			expires_ms BIGINT NOT NULL
 		)`,
 		`CREATE INDEX sessions_expires ON sessions (expires_ms)`,
+	}},
+	{2, "customer pages: public links, photo index, time-lapses", []string{
+		// A public link by the SHA-256 of its token: the token itself is
+		// shown once and kept nowhere. A revoked link stays listed.
+		`CREATE TABLE links (
+			id {{id}},
+			token_sha256 TEXT NOT NULL UNIQUE,
+			device TEXT NOT NULL REFERENCES devices(name) ON DELETE CASCADE,
+			note TEXT NOT NULL DEFAULT '',
+			created_ms BIGINT NOT NULL,
+			revoked_ms BIGINT NOT NULL DEFAULT 0
+		)`,
+		// Every received photo once its derived copies are made (or it
+		// has none, as a RAW file): the archive's days and pages, and the
+		// live page's latest picture. day is the capture's calendar day
+		// where the fleet's days begin.
+		`CREATE TABLE photos (
+			id {{id}},
+			device TEXT NOT NULL REFERENCES devices(name) ON DELETE CASCADE,
+			name TEXT NOT NULL,
+			day TEXT NOT NULL,
+			captured_ms BIGINT NOT NULL,
+			bytes BIGINT NOT NULL,
+			derived INTEGER NOT NULL,
+			UNIQUE (device, name)
+		)`,
+		`CREATE INDEX photos_day ON photos (device, day, captured_ms)`,
+		`CREATE INDEX photos_captured ON photos (device, derived, captured_ms)`,
+		// One row per device and day whose time-lapse was started: a
+		// queue with leases (one maker at a time over every cloudd),
+		// retries with backoff, and the progress the archive shows.
+		`CREATE TABLE timelapses (
+			device TEXT NOT NULL REFERENCES devices(name) ON DELETE CASCADE,
+			day TEXT NOT NULL,
+			state TEXT NOT NULL,
+			frames INTEGER NOT NULL DEFAULT 0,
+			done_frames INTEGER NOT NULL DEFAULT 0,
+			attempts INTEGER NOT NULL DEFAULT 0,
+			next_ms BIGINT NOT NULL DEFAULT 0,
+			lease_owner TEXT NOT NULL DEFAULT '',
+			lease_ms BIGINT NOT NULL DEFAULT 0,
+			bytes BIGINT NOT NULL DEFAULT 0,
+			last_error TEXT NOT NULL DEFAULT '',
+			updated_ms BIGINT NOT NULL DEFAULT 0,
+			PRIMARY KEY (device, day)
+		)`,
 	}},
 }
 

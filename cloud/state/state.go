@@ -238,6 +238,28 @@ func (db *DB) queryRow(ctx context.Context, q querier, query string, args ...any
 	return q.QueryRowContext(ctx, db.d.q(query), args...)
 }
 
+// queryAll runs a query and scans each row with scan; what names the
+// query in errors.
+func queryAll[T any](ctx context.Context, db *DB, what string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.query(ctx, db.sql, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("state: %s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("state: %s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("state: %s: %w", what, err)
+	}
+	return out, nil
+}
+
 // inTx runs fn in a transaction, committed if fn returns nil.
 func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := db.sql.BeginTx(ctx, nil)

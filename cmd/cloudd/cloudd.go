@@ -1,9 +1,11 @@
 // Binary cloudd is lapsebox's central server: it receives the fleet's
 // photos over tus (resumable uploads) and stores them under
 // <root>/<device>/, receives each device's heartbeat, raises alerts
-// (webhook, e-mail), and serves the fleet page to operators, metrics to
-// Prometheus and a JSON API to the Nagios check. SECURITY.md says what
-// each endpoint exposes; docs/cloud.md how to run it.
+// (webhook, e-mail), and serves the fleet page to operators, each
+// camera's live page, archive and daily time-lapse to its customers
+// (behind public links), metrics to Prometheus and a JSON API to the
+// Nagios check. SECURITY.md says what each endpoint exposes;
+// docs/cloud.md how to run it.
 //
 // On one machine it needs nothing but a directory: its state is an
 // embedded database under it, created on the first start with an
@@ -15,6 +17,8 @@
 //	cloudd -root /srv/lapsebox operator add|password|list [NAME]
 //	cloudd -config /etc/lapsebox/cloudd.json scrub [-rate BYTES]
 //	                                                check and repair both copies of every photo now
+//	cloudd -root /srv/lapsebox link add DEVICE [NOTE]  a public link to a camera's pages, printed once
+//	cloudd -root /srv/lapsebox link list|revoke ID|revoke DEVICE
 //
 // For production, a configuration file (-config) names the addresses,
 // TLS, a PostgreSQL database shared by several cloudd, the alerts'
@@ -36,10 +40,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/lapsebox/lapsebox/cloud/gallery"
 	"github.com/lapsebox/lapsebox/cloud/ingest"
 	"github.com/lapsebox/lapsebox/cloud/operator"
 	"github.com/lapsebox/lapsebox/cloud/server"
@@ -191,9 +197,13 @@ func command(ctx context.Context, cfg server.Config, args []string, out io.Write
 		return err
 	}
 	defer db.Close()
-	usage := errors.New("usage: cloudd [flags] device add|list|remove|token [NAME], operator add|password|list [NAME], or scrub [-rate BYTES]")
+	usage := errors.New("usage: cloudd [flags] device add|list|remove|token [NAME], operator add|password|list [NAME], " +
+		"link add DEVICE [NOTE]|list|revoke ID|revoke DEVICE, or scrub [-rate BYTES]")
 	if len(args) < 2 {
 		return usage
+	}
+	if args[0] == "link" {
+		return linkCommand(ctx, db, cfg, args[1:], out, usage)
 	}
 	name := ""
 	if len(args) > 2 {
@@ -310,6 +320,61 @@ func scrub(ctx context.Context, cfg server.Config, args []string, out io.Writer)
 		return fmt.Errorf("%d photos have no good copy left; see above", r.Unrepairable)
 	}
 	return nil
+}
+
+// linkCommand makes, lists and revokes the public links to cameras'
+// pages.
+func linkCommand(ctx context.Context, db *state.DB, cfg server.Config, args []string, out io.Writer, usage error) error {
+	switch {
+	case args[0] == "add" && (len(args) == 2 || len(args) == 3):
+		note := ""
+		if len(args) == 3 {
+			note = args[2]
+		}
+		id, token, err := gallery.NewLink(ctx, db, args[1], note, time.Now())
+		if err != nil {
+			return err
+		}
+		link := gallery.LinkPath(token)
+		if cfg.PublicURL != "" {
+			link = strings.TrimSuffix(cfg.PublicURL, "/") + link
+		} else {
+			link += "   (after this server's address; set public_url to print the whole link)"
+		}
+		fmt.Fprintf(out, "link %d to %s (shown only this once; anyone who has it sees the camera's pages until it is revoked):\n%s\n", id, args[1], link)
+		return nil
+	case args[0] == "list" && len(args) == 1:
+		ls, err := db.Links(ctx)
+		if err != nil {
+			return err
+		}
+		for _, l := range ls {
+			st := "live"
+			if !l.Revoked.IsZero() {
+				st = "revoked " + l.Revoked.Local().Format(time.DateTime)
+			}
+			fmt.Fprintf(out, "%-6d %-24s made %s, %s  %s\n", l.ID, l.Device, l.Created.Local().Format(time.DateTime), st, l.Note)
+		}
+		return nil
+	case args[0] == "revoke" && len(args) == 2:
+		if id, err := strconv.ParseInt(args[1], 10, 64); err == nil {
+			if err := db.RevokeLink(ctx, id, time.Now()); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "link %d revoked\n", id)
+			return nil
+		}
+		n, err := db.RevokeLinks(ctx, args[1], time.Now())
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("link revoke %s: no live link of that ID or device", args[1])
+		}
+		fmt.Fprintf(out, "%d link(s) to %s revoked\n", n, args[1])
+		return nil
+	}
+	return usage
 }
 
 func main() {

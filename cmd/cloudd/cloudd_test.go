@@ -104,3 +104,60 @@ func TestConfiguration(t *testing.T) {
 		t.Errorf("configuration %+v", c)
 	}
 }
+
+// Public links: printed once with the public URL, kept as a hash, listed,
+// revoked by ID or by device.
+func TestLinkCommands(t *testing.T) {
+	ctx := context.Background()
+	cfg := server.Config{Root: t.TempDir(), PublicURL: "https://cloud.example.com/"}
+	run := func(args ...string) (string, error) {
+		var b bytes.Buffer
+		err := command(ctx, cfg, args, &b)
+		return b.String(), err
+	}
+	if _, err := run("device", "add", "glacier-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run("link", "add", "nosuch"); !errors.Is(err, state.ErrNotFound) {
+		t.Errorf("a link to an unknown device: %v", err)
+	}
+	out, err := run("link", "add", "glacier-1", "for the architect")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`^link 1 to glacier-1 .*\nhttps://cloud\.example\.com/p/([A-Z2-7]{26})/\n$`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("link add printed %q", out)
+	}
+	db, err := state.Open(ctx, server.DatabaseFor(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if dev, err := db.LinkDevice(ctx, sha256.Sum256([]byte(m[1]))); dev != "glacier-1" || err != nil {
+		t.Errorf("the printed token opens %q, %v", dev, err)
+	}
+	run("link", "add", "glacier-1")
+	out, _ = run("link", "list")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 2 || !strings.Contains(lines[0], "live  for the architect") || strings.Contains(out, m[1]) {
+		t.Errorf("link list: %q", out)
+	}
+	if out, err := run("link", "revoke", "1"); err != nil || out != "link 1 revoked\n" {
+		t.Errorf("revoke 1: %q, %v", out, err)
+	}
+	if _, err := db.LinkDevice(ctx, sha256.Sum256([]byte(m[1]))); !errors.Is(err, state.ErrNotFound) {
+		t.Errorf("a revoked token: %v", err)
+	}
+	if _, err := run("link", "revoke", "1"); !errors.Is(err, state.ErrNotFound) {
+		t.Errorf("revoking twice: %v", err)
+	}
+	if out, err := run("link", "revoke", "glacier-1"); err != nil || out != "1 link(s) to glacier-1 revoked\n" {
+		t.Errorf("revoke glacier-1: %q, %v", out, err)
+	}
+	if _, err := run("link", "revoke", "glacier-1"); err == nil {
+		t.Error("revoking a device with no live link said nothing")
+	}
+	if _, err := run("link", "frobnicate"); err == nil || !strings.Contains(err.Error(), "usage") {
+		t.Errorf("an unknown link command: %v", err)
+	}
+}

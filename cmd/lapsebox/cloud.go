@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/config"
+	"github.com/lapsebox/lapsebox/cloud/gallery"
 	"github.com/lapsebox/lapsebox/cloud/ingest"
 	"github.com/lapsebox/lapsebox/cloud/operator"
 	"github.com/lapsebox/lapsebox/cloud/server"
@@ -27,6 +28,7 @@ const demoCloudAddr = "10.0.2.100:8081"
 type demoCloud struct {
 	addr, admin, photos string
 	operator, password  string
+	pages               string // a public link to the VM's camera pages
 	stop                context.CancelFunc
 	done                chan error
 }
@@ -57,6 +59,10 @@ func startCloud(ctx context.Context, m *image.Manifest, vmDisk, root string) (*d
 	}
 	if err == nil {
 		err = s.ReloadDevices(ctx)
+	}
+	var link string
+	if err == nil {
+		_, link, err = gallery.NewLink(ctx, s.DB, m.Hostname, "the demo", time.Now())
 	}
 	if err != nil {
 		s.DB.Close()
@@ -96,7 +102,7 @@ func startCloud(ctx context.Context, m *image.Manifest, vmDisk, root string) (*d
 	}
 	sctx, stop := context.WithCancel(context.Background())
 	c := &demoCloud{addr: s.PublicAddr(), admin: s.AdminAddr(), photos: filepath.Join(root, m.Hostname),
-		operator: "admin", password: password, stop: stop, done: make(chan error, 1)}
+		operator: "admin", password: password, pages: gallery.LinkPath(link), stop: stop, done: make(chan error, 1)}
 	go func() { c.done <- s.Serve(sctx) }()
 	return c, nil
 }

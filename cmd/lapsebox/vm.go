@@ -83,6 +83,7 @@ func runVM(ctx context.Context, args []string) error {
 		cfg.ToHost = append(cfg.ToHost, qemu.GuestForward{GuestAddr: demoCloudAddr, HostAddr: c.addr})
 		notes = append(notes, fmt.Sprintf("  cloudd:   http://%s/, pictures arrive in %s", c.addr, c.photos),
 			fmt.Sprintf("  fleet:    http://%s/fleet  user %s, password %s", c.addr, c.operator, c.password),
+			fmt.Sprintf("  pages:    http://%s%s  the camera's live page and archive, for customers", c.addr, c.pages),
 			fmt.Sprintf("  metrics:  http://%s/metrics, check: lapsebox check -server http://%s -device %s", c.admin, c.admin, m.Hostname))
 	}
 	vm, err := qemu.Start(ctx, cfg)

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -300,4 +301,31 @@ func (b *Browser) Screenshot(path string, fullPage bool) error {
 		return err
 	}
 	return os.WriteFile(path, png, 0o644)
+}
+
+// ScreenshotDir is where tests keep their screenshots:
+// $LAPSEBOX_SCREENSHOTS, else build/screenshots in the module's root
+// (the directory of go.mod above the test's).
+func ScreenshotDir(tb testing.TB) string {
+	tb.Helper()
+	dir := os.Getenv("LAPSEBOX_SCREENSHOTS")
+	if dir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for d := wd; ; d = filepath.Dir(d) {
+			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+				dir = filepath.Join(d, "build", "screenshots")
+				break
+			}
+			if filepath.Dir(d) == d {
+				tb.Fatalf("cdp: no go.mod above %s", wd)
+			}
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	return dir
 }

@@ -135,6 +135,8 @@ var packages = map[string]string{
 	"curl":                "curl",
 	"debugfs":             "e2fsprogs",
 	"e2fsck":              "e2fsprogs",
+	"ffmpeg":              "ffmpeg",
+	"ffprobe":             "ffmpeg",
 	"fsck.vfat":           "dosfstools",
 	"gcc":                 "gcc",
 	"make":                "make",
@@ -154,6 +156,7 @@ var packages = map[string]string{
 	"unsquashfs":          "squashfs-tools",
 
 	NginxDAV:                          "libnginx-mod-http-dav-ext",
+	"/usr/bin/convert":                "imagemagick",
 	"/usr/share/OVMF/OVMF_CODE_4M.fd": "ovmf",
 	"/usr/lib/systemd/boot/efi/systemd-bootx64.efi": "systemd-boot-efi",
 }
