@@ -1,7 +1,6 @@
 package config
 
 import (
-	"context"
 	"encoding/binary"
 	"os"
 	"path/filepath"
@@ -11,36 +10,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// watchEvery is watch with a polling interval of its own.
-func watchEvery(t *testing.T, perm string, interval time.Duration) *watched {
-	t.Helper()
-	w := &watched{runs: make(chan string, 10), refused: make(chan error, 10), reload: make(chan os.Signal, 1), done: make(chan error, 1)}
-	ctx, cancel := context.WithCancel(context.Background())
-	w.cancel = cancel
-	wt := &Watcher{PermDir: perm, Interval: interval, Logf: t.Logf, Refused: func(err error) { w.refused <- err }}
-	go func() {
-		w.done <- wt.Run(ctx, func(ctx context.Context, c *Config) error {
-			w.runs <- c.Site.Name
-			<-ctx.Done()
-			return nil
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-w.done; err != nil {
-			t.Errorf("Run after cancel: %v", err)
-		}
-	})
-	return w
-}
-
 // With a polling interval of an hour, a change is still seen: the
 // kernel tells of it. Files beside it (the store's state) do not count.
 func TestWatcherToldByTheKernel(t *testing.T) {
 	perm := t.TempDir()
 	path := filepath.Join(perm, Path)
 	replace(t, path, siteNamed("first"))
-	w := watchEvery(t, perm, time.Hour)
+	w := watchEvery(t, perm, time.Hour, nil)
 	if got := w.next(t); got != "first" {
 		t.Fatalf("first run with %q", got)
 	}
@@ -63,7 +39,7 @@ func TestWatcherToldByTheKernel(t *testing.T) {
 func TestWatcherDirectoryComesAndGoes(t *testing.T) {
 	perm := t.TempDir()
 	path := filepath.Join(perm, Path)
-	w := watchEvery(t, perm, 10*time.Millisecond)
+	w := watchEvery(t, perm, 10*time.Millisecond, nil)
 	if got := w.next(t); got != Default().Site.Name {
 		t.Fatalf("without a directory, run with %q", got)
 	}

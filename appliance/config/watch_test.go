@@ -42,10 +42,16 @@ type watched struct {
 
 func watch(t *testing.T, perm string, runErr func(name string) error) *watched {
 	t.Helper()
+	return watchEvery(t, perm, time.Millisecond, runErr)
+}
+
+// watchEvery is watch with the Watcher's polling interval.
+func watchEvery(t *testing.T, perm string, interval time.Duration, runErr func(name string) error) *watched {
+	t.Helper()
 	w := &watched{runs: make(chan string, 10), refused: make(chan error, 10), reload: make(chan os.Signal, 1), done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
-	wt := &Watcher{PermDir: perm, Interval: time.Millisecond, Reload: w.reload, Logf: t.Logf,
+	wt := &Watcher{PermDir: perm, Interval: interval, Reload: w.reload, Logf: t.Logf,
 		Refused: func(err error) { w.refused <- err }}
 	go func() {
 		w.done <- wt.Run(ctx, func(ctx context.Context, c *Config) error {
