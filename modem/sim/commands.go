@@ -424,7 +424,7 @@ func (s *Sim) cfunCmd(op, args string) reply {
 	}
 	if len(f) > 1 && f[1] == "1" {
 		// Reset: answer, then the port goes away.
-		s.resets++
+		s.reenumerate()
 		if f := s.onReset; f != nil {
 			time.AfterFunc(20*time.Millisecond, f)
 		}
@@ -546,7 +546,7 @@ func (s *Sim) pidSwitch(op, args string) reply {
 		}
 		s.pidNext = f[0]
 		if f[2] == "1" {
-			s.resets++
+			s.reenumerate()
 			if f := s.onReset; f != nil {
 				time.AfterFunc(20*time.Millisecond, f)
 			}

@@ -418,7 +418,7 @@ func (s *Sim) Storm(n int) {
 func (s *Sim) PowerCycle() {
 	s.mu.Lock()
 	f := s.onReset
-	s.resets++
+	s.reenumerate()
 	s.mu.Unlock()
 	if f != nil {
 		go f()
@@ -510,6 +510,16 @@ func (s *Sim) USBNet() (int, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.usbnet, s.pid
+}
+
+// reenumerate counts a reset and gives the modem the USB identity it
+// comes back with (AT+QCFG="usbnet", AT+CUSBPIDSWITCH): a host sees the
+// new product ID as soon as the port is back, before anything opens it.
+// s.mu is held.
+func (s *Sim) reenumerate() {
+	s.resets++
+	s.usbnet, s.pid = s.usbnetNext, s.pidNext
+	s.notifyChange()
 }
 
 // notifyChange wakes Wait; s.mu is held.
