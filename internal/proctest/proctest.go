@@ -14,8 +14,10 @@ import (
 	"time"
 )
 
-// Switches sums the voluntary and involuntary context switches of every
-// thread of pid: each is a wake-up. It fails tb if there is no such
+// Switches sums the voluntary context switches of every thread of pid:
+// each is a thread that slept and was woken. Involuntary ones (a thread
+// preempted while it ran) are left out: they count the machine's other
+// load, not the process's wake-ups. It fails tb if there is no such
 // process.
 func Switches(tb testing.TB, pid int) int {
 	tb.Helper()
@@ -49,7 +51,7 @@ func switches(pid int) (int, error) {
 			continue // a thread that ended
 		}
 		for _, line := range strings.Split(string(data), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+			if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
 				c, _ := strconv.Atoi(strings.TrimSpace(v))
 				n += c
 			}
