@@ -68,6 +68,7 @@ type Feeder struct {
 	mu        sync.Mutex
 	until     time.Time // the lease, on the monotonic clock
 	feeding   bool
+	periods   int64
 	pulses    int64
 	lastPulse time.Time
 	lastErr   error
@@ -104,12 +105,15 @@ func (f *Feeder) Run(ctx context.Context) error {
 		f.mu.Lock()
 		allowed := now.Before(f.until)
 		f.feeding = allowed
-		f.mu.Unlock()
 		if !allowed {
+			f.periods++
+			f.mu.Unlock()
 			continue
 		}
+		f.mu.Unlock()
 		err := f.Watchdog.Feed(ctx)
 		f.mu.Lock()
+		f.periods++
 		if err == nil {
 			f.pulses++
 			f.lastPulse = now
@@ -123,7 +127,8 @@ func (f *Feeder) Run(ctx context.Context) error {
 
 // FeederState is what a feeder has done.
 type FeederState struct {
-	Feeding   bool // fed at the last period
+	Feeding   bool  // fed at the last period
+	Periods   int64 // periods done with, fed or not
 	Pulses    int64
 	LastPulse time.Time
 	Err       error // the last feed's failure
@@ -133,5 +138,5 @@ type FeederState struct {
 func (f *Feeder) State() FeederState {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return FeederState{Feeding: f.feeding, Pulses: f.pulses, LastPulse: f.lastPulse, Err: f.lastErr}
+	return FeederState{Feeding: f.feeding, Periods: f.periods, Pulses: f.pulses, LastPulse: f.lastPulse, Err: f.lastErr}
 }

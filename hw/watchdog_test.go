@@ -28,9 +28,15 @@ func TestFeederOnlyWhileAllowed(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- f.Run(ctx) }()
 
+	// tick lets one period pass and waits until the feeder has judged
+	// it: a second tick sent to synchronise would itself be judged after
+	// the test moved on, against the next lease.
 	tick := func() {
+		before := f.State().Periods
 		ticks <- time.Now()
-		ticks <- time.Now() // returns once the first tick was handled
+		for f.State().Periods == before {
+			time.Sleep(time.Millisecond)
+		}
 	}
 	tick() // no lease yet
 	if n := len(chip.Changes(0)); n != 0 {
@@ -38,8 +44,9 @@ func TestFeederOnlyWhileAllowed(t *testing.T) {
 	}
 	f.Allow(time.Now().Add(time.Hour))
 	tick()
-	if st := f.State(); !st.Feeding || st.Pulses != 2 {
-		t.Errorf("allowed: %+v, want feeding with 2 pulses", st)
+	tick()
+	if st := f.State(); !st.Feeding || st.Pulses != 2 || st.Periods != 3 {
+		t.Errorf("allowed: %+v, want feeding with 2 pulses in 3 periods", st)
 	}
 	ch := chip.Changes(0)
 	if len(ch) != 4 || ch[0].Level != 1 || ch[1].Level != 0 || <-pulsed != 1 {
