@@ -12,11 +12,21 @@ type Update struct {
 	State   string    `json:"state"`
 	Updated time.Time `json:"updated"`
 
-	// Running is the build timestamp of the running root, Board its
-	// board; Channel the release channel followed.
+	// Running is the build timestamp of the running root and Version
+	// its version, Board its board; Channel the release channel
+	// followed.
 	Running time.Time `json:"running,omitzero"`
+	Version string    `json:"version,omitempty"`
 	Board   string    `json:"board,omitempty"`
 	Channel string    `json:"channel,omitempty"`
+	// Committed is the build the boot configuration names, the one the
+	// device comes back on after a reboot, and CommittedVersion its
+	// version: it differs from Running only while a release runs on
+	// trial.
+	Committed        time.Time `json:"committed,omitzero"`
+	CommittedVersion string    `json:"committedVersion,omitempty"`
+	// Trial is set while the running root is on trial.
+	Trial *Trial `json:"trial,omitempty"`
 
 	// Available is the channel's latest release, once seen.
 	Available *Release `json:"available,omitempty"`
@@ -43,7 +53,10 @@ type Release struct {
 type UpdateAttempt struct {
 	Time    time.Time `json:"time"`
 	Release Release   `json:"release"`
-	// Result is "installed" (the device runs it), "rebooting", "refused"
+	// Result is "installed" (the device runs it, committed),
+	// "rebooting" (into a release written for good), "trying" (booted on
+	// trial, not yet committed), "rolled back" (the trial failed and the
+	// device returned to its committed root: Error says why), "refused"
 	// (never tried again: Refusal says why), "failed" (tried again at
 	// the next look: Error says why).
 	Result  string `json:"result"`
@@ -60,4 +73,28 @@ type UpdateAttempt struct {
 	ResumedBytes int64 `json:"resumedBytes"`
 	// BootWritten says whether the boot file system was rewritten.
 	BootWritten bool `json:"bootWritten"`
+	// Trial says the release was booted on trial (a release whose boot
+	// file system changed cannot be: it is written for good).
+	Trial bool `json:"trial,omitempty"`
+	// Failures counts the failed trials of this release so far; at
+	// MaxTrialFailures it is refused.
+	Failures int `json:"failures,omitempty"`
+}
+
+// MaxTrialFailures is how many failed trials refuse a release: one may
+// be bad luck (a power cut during the trial), two are the release's.
+const MaxTrialFailures = 2
+
+// Trial is a release running on trial: it is committed once the health
+// model has found the appliance healthy and the central server was
+// reached from it, or the device returns to its committed root by
+// Deadline.
+type Trial struct {
+	Release Release `json:"release"`
+	// Since is when the trial began (the trial boot's updated start),
+	// Deadline when it ends without a commit.
+	Since    time.Time `json:"since"`
+	Deadline time.Time `json:"deadline"`
+	// Waiting says what the commit waits for, in a sentence.
+	Waiting string `json:"waiting,omitempty"`
 }
