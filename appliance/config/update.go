@@ -24,6 +24,11 @@ type Update struct {
 	// PollEvery is the time between two looks for a new release (each
 	// shifted by a random jitter of up to a quarter of it).
 	PollEvery time.Duration
+	// TrialTime is how long a release booted on trial has to prove
+	// itself (the health model finds nothing wrong, a scheduled picture
+	// is taken, the server is reached) before the device returns to its
+	// committed root.
+	TrialTime time.Duration
 }
 
 // channelPattern is a release channel's name (image/release.NamePattern).
@@ -35,10 +40,11 @@ type fileUpdate struct {
 	WindowStart string `json:"window_start"`
 	WindowEnd   string `json:"window_end"`
 	PollEvery   string `json:"poll_every"`
+	TrialTime   string `json:"trial_time,omitempty"`
 }
 
 func defaultUpdate() fileUpdate {
-	return fileUpdate{Channel: "stable", WindowStart: "02:00", WindowEnd: "05:00", PollEvery: "6h"}
+	return fileUpdate{Channel: "stable", WindowStart: "02:00", WindowEnd: "05:00", PollEvery: "6h", TrialTime: "20m"}
 }
 
 // parseUpdate validates the update section; the targets are parsed.
@@ -50,7 +56,7 @@ func (f *fileConfig) parseUpdate(targets []Target, bad func(field, format string
 	}
 	fu, d := *f.Update, defaultUpdate()
 	for _, e := range []struct{ v, def *string }{{&fu.Channel, &d.Channel}, {&fu.WindowStart, &d.WindowStart},
-		{&fu.WindowEnd, &d.WindowEnd}, {&fu.PollEvery, &d.PollEvery}} {
+		{&fu.WindowEnd, &d.WindowEnd}, {&fu.PollEvery, &d.PollEvery}, {&fu.TrialTime, &d.TrialTime}} {
 		if *e.v == "" {
 			*e.v = *e.def
 		}
@@ -93,6 +99,11 @@ func (f *fileConfig) parseUpdate(targets []Target, bad func(field, format string
 	} else if u.PollEvery < 10*time.Minute {
 		bad("update.poll_every", "%q: at least 10m (each look costs data)", fu.PollEvery)
 	}
+	if u.TrialTime, err = parseDuration(fu.TrialTime); err != nil {
+		bad("update.trial_time", "%v", err)
+	} else if u.TrialTime < time.Minute || u.TrialTime > 24*time.Hour {
+		bad("update.trial_time", "%q: between 1m and 24h", fu.TrialTime)
+	}
 	return u
 }
 
@@ -101,7 +112,8 @@ func (u *Update) file() *fileUpdate {
 		return nil
 	}
 	return &fileUpdate{Target: u.Target, Channel: u.Channel, WindowStart: u.WindowStart.String(),
-		WindowEnd: u.WindowEnd.String(), PollEvery: schedule.FormatDuration(u.PollEvery)}
+		WindowEnd: u.WindowEnd.String(), PollEvery: schedule.FormatDuration(u.PollEvery),
+		TrialTime: schedule.FormatDuration(u.TrialTime)}
 }
 
 // InWindow reports whether t (in the site's time zone) is inside the

@@ -17,15 +17,15 @@ func TestUpdateSection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u := c.Update; u == nil || u.Channel != "stable" || u.PollEvery != 6*time.Hour || u.WindowStart.String() != "02:00" || u.WindowEnd.String() != "05:00" {
+	if u := c.Update; u == nil || u.Channel != "stable" || u.PollEvery != 6*time.Hour || u.WindowStart.String() != "02:00" || u.WindowEnd.String() != "05:00" || u.TrialTime != 20*time.Minute {
 		t.Errorf("empty update section %+v, want the defaults", u)
 	}
-	good := `{"target": "home", "channel": "beta", "window_start": "23:00", "window_end": "01:30", "poll_every": "1h"}`
+	good := `{"target": "home", "channel": "beta", "window_start": "23:00", "window_end": "01:30", "poll_every": "1h", "trial_time": "45m"}`
 	c, err = Parse("x.json", []byte(strings.Replace(base, "%s", good, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Update.Target != "home" || c.Update.Channel != "beta" || c.Update.PollEvery != time.Hour {
+	if c.Update.Target != "home" || c.Update.Channel != "beta" || c.Update.PollEvery != time.Hour || c.Update.TrialTime != 45*time.Minute {
 		t.Errorf("update %+v", c.Update)
 	}
 	// Written back and read again, it is the same.
@@ -54,6 +54,8 @@ func TestUpdateSection(t *testing.T) {
 		{`{"window_start": "sunrise"}`, "update.window_start", "time of day"},
 		{`{"window_end": "25:00"}`, "update.window_end", ""},
 		{`{"poll_every": "1m"}`, "update.poll_every", "at least 10m"},
+		{`{"trial_time": "30s"}`, "update.trial_time", "between 1m and 24h"},
+		{`{"trial_time": "soon"}`, "update.trial_time", ""},
 		{`{"Channel": "stable"}`, "", `use "channel"`},
 	} {
 		_, err := Parse("x.json", []byte(strings.Replace(base, "%s", tt.section, 1)))

@@ -276,7 +276,7 @@ func (in *input) event(e hw.Event) {
 // check judges the appliance once, decides the feeding and writes the
 // status file.
 func (s *Service) check(now time.Time) {
-	snap := health.Snapshot{Wall: now, Mono: time.Since(s.start), Files: readFiles(s.StatusDir, "watchdogd"), Sensors: s.Sensors.Read()}
+	snap := health.Snapshot{Wall: now, Mono: time.Since(s.start), Files: health.ReadFiles(s.StatusDir, "watchdogd"), Sensors: s.Sensors.Read()}
 	v := s.model.Judge(snap)
 	if err := s.boots.Observe(snap.Mono, v.Healthy); err != nil {
 		s.logf("%v", err)
@@ -330,36 +330,6 @@ func decide(v health.Verdict, boots *health.Boots, fitted bool) (state, reason s
 // feeds reports whether the watchdog is fed in state.
 func feeds(state string) bool {
 	return state == statusfile.WatchdogFeeding || state == statusfile.WatchdogFedRegardless
-}
-
-// readFiles reads the status files in dir but self's.
-func readFiles(dir, self string) map[string]health.File {
-	files := map[string]health.File{}
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		name, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || name == "" || name == self || strings.HasPrefix(name, ".") || e.IsDir() {
-			continue
-		}
-		path := filepath.Join(dir, e.Name())
-		var f health.File
-		var v any = new(map[string]any)
-		switch name {
-		case "camerad":
-			f.Camera = &statusfile.Camera{}
-			v = f.Camera
-		case "uploadd":
-			f.Uploads = &statusfile.Uploads{}
-			v = f.Uploads
-		}
-		mod, err := statusfile.Read(path, v)
-		f.ModTime = mod
-		if err != nil {
-			f = health.File{ModTime: mod, Err: err}
-		}
-		files[name] = f
-	}
-	return files
 }
 
 func (s *Service) status(now time.Time, v health.Verdict, state, reason string, r hw.Readings) statusfile.Watchdog {
