@@ -18,6 +18,9 @@ type state struct {
 	Refused []refusal `json:"refused,omitempty"`
 	// LastAttempt is the last install, finished on the next start.
 	LastAttempt *statusfile.UpdateAttempt `json:"lastAttempt,omitempty"`
+	// Committed is the build the boot configuration names, as the last
+	// start outside a trial found it running: a trial's status shows it.
+	Committed *statusfile.Release `json:"committed,omitempty"`
 	// BootSHA256 is the boot file system last written: /update/switch
 	// rewrites its cmdline afterwards, so the partition no longer hashes
 	// to it although it is the same release's.

@@ -16,12 +16,19 @@
 // inactive partition, the boot configuration switched and the device
 // rebooted.
 //
-// Not done here: a trial boot with a health check and an automatic
-// return to the previous root. image/update has the mechanism
-// (Image.Trial, Commit); updated does not use it yet.
+// A release that keeps the device's boot file system is booted once, on
+// trial (gokrazy's /update/testboot): the boot configuration still names
+// the committed root, so a reboot, a crash or a watchdog reset returns
+// to it. updated in the release on trial judges it (trial.go) and
+// commits it (/update/switch) once healthy, or records why not and
+// reboots into the committed root; a release whose trial failed twice is
+// refused. A release that changes the boot file system (a new kernel)
+// cannot run on trial, since the trial runs on the committed root's
+// kernel: it is written for good and its health is watchdogd's affair.
 package updater
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -38,6 +45,8 @@ import (
 
 	"github.com/lapsebox/lapsebox/appliance/config"
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
+	"github.com/lapsebox/lapsebox/hw"
+	"github.com/lapsebox/lapsebox/image/bootconf"
 	"github.com/lapsebox/lapsebox/image/release"
 	"github.com/lapsebox/lapsebox/image/update"
 )
@@ -71,20 +80,31 @@ type Service struct {
 	// StatusEvery is how often the status file is rewritten while
 	// nothing changes (0: DefaultStatusEvery).
 	StatusEvery time.Duration
+	// Cmdline is the kernel's command line (/proc/cmdline): it says
+	// whether the running root is on trial.
+	Cmdline string
+	// Sensors reads the board for the health model that judges a
+	// trial; its Perm is the store's file system.
+	Sensors hw.Sensors
+	// TrialEvery is how often a trial is judged (0: DefaultTrialEvery).
+	TrialEvery time.Duration
 
 	mu     sync.Mutex // guards last and the status file
 	last   []byte     // the status last written, as JSON
 	st     statusfile.Update
 	state  *state
 	client *release.Client
+	trial  *trial // the release on trial that this updated judges
 }
 
 // Result values of statusfile.UpdateAttempt.
 const (
-	ResultInstalled = "installed"
-	ResultRebooting = "rebooting"
-	ResultRefused   = "refused"
-	ResultFailed    = "failed"
+	ResultInstalled  = "installed"
+	ResultRebooting  = "rebooting"
+	ResultTrying     = "trying"
+	ResultRolledBack = "rolled back"
+	ResultRefused    = "refused"
+	ResultFailed     = "failed"
 )
 
 func (s *Service) now() time.Time {
@@ -156,7 +176,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer cancel()
 	u := s.Config.Update
 	if u == nil {
-		s.st = statusfile.Update{State: "disabled", Running: s.Build.Build, Board: s.Build.Board}
+		s.st = statusfile.Update{State: "disabled", Running: s.Build.Build, Version: s.Build.Version, Board: s.Build.Board}
 		s.writeStatus()
 		<-ctx.Done()
 		return nil
@@ -167,6 +187,13 @@ func (s *Service) Run(ctx context.Context) error {
 		s.logf("%v", err)
 		<-ctx.Done()
 		return nil
+	}
+	if s.trial != nil {
+		s.runTrial(ctx)
+		if s.trial != nil { // rolled back: the reboot stops this root
+			<-ctx.Done()
+			return nil
+		}
 	}
 	var last time.Time
 	for {
@@ -192,7 +219,7 @@ func (s *Service) Run(ctx context.Context) error {
 // interrupted and makes the release client.
 func (s *Service) setup() error {
 	u := s.Config.Update
-	s.st = statusfile.Update{State: "waiting", Running: s.Build.Build, Board: s.Build.Board, Channel: u.Channel}
+	s.st = statusfile.Update{State: "waiting", Running: s.Build.Build, Version: s.Build.Version, Board: s.Build.Board, Channel: u.Channel}
 	switch {
 	case s.Build.Board == "":
 		return fmt.Errorf("updater: the image does not say what it is (%s)", release.BuildPath)
@@ -228,19 +255,46 @@ func (s *Service) setup() error {
 		return err
 	}
 	s.state = st
-	if a := st.LastAttempt; a != nil && a.Result == ResultRebooting {
-		if a.Release.Build.Equal(s.Build.Build) {
-			a.Result = ResultInstalled
-			os.Remove(filepath.Join(s.dir(), "root.img"))
-			os.Remove(filepath.Join(s.dir(), "boot.img"))
-		} else {
-			a.Result = ResultFailed
-			a.Error = fmt.Sprintf("the device came back on build %s, not the release's %s (a power cut during the install, or a switch the boot loader did not follow)",
-				s.Build.Build.Format(time.RFC3339), a.Release.Build.Format(time.RFC3339))
+	onTrial := bootconf.OnTrial(s.Cmdline)
+	if !onTrial {
+		c := &statusfile.Release{Version: s.Build.Version, Build: s.Build.Build}
+		if old := st.Committed; old != nil && old.Build.Equal(c.Build) {
+			c.Manifest = old.Manifest
 		}
-		if err := st.save(s.dir()); err != nil {
-			return err
-		}
+		st.Committed = c
+	}
+	if c := st.Committed; c != nil {
+		s.st.Committed, s.st.CommittedVersion = c.Build, c.Version
+	}
+	a := st.LastAttempt
+	switch {
+	case a == nil:
+	case a.Result == ResultRebooting && a.Release.Build.Equal(s.Build.Build):
+		a.Result = ResultInstalled
+		s.removeStaged()
+	case a.Result == ResultRebooting:
+		a.Result = ResultFailed
+		a.Error = fmt.Sprintf("the device came back on build %s, not the release's %s (a power cut during the install, or a switch the boot loader did not follow)",
+			s.Build.Build.Format(time.RFC3339), a.Release.Build.Format(time.RFC3339))
+	case a.Result == ResultTrying && onTrial && a.Release.Build.Equal(s.Build.Build):
+		s.startTrial(a)
+	case a.Result == ResultTrying && !onTrial && a.Release.Build.Equal(s.Build.Build):
+		// Committed by someone else (a host, by hand) before this start.
+		a.Result = ResultInstalled
+		s.removeStaged()
+	case a.Result == ResultTrying:
+		// Back on the committed root without a verdict: the trial boot
+		// crashed, hung until a watchdog reset, lost its power, or never
+		// started.
+		s.fail(a, fmt.Sprintf("the trial ended without a verdict: the device restarted on build %s (a crash, a watchdog reset or a power cut during the trial, or a trial boot that did not start)",
+			s.Build.Build.Format(time.RFC3339)))
+	}
+	if onTrial && s.trial == nil {
+		s.st.State = "on trial"
+		s.st.Deferred = "the running root is on trial, not started by updated: whoever started it commits it or reboots"
+	}
+	if err := st.save(s.dir()); err != nil {
+		return err
 	}
 	s.st.LastAttempt = st.LastAttempt
 	return nil
@@ -299,6 +353,9 @@ func (s *Service) Look(ctx context.Context) {
 			return
 		}
 	}
+	if bootconf.OnTrial(s.Cmdline) {
+		return // never write the inactive root: on trial it is the committed one
+	}
 	if s.deferred(0, false) {
 		return
 	}
@@ -330,6 +387,9 @@ func (s *Service) Look(ctx context.Context) {
 		return
 	}
 	attempt := &statusfile.UpdateAttempt{Time: s.now(), Release: rel}
+	if a := s.state.LastAttempt; a != nil && a.Release.Manifest == rel.Manifest {
+		attempt.Failures = a.Failures // a failed trial before
+	}
 	m, err := release.Verify(signed, s.Key, s.Build.Device())
 	if err != nil {
 		attempt.Result, attempt.Refusal = ResultRefused, err.Error()
@@ -343,7 +403,7 @@ func (s *Service) Look(ctx context.Context) {
 		return
 	}
 	if err := s.install(ctx, m, attempt); err != nil {
-		if ctx.Err() != nil && attempt.Result == ResultRebooting {
+		if ctx.Err() != nil && (attempt.Result == ResultRebooting || attempt.Result == ResultTrying) {
 			return // gokrazy stops every service on its way down
 		}
 		attempt.Result, attempt.Error = ResultFailed, err.Error()
@@ -360,7 +420,7 @@ func (s *Service) finish(a *statusfile.UpdateAttempt) {
 	}
 	s.st.LastAttempt = a
 	s.st.State = "waiting"
-	if a.Result == ResultRebooting {
+	if a.Result == ResultRebooting || a.Result == ResultTrying {
 		s.st.State = "rebooting"
 	}
 	s.writeStatus()
@@ -404,7 +464,7 @@ func (s *Service) install(ctx context.Context, m *release.Manifest, a *statusfil
 		return err
 	}
 	defer root.Close()
-	img := update.Image{Root: root, BuildTimestamp: m.Build.Format(time.RFC3339)}
+	img := update.Image{Root: root, BuildTimestamp: m.Build.Format(time.RFC3339), Trial: !bootChanged}
 	if bootChanged {
 		boot, err := s.assemble(ctx, "boot.img", m.Boot, sources, idx, a)
 		if err != nil {
@@ -428,8 +488,16 @@ func (s *Service) install(ctx context.Context, m *release.Manifest, a *statusfil
 	if s.deferred(0, true) {
 		return nil
 	}
-	a.BootWritten = bootChanged
+	a.BootWritten, a.Trial = bootChanged, img.Trial
 	a.Result = ResultRebooting
+	if img.Trial {
+		// Each trial leaves flags in the boot files' padding: tidy
+		// them first, so that it never runs out.
+		if err := bootconf.TidyPartition(s.Disk.Boot); err != nil {
+			return fmt.Errorf("preparing the trial boot: %w", err)
+		}
+		a.Result = ResultTrying
+	}
 	if bootChanged {
 		s.state.BootSHA256 = m.Boot.SHA256
 	}
@@ -441,20 +509,35 @@ func (s *Service) install(ctx context.Context, m *release.Manifest, a *statusfil
 	if err != nil && step != update.StepReboot {
 		a.Result = ResultFailed
 	}
+	if err == nil {
+		s.st.State = "rebooting"
+		s.writeStatus()
+	}
 	return err
 }
 
 // bootChanged reports whether the release's boot file system differs
-// from the device's: the partition holds it (or did before a switch
-// rewrote its cmdline, as the state remembers).
+// from the device's: the partition holds it, once the command lines that
+// gokrazy rewrites at each switch and trial are put back as built (or it
+// did before, as the state remembers).
 func (s *Service) bootChanged(p release.Part, dev io.ReaderAt, size int64) bool {
 	if p.SHA256 == s.state.BootSHA256 {
 		return false
 	}
-	if size >= p.Size && release.CheckPart(io.NewSectionReader(dev, 0, p.Size), p) == nil {
+	if size < p.Size {
+		return true
+	}
+	fs := make([]byte, p.Size)
+	if _, err := dev.ReadAt(fs, 0); err != nil {
+		return true
+	}
+	if release.CheckPart(bytes.NewReader(fs), p) == nil {
 		return false
 	}
-	return true
+	if err := bootconf.Normalize(fs); err != nil {
+		return true
+	}
+	return release.CheckPart(bytes.NewReader(fs), p) != nil
 }
 
 // assemble stages part p in the file name, resuming what is there.

@@ -20,6 +20,9 @@ import (
 	"github.com/lapsebox/lapsebox/appliance/updater"
 	"github.com/lapsebox/lapsebox/cloud/server"
 	"github.com/lapsebox/lapsebox/cloud/server/servertest"
+	"github.com/lapsebox/lapsebox/hw"
+	"github.com/lapsebox/lapsebox/image/bootconf"
+	"github.com/lapsebox/lapsebox/image/fat"
 	"github.com/lapsebox/lapsebox/image/release"
 	"github.com/lapsebox/lapsebox/image/update"
 	"github.com/lapsebox/lapsebox/image/update/updatetest"
@@ -65,7 +68,7 @@ func start(t *testing.T, window string) *fixture {
 
 	dir := t.TempDir()
 	f.root1 = squashfs(20 * release.BlockSize)
-	f.boot1 = bytes.Repeat([]byte("FAT16 "), 30_000)
+	f.boot1 = bootFS(t, "1", 0)
 	// The partition is larger than the squashfs in it.
 	rootPart := append(append([]byte(nil), f.root1...), make([]byte, 1<<20)...)
 	os.WriteFile(filepath.Join(dir, "sda2"), rootPart, 0o600)
@@ -87,10 +90,44 @@ func start(t *testing.T, window string) *fixture {
 			Gokrazy: update.Device{BaseURL: url, Password: f.gokrazy.Password},
 			Now:     func() time.Time { return f.now },
 			Logf:    t.Logf,
+			Sensors: hw.Sensors{Sys: dir, Proc: dir, Perm: perm},
 		}
 	}
 	f.svc = f.service()
 	return f
+}
+
+// bootFS returns a boot file system as the image writes it: a kernel
+// (random bytes, seeded by kernel), cmdline.txt and the UEFI entry with
+// root A's partition offset replaced by root.
+func bootFS(t *testing.T, root string, kernel byte) []byte {
+	return usedBootFS(t, root, kernel, "")
+}
+
+// usedBootFS is bootFS as gokrazy leaves it after trials: flags (what
+// they left on the line, with the spaces they padded) before each
+// newline, at the same length.
+func usedBootFS(t *testing.T, root string, kernel byte, flags string) []byte {
+	t.Helper()
+	line := "console=tty1 root=PARTUUID=60c24cc1-f3f9-427a-8199-3a9f63470001/PARTNROFF=" + root + " init=/gokrazy/init rootwait"
+	pad := strings.Repeat(" ", 320)
+	line, pad = line+flags, pad[:len(pad)-len(flags)]
+	w := fat.NewWriter(fat.Options{Label: "GOKRAZY"})
+	vmlinuz := make([]byte, 3*release.BlockSize)
+	for i := range vmlinuz {
+		vmlinuz[i] = byte(i*31) ^ kernel
+	}
+	for _, f := range []struct{ name, data string }{{"vmlinuz", string(vmlinuz)},
+		{"cmdline.txt", line + "\n" + pad}, {"loader/entries/gokrazy.conf", "options " + line + "\ntitle gokrazy\nlinux /vmlinuz" + pad}} {
+		if err := w.AddFile(f.name, []byte(f.data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var b bytes.Buffer
+	if _, err := w.WriteTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
 
 // publish signs a release of root and boot with key and publishes it.
@@ -146,37 +183,88 @@ func TestPullAndInstall(t *testing.T) {
 
 	st := f.status(t)
 	a := st.LastAttempt
-	if a == nil || a.Result != updater.ResultRebooting || a.Error != "" {
+	if a == nil || a.Result != updater.ResultTrying || !a.Trial || a.Error != "" || st.State != "rebooting" {
 		t.Fatalf("status %+v, attempt %+v", st, a)
 	}
 	if !bytes.Equal(f.gokrazy.Root(), root2) {
 		t.Errorf("gokrazy got a root of %d bytes, not the release's", len(f.gokrazy.Root()))
 	}
-	if calls := f.gokrazy.Calls(); calls != "GET /update/features PUT /update/root POST /update/switch POST /reboot" {
-		t.Errorf("gokrazy saw %q; the boot file system did not change and must not be written", calls)
+	if calls := f.gokrazy.Calls(); calls != "GET /update/features PUT /update/root POST /update/testboot POST /reboot" {
+		t.Errorf("gokrazy saw %q; want the root written and booted on trial, the boot file system untouched", calls)
 	}
 	if a.FetchedBytes != need || a.ReusedBytes != m.Root.Size-need || a.BootWritten {
 		t.Errorf("fetched %d, reused %d bytes, boot written %v; want %d fetched, the rest reused, boot not written",
 			a.FetchedBytes, a.ReusedBytes, a.BootWritten, need)
 	}
+	// (The fake gokrazy names a root by its bytes.)
+	if f.gokrazy.Build() != string(root2) {
+		t.Fatal("the fake gokrazy does not run the release on trial after the reboot")
+	}
 
-	// The device comes back on the release: the next start completes
-	// the record and drops the staging file.
-	next := f.service()
-	next.Build.Build = build2
-	next.Look(context.Background())
+	// The release boots on trial: once healthy it commits itself, and
+	// drops the staging file.
+	next := f.onTrial(build2)
+	f.healthy(t, 1)
+	if next.CheckTrial(context.Background()) {
+		t.Fatal("decided at the trial's first check, before a dead service could show")
+	}
 	st = f.status(t)
-	if st.LastAttempt == nil || st.LastAttempt.Result != updater.ResultInstalled || st.State != "up to date" {
-		t.Errorf("after the reboot: %+v, attempt %+v", st, st.LastAttempt)
+	if st.State != "on trial" || st.Trial == nil || !strings.Contains(st.Trial.Waiting, "the services to run") ||
+		!st.Committed.Equal(build1) || !st.Running.Equal(build2) {
+		t.Errorf("on trial: %+v, trial %+v", st, st.Trial)
+	}
+	f.now = f.now.Add(3 * time.Minute)
+	f.healthy(t, 2)
+	if !next.CheckTrial(context.Background()) {
+		t.Fatalf("healthy and past the stale time, not committed: %+v", f.status(t).Trial)
+	}
+	st = f.status(t)
+	if st.LastAttempt == nil || st.LastAttempt.Result != updater.ResultInstalled || st.Trial != nil || !st.Committed.Equal(build2) {
+		t.Errorf("after the commit: %+v, attempt %+v", st, st.LastAttempt)
+	}
+	if calls := f.gokrazy.Calls(); !strings.HasSuffix(calls, "POST /update/switch") {
+		t.Errorf("gokrazy saw %q, want the switch that commits the trial", calls)
 	}
 	if _, err := os.Stat(filepath.Join(f.svc.Perm, "lapsebox/update/root.img")); !os.IsNotExist(err) {
 		t.Errorf("staging file left after the install: %v", err)
+	}
+	// A reboot now stays on the release.
+	f.gokrazy.RebootNow()
+	if f.gokrazy.Build() != string(root2) {
+		t.Error("after a reboot the device does not run the committed release")
+	}
+}
+
+// onTrial returns the updated of a device that booted build on trial.
+func (f *fixture) onTrial(build time.Time) *updater.Service {
+	s := f.service()
+	s.Build.Build = build
+	s.Cmdline = "console=tty1 root=PARTUUID=60c24cc1-f3f9-427a-8199-3a9f63470001/PARTNROFF=1 " + bootconf.TrialFlag
+	return s
+}
+
+// healthy writes camerad's and uploadd's status files as running
+// services do, dated now: captures pictures taken since camerad started.
+func (f *fixture) healthy(t *testing.T, captures int) {
+	t.Helper()
+	f.writeStatus(t, "camerad", &statusfile.Camera{State: "waiting", Mode: "capture", Captures: captures, NextSlot: f.now.Add(time.Minute)})
+	f.writeStatus(t, "uploadd", &statusfile.Uploads{})
+}
+
+func (f *fixture) writeStatus(t *testing.T, service string, v any) {
+	t.Helper()
+	path := filepath.Join(f.svc.RunDir, service+".json")
+	if err := statusfile.Write(path, v); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, f.now, f.now); err != nil {
+		t.Fatal(err)
 	}
 }
 
 func TestBootChanged(t *testing.T) {
 	f := start(t, "02:00")
-	boot2 := append([]byte("new kernel "), f.boot1...)
+	boot2 := bootFS(t, "1", 7)
 	f.publish(t, f.priv, release.Manifest{Build: build2}, f.root1, boot2)
 	f.svc.Look(context.Background())
 	if !bytes.Equal(f.gokrazy.Boot(), boot2) {
@@ -265,7 +353,7 @@ func TestDeferred(t *testing.T) {
 			f.now = f.now.Add(2 * time.Minute)
 			f.svc.Look(context.Background())
 			a := f.status(t).LastAttempt
-			if a == nil || a.Result != updater.ResultRebooting || a.FetchedBytes != 0 || a.ResumedBytes != m.Root.Size {
+			if a == nil || a.Result != updater.ResultTrying || a.FetchedBytes != 0 || a.ResumedBytes != m.Root.Size {
 				t.Errorf("after the capture: attempt %+v; want the staged root resumed whole", a)
 			}
 		})

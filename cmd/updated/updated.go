@@ -2,8 +2,12 @@
 // installs them: inside the site's maintenance window, never while the
 // store is above its high-water mark or a capture is near, fetching only
 // the blocks the running root lacks, through gokrazy's own update
-// handlers. Without an update section in the site configuration it does
-// nothing. Its status is /run/lapsebox/updated.json.
+// handlers. A release that keeps the boot files runs once on trial, and
+// updated in that release commits it once the appliance is healthy and
+// the server was reached, or returns to the committed root; a release
+// that failed two trials is refused. Without an update section in the
+// site configuration it does nothing. Its status is
+// /run/lapsebox/updated.json.
 //
 // Example:
 //
@@ -23,9 +27,11 @@ import (
 	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/config"
+	"github.com/lapsebox/lapsebox/appliance/schedule"
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/appliance/store"
 	"github.com/lapsebox/lapsebox/appliance/updater"
+	"github.com/lapsebox/lapsebox/hw"
 	"github.com/lapsebox/lapsebox/image/release"
 	"github.com/lapsebox/lapsebox/image/update"
 	"github.com/lapsebox/lapsebox/internal/gokrazyhttp"
@@ -41,6 +47,7 @@ var (
 	device = flag.String("device", "",
 		"this device's name at the central server (default: the hostname)")
 	sysfs         = flag.String("sysfs", "/sys", "where sysfs is mounted")
+	proc          = flag.String("proc", "/proc", "where procfs is mounted: the kernel's command line says whether the root runs on trial")
 	mountinfoPath = flag.String("mountinfo", "/proc/self/mountinfo",
 		"mount table: the running root's partition, and a mounted /perm")
 	socket = flag.String("gokrazy", gokrazyhttp.Socket, "gokrazy's HTTP unix socket")
@@ -84,12 +91,17 @@ func logic() error {
 		},
 		ResponseHeaderTimeout: 4 * time.Minute, // gokrazy fsyncs the root before it answers
 	}}}
+	cmdline, err := os.ReadFile(filepath.Join(*proc, "cmdline"))
+	if err != nil {
+		logger.Print(err) // then no trial is judged, and none is started
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	w := &config.Watcher{PermDir: *perm, Reload: hup, Logf: logger.Printf}
 	return w.Run(ctx, func(ctx context.Context, cfg *config.Config) error {
 		svc := &updater.Service{Config: cfg, Perm: *perm, RunDir: *runDir, Build: build, Key: key, Disk: disk,
-			Device: name, Gokrazy: gokrazy, Logf: logger.Printf}
+			Device: name, Gokrazy: gokrazy, Logf: logger.Printf, Cmdline: string(cmdline),
+			Sensors: hw.Sensors{Sys: *sysfs, Proc: *proc, Perm: *perm, ClockFloor: time.Date(schedule.MinTrustedYear, 1, 1, 0, 0, 0, 0, time.UTC)}}
 		return svc.Run(ctx)
 	})
 }

@@ -57,6 +57,33 @@ func Tidy(b []byte) (tidy []byte, room int) {
 // before each newline.
 func TrialRoom(b []byte) int { return bytes.Count(b, []byte{'\n'}) * len(" "+TrialFlag) }
 
+var partition = regexp.MustCompile(`(root=PARTUUID=[0-9a-fA-F-]+/PARTNROFF=)[0-9]+`)
+
+// AsBuilt returns a boot file as the image wrote it, from the file as
+// gokrazy left it: tidied, and naming root A again.
+func AsBuilt(b []byte) []byte {
+	t, _ := Tidy(b)
+	return partition.ReplaceAll(t, []byte("${1}1"))
+}
+
+// Normalize rewrites, in a boot file system read into memory, the boot
+// files as the image wrote them (AsBuilt): the result compares with a
+// release's boot file system whatever trials and switches the device
+// made since.
+func Normalize(fs []byte) error {
+	for i, name := range Files {
+		off, n, err := fat.Find(bytes.NewReader(fs), name)
+		if err != nil {
+			if i > 0 {
+				continue
+			}
+			return fmt.Errorf("bootconf: %s: %w", name, err)
+		}
+		copy(fs[off:off+n], AsBuilt(fs[off:off+n]))
+	}
+	return nil
+}
+
 // ErrNoRoom means a boot file cannot take a trial's flag even tidied.
 var ErrNoRoom = errors.New("no room left for the trial flag")
 

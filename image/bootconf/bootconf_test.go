@@ -161,6 +161,32 @@ func TestTidyPartition(t *testing.T) {
 	}
 }
 
+// A boot file system after trials and a switch to root B compares equal
+// to the one built, once normalized; one whose kernel changed does not.
+func TestNormalize(t *testing.T) {
+	built, _ := os.ReadFile(bootFS(t, []byte(cmdline), []byte(entry)))
+	used := []byte(cmdline)
+	usedEntry := []byte(entry)
+	for range 3 {
+		used, usedEntry = trial(used), trial(usedEntry)
+	}
+	used = rewrite(used, "PARTNROFF=1", "PARTNROFF=2")
+	usedEntry = rewrite(usedEntry, "PARTNROFF=1", "PARTNROFF=2")
+	device, _ := os.ReadFile(bootFS(t, used, usedEntry))
+	if bytes.Equal(device, built) {
+		t.Fatal("the device's files did not change")
+	}
+	if err := bootconf.Normalize(device); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(device, built) {
+		t.Error("normalized, the device's boot file system differs from the one built")
+	}
+	if err := bootconf.Normalize(bytes.Repeat([]byte("FAT16 "), 1000)); err == nil {
+		t.Error("not a FAT: no error")
+	}
+}
+
 func TestTidyPartitionErrors(t *testing.T) {
 	// A file built without padding (gok's own) has no room for a trial:
 	// clear error, nothing written.

@@ -79,6 +79,28 @@ func (f *Device) Boot() []byte { f.mu.Lock(); defer f.mu.Unlock(); return f.boot
 // MBR returns what /update/mbr wrote.
 func (f *Device) MBR() []byte { f.mu.Lock(); defer f.mu.Unlock(); return f.mbr }
 
+// nextBoot moves the device to what its next boot runs: the root on trial
+// after a testboot, the committed root after a trial, the switched root.
+// f.mu is held.
+func (f *Device) nextBoot() {
+	switch {
+	case f.trialNext:
+		f.home, f.build, f.onTrial, f.trialNext = f.build, string(f.pendingRoot), string(f.pendingRoot), false
+	case f.onTrial != "":
+		f.build, f.onTrial = f.home, ""
+	case f.switched && !f.SwitchLost:
+		f.build = string(f.pendingRoot)
+	}
+}
+
+// RebootNow reboots the device by a cause other than /reboot (a power
+// cut, a crash, a watchdog reset); it is up again at once.
+func (f *Device) RebootNow() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.nextBoot()
+}
+
 // Build returns the build the device runs: the one it started with,
 // or after a reboot that followed a switch, the root written; after a
 // reboot that followed a testboot, the root written, once (the reboot
@@ -195,14 +217,7 @@ func (f *Device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			} else {
 				f.upAt = time.Now().Add(f.DownFor)
 			}
-			switch {
-			case f.trialNext:
-				f.home, f.build, f.onTrial, f.trialNext = f.build, string(f.pendingRoot), string(f.pendingRoot), false
-			case f.onTrial != "":
-				f.build, f.onTrial = f.home, ""
-			case f.switched && !f.SwitchLost:
-				f.build = string(f.pendingRoot)
-			}
+			f.nextBoot()
 		}
 		f.mu.Unlock()
 		switch f.Reboot {
