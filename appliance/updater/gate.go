@@ -66,21 +66,29 @@ func (g Gate) Check(c Conditions) string {
 // NextLook returns when to look for a release next, after a look at last
 // (zero: none yet): PollEvery later, plus a random jitter of up to a
 // quarter of it so that a fleet does not ask at once, moved into the
-// maintenance window when it falls outside it.
+// maintenance window when it falls outside it. The first look after a
+// start comes within FirstLookJitter: a device that just returned from a
+// failed trial retries soon, and a look costs one small request.
 func NextLook(u config.Update, now, last time.Time, jitter func(max time.Duration) time.Duration) time.Time {
 	if jitter == nil {
 		jitter = randJitter
 	}
 	t := now
+	spread := min(u.PollEvery/4, FirstLookJitter)
 	if !last.IsZero() && last.Add(u.PollEvery).After(now) {
 		t = last.Add(u.PollEvery)
+		spread = u.PollEvery / 4
 	}
-	t = t.Add(jitter(u.PollEvery / 4))
+	t = t.Add(jitter(spread))
 	if u.InWindow(t) {
 		return t
 	}
 	return windowOpens(u, t).Add(jitter(min(windowLength(u), u.PollEvery) / 4))
 }
+
+// FirstLookJitter bounds the random delay of the first look after a
+// start.
+const FirstLookJitter = time.Minute
 
 func randJitter(max time.Duration) time.Duration {
 	if max <= 0 {

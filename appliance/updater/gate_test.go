@@ -63,6 +63,7 @@ func TestNextLook(t *testing.T) {
 		{"first look inside", at(6, 1, 2, 30), time.Time{}, nil, at(6, 1, 2, 30)},
 		{"an hour after the last", at(6, 1, 2, 40), at(6, 1, 2, 30), nil, at(6, 1, 3, 30)},
 		{"jitter up to a quarter", at(6, 1, 2, 40), at(6, 1, 2, 30), maxJitter, at(6, 1, 3, 45)},
+		{"first look: a minute at most", at(6, 1, 2, 40), time.Time{}, maxJitter, at(6, 1, 2, 41)},
 		{"past the end: the next night", at(6, 1, 4, 30), at(6, 1, 4, 30), nil, at(6, 2, 2, 0)},
 		{"afternoon: tonight", at(6, 1, 15, 0), time.Time{}, nil, at(6, 2, 2, 0)},
 		{"opening jitter within the window", at(6, 1, 15, 0), time.Time{}, maxJitter, at(6, 2, 2, 15)},

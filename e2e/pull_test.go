@@ -1,0 +1,239 @@
+package e2e
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lapsebox/lapsebox/appliance/statusfile"
+	"github.com/lapsebox/lapsebox/appliance/updater"
+	"github.com/lapsebox/lapsebox/cloud/ingest"
+	"github.com/lapsebox/lapsebox/cloud/server"
+	"github.com/lapsebox/lapsebox/cloud/server/servertest"
+	"github.com/lapsebox/lapsebox/image"
+	"github.com/lapsebox/lapsebox/image/qemu"
+	"github.com/lapsebox/lapsebox/image/release"
+	"github.com/lapsebox/lapsebox/image/update"
+	"github.com/lapsebox/lapsebox/ptp/sim"
+)
+
+// pullConfig is siteConfig with pulled updates at any hour, trials of
+// at most 4 minutes, and a health model that takes a service missing for
+// 90 s for dead (the default, 2 min, only makes the test longer; every
+// service rewrites its status file well within 90 s).
+func pullConfig(token string) string {
+	return fmt.Sprintf(`{
+  "site": {"name": "e2e", "time_zone": "UTC"},
+  "camera": {"mode": "capture", "keep": "jpg", "min_size": 3000},
+  "schedule": {"interval": "20s", "min_gap": "3s"},
+  "targets": [{"name": "cloud", "kind": "cloud", "url": "http://%s", "secret": "token"}],
+  "update": {"channel": "stable", "window_start": "00:00", "window_end": "00:00", "poll_every": "10m", "trial_time": "4m"},
+  "hardware": {"health": {"stale_after": "90s"}},
+  "secrets": {"token": %q}
+}`, cloudGuestAddr, token)
+}
+
+// buildRelease builds the default pc image with the release key baked
+// in, its password kept in configDir (the same for every build of the
+// device), changed by edits.
+func buildRelease(t *testing.T, configDir string, ts time.Time, key ed25519.PublicKey, edits ...func(*image.Description)) built {
+	t.Helper()
+	b, err := image.LookupBoard("pc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := image.LoadDescription("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, edit := range edits {
+		edit(d)
+	}
+	out := filepath.Join(t.TempDir(), "lapsebox-pc.img")
+	m, err := image.Build(context.Background(), image.Options{Board: b, Description: d, Output: out, ConfigDir: configDir,
+		Timestamp: ts, ReleaseKey: key, Logf: t.Logf})
+	if err != nil {
+		t.Fatalf("building the image of %s: %v", ts.Format(time.RFC3339), err)
+	}
+	return built{out, m}
+}
+
+// readUpdated reads updated's status through statusd.
+func readUpdated(vm *qemu.VM) (*statusfile.Update, error) {
+	files, err := statusFiles(vm)
+	if err != nil {
+		return nil, err
+	}
+	raw, ok := files["updated"]
+	if !ok {
+		return nil, fmt.Errorf("statusd shows no updated status yet")
+	}
+	var st statusfile.Update
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return nil, fmt.Errorf("updated status: %w", err)
+	}
+	return &st, nil
+}
+
+// waitUpdated polls updated's status until cond holds, through the
+// reboots an update makes (statusd is away meanwhile), and logs each
+// new state it sees.
+func waitUpdated(t *testing.T, vm *qemu.VM, what string, timeout time.Duration, cond func(*statusfile.Update) bool) *statusfile.Update {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last *statusfile.Update
+	var lastErr error
+	seen := ""
+	for time.Now().Before(deadline) {
+		st, err := readUpdated(vm)
+		if err == nil {
+			say := st.State
+			if a := st.LastAttempt; a != nil {
+				say += fmt.Sprintf(", last attempt %s: %s", a.Release.Version, a.Result)
+			}
+			if tr := st.Trial; tr != nil {
+				say += ", trial waits for " + tr.Waiting
+			}
+			if say != seen {
+				t.Logf("updated: running %s: %s", st.Running.Format(time.RFC3339), say)
+				seen = say
+			}
+			if cond(st) {
+				return st
+			}
+			last = st
+		}
+		lastErr = err
+		select {
+		case <-vm.Done():
+			t.Fatalf("%s: QEMU exited: %v", what, vm.Err())
+		case <-time.After(2 * time.Second):
+		}
+	}
+	b, _ := json.Marshal(last)
+	t.Fatalf("%s: not within %v; last status %s (%v)", what, timeout, b, lastErr)
+	return nil
+}
+
+// TestPullUpdate is a device on a crane pulling its releases: the
+// default image (v1), with a release key baked in and an update section
+// in its site configuration, takes pictures of a simulated camera and
+// sends them to a cloudd on the host. A release whose camerad cannot
+// start (v2) is published with `lapsebox release`: the device pulls it,
+// boots it on trial, finds camerad dead, returns to v1 by itself,
+// tries once more, and then refuses v2 for good. A good release (v3)
+// follows: it is pulled (only the blocks v1 lacks travel), boots on
+// trial, commits itself once healthy, and stays after a reboot.
+func TestPullUpdate(t *testing.T) {
+	needVM(t)
+	ctx := context.Background()
+	lapsebox := buildLapsebox(t)
+	keyDir := t.TempDir()
+	key := filepath.Join(keyDir, "release-key")
+	if out, err := exec.Command(lapsebox, "keygen", "-o", key).CombinedOutput(); err != nil {
+		t.Fatalf("lapsebox keygen: %v\n%s", err, out)
+	}
+	pub, err := release.ReadPublicKey(key + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	const token = "pull-token"
+	cloud := servertest.Start(t, server.Config{}, server.Options{
+		Limits: ingest.Limits{ReadHeaderTimeout: qemu.GuestForwardIdle, IdleTimeout: qemu.GuestForwardIdle}})
+	pwFile := filepath.Join(keyDir, "operator-password")
+	if err := os.WriteFile(pwFile, []byte(cloud.Password), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	configDir := t.TempDir()
+	base := time.Now().UTC().Truncate(time.Second)
+	v1 := buildRelease(t, configDir, base.Add(-2*time.Hour), pub)
+	cloud.AddDevice(t, v1.manifest.Hostname, token)
+	bad := buildRelease(t, configDir, base.Add(-time.Hour), pub, func(d *image.Description) {
+		for i, s := range d.Services {
+			if strings.HasSuffix(s.Package, "/cmd/camerad") {
+				d.Services[i].Flags = append(slices.Clone(s.Flags), "-no-such-flag")
+			}
+		}
+	})
+	v3 := buildRelease(t, configDir, base, pub)
+	publish := func(img built, version string) {
+		t.Helper()
+		out, err := exec.Command(lapsebox, "release", "-o", img.path, "-server", cloud.URL, "-key", key,
+			"-password-file", pwFile, "-channel", "stable", "-version", version).CombinedOutput()
+		if err != nil {
+			t.Fatalf("lapsebox release %s: %v\n%s", version, err, out)
+		}
+		t.Logf("%s", strings.TrimSpace(string(out)))
+	}
+
+	camCtx, stopCam := context.WithCancel(ctx)
+	defer stopCam()
+	cam, _ := startCamera(camCtx, t, sim.Config{SerialNumber: "E2E600D0004", JPEGSize: 200_000, JPEGWidth: 640, JPEGHeight: 480})
+	vm, _ := bootAppliance(ctx, t, v1, pullConfig(token), cloud.PublicAddr(), cam)
+	dev := update.Device{BaseURL: "http://" + vm.Addr("gokrazy"), Password: password(t, v1.manifest)}
+	buildOf := func(img built) time.Time {
+		ts, err := time.Parse(time.RFC3339, img.manifest.BuildTimestamp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts
+	}
+	waitUpdated(t, vm, "updated up on v1", bootTimeout, func(st *statusfile.Update) bool {
+		return st.Running.Equal(buildOf(v1)) && (st.State == "up to date" || st.State == "waiting")
+	})
+
+	// The broken release: two trials, each rolled back, then refused.
+	publish(bad, "v2-broken")
+	st := waitUpdated(t, vm, "v2 refused after two failed trials", 12*time.Minute, func(st *statusfile.Update) bool {
+		a := st.LastAttempt
+		return st.Running.Equal(buildOf(v1)) && a != nil && a.Release.Version == "v2-broken" &&
+			a.Result == updater.ResultRolledBack && a.Failures == statusfile.MaxTrialFailures
+	})
+	if a := st.LastAttempt; !strings.Contains(a.Error, "camerad") || !strings.Contains(a.Refusal, "failed its trial 2 times") || !a.Trial {
+		t.Errorf("the failed trials' record: %+v", a)
+	}
+	if !st.Committed.Equal(buildOf(v1)) {
+		t.Errorf("committed build %s, want v1's", st.Committed.Format(time.RFC3339))
+	}
+	s, err := update.Status(ctx, dev)
+	if err != nil || s.BuildTimestamp != v1.manifest.BuildTimestamp {
+		t.Fatalf("gokrazy reports build %v (%v), want v1's", s, err)
+	}
+
+	// The good release: on trial, then committed.
+	publish(v3, "v3")
+	st = waitUpdated(t, vm, "v3 committed", 8*time.Minute, func(st *statusfile.Update) bool {
+		a := st.LastAttempt
+		return st.Running.Equal(buildOf(v3)) && a != nil && a.Release.Version == "v3" && a.Result == updater.ResultInstalled
+	})
+	a := st.LastAttempt
+	if !st.Committed.Equal(buildOf(v3)) || st.Trial != nil || !a.Trial || a.BootWritten {
+		t.Errorf("after the commit: %+v, attempt %+v", st, a)
+	}
+	rootFile, err := os.Stat(v3.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("v1 → v3: root %d KiB, %d KiB fetched (%.1f %%), %d KiB reused from the running root, %d KiB resumed; the whole image is %d KiB",
+		a.RootBytes>>10, a.FetchedBytes>>10, 100*float64(a.FetchedBytes)/float64(a.RootBytes), a.ReusedBytes>>10, a.ResumedBytes>>10, rootFile.Size()>>10)
+	if a.FetchedBytes+a.ReusedBytes+a.ResumedBytes < a.RootBytes || a.FetchedBytes >= a.RootBytes/2 {
+		t.Errorf("fetched %d of %d root bytes: the running root's blocks were not reused", a.FetchedBytes, a.RootBytes)
+	}
+
+	// Committed: a reboot stays on v3.
+	if err := update.Reboot(ctx, dev); err != nil {
+		t.Fatal(err)
+	}
+	waitNotBuild(t, dev, v3.manifest.BuildTimestamp) // down
+	waitBuild(t, vm, dev, v3.manifest.BuildTimestamp)
+}
