@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
-	"github.com/lapsebox/lapsebox/cloud/ingest"
 	"github.com/lapsebox/lapsebox/cloud/ingest/ingesttest"
 	"github.com/lapsebox/lapsebox/image/qemu"
 	"github.com/lapsebox/lapsebox/image/update"
@@ -103,12 +102,11 @@ func sums(t *testing.T, dir string) map[string]string {
 }
 
 // startCloud starts cloudd's ingest for the device "lapsebox" with token,
-// to be reached by the guest through a GuestForward (idle connections
-// kept); wrap, if not nil, wraps its handler.
+// to be reached by the guest through a GuestForward; wrap, if not nil,
+// wraps its handler.
 func startCloud(t testing.TB, token string, wrap func(http.Handler) http.Handler) *ingesttest.Cloud {
 	t.Helper()
-	return ingesttest.Start(t, ingesttest.Options{Tokens: map[string]string{"lapsebox": token}, Wrap: wrap,
-		Limits: ingest.Limits{ReadHeaderTimeout: qemu.GuestForwardIdle, IdleTimeout: qemu.GuestForwardIdle}})
+	return ingesttest.Start(t, ingesttest.Options{Tokens: map[string]string{"lapsebox": token}, Wrap: wrap})
 }
 
 // startCamera serves a simulated camera to a VM's USB bus until the test

@@ -24,7 +24,6 @@ import (
 	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/store"
-	"github.com/lapsebox/lapsebox/cloud/ingest"
 	"github.com/lapsebox/lapsebox/cloud/ingest/ingesttest"
 	"github.com/lapsebox/lapsebox/image"
 	"github.com/lapsebox/lapsebox/image/qemu"
@@ -121,8 +120,7 @@ func TestPowerCut(t *testing.T) {
 	// cloudd's ingest on the host's loopback, reached through a
 	// GuestForward, its uploads watched.
 	cloud := ingesttest.Start(t, ingesttest.Options{Tokens: map[string]string{"lapsebox": token},
-		Limits: ingest.Limits{ReadHeaderTimeout: qemu.GuestForwardIdle, IdleTimeout: qemu.GuestForwardIdle},
-		Wrap:   s.watchUploads})
+		Wrap: s.watchUploads})
 	s.cloudDir = filepath.Join(cloud.Root, "lapsebox")
 	s.cameraDir = t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())

@@ -15,7 +15,6 @@ import (
 
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/appliance/updater"
-	"github.com/lapsebox/lapsebox/cloud/ingest"
 	"github.com/lapsebox/lapsebox/cloud/server"
 	"github.com/lapsebox/lapsebox/cloud/server/servertest"
 	"github.com/lapsebox/lapsebox/image"
@@ -147,8 +146,7 @@ func TestPullUpdate(t *testing.T) {
 	}
 
 	const token = "pull-token"
-	cloud := servertest.Start(t, server.Config{}, server.Options{
-		Limits: ingest.Limits{ReadHeaderTimeout: qemu.GuestForwardIdle, IdleTimeout: qemu.GuestForwardIdle}})
+	cloud := servertest.Start(t, server.Config{}, server.Options{})
 	pwFile := filepath.Join(keyDir, "operator-password")
 	if err := os.WriteFile(pwFile, []byte(cloud.Password), 0o600); err != nil {
 		t.Fatal(err)

@@ -12,12 +12,10 @@ import (
 
 	"github.com/lapsebox/lapsebox/appliance/config"
 	"github.com/lapsebox/lapsebox/cloud/gallery"
-	"github.com/lapsebox/lapsebox/cloud/ingest"
 	"github.com/lapsebox/lapsebox/cloud/operator"
 	"github.com/lapsebox/lapsebox/cloud/server"
 	"github.com/lapsebox/lapsebox/cloud/state"
 	"github.com/lapsebox/lapsebox/image"
-	"github.com/lapsebox/lapsebox/image/qemu"
 )
 
 // demoCloudAddr is where a VM reaches the host's cloudd.
@@ -44,10 +42,8 @@ func (c *demoCloud) Close() error {
 // configuration plus a cloud target pointing at it.
 func startCloud(ctx context.Context, m *image.Manifest, vmDisk, root string) (*demoCloud, error) {
 	quiet := slog.New(slog.DiscardHandler)
-	// The VM reaches it through a GuestForward.
-	limits := ingest.Limits{ReadHeaderTimeout: qemu.GuestForwardIdle, IdleTimeout: qemu.GuestForwardIdle}
 	cfg := server.Config{Root: root, Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0"}
-	s, err := server.Open(ctx, cfg, server.Options{Logger: quiet, Limits: limits})
+	s, err := server.Open(ctx, cfg, server.Options{Logger: quiet})
 	if err != nil {
 		return nil, err
 	}

@@ -36,18 +36,39 @@ type Forward struct {
 // address of QEMU's user network ("10.0.2.100:80"); nothing else is
 // reachable from the guest.
 //
-// QEMU opens one connection to HostAddr when the VM starts and splices
-// every guest connection onto it in turn: a server that closes it (idle,
-// or waiting too long for a first request) cuts the guest off for good.
-// Such a server must keep idle connections for GuestForwardIdle.
+// Each guest connection gets its own connection to HostAddr, through a
+// socat QEMU starts for it. QEMU's plain guestfwd to a TCP address opens
+// one host connection when it starts and hands whatever the server sends
+// to the newest guest connection to that address (libslirp looks the
+// socket up by address and port): with two connections open at once, an
+// answer lands on the wrong one, and a server that closes the shared
+// connection cuts the guest off for good.
 type GuestForward struct {
 	GuestAddr string // 10.0.2.x:port
 	HostAddr  string // 127.0.0.1:port
 }
 
-// GuestForwardIdle is how long a server behind a GuestForward must keep an
-// idle connection, and wait for its first request: longer than any VM runs.
-const GuestForwardIdle = 24 * time.Hour
+// guestfwd is the -netdev option of g, HostAddr checked: it becomes part
+// of a command line.
+func (g GuestForward) guestfwd() (string, error) {
+	if gh, gp, err := net.SplitHostPort(g.GuestAddr); err != nil || net.ParseIP(gh).To4() == nil || strings.ContainsAny(gp, ",-: ") {
+		return "", fmt.Errorf("qemu: guest forward at %q: want 10.0.2.x:port", g.GuestAddr)
+	}
+	host, port, err := net.SplitHostPort(g.HostAddr)
+	ip := net.ParseIP(host)
+	n, perr := strconv.Atoi(port)
+	switch {
+	case err != nil || ip == nil || perr != nil || n < 1 || n > 65535:
+		return "", fmt.Errorf("qemu: guest forward to %q: want 127.x.x.x:port", g.HostAddr)
+	case !ip.IsLoopback() || ip.To4() == nil:
+		return "", fmt.Errorf("qemu: guest forward to %s: only the host's loopback may be reached", g.HostAddr)
+	}
+	relay, err := exec.LookPath("socat")
+	if err != nil {
+		return "", fmt.Errorf("qemu: guest forward to %s: %w (apt-get install socat)", g.HostAddr, err)
+	}
+	return fmt.Sprintf(",guestfwd=tcp:%s-cmd:%s - TCP:%s:%d", g.GuestAddr, relay, ip, n), nil
+}
 
 // Config describes a VM.
 type Config struct {
@@ -196,10 +217,11 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 		netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", port, f.GuestPort)
 	}
 	for _, g := range cfg.ToHost {
-		if !strings.HasPrefix(g.HostAddr, "127.") {
-			return nil, fmt.Errorf("qemu: guest forward to %s: only the host's loopback may be reached", g.HostAddr)
+		opt, err := g.guestfwd()
+		if err != nil {
+			return nil, err
 		}
-		netdev += fmt.Sprintf(",guestfwd=tcp:%s-tcp:%s", g.GuestAddr, g.HostAddr)
+		netdev += opt
 	}
 	nic := b.QEMU.NIC
 	if nic == "" {

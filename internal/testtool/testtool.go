@@ -133,6 +133,7 @@ var packages = map[string]string{
 	"postgres":            "postgresql",
 	"promtool":            "prometheus",
 	"curl":                "curl",
+	"socat":               "socat",
 	"debugfs":             "e2fsprogs",
 	"e2fsck":              "e2fsprogs",
 	"ffmpeg":              "ffmpeg",
