@@ -220,10 +220,12 @@ type uploadEvent struct {
 }
 
 // watchUploads wraps cloudd's handler so that an armed upload cut fires
-// in the middle of a body or after cloudd's answer.
+// in the middle of a body or after cloudd's answer. Only photos' uploads
+// count: uploadd's heartbeat is a POST with a body too.
 func (s *soak) watchUploads(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if (r.Method == http.MethodPatch || r.Method == http.MethodPost) && r.ContentLength != 0 {
+		upload := (r.Method == http.MethodPatch || r.Method == http.MethodPost) && strings.HasPrefix(r.URL.Path, ingest.FilesPath)
+		if upload && r.ContentLength != 0 {
 			r.Body = &watchedBody{ReadCloser: r.Body, total: r.ContentLength, s: s}
 			defer s.event(uploadEvent{total: r.ContentLength, done: true})
 		}
@@ -438,6 +440,10 @@ func (s *soak) drain() {
 	var empty time.Time
 	for {
 		pending, err := s.pending(vm)
+		var parked *parkedError
+		if errors.As(err, &parked) {
+			t.Fatalf("%v\n%s", err, tail(strings.Join(logs.all(), "\n"), 6000))
+		}
 		switch {
 		case pending != 0:
 			empty = time.Time{}
@@ -458,9 +464,14 @@ func (s *soak) drain() {
 	logs.wait(10 * time.Second)
 	s.record(s.cuts+1, logs)
 	s.check("after the last boot", true)
+	if t.Failed() {
+		t.Logf("camerad and uploadd in the last boot:\n%s", tail(strings.Join(logs.all(), "\n"), 6000))
+	}
 }
 
-// pending returns how many photos uploadd owes cloudd (-1: unknown).
+// pending returns how many photos uploadd owes cloudd (-1: unknown). A
+// parked photo is owed too, and waits for a new configuration that never
+// comes here: pending reports it as a *parkedError.
 func (s *soak) pending(vm *qemu.VM) (int, error) {
 	st, err := readAppliance(vm)
 	if err != nil {
@@ -469,7 +480,22 @@ func (s *soak) pending(vm *qemu.VM) (int, error) {
 	if len(st.uploadd.Targets) != 1 {
 		return -1, fmt.Errorf("uploadd reports %d targets", len(st.uploadd.Targets))
 	}
-	return st.uploadd.Targets[0].Pending, nil
+	tg := st.uploadd.Targets[0]
+	if tg.Parked > 0 {
+		return tg.Pending + tg.Parked, &parkedError{n: tg.Parked, reasons: tg.ParkedReasons}
+	}
+	return tg.Pending, nil
+}
+
+// parkedError is uploadd parking photos: cloudd refused them for good,
+// by uploadd's reading of its answers.
+type parkedError struct {
+	n       int
+	reasons []string
+}
+
+func (e *parkedError) Error() string {
+	return fmt.Sprintf("uploadd parked %d photos for cloudd: %s", e.n, strings.Join(e.reasons, "; "))
 }
 
 // owedBy reports whether photo p should have reached cloudd by the time

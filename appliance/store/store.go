@@ -118,20 +118,51 @@ var (
 // 1970 was never set, and a photo named after it would be lost in the order.
 const MinYear = 2020
 
-// Open opens the store in dir, creating its layout, and finishes any
-// capture that a crash interrupted after it was committed, and any
-// deletion of a capture; captures that were not committed are discarded.
+// Open opens the store in dir for its owner, the one process that
+// captures into it and deletes from it (camerad), creating its layout. It
+// finishes any capture that a crash interrupted after it was committed,
+// and any deletion of a capture; captures that were not committed are
+// discarded. Only the owner may call it, and only while it has no capture
+// or deletion of its own under way: to recovery, a capture in progress
+// looks like a crash's leftover. Other processes use Attach.
 func Open(dir string) (*Store, error) {
-	s := &Store{dir: dir}
-	for _, sub := range []string{"photos", "outbox", "tmp", "commit", "delete"} {
-		if err := durable.MkdirAll(filepath.Join(dir, sub)); err != nil {
-			return nil, fmt.Errorf("store: %w", err)
-		}
+	s, err := layout(dir)
+	if err != nil {
+		return nil, err
 	}
 	if err := s.recover(); err != nil {
 		return nil, fmt.Errorf("store: recovering %s: %w", dir, err)
 	}
 	return s, nil
+}
+
+// Attach opens the store in dir for a process that drains its outbox
+// (uploadd) while the owner, which called Open, may be capturing into it
+// or deleting from it at that very moment. It recovers nothing: the
+// owner's transactions and deletions are its own to finish, and its next
+// Open finishes those a crash interrupted. It creates the layout if the
+// owner has not yet, and removes the temporary files of outbox entries
+// that a crash left, which only the attached process writes (Update,
+// Requeue).
+func Attach(dir string) (*Store, error) {
+	s, err := layout(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.removeOutboxTemps(); err != nil {
+		return nil, fmt.Errorf("store: %s: %w", dir, err)
+	}
+	return s, nil
+}
+
+// layout creates the store's directories in dir, those missing.
+func layout(dir string) (*Store, error) {
+	for _, sub := range []string{"photos", "outbox", "tmp", "commit", "delete"} {
+		if err := durable.MkdirAll(filepath.Join(dir, sub)); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+	}
+	return &Store{dir: dir}, nil
 }
 
 // Dir returns the store's directory.
@@ -484,7 +515,8 @@ func (s *Store) recover() error {
 }
 
 // removeOrphans deletes sidecars without a photo, outbox entries without a
-// photo, and temporary files left by writeSync.
+// photo, and temporary files among the photos. The outbox's temporary
+// files are Attach's to remove: uploadd may be writing one.
 func (s *Store) removeOrphans() error {
 	err := filepath.WalkDir(filepath.Join(s.dir, "photos"), func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -509,25 +541,37 @@ func (s *Store) removeOrphans() error {
 		return err
 	}
 	for _, t := range targets {
-		dir := filepath.Join(s.dir, "outbox", t.Name())
-		des, err := os.ReadDir(dir)
-		if err != nil {
-			return err
-		}
-		for _, d := range des {
-			if strings.HasPrefix(d.Name(), ".tmp-") {
-				if err := os.Remove(filepath.Join(dir, d.Name())); err != nil {
-					return err
-				}
-			}
-		}
 		entries, err := s.readEntries(t.Name())
 		if err != nil {
 			return err
 		}
 		for _, e := range entries {
 			if _, err := os.Lstat(filepath.Join(s.dir, filepath.FromSlash(e.Photo))); errors.Is(err, os.ErrNotExist) {
-				if err := os.Remove(s.entryPath(e)); err != nil {
+				if err := os.Remove(s.entryPath(e)); err != nil && !errors.Is(err, os.ErrNotExist) {
+					return err // gone: uploadd finished it meanwhile
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// removeOutboxTemps deletes the temporary files of outbox entries whose
+// update a crash interrupted.
+func (s *Store) removeOutboxTemps() error {
+	targets, err := s.Targets()
+	if err != nil {
+		return err
+	}
+	for _, t := range targets {
+		dir := filepath.Join(s.dir, "outbox", t)
+		des, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		for _, d := range des {
+			if strings.HasPrefix(d.Name(), ".tmp-") {
+				if err := os.Remove(filepath.Join(dir, d.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
 					return err
 				}
 			}

@@ -66,7 +66,9 @@ func logic() error {
 	if err := store.WaitPersistent(ctx, root, *mountinfoPath, func(err error) { logger.Print(err) }); err != nil {
 		return fmt.Errorf("shut down: %w", context.Cause(ctx))
 	}
-	st, err := store.Open(root)
+	// camerad owns the store and recovers it at its start; uploadd may
+	// start while camerad writes a capture, which recovery would discard.
+	st, err := store.Attach(root)
 	if err != nil {
 		return err
 	}
