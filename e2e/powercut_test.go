@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/store"
+	"github.com/lapsebox/lapsebox/cloud/ingest"
 	"github.com/lapsebox/lapsebox/cloud/ingest/ingesttest"
 	"github.com/lapsebox/lapsebox/image"
 	"github.com/lapsebox/lapsebox/image/qemu"
