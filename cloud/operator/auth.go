@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	_ "embed"
@@ -54,6 +55,9 @@ type Auth struct {
 	Logger *slog.Logger
 
 	fails faillimit.Limiter
+	basic basicCache
+	// hashed counts the passwords checked against their slow hash.
+	hashed atomic.Int64
 }
 
 type ctxKey struct{}
@@ -257,6 +261,7 @@ func (a *Auth) check(ctx context.Context, name, password string) (bool, error) {
 	} else if err != nil {
 		return false, err
 	}
+	a.hashed.Add(1)
 	ok, rehash, err := CheckPassword(ctx, hash, password)
 	if err != nil || !ok || !known {
 		return false, err

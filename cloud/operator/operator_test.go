@@ -258,3 +258,57 @@ func TestBootstrap(t *testing.T) {
 		}
 	})
 }
+
+// A tool's Basic credentials are checked against the slow hash once per
+// basicTTL, not at each of its requests; a changed password, a wrong one
+// and an expired memory are checked again.
+func TestBasicRemembersCredentials(t *testing.T) {
+	s := newSite(t, false)
+	mux := http.NewServeMux()
+	mux.Handle("/publish", s.auth.RequireBasic(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "published by "+SessionOf(r.Context()).Operator)
+	})))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	basic := func(user, pw string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.URL+"/publish", nil)
+		req.SetBasicAuth(user, pw)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := 0; i < 20; i++ {
+		if code := basic("ops", "a-long-password-1"); code != 200 {
+			t.Fatalf("request %d: %d", i, code)
+		}
+	}
+	if n := s.auth.hashed.Load(); n != 1 {
+		t.Errorf("%d slow checks for 20 requests with the same credentials, want 1", n)
+	}
+	if code := basic("ops", "a-long-password-2"); code != 401 {
+		t.Errorf("wrong password: %d", code)
+	}
+	if code := basic("ops", "a-long-password-2"); code != 401 || s.auth.hashed.Load() != 3 {
+		t.Errorf("a wrong password must be checked each time: %d, %d checks", code, s.auth.hashed.Load())
+	}
+	// The password changes: the old one is refused at once.
+	h, _ := HashPassword("a-new-password-3")
+	if err := s.db.SetPassword(ctx, "ops", h, s.now); err != nil {
+		t.Fatal(err)
+	}
+	if code := basic("ops", "a-long-password-1"); code != 401 {
+		t.Errorf("the old password after a change: %d", code)
+	}
+	if code := basic("ops", "a-new-password-3"); code != 200 {
+		t.Errorf("the new password: %d", code)
+	}
+	before := s.auth.hashed.Load()
+	s.now = s.now.Add(basicTTL)
+	if code := basic("ops", "a-new-password-3"); code != 200 || s.auth.hashed.Load() != before+1 {
+		t.Errorf("after %s: %d, %d checks; want a new check", basicTTL, code, s.auth.hashed.Load()-before)
+	}
+}
