@@ -303,9 +303,13 @@ func TestUpdateAlert(t *testing.T) {
 			Trial: &heartbeat.Trial{Version: "2026.06.09", Deadline: t0.Add(30 * time.Minute), Waiting: "a picture from camerad"},
 			Last:  &heartbeat.Attempt{Time: t0, Version: "2026.06.09", Result: "trying", RootBytes: 120 << 20, FetchedBytes: 9 << 20}}
 		rolledBack := func(failures int) *heartbeat.Update {
-			return &heartbeat.Update{State: "waiting", Version: "2026.06.02", Build: b1, CommittedVersion: "2026.06.02", Committed: b1,
+			u := &heartbeat.Update{State: "waiting", Version: "2026.06.02", Build: b1, CommittedVersion: "2026.06.02", Committed: b1,
 				Last: &heartbeat.Attempt{Time: t0.Add(12 * time.Minute), Version: "2026.06.09", Result: "rolled back",
 					Error: "camerad took no picture", RootBytes: 120 << 20, FetchedBytes: 9 << 20, Failures: failures}}
+			if failures >= 2 {
+				u.Last.Refusal = "failed its trial 2 times, last: camerad took no picture"
+			}
+			return u
 		}
 		installed := &heartbeat.Update{State: "up to date", Version: "2026.06.16", Build: b2.AddDate(0, 0, 7), CommittedVersion: "2026.06.16", Committed: b2.AddDate(0, 0, 7),
 			Last: &heartbeat.Attempt{Time: t0.Add(58 * time.Minute), Version: "2026.06.16", Result: "installed", RootBytes: 120 << 20, FetchedBytes: 5 << 20}}
@@ -340,7 +344,7 @@ func TestUpdateAlert(t *testing.T) {
 		slices.Sort(fired)
 		if wantFired := []string{
 			"15m0s release 2026.06.09 rolled back: camerad took no picture (1 failed trial)",
-			"50m0s release 2026.06.09 rolled back: camerad took no picture (2 failed trials)",
+			"50m0s release 2026.06.09 rolled back and refused: failed its trial 2 times, last: camerad took no picture",
 		}; !slices.Equal(fired, wantFired) {
 			t.Errorf("fired:\n  %s\nwant\n  %s", strings.Join(fired, "\n  "), strings.Join(wantFired, "\n  "))
 		}

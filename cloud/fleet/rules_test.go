@@ -94,6 +94,9 @@ func TestAttemptText(t *testing.T) {
 		{heartbeat.Attempt{Version: "2026.06.09", Result: "installed", RootBytes: 120 << 20, FetchedBytes: 9 << 20}, "2026.06.09 installed"},
 		{heartbeat.Attempt{Version: "2026.06.09", Result: "rolled back", Error: "no heartbeat reached the server", Failures: 2}, "2026.06.09 rolled back: no heartbeat reached the server (2 failed trials)"},
 		{heartbeat.Attempt{Result: "failed", Error: "EOF"}, "a release failed: EOF"},
+		{heartbeat.Attempt{Version: "2026.06.09", Result: "rolled back", Error: "not healthy after 20m on trial", Failures: 2,
+			Refusal: "failed its trial 2 times, last: not healthy after 20m on trial"},
+			"2026.06.09 rolled back and refused: failed its trial 2 times, last: not healthy after 20m on trial"},
 	} {
 		if got := attemptText(&tc.a); got != tc.want {
 			t.Errorf("attemptText(%+v) = %q, want %q", tc.a, got, tc.want)

@@ -84,14 +84,19 @@ func updateView(u *heartbeat.Update, now time.Time) *UpdateView {
 }
 
 // attemptText says what became of an attempt: "2026.06.02 rolled back:
-// camerad took no picture (2 failed trials)", "2026.05.01 refused: not
-// newer".
+// camerad took no picture (1 failed trial)", "2026.06.02 rolled back
+// and refused: failed its trial 2 times, last: …", "2026.05.01 refused:
+// not newer".
 func attemptText(a *heartbeat.Attempt) string {
 	s := a.Version + " " + a.Result
 	if a.Version == "" {
 		s = "a release " + a.Result
 	}
 	switch {
+	case a.Refusal != "" && a.Result != resultRefused:
+		// The trial that failed once too often: the refusal says how
+		// many times, and the last reason.
+		return s + " and refused: " + a.Refusal
 	case a.Refusal != "":
 		s += ": " + a.Refusal
 	case a.Error != "":
