@@ -7,12 +7,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
+	"github.com/lapsebox/lapsebox/internal/redact"
 )
 
 // Sources says where Collect reads. The zero value of a field is its
@@ -50,21 +52,24 @@ func (s Sources) withDefaults() Sources {
 }
 
 // services whose status files a heartbeat summarises, in order.
-var services = []string{"camerad", "uploadd", "modemd", "watchdogd"}
+var services = []string{"camerad", "uploadd", "modemd", "watchdogd", "updated"}
+
+// optional are the services not every device runs: a missing status
+// file of theirs is no fault.
+var optional = []string{"modemd", "watchdogd", "updated"}
 
 // Collect makes a heartbeat from what the device's files say at now.
 // What cannot be read is left out; a service whose status file is
 // missing, unreadable or older than StaleAfter is listed in Stale (but
-// modemd and watchdogd only if their file exists: not every device has
-// a modem or a watchdog).
+// modemd, watchdogd and updated only if their file exists: not every
+// device has a modem, a watchdog or updated).
 func Collect(src Sources, now time.Time) *Heartbeat {
 	src = src.withDefaults()
 	h := &Heartbeat{V: Version, Time: now.UTC().Truncate(time.Second), Version: short(src.Version)}
 	fresh := func(service string, v any) bool {
 		mtime, err := statusfile.Read(filepath.Join(src.StatusDir, service+".json"), v)
-		optional := service == "modemd" || service == "watchdogd"
 		switch {
-		case errors.Is(err, fs.ErrNotExist) && optional:
+		case errors.Is(err, fs.ErrNotExist) && slices.Contains(optional, service):
 			return false
 		case err != nil:
 			h.Stale = append(h.Stale, service)
@@ -86,7 +91,7 @@ func Collect(src Sources, now time.Time) *Heartbeat {
 			}
 			h.Queues = append(h.Queues, Queue{
 				Target: short(t.Name), Pending: t.Pending, PendingBytes: t.PendingBytes,
-				Oldest: t.OldestPending.UTC(), Parked: t.Parked, LastSuccess: t.LastSuccess.UTC(), LastError: short(t.LastError),
+				Oldest: t.OldestPending.UTC(), Parked: t.Parked, LastSuccess: t.LastSuccess.UTC(), LastError: text(t.LastError),
 			})
 		}
 	}
@@ -102,6 +107,10 @@ func Collect(src Sources, now time.Time) *Heartbeat {
 	}
 	if fresh("watchdogd", &w) {
 		h.Watchdog = &Watchdog{State: short(w.State), Healthy: w.Healthy}
+	}
+	var u statusfile.Update
+	if fresh("updated", &u) {
+		h.Update = update(&u)
 	}
 	if b, err := os.ReadFile(filepath.Join(src.ProcDir, "uptime")); err == nil {
 		if f := strings.Fields(string(b)); len(f) > 0 {
@@ -121,7 +130,7 @@ func Collect(src Sources, now time.Time) *Heartbeat {
 
 func camera(c *statusfile.Camera) (*Camera, *Disk) {
 	out := &Camera{State: short(c.State), Captures: c.Captures, Missed: c.MissedSlots,
-		Alert: c.Recovery.Alert, LastError: short(c.LastError)}
+		Alert: c.Recovery.Alert, LastError: text(c.LastError)}
 	if c.Camera != nil {
 		out.Model, out.Connected = short(c.Camera.Model), c.Camera.Connected
 	}
@@ -145,6 +154,26 @@ func modem(m *statusfile.Modem) *Modem {
 	}
 	return out
 }
+
+// update summarises updated.json. Its free text (errors, refusals, what
+// a trial waits for) is redacted: it may quote a release URL with its
+// credentials.
+func update(u *statusfile.Update) *Update {
+	out := &Update{State: short(u.State), Channel: short(u.Channel), Version: short(u.Version), Build: u.Running.UTC(),
+		CommittedVersion: short(u.CommittedVersion), Committed: u.Committed.UTC()}
+	if t := u.Trial; t != nil {
+		out.Trial = &Trial{Version: short(t.Release.Version), Deadline: t.Deadline.UTC(), Waiting: text(t.Waiting)}
+	}
+	if a := u.LastAttempt; a != nil {
+		out.Last = &Attempt{Time: a.Time.UTC(), Version: short(a.Release.Version), Result: short(a.Result),
+			Refusal: text(a.Refusal), Error: text(a.Error), RootBytes: max(a.RootBytes, 0), FetchedBytes: max(a.FetchedBytes, 0),
+			Failures: max(a.Failures, 0)}
+	}
+	return out
+}
+
+// text is free text as a heartbeat carries it: redacted, then short.
+func text(s string) string { return short(redact.String(s)) }
 
 // short cuts s to what Decode accepts, on a rune boundary.
 func short(s string) string {

@@ -1,10 +1,12 @@
 // Package heartbeat is the appliance's report to the central server: a
 // summary of its status files (the last picture and its age, missed
 // slots, the queue per target, disk and autonomy, the modem's signal and
-// data used, the watchdog's health, versions), sent every few minutes
-// and soon after each upload, authenticated by the device's token for
-// the cloud target. It travels over 4G: the document is small, and is
-// sent gzip-compressed.
+// data used, the watchdog's health, versions, the last over-the-air
+// update), sent every few minutes and soon after each upload,
+// authenticated by the device's token for the cloud target. It travels
+// over 4G: the document is small, and is sent gzip-compressed. Free
+// text (errors, refusals) passes through internal/redact before it
+// leaves: a URL in it keeps no password or token.
 //
 // The Heartbeat type is the wire format; cloudd decodes it with Decode.
 // Collect builds one from the status files; Sender sends them.
@@ -43,6 +45,9 @@ type Heartbeat struct {
 	Queues        []Queue   `json:"queues,omitempty"`
 	Modem         *Modem    `json:"modem,omitempty"`
 	Watchdog      *Watchdog `json:"watchdog,omitempty"`
+	// Update is updated's part; absent from devices without updated
+	// (older ones) and while updated.json is missing.
+	Update *Update `json:"update,omitempty"`
 	// TempC is the board's temperature (the SoC's), nil when unknown.
 	TempC *float64 `json:"tempC,omitempty"`
 	// Stale names the services whose status file is missing or has not
@@ -106,6 +111,49 @@ type Modem struct {
 type Watchdog struct {
 	State   string `json:"state,omitempty"`
 	Healthy *bool  `json:"healthy,omitempty"`
+}
+
+// Update is updated's part: the release the device runs, the one it
+// comes back on after a reboot, the trial in progress and the last
+// attempt to install a release.
+type Update struct {
+	// State is updated's ("waiting", "deferred", "downloading", …).
+	State   string `json:"state,omitempty"`
+	Channel string `json:"channel,omitempty"`
+	// Version and Build are the running release's; CommittedVersion and
+	// Committed the one the boot configuration names. They differ only
+	// while a release runs on trial.
+	Version          string    `json:"version,omitempty"`
+	Build            time.Time `json:"build,omitzero"`
+	CommittedVersion string    `json:"committedVersion,omitempty"`
+	Committed        time.Time `json:"committed,omitzero"`
+	Trial            *Trial    `json:"trial,omitempty"`
+	Last             *Attempt  `json:"last,omitempty"`
+}
+
+// Trial is a release running on trial: committed once healthy, or left
+// by Deadline.
+type Trial struct {
+	Version  string    `json:"version"`
+	Deadline time.Time `json:"deadline"`
+	// Waiting says what the commit waits for.
+	Waiting string `json:"waiting,omitempty"`
+}
+
+// Attempt is the last attempt to install a release.
+type Attempt struct {
+	Time    time.Time `json:"time"`
+	Version string    `json:"version,omitempty"`
+	// Result is statusfile.UpdateAttempt's: "installed", "rebooting",
+	// "trying", "rolled back", "refused" or "failed".
+	Result  string `json:"result"`
+	Refusal string `json:"refusal,omitempty"`
+	Error   string `json:"error,omitempty"`
+	// FetchedBytes of the release's RootBytes travelled over the link.
+	RootBytes    int64 `json:"rootBytes,omitempty"`
+	FetchedBytes int64 `json:"fetchedBytes,omitempty"`
+	// Failures counts the release's failed trials.
+	Failures int `json:"failures,omitempty"`
 }
 
 // Limits on what a heartbeat may hold; Decode refuses more.
@@ -199,6 +247,16 @@ func (h *Heartbeat) check() error {
 	}
 	if w := h.Watchdog; w != nil {
 		strs["watchdog.state"] = w.State
+	}
+	if u := h.Update; u != nil {
+		strs["update.state"], strs["update.channel"], strs["update.version"], strs["update.committedVersion"] = u.State, u.Channel, u.Version, u.CommittedVersion
+		if t := u.Trial; t != nil {
+			strs["update.trial.version"], strs["update.trial.waiting"] = t.Version, t.Waiting
+		}
+		if a := u.Last; a != nil {
+			strs["update.last.version"], strs["update.last.result"], strs["update.last.refusal"], strs["update.last.error"] = a.Version, a.Result, a.Refusal, a.Error
+			nonneg["update.last.rootBytes"], nonneg["update.last.fetchedBytes"], nonneg["update.last.failures"] = a.RootBytes, a.FetchedBytes, int64(a.Failures)
+		}
 	}
 	if len(h.Stale) > 16 {
 		return fmt.Errorf("%d stale services: at most 16", len(h.Stale))

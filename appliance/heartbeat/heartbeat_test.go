@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -79,8 +80,8 @@ func TestCollect(t *testing.T) {
 	}
 	// modemd.json is 10 minutes old: modemd is stale. No watchdogd.json:
 	// no watchdog, and not stale.
-	if len(h.Stale) != 1 || h.Stale[0] != "modemd" || h.Watchdog != nil {
-		t.Errorf("stale: %v, watchdog %+v", h.Stale, h.Watchdog)
+	if len(h.Stale) != 1 || h.Stale[0] != "modemd" || h.Watchdog != nil || h.Update != nil {
+		t.Errorf("stale: %v, watchdog %+v, update %+v", h.Stale, h.Watchdog, h.Update)
 	}
 	// What Collect makes, Decode accepts as it is.
 	b, err := Encode(h)
@@ -121,6 +122,98 @@ func TestCollectWatchdog(t *testing.T) {
 	}
 }
 
+// writeUpdated writes updated.json into src as updated writes it,
+// modified at mtime.
+func writeUpdated(t *testing.T, src Sources, u statusfile.Update, mtime time.Time) {
+	t.Helper()
+	p := filepath.Join(src.StatusDir, "updated.json")
+	if err := statusfile.Write(p, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(p, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var (
+	build1 = time.Date(2026, 6, 2, 8, 0, 0, 0, time.UTC)
+	build2 = time.Date(2026, 6, 9, 8, 0, 0, 0, time.UTC)
+)
+
+// updated.json gives the heartbeat the running and committed releases,
+// the trial and the last attempt, its free text redacted: an error
+// quoting the release URL with a password and a token keeps neither.
+func TestCollectUpdate(t *testing.T) {
+	src := device(t)
+	rel2 := statusfile.Release{Version: "2026.06.09", Build: build2, Manifest: strings.Repeat("ab", 32)}
+	writeUpdated(t, src, statusfile.Update{State: "waiting", Updated: now, Running: build2, Version: "2026.06.09", Board: "rpi4",
+		Channel: "stable", Committed: build1, CommittedVersion: "2026.06.02",
+		Trial: &statusfile.Trial{Release: rel2, Since: now.Add(-10 * time.Minute), Deadline: now.Add(20 * time.Minute),
+			Waiting: "a picture from camerad, and the central server at https://cloud.example/?token=s3cret"},
+		Available: &rel2, NextCheck: now.Add(time.Hour),
+		LastAttempt: &statusfile.UpdateAttempt{Time: now.Add(-15 * time.Minute), Release: rel2, Result: "trying",
+			Error:     `fetching "https://alice:hunter2@releases.example/v1/blocks/17?sig=t0ken": unexpected EOF; ` + strings.Repeat("x", 300),
+			RootBytes: 120 << 20, FetchedBytes: 9 << 20, ReusedBytes: 111 << 20, Trial: true, Failures: 1},
+	}, now.Add(-20*time.Second))
+	h := Collect(src, now)
+	u := h.Update
+	if u == nil || u.State != "waiting" || u.Channel != "stable" || u.Version != "2026.06.09" || !u.Build.Equal(build2) ||
+		u.CommittedVersion != "2026.06.02" || !u.Committed.Equal(build1) {
+		t.Fatalf("update: %+v", u)
+	}
+	if tr := u.Trial; tr == nil || tr.Version != "2026.06.09" || !tr.Deadline.Equal(now.Add(20*time.Minute)) || !strings.Contains(tr.Waiting, "a picture from camerad") {
+		t.Errorf("trial: %+v", u.Trial)
+	}
+	a := u.Last
+	if a == nil || !a.Time.Equal(now.Add(-15*time.Minute)) || a.Version != "2026.06.09" || a.Result != "trying" ||
+		a.RootBytes != 120<<20 || a.FetchedBytes != 9<<20 || a.Failures != 1 || len(a.Error) > maxString ||
+		!strings.Contains(a.Error, "https://releases.example/v1/blocks/17?sig=REDACTED") {
+		t.Errorf("last attempt: %+v", u.Last)
+	}
+	if slices.Contains(h.Stale, "updated") {
+		t.Errorf("stale: %v", h.Stale)
+	}
+	raw, _ := Marshal(h)
+	for _, secret := range []string{"hunter2", "alice", "t0ken", "s3cret"} {
+		if bytes.Contains(raw, []byte(secret)) {
+			t.Errorf("the heartbeat carries %q:\n%s", secret, raw)
+		}
+	}
+	b, _ := Encode(h)
+	back, err := Decode(bytes.NewReader(b), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(mustJSON(t, back), raw) {
+		t.Errorf("round trip:\n%s\n%s", mustJSON(t, back), raw)
+	}
+
+	// A refusal, updated hung since: the section is still sent, and
+	// updated is stale.
+	writeUpdated(t, src, statusfile.Update{State: "up to date", Running: build1, Version: "2026.06.02", Committed: build1, CommittedVersion: "2026.06.02",
+		LastAttempt: &statusfile.UpdateAttempt{Time: now.Add(-time.Hour), Release: statusfile.Release{Version: "2026.05.01"}, Result: "refused", Refusal: "not newer than the running build"},
+	}, now.Add(-time.Hour))
+	h = Collect(src, now)
+	if u := h.Update; u == nil || u.Trial != nil || u.Last == nil || u.Last.Result != "refused" || u.Last.Refusal != "not newer than the running build" || !slices.Contains(h.Stale, "updated") {
+		t.Errorf("a refusal, updated stale: %+v, stale %v", h.Update, h.Stale)
+	}
+}
+
+// A heartbeat of a device without updated (an older one) has no update
+// section, and decodes as it always did.
+func TestDecodeWithoutUpdate(t *testing.T) {
+	old := `{"v":1,"time":"2026-11-26T12:00:00Z","version":"v0.9.0","uptime":3600,
+		"camera":{"state":"waiting","connected":true,"captures":17,"missed":2},
+		"queues":[{"target":"cloud","pending":3,"bytes":18874368}],"watchdog":{"state":"feeding","healthy":true}}`
+	h, err := Decode(strings.NewReader(old), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Update != nil || h.Version != "v0.9.0" || h.Camera.Captures != 17 || h.Watchdog.State != "feeding" {
+		t.Errorf("an older heartbeat: %+v", h)
+	}
+}
+
 // A device whose camerad is gone reports it, rather than nothing.
 func TestCollectMissingCamerad(t *testing.T) {
 	src := Sources{StatusDir: t.TempDir(), ProcDir: t.TempDir(), ThermalFile: "/nonexistent"}
@@ -153,6 +246,9 @@ func TestDecodeRefuses(t *testing.T) {
 		{"too large", `{"v":1,"time":"2026-11-26T12:00:00Z","x":"` + strings.Repeat("x", MaxBytes) + `"}`, "longer than", false},
 		{"gzip bomb", string(gz(`{"v":1,"time":"2026-11-26T12:00:00Z","x":"` + strings.Repeat("x", 10*MaxBytes) + `"}`)), "decompresses to more", true},
 		{"not gzip", ok, "gzip", true},
+		{"negative update bytes", `{"v":1,"time":"2026-11-26T12:00:00Z","update":{"last":{"time":"2026-11-26T11:00:00Z","result":"failed","fetchedBytes":-5}}}`, "update.last.fetchedBytes is negative", false},
+		{"long update error", `{"v":1,"time":"2026-11-26T12:00:00Z","update":{"last":{"time":"2026-11-26T11:00:00Z","result":"failed","error":"` + strings.Repeat("x", 201) + `"}}}`, "update.last.error: want at most", false},
+		{"long trial waiting", `{"v":1,"time":"2026-11-26T12:00:00Z","update":{"trial":{"version":"a","deadline":"2026-11-26T13:00:00Z","waiting":"` + strings.Repeat("x", 201) + `"}}}`, "update.trial.waiting: want at most", false},
 	} {
 		_, err := Decode(strings.NewReader(tc.body), tc.gzip)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -168,6 +264,7 @@ func TestDecodeRefuses(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"v":1,"time":"2026-11-26T12:00:00Z","camera":{"state":"waiting","captures":1,"missed":0},"queues":[{"target":"cloud","pending":1,"bytes":5}]}`), false)
 	f.Add([]byte(`{"v":1}`), false)
+	f.Add([]byte(`{"v":1,"time":"2026-11-26T12:00:00Z","update":{"state":"waiting","version":"2026.06.09","build":"2026-06-09T08:00:00Z","trial":{"version":"2026.06.09","deadline":"2026-11-26T12:30:00Z"},"last":{"time":"2026-11-26T11:45:00Z","result":"rolled back","error":"camerad took no picture","rootBytes":1,"fetchedBytes":1,"failures":1}}}`), false)
 	f.Fuzz(func(t *testing.T, b []byte, gz bool) {
 		h, err := Decode(bytes.NewReader(b), gz)
 		if err != nil {

@@ -15,7 +15,7 @@ import (
 
 // sections are the page's sections, each of which must render with
 // content.
-var sections = []string{"latest", "today", "camera", "uploads", "health", "watchdog", "sensors", "modem", "errors", "versions", "storage", "services", "heartbeats"}
+var sections = []string{"latest", "today", "camera", "uploads", "health", "watchdog", "sensors", "modem", "update", "errors", "versions", "storage", "services", "heartbeats"}
 
 // serveDevice serves statusd's interface for tr on 127.0.0.1 until the
 // test ends and returns its base URL.
@@ -80,7 +80,7 @@ func TestPageInChromium(t *testing.T) {
 			}
 			var sizes struct{ ScrollWidth, InnerWidth, Widest int }
 			if err := b.Eval(`({scrollWidth: document.documentElement.scrollWidth, innerWidth: innerWidth,
-				widest: Math.max(...[...document.querySelectorAll('body *')].map(e => e.getBoundingClientRect().right))})`, &sizes); err != nil {
+				widest: Math.ceil(Math.max(...[...document.querySelectorAll('body *')].map(e => e.getBoundingClientRect().right)))})`, &sizes); err != nil {
 				t.Fatal(err)
 			}
 			if sizes.ScrollWidth > sizes.InnerWidth || sizes.Widest > sizes.InnerWidth {

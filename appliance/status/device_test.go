@@ -21,15 +21,15 @@ import (
 )
 
 // recordedDevice is a fake device fed by the recorded status files of
-// testdata/device (camerad, uploadd, modemd and watchdogd of a crane
-// site at midday), its site configuration (public summary on or off),
+// testdata/device (camerad, uploadd, modemd, watchdogd and updated, on
+// trial, of a crane site at midday), its site configuration (public summary on or off),
 // gokrazy's password in the image and today's pictures in the store.
 func recordedDevice(t testing.TB, public bool) *tree {
 	t.Helper()
 	tr := newTree(t)
 	tr.defaultGokrazy(t)
 	tr.write(t, "etc/gokr-pw.txt", "image-password-not-used\n") // /perm's wins, as in gokrazy
-	for _, name := range []string{"camerad", "uploadd", "modemd", "watchdogd"} {
+	for _, name := range []string{"camerad", "uploadd", "modemd", "watchdogd", "updated"} {
 		b, err := os.ReadFile(filepath.Join("testdata/device", name+".json"))
 		if err != nil {
 			t.Fatal(err)
@@ -211,7 +211,7 @@ func TestPublicSummary(t *testing.T) {
 	body := page.Body.String() + js.Body.String()
 	for _, leak := range []string{
 		testPassword, testArgToken, "tok-SECRET", "image-password",
-		"lapsebox-glacier", "Site 7", "Raspberry", "v0.3.1", "go1.", // host, site, versions
+		"lapsebox-glacier", "Site 7", "Raspberry", "v0.3.1", "go1.", "2026.07", "trial", // host, site, versions
 		tr.root, "/perm", "/run", "/dev/", "photos/", "20260714115500", // paths
 		"http://", "https://", "example", "cloud", "webdav", // URLs and targets
 		"Canon", "083024011234", "Quectel", "866758041234567", "8933150319000012345", "10.64.12.7", "Orange", // devices
@@ -274,6 +274,11 @@ func TestMetricsPromtool(t *testing.T) {
 		`lapsebox_service_running{service="camerad"} 0`,
 		`lapsebox_status_file_stale{service="modemd"} 0`,
 		`lapsebox_build_info{version="v0.3.1",`,
+		"lapsebox_update_running_build_timestamp_seconds 1.7839224e+09\n",
+		"lapsebox_update_committed_build_timestamp_seconds 1.7828856e+09\n",
+		"lapsebox_update_trial 1\n",
+		`lapsebox_update_last_attempt_timestamp_seconds{version="2026.07.13",result="trying"} 1.78402908e+09`,
+		"lapsebox_update_last_attempt_fetched_bytes 9.437184e+06\n",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q", want)
@@ -334,15 +339,16 @@ func TestAPIShape(t *testing.T) {
 	}
 }
 
-// Without watchdogd and modemd the page says so, and statusd judges
-// health itself.
+// Without watchdogd, modemd and updated the page says so, and statusd
+// judges health itself.
 func TestPageWithoutWatchdogd(t *testing.T) {
 	tr := recordedDevice(t, false)
-	os.Remove(filepath.Join(tr.run, "watchdogd.json"))
-	os.Remove(filepath.Join(tr.run, "modemd.json"))
+	for _, name := range []string{"watchdogd", "modemd", "updated"} {
+		os.Remove(filepath.Join(tr.run, name+".json"))
+	}
 	page := request(tr.server(), "GET", "/", "127.0.0.1:1", "gokrazy", testPassword).Body.String()
 	for _, want := range []string{"watchdogd not running: no watchdogd.json", "watchdogd not running: no readings",
-		"No modem: modemd is not running", "as statusd judges", `class="badge good">healthy</span>`} {
+		"No modem: modemd is not running", "updated not running: no updated.json", "as statusd judges", `class="badge good">healthy</span>`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %q", want)
 		}

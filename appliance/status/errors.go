@@ -102,6 +102,15 @@ func (s *Snapshot) recentErrors() []ServiceErrors {
 			add("watchdogd", w.Updated, "sensors: %s", e)
 		}
 	}
+	if u := s.update(); u != nil {
+		if a := u.LastAttempt; a != nil && resultClass(a.Result) == "bad" {
+			why := a.Error
+			if a.Refusal != "" {
+				why = a.Refusal
+			}
+			add("updated", a.Time, "%s %s: %s", a.Release.Version, a.Result, why)
+		}
+	}
 	out := []ServiceErrors{}
 	for name, errs := range by {
 		slices.SortStableFunc(errs, func(a, b ServiceError) int { return b.Time.Compare(a.Time) })

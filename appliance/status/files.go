@@ -1,12 +1,14 @@
 package status
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -55,11 +57,49 @@ func readFile(fn, name string, now time.Time, staleAfter time.Duration) File {
 	}
 	// A second line of defence: a service that wrote a URL with its
 	// password or token into its status does not show it here.
-	red := []byte(redact.String(string(b)))
-	if !json.Valid(red) {
+	red, err := redactJSON(b)
+	if err != nil {
 		file.Error = "status withheld: it could not be redacted"
 		return file
 	}
 	file.Status = json.RawMessage(red)
 	return file
+}
+
+// jsonString matches a JSON string literal, escapes included.
+var jsonString = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// redactJSON passes every string of the JSON document b through
+// redact.String, as the text it stands for, and leaves the rest as it
+// is. Redacting the document's bytes instead would take the backslash
+// of a quoted URL's closing quote for part of the URL (Go quotes URLs
+// in its errors: `Put \"https://…\": EOF`) and break the document.
+func redactJSON(b []byte) ([]byte, error) {
+	if !json.Valid(b) {
+		return nil, errors.New("not JSON")
+	}
+	var failed error
+	out := jsonString.ReplaceAllFunc(b, func(lit []byte) []byte {
+		var s string
+		if err := json.Unmarshal(lit, &s); err != nil {
+			failed = err
+			return lit
+		}
+		r := redact.String(s)
+		if r == s {
+			return lit
+		}
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(r); err != nil {
+			failed = err
+			return lit
+		}
+		return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	})
+	if failed != nil || !json.Valid(out) {
+		return nil, errors.New("redacting failed")
+	}
+	return out, nil
 }

@@ -107,3 +107,33 @@ func TestReadFilesNoDir(t *testing.T) {
 		t.Errorf("readFiles(%s) = %v, want an error naming it", notDir, err)
 	}
 }
+
+// Each string of a status file is redacted as the text it stands for:
+// a quoted URL (Go's errors quote them, so JSON escapes the quotes)
+// loses its password and token and the file stays valid JSON, shown
+// rather than withheld.
+func TestRedactJSON(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`{"lastError":"Put \"https://site7:pw-SECRET@dav.example.com/x.jpg?token=tok-SECRET\": EOF"}`,
+			`{"lastError":"Put \"https://dav.example.com/x.jpg?token=REDACTED\": EOF"}`},
+		{`{"e":"Get \"https://h/x.jpg\": EOF","n":3}`, `{"e":"Get \"https://h/x.jpg\": EOF","n":3}`},
+		{`{"e":"PUT https://u:pw-SECRET@h/p failed"}`, `{"e":"PUT https://h/p failed"}`},
+		{`{"a":["Authorization: Bearer tok-SECRET", "C:\\path\\"], "b":{"c":"\u00e9 \"quoted\""}}`,
+			`{"a":["Authorization: Bearer REDACTED", "C:\\path\\"], "b":{"c":"\u00e9 \"quoted\""}}`},
+		{`{"e":"<https://u:pw-SECRET@h/> & more"}`, `{"e":"<https://h/> & more"}`},
+	} {
+		got, err := redactJSON([]byte(tc.in))
+		if err != nil || string(got) != tc.want {
+			t.Errorf("redactJSON(%s) = %s, %v\nwant %s", tc.in, got, err, tc.want)
+		}
+	}
+	if _, err := redactJSON([]byte(`{"e":"unterminated}`)); err == nil {
+		t.Error("redactJSON accepts a document that is not JSON")
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "uploadd.json"), []byte(`{"lastError":"Put \"https://site7:pw-SECRET@dav.example.com/x.jpg\": EOF"}`), 0o644)
+	fs, err := readFiles(dir, time.Now(), time.Hour)
+	if err != nil || len(fs) != 1 || fs[0].Error != "" || strings.Contains(string(fs[0].Status), "SECRET") || !strings.Contains(string(fs[0].Status), "dav.example.com/x.jpg") {
+		t.Errorf("readFiles: %+v, %v", fs, err)
+	}
+}

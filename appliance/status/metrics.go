@@ -106,6 +106,21 @@ func writeMetrics(b *bytes.Buffer, s *Snapshot) {
 			gauge("lapsebox_throttled", "1 while the Raspberry Pi's firmware throttles the CPU.").Add(promtext.Bool(th.Throttled))
 		}
 	}
+	if u := s.Update; u != nil {
+		if !u.Running.IsZero() {
+			gauge("lapsebox_update_running_build_timestamp_seconds", "Build time of the running release, in Unix time.").Add(promtext.Unix(u.Running))
+		}
+		if !u.Committed.IsZero() {
+			gauge("lapsebox_update_committed_build_timestamp_seconds", "Build time of the release the boot configuration names, in Unix time.").Add(promtext.Unix(u.Committed))
+		}
+		gauge("lapsebox_update_trial", "1 while the running release is on trial, not yet committed.").Add(promtext.Bool(u.Trial != nil))
+		if a := u.LastAttempt; a != nil {
+			gauge("lapsebox_update_last_attempt_timestamp_seconds", "When updated last tried to install a release, in Unix time, with its version and result.").
+				Add(promtext.Unix(a.Time), "version", a.Release.Version, "result", a.Result)
+			gauge("lapsebox_update_last_attempt_fetched_bytes", "Bytes the last attempt fetched over the network.").Add(float64(a.FetchedBytes))
+			gauge("lapsebox_update_last_attempt_root_bytes", "Size of the root file system of the release last tried.").Add(float64(a.RootBytes))
+		}
+	}
 	if len(s.Files) > 0 {
 		age := gauge("lapsebox_status_file_age_seconds", "Age of a service's status file: its heartbeat.")
 		stale := gauge("lapsebox_status_file_stale", "1 if the service's status file is older than the stale threshold.")

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/config"
+	"github.com/lapsebox/lapsebox/appliance/statusfile"
 )
 
 // Config says where Collector finds things. The zero value of each field
@@ -150,6 +151,10 @@ type Snapshot struct {
 	Today *Timeline `json:"today"`
 	// Errors are the recent errors of each service that has any.
 	Errors []ServiceErrors `json:"errors"`
+	// Update is updated's status (updated.json, redacted): the running
+	// and committed releases, the trial, the available release and why
+	// it waits, the last attempt. Absent without updated.json.
+	Update *statusfile.Update `json:"update,omitempty"`
 }
 
 // Build identifies the software running on the appliance.
@@ -212,6 +217,7 @@ func (c *Collector) Collect(ctx context.Context) *Snapshot {
 	s.Health = s.health()
 	s.Today = timeline(now, site, siteErr, c.cfg.PermDir, s.camera())
 	s.Errors = s.recentErrors()
+	s.Update = s.update()
 	return s
 }
 

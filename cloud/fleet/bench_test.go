@@ -7,12 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lapsebox/lapsebox/appliance/heartbeat"
 	"github.com/lapsebox/lapsebox/cloud/state"
 	"github.com/lapsebox/lapsebox/cloud/state/statetest"
 )
 
-// fleetOf makes a state of n devices, each with a heartbeat, a tenth of
-// them silent with their alert firing, and a Service on it.
+// fleetOf makes a state of n devices, each with a heartbeat (an update
+// section included), a tenth of them silent with their alert firing,
+// another tenth with a release rolled back, and a Service on it.
 func fleetOf(b *testing.B, dsn string, n int) *Service {
 	db := statetest.Open(b, dsn)
 	svc := New(Config{DB: db, Now: func() time.Time { return t0.Add(time.Hour) }, Location: time.UTC, Logger: quiet()})
@@ -25,7 +27,13 @@ func fleetOf(b *testing.B, dsn string, n int) *Service {
 		if i%10 == 0 {
 			at = t0
 		}
-		d := &device{name: name, connected: true, queue: i % 17, missed: i % 3, captures: 100}
+		d := &device{name: name, connected: true, queue: i % 17, missed: i % 3, captures: 100, update: &heartbeat.Update{State: "waiting",
+			Channel: "stable", Version: "2026.06.09", Build: t0.AddDate(0, 0, -7), CommittedVersion: "2026.06.09", Committed: t0.AddDate(0, 0, -7),
+			Last: &heartbeat.Attempt{Time: t0.AddDate(0, 0, -6), Version: "2026.06.09", Result: "installed", RootBytes: 120 << 20, FetchedBytes: 9 << 20}}}
+		if i%10 == 5 {
+			d.update.Last = &heartbeat.Attempt{Time: t0.Add(-time.Hour), Version: "2026.06.16", Result: "rolled back",
+				Error: "camerad took no picture in the 30 minutes of the trial", RootBytes: 120 << 20, FetchedBytes: 7 << 20, Failures: 1}
+		}
 		if err := svc.Record(ctx, name, d.heartbeat(at), at); err != nil {
 			b.Fatal(err)
 		}

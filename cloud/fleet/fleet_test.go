@@ -149,6 +149,8 @@ type device struct {
 	tempC            float64
 	overCap          bool
 	connected        bool
+	// update is updated's part (nil: the device has no updated.json).
+	update *heartbeat.Update
 }
 
 func (d *device) heartbeat(now time.Time) *heartbeat.Heartbeat {
@@ -163,6 +165,7 @@ func (d *device) heartbeat(now time.Time) *heartbeat.Heartbeat {
 	if d.tempC > 0 {
 		h.TempC = &d.tempC
 	}
+	h.Update = d.update
 	return h
 }
 
@@ -284,4 +287,66 @@ func dumpEvents(t *testing.T, db *state.DB) {
 		e := evs[i]
 		t.Logf("%v %s %s %s", e.At.Sub(t0), e.Kind, e.Event, e.Message)
 	}
+}
+
+// A release rolled back fires the update alert once, notified on every
+// channel; heartbeats without an update section (the reboot of the
+// rollback) neither resolve it nor fire it again; the next attempt
+// resolves it, and a second rollback fires it again.
+func TestUpdateAlert(t *testing.T) {
+	statetest.Run(t, func(t *testing.T, dsn string) {
+		s := newSim(t, dsn, 2, "glacier-1")
+		s.hook.fail = 0
+		d := &device{name: "glacier-1", connected: true}
+		b1, b2 := time.Date(2026, 6, 2, 8, 0, 0, 0, time.UTC), time.Date(2026, 6, 9, 8, 0, 0, 0, time.UTC)
+		trying := &heartbeat.Update{State: "waiting", Version: "2026.06.09", Build: b2, CommittedVersion: "2026.06.02", Committed: b1,
+			Trial: &heartbeat.Trial{Version: "2026.06.09", Deadline: t0.Add(30 * time.Minute), Waiting: "a picture from camerad"},
+			Last:  &heartbeat.Attempt{Time: t0, Version: "2026.06.09", Result: "trying", RootBytes: 120 << 20, FetchedBytes: 9 << 20}}
+		rolledBack := func(failures int) *heartbeat.Update {
+			u := &heartbeat.Update{State: "waiting", Version: "2026.06.02", Build: b1, CommittedVersion: "2026.06.02", Committed: b1,
+				Last: &heartbeat.Attempt{Time: t0.Add(12 * time.Minute), Version: "2026.06.09", Result: "rolled back",
+					Error: "camerad took no picture", RootBytes: 120 << 20, FetchedBytes: 9 << 20, Failures: failures}}
+			if failures >= 2 {
+				u.Last.Refusal = "failed its trial 2 times, last: camerad took no picture"
+			}
+			return u
+		}
+		installed := &heartbeat.Update{State: "up to date", Version: "2026.06.16", Build: b2.AddDate(0, 0, 7), CommittedVersion: "2026.06.16", Committed: b2.AddDate(0, 0, 7),
+			Last: &heartbeat.Attempt{Time: t0.Add(58 * time.Minute), Version: "2026.06.16", Result: "installed", RootBytes: 120 << 20, FetchedBytes: 5 << 20}}
+		script := map[int]*heartbeat.Update{0: trying, 5: trying, 10: nil, 15: rolledBack(1), 20: rolledBack(1), 25: rolledBack(1),
+			30: nil, 35: rolledBack(1), 40: trying, 45: trying, 50: rolledBack(2), 55: rolledBack(2), 60: installed, 65: installed}
+		for m := 0; m < 75; m++ {
+			now := t0.Add(time.Duration(m) * time.Minute)
+			s.clock.Set(now)
+			if u, beat := script[m]; beat {
+				d.update = u
+				if err := s.svcs[m%2].Record(ctx, d.name, d.heartbeat(now), now); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s.tick()
+		}
+		want := []string{"glacier-1 update firing", "glacier-1 update resolved", "glacier-1 update firing", "glacier-1 update resolved"}
+		if got := s.hook.events(); !slices.Equal(got, want) {
+			dumpEvents(t, s.db)
+			t.Errorf("webhook received\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+		}
+		if n := len(s.smtp.Messages()); n != len(want) {
+			t.Errorf("%d e-mails, want %d", n, len(want))
+		}
+		evs, _ := s.db.Events(ctx, "glacier-1", 10)
+		var fired []string
+		for _, e := range evs {
+			if e.Event == state.Fired {
+				fired = append(fired, e.At.Sub(t0).String()+" "+e.Message)
+			}
+		}
+		slices.Sort(fired)
+		if wantFired := []string{
+			"15m0s release 2026.06.09 rolled back: camerad took no picture (1 failed trial)",
+			"50m0s release 2026.06.09 rolled back and refused: failed its trial 2 times, last: camerad took no picture",
+		}; !slices.Equal(fired, wantFired) {
+			t.Errorf("fired:\n  %s\nwant\n  %s", strings.Join(fired, "\n  "), strings.Join(wantFired, "\n  "))
+		}
+	})
 }

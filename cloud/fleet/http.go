@@ -99,7 +99,10 @@ type DeviceReport struct {
 	AutonomyDays  *float64  `json:"autonomyDays,omitempty"`
 	SignalDBM     *int      `json:"signalDBM,omitempty"`
 	Version       string    `json:"version,omitempty"`
-	Alerts        []Alert   `json:"alerts"`
+	// Update is the last heartbeat's update section: the running and
+	// committed releases, the trial, the last attempt.
+	Update *heartbeat.Update `json:"update,omitempty"`
+	Alerts []Alert           `json:"alerts"`
 }
 
 // Alert is an alert in a DeviceReport.
@@ -127,7 +130,7 @@ func (s *Service) Report(r *http.Request, device string, now time.Time) (DeviceR
 func (s *Service) report(st state.Status, as []state.Alert, now time.Time) DeviceReport {
 	rep := DeviceReport{Device: st.Device, Now: now, LastSeen: st.LastSeen, SilentAfterSeconds: s.rules.SilentAfter.Seconds(),
 		LastCapture: st.LastCapture, LastPhoto: st.Photo.Name, Queue: st.Queue, QueueBytes: st.QueueBytes,
-		AutonomyDays: st.AutonomyDays, SignalDBM: st.SignalDBM, Version: st.Version, Alerts: []Alert{}}
+		AutonomyDays: st.AutonomyDays, SignalDBM: st.SignalDBM, Version: st.Version, Update: updateOf(st), Alerts: []Alert{}}
 	rep.Silent = !st.LastSeen.IsZero() && now.Sub(st.LastSeen) > s.rules.SilentAfter
 	if st.Day == now.In(s.cfg.Location).Format(time.DateOnly) {
 		rep.MissedToday, rep.CapturesToday = st.MissedToday, st.CapturesToday

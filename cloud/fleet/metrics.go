@@ -65,6 +65,8 @@ func (s *Service) writeMetrics(b *bytes.Buffer, sts []state.Status, firing []sta
 		autonomy = promtext.Family(b, "lapsebox_device_autonomy_seconds", "gauge", "Time until the device's disk is full at its current rate.")
 		signal   = promtext.Family(b, "lapsebox_device_signal_dbm", "gauge", "The device's cellular signal (RSRP on LTE, RSSI otherwise), in dBm.")
 		info     = promtext.Family(b, "lapsebox_device_info", "gauge", "The device's lapsebox version, as a label.")
+		build    = promtext.Family(b, "lapsebox_device_build_timestamp_seconds", "gauge", "Build time of the release the device runs, in Unix time, as updated says.")
+		trial    = promtext.Family(b, "lapsebox_device_update_trial", "gauge", "1 while the device runs a release on trial, not yet committed.")
 	)
 	for _, st := range sts {
 		dev := []string{"device", st.Device}
@@ -100,6 +102,12 @@ func (s *Service) writeMetrics(b *bytes.Buffer, sts []state.Status, firing []sta
 			signal.Add(float64(*st.SignalDBM), dev...)
 		}
 		info.Add(1, "device", st.Device, "version", st.Version)
+		if u := updateOf(st); u != nil {
+			if !u.Build.IsZero() {
+				build.Add(promtext.Unix(u.Build), dev...)
+			}
+			trial.Add(promtext.Bool(u.Trial != nil), dev...)
+		}
 	}
 	alerts := promtext.Family(b, "lapsebox_device_alert", "gauge", "1 for each alert firing on a device.")
 	for _, a := range firing {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lapsebox/lapsebox/appliance/heartbeat"
 	"github.com/lapsebox/lapsebox/cloud/ingest"
 	"github.com/lapsebox/lapsebox/cloud/state/statetest"
 	"github.com/lapsebox/lapsebox/internal/testtool"
@@ -20,7 +21,9 @@ func TestMetricsPromtool(t *testing.T) {
 	promtool := testtool.Program(t, "promtool")
 	s := newSim(t, statetest.SQLite(t), 1, "glacier-1", "crane.2", "never-seen")
 	svc := s.svcs[0]
-	d := &device{name: "glacier-1", connected: true, queue: 7, missed: 1}
+	d := &device{name: "glacier-1", connected: true, queue: 7, missed: 1, update: &heartbeat.Update{Version: "2026.06.09",
+		Build: time.Date(2026, 6, 9, 8, 0, 0, 0, time.UTC), CommittedVersion: "2026.06.02", Committed: time.Date(2026, 6, 2, 8, 0, 0, 0, time.UTC),
+		Trial: &heartbeat.Trial{Version: "2026.06.09", Deadline: t0.Add(time.Hour)}}}
 	svc.Record(ctx, "glacier-1", d.heartbeat(t0), t0)
 	d.missed = 3
 	svc.Record(ctx, "glacier-1", d.heartbeat(t0.Add(5*time.Minute)), t0.Add(5*time.Minute))
@@ -55,10 +58,15 @@ func TestMetricsPromtool(t *testing.T) {
 		`lapsebox_ingest_photos_total{device="glacier-1"} 12` + "\n",
 		`lapsebox_heartbeats_received_total 0` + "\n", // Record is not the HTTP handler
 		`lapsebox_notifications{channel="webhook",outcome="queued"} 1` + "\n",
+		`lapsebox_device_build_timestamp_seconds{device="glacier-1"} 1.780992e+09` + "\n",
+		`lapsebox_device_update_trial{device="glacier-1"} 1` + "\n",
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+	if strings.Contains(string(body), `lapsebox_device_update_trial{device="crane.2"}`) {
+		t.Error("a device without updated has an update figure")
 	}
 	if strings.Contains(string(body), `device="never-seen"} 0`) {
 		t.Errorf("a device never seen has figures:\n%s", body)

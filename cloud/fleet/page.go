@@ -43,7 +43,9 @@ type Row struct {
 	Autonomy       string
 	Signal         string
 	Version        string
-	Alerts         []state.Alert
+	// Update is the over-the-air update (nil: the device does not say).
+	Update *UpdateView
+	Alerts []state.Alert
 
 	// sort keys
 	seen, picture time.Time
@@ -69,7 +71,8 @@ func (s *Service) rows(sts []state.Status, firing []state.Alert, now time.Time, 
 	today := now.In(s.cfg.Location).Format(time.DateOnly)
 	out := make([]Row, 0, len(sts))
 	for _, st := range sts {
-		r := Row{Name: st.Device, Alerts: by[st.Device], Version: st.Version, seen: st.LastSeen, queue: -1, autonomy: -1, signal: -200}
+		r := Row{Name: st.Device, Alerts: by[st.Device], Version: st.Version, Update: updateView(updateOf(st), now),
+			seen: st.LastSeen, queue: -1, autonomy: -1, signal: -200}
 		switch {
 		case st.LastSeen.IsZero():
 			r.State, r.LastSeen = "new", "never"

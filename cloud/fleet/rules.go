@@ -20,10 +20,11 @@ const (
 	Disk    = "disk"    // the device's disk is filling, or its autonomy is short
 	DataCap = "datacap" // the SIM's monthly data cap is reached
 	Temp    = "temp"    // the board is too hot
+	Update  = "update"  // the last release tried was rolled back or refused
 )
 
 // Kinds lists every kind of alert, in the order they are evaluated.
-var Kinds = []string{Silent, Camera, Missed, Small, Dark, Queue, Disk, DataCap, Temp}
+var Kinds = []string{Silent, Camera, Missed, Small, Dark, Queue, Disk, DataCap, Temp, Update}
 
 // Severities.
 const (
@@ -164,14 +165,22 @@ func (r Rules) conditions(st state.Status, hb *heartbeat.Heartbeat, log []state.
 	if p := st.Photo; p.Luma != nil && *p.Luma < r.MinLuma {
 		on[Dark] = condition{severity: Warning, message: fmt.Sprintf("the last picture, %s, is dark: mean brightness %.0f/255 (at least %.0f expected)", p.Name, *p.Luma, r.MinLuma)}
 	}
-	kinds := Kinds
+	kinds := slices.Clone(Kinds)
+	unjudged := func(kind string) { kinds = slices.DeleteFunc(kinds, func(k string) bool { return k == kind }) }
 	switch c, holds, judged := r.growing(log, now); {
 	case !judged:
 		// Too few heartbeats in the window (the device was silent):
 		// the queue alert stays as it is.
-		kinds = slices.DeleteFunc(slices.Clone(Kinds), func(k string) bool { return k == Queue })
+		unjudged(Queue)
 	case holds:
 		on[Queue] = c
+	}
+	if hb.Update == nil {
+		// No updated.json (just after a reboot, or no updated): the
+		// update alert stays as it is, not resolved and fired again.
+		unjudged(Update)
+	} else if c, holds := updateCondition(hb.Update); holds {
+		on[Update] = c
 	}
 	if d := hb.Disk; d != nil && d.TotalBytes > 0 {
 		pct := float64(d.UsedBytes) / float64(d.TotalBytes) * 100

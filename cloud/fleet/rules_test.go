@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -41,16 +42,64 @@ func TestConditions(t *testing.T) {
 		{"data cap", func(s *state.Status, h *heartbeat.Heartbeat) { h.Modem.UsedBytes = h.Modem.CapBytes }, DataCap, Warning, "1.0 GiB of 1.0 GiB"},
 		{"hot", func(s *state.Status, h *heartbeat.Heartbeat) { v := 80.0; h.TempC = &v }, Temp, Warning, "80.0 °C"},
 		{"very hot", func(s *state.Status, h *heartbeat.Heartbeat) { v := 90.0; h.TempC = &v }, Temp, Critical, "90.0 °C"},
+		{"rolled back", func(s *state.Status, h *heartbeat.Heartbeat) {
+			h.Update = &heartbeat.Update{Version: "2026.06.02", Last: &heartbeat.Attempt{Time: now.Add(-time.Hour), Version: "2026.06.09",
+				Result: "rolled back", Error: "camerad took no picture", RootBytes: 120 << 20, FetchedBytes: 9 << 20, Failures: 1}}
+		}, Update, Warning, "release 2026.06.09 rolled back: camerad took no picture (1 failed trial)"},
+		{"refused", func(s *state.Status, h *heartbeat.Heartbeat) {
+			h.Update = &heartbeat.Update{Version: "2026.06.02", Last: &heartbeat.Attempt{Time: now.Add(-time.Hour), Version: "2026.05.01",
+				Result: "refused", Refusal: "not newer than the running build", RootBytes: 120 << 20}}
+		}, Update, Warning, "release 2026.05.01 refused: not newer than the running build"},
 	} {
 		st, hb := base()
 		if _, on := r.conditions(st, hb, nil, now); len(on) != 0 {
 			t.Fatalf("a healthy device has conditions: %+v", on)
+		}
+		hb.Update = &heartbeat.Update{Version: "2026.06.09", Last: &heartbeat.Attempt{Time: now.Add(-time.Hour), Version: "2026.06.09", Result: "installed"}}
+		if _, on := r.conditions(st, hb, nil, now); len(on) != 0 {
+			t.Fatalf("a device that installed a release has conditions: %+v", on)
 		}
 		tc.change(&st, hb)
 		_, on := r.conditions(st, hb, nil, now)
 		c, ok := on[tc.kind]
 		if !ok || len(on) != 1 || c.severity != tc.severity || !strings.Contains(c.message, tc.message) {
 			t.Errorf("%s: %+v, want only %s %s %q", tc.name, on, tc.kind, tc.severity, tc.message)
+		}
+	}
+}
+
+// The update alert is judged only from a heartbeat with an update
+// section: one without (updated.json not yet written after the reboot
+// of a rollback) leaves it as it is.
+func TestUpdateJudged(t *testing.T) {
+	r := Rules{}.WithDefaults()
+	st := state.Status{Device: "d", LastSeen: t0.Add(-time.Minute)}
+	hb := (&device{connected: true}).heartbeat(t0)
+	if kinds, _ := r.conditions(st, hb, nil, t0); slices.Contains(kinds, Update) {
+		t.Errorf("without an update section the update alert is judged: %v", kinds)
+	}
+	hb.Update = &heartbeat.Update{Version: "2026.06.09"}
+	if kinds, on := r.conditions(st, hb, nil, t0); !slices.Contains(kinds, Update) || len(on) != 0 {
+		t.Errorf("with one: %v, %+v", kinds, on)
+	}
+}
+
+func TestAttemptText(t *testing.T) {
+	for _, tc := range []struct {
+		a    heartbeat.Attempt
+		want string
+	}{
+		{heartbeat.Attempt{Version: "2026.06.02", Result: "rolled back", Error: "camerad took no picture"}, "2026.06.02 rolled back: camerad took no picture"},
+		{heartbeat.Attempt{Version: "2026.05.01", Result: "refused", Refusal: "not newer", RootBytes: 1 << 20}, "2026.05.01 refused: not newer"},
+		{heartbeat.Attempt{Version: "2026.06.09", Result: "installed", RootBytes: 120 << 20, FetchedBytes: 9 << 20}, "2026.06.09 installed"},
+		{heartbeat.Attempt{Version: "2026.06.09", Result: "rolled back", Error: "no heartbeat reached the server", Failures: 2}, "2026.06.09 rolled back: no heartbeat reached the server (2 failed trials)"},
+		{heartbeat.Attempt{Result: "failed", Error: "EOF"}, "a release failed: EOF"},
+		{heartbeat.Attempt{Version: "2026.06.09", Result: "rolled back", Error: "not healthy after 20m on trial", Failures: 2,
+			Refusal: "failed its trial 2 times, last: not healthy after 20m on trial"},
+			"2026.06.09 rolled back and refused: failed its trial 2 times, last: not healthy after 20m on trial"},
+	} {
+		if got := attemptText(&tc.a); got != tc.want {
+			t.Errorf("attemptText(%+v) = %q, want %q", tc.a, got, tc.want)
 		}
 	}
 }

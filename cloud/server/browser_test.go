@@ -30,19 +30,28 @@ func fleetOfFour(t *testing.T) *servertest.Cloud {
 		r.AddDevice(t, name, fmt.Sprint("token-", i))
 	}
 	days, dbm := 41.0, -87
-	beat := func(name string, at time.Time, queue int, used uint64) {
+	beat := func(name string, at time.Time, queue int, used uint64, u *heartbeat.Update) {
 		hb := &heartbeat.Heartbeat{V: 1, Time: at, Version: "v1.4.2",
 			Camera: &heartbeat.Camera{State: "waiting", Connected: true, Captures: 40, LastCapture: at.Add(-3 * time.Minute)},
 			Disk:   &heartbeat.Disk{UsedBytes: used, TotalBytes: 64 << 30, AutonomyDays: &days},
 			Queues: []heartbeat.Queue{{Target: "cloud", Pending: queue, PendingBytes: int64(queue) * 6 << 20}},
-			Modem:  &heartbeat.Modem{State: "connected", SignalDBM: &dbm, SignalBars: 3}}
+			Modem:  &heartbeat.Modem{State: "connected", SignalDBM: &dbm, SignalBars: 3}, Update: u}
 		if err := r.Fleet.Record(ctx, name, hb, at); err != nil {
 			t.Fatal(err)
 		}
 	}
-	beat("glacier-1", now.Add(-time.Minute), 0, 10<<30)
-	beat("crane-2", now.Add(-2*time.Minute), 40, 61<<30)
-	beat("roof-3", now.Add(-time.Hour), 2, 5<<30)
+	// glacier-1 runs a release on trial; crane-2 rolled one back, with
+	// a long error.
+	b1, b2 := time.Date(2026, 6, 2, 8, 0, 0, 0, time.UTC), time.Date(2026, 6, 9, 8, 0, 0, 0, time.UTC)
+	beat("glacier-1", now.Add(-time.Minute), 0, 10<<30, &heartbeat.Update{State: "waiting", Version: "2026.06.09", Build: b2,
+		CommittedVersion: "2026.06.02", Committed: b1,
+		Trial: &heartbeat.Trial{Version: "2026.06.09", Deadline: now.Add(20 * time.Minute), Waiting: "a picture from camerad"},
+		Last:  &heartbeat.Attempt{Time: now.Add(-10 * time.Minute), Version: "2026.06.09", Result: "trying", RootBytes: 120 << 20, FetchedBytes: 9 << 20}})
+	beat("crane-2", now.Add(-2*time.Minute), 40, 61<<30, &heartbeat.Update{State: "up to date", Version: "2026.06.02", Build: b1,
+		CommittedVersion: "2026.06.02", Committed: b1,
+		Last: &heartbeat.Attempt{Time: now.Add(-3 * time.Hour), Version: "2026.06.09", Result: "rolled back", Failures: 1,
+			Error: "camerad took no picture during the trial: PTP OpenSession on the camera at bus 1 device 4: the device answered GeneralError after 30 s, twice"}})
+	beat("roof-3", now.Add(-time.Hour), 2, 5<<30, nil)
 	// A picture of glacier-1: a sky over snow.
 	img := image.NewRGBA(image.Rect(0, 0, 1200, 800))
 	for y := range 800 {
@@ -115,6 +124,14 @@ func TestFleetPageInChromium(t *testing.T) {
 		document.documentElement.scrollWidth <= innerWidth`, &ok)
 	if !ok {
 		t.Error("desktop: no table header, or the page scrolls sideways")
+	}
+	var upd []string
+	eval(`['d-glacier-1', 'd-crane-2', 'd-roof-3'].map(id => document.querySelector('#' + id + ' .ver').innerText.replace(/\s+/g, ' '))`, &upd)
+	if len(upd) != 3 || !strings.Contains(upd[0], "release 2026.06.09") || !strings.Contains(upd[0], "(committed: 2026.06.02), waiting for a picture from camerad") ||
+		!strings.Contains(upd[0], "last update: 2026.06.09 trying") ||
+		!strings.Contains(upd[1], "release 2026.06.02") || !strings.Contains(upd[1], "last update: 2026.06.09 rolled back: camerad took no picture") ||
+		strings.Contains(upd[1], "committed") || upd[2] != "v1.4.2" {
+		t.Errorf("the rows' versions and updates: %q", upd)
 	}
 	must(b.Screenshot(filepath.Join(shots, "fleet-desktop.png"), false))
 

@@ -92,7 +92,7 @@ func selfSigned(t testing.TB) (cert, key string, pool *x509.CertPool) {
 }
 
 // fieldDevice writes the status files of a device in the field: camera,
-// a cloud and a live-cam target, a modem, a watchdog.
+// a cloud and a live-cam target, a modem, a watchdog, updated.
 func fieldDevice(t testing.TB) heartbeat.Sources {
 	dir := t.TempDir()
 	now := time.Now()
@@ -108,6 +108,13 @@ func fieldDevice(t testing.TB) heartbeat.Sources {
 		Net:  &statusfile.Network{Registration: "registered", Operator: "Orange F", Technology: "LTE", SignalDBM: &dbm, SignalBars: 3},
 		Data: statusfile.DataUse{Period: "2026-11-05", UsedBytes: 3_412_000_000, CapBytes: 10 << 30}})
 	statusfile.Write(filepath.Join(dir, "watchdogd.json"), map[string]any{"state": "petting", "healthy": &healthy})
+	// updated, up to date since it installed the channel's release.
+	build := time.Date(2026, 11, 17, 6, 0, 0, 0, time.UTC)
+	rel := statusfile.Release{Version: "2026.11.17", Build: build, Manifest: "5d41402abc4b2a76b9719d911017c5925d41402abc4b2a76b9719d911017c592"}
+	statusfile.Write(filepath.Join(dir, "updated.json"), statusfile.Update{State: "up to date", Updated: now, Running: build, Version: rel.Version,
+		Board: "rpi4", Channel: "stable", Committed: build, CommittedVersion: rel.Version, Available: &rel, NextCheck: now.Add(5 * time.Hour),
+		LastAttempt: &statusfile.UpdateAttempt{Time: now.Add(-8 * 24 * time.Hour), Release: rel, Result: "installed",
+			RootBytes: 125829120, FetchedBytes: 9437184, ReusedBytes: 116391936, Trial: true}})
 	os.WriteFile(filepath.Join(dir, "uptime"), []byte("1209600.12 2400000.00\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "temp"), []byte("48312\n"), 0o644)
 	return heartbeat.Sources{StatusDir: dir, ProcDir: dir, ThermalFile: filepath.Join(dir, "temp"), Version: "v0.9.0-20261126120000-0123456789ab"}

@@ -38,6 +38,14 @@ func statusDir(t *testing.T) heartbeat.Sources {
 		LastCapture: &statusfile.Capture{Slot: time.Now().Add(-time.Minute), Bytes: 5 << 20},
 		Store:       &statusfile.Store{UsedBytes: 1 << 30, TotalBytes: 32 << 30}, Autonomy: &statusfile.Autonomy{Days: &days}})
 	statusfile.Write(filepath.Join(dir, "uploadd.json"), statusfile.Uploads{Targets: []statusfile.Target{{Name: "cloud", Pending: 2, PendingBytes: 10 << 20}}})
+	// A release rolled back, its error quoting the release server's URL
+	// with a password and a token.
+	b1, b2 := time.Date(2026, 6, 2, 8, 0, 0, 0, time.UTC), time.Date(2026, 6, 9, 8, 0, 0, 0, time.UTC)
+	statusfile.Write(filepath.Join(dir, "updated.json"), statusfile.Update{State: "up to date", Running: b1, Version: "2026.06.02",
+		Channel: "stable", Committed: b1, CommittedVersion: "2026.06.02",
+		LastAttempt: &statusfile.UpdateAttempt{Time: time.Now().Add(-time.Hour), Release: statusfile.Release{Version: "2026.06.09", Build: b2},
+			Result: "rolled back", Error: "camerad took no picture; the last look at https://alice:hunter2@releases.example/v1/stable?token=s3cret failed",
+			RootBytes: 120 << 20, FetchedBytes: 9 << 20, Trial: true, Failures: 1}})
 	return heartbeat.Sources{StatusDir: dir, ProcDir: dir, ThermalFile: "/nonexistent", Version: "v9.9"}
 }
 
@@ -76,6 +84,9 @@ func TestEndToEnd(t *testing.T) {
 		if err != nil || st.LastSeen.IsZero() || st.Queue != 2 || st.Version != "v9.9" || *st.AutonomyDays != 20 {
 			t.Fatalf("status after a heartbeat: %+v, %v", st, err)
 		}
+		if bytes.Contains(st.Heartbeat, []byte("hunter2")) || bytes.Contains(st.Heartbeat, []byte("s3cret")) {
+			t.Errorf("the stored heartbeat holds the release server's credentials: %s", st.Heartbeat)
+		}
 		// Another device's token is not cam-1's; nothing is recorded.
 		bad := &heartbeat.Sender{URL: r.URL, Device: "cam-1", Token: "tok-2", Sources: src,
 			Client: upload.NewClient(upload.ClientOptions{Logger: slog.New(slog.DiscardHandler)})}
@@ -96,15 +107,16 @@ func TestEndToEnd(t *testing.T) {
 		if err := tg.Upload(ctx, item, new(uploadtest.Resume).Save); err != nil {
 			t.Fatal(err)
 		}
-		// It is analysed in the background, then the alerts are evaluated.
+		// It is analysed in the background, then the alerts are evaluated:
+		// dark and small, and the update alert of the heartbeat.
 		deadline := time.Now().Add(time.Minute)
 		for {
 			as, _ := r.DB.DeviceAlerts(ctx, "cam-1")
-			if len(as) == 2 {
+			if len(as) == 3 {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("alerts after a dark, small picture: %+v", as)
+				t.Fatalf("alerts after a release rolled back and a dark, small picture: %+v", as)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -117,8 +129,11 @@ func TestEndToEnd(t *testing.T) {
 		var rep fleet.DeviceReport
 		json.NewDecoder(resp.Body).Decode(&rep)
 		resp.Body.Close()
-		if rep.Device != "cam-1" || rep.Silent || rep.Queue != 2 || len(rep.Alerts) != 2 || rep.LastPhoto != item.Name {
+		if rep.Device != "cam-1" || rep.Silent || rep.Queue != 2 || len(rep.Alerts) != 3 || rep.LastPhoto != item.Name {
 			t.Errorf("API report %+v", rep)
+		}
+		if u := rep.Update; u == nil || u.Version != "2026.06.02" || u.Last == nil || u.Last.Result != "rolled back" || u.Last.FetchedBytes != 9<<20 {
+			t.Errorf("API report's update %+v", rep.Update)
 		}
 		if resp, _ := http.Get(r.AdminURL + "/api/v1/devices/nope"); resp.StatusCode != 404 {
 			t.Errorf("unknown device: %s", resp.Status)
@@ -126,7 +141,9 @@ func TestEndToEnd(t *testing.T) {
 		_, metrics := operatortest.Get(t, http.DefaultClient, r.AdminURL+"/metrics")
 		if !strings.Contains(metrics, `lapsebox_device_alert{device="cam-1",alert="dark",severity="warning"} 1`) ||
 			!strings.Contains(metrics, `lapsebox_ingest_photos_total{device="cam-1"} 1`) ||
-			!strings.Contains(metrics, `lapsebox_heartbeats_received_total 1`) {
+			!strings.Contains(metrics, `lapsebox_heartbeats_received_total 1`) ||
+			!strings.Contains(metrics, `lapsebox_device_alert{device="cam-1",alert="update",severity="warning"} 1`) ||
+			!strings.Contains(metrics, `lapsebox_device_build_timestamp_seconds{device="cam-1"} 1.7803872e+09`) {
 			t.Errorf("metrics:\n%s", metrics)
 		}
 
@@ -139,10 +156,15 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("login: %s → %s", resp.Status, resp.Header.Get("Location"))
 		}
 		_, page := operatortest.Get(t, c, r.URL+"/fleet")
-		for _, want := range []string{`id="d-cam-1" data-state="warning"`, `id="d-cam-2" data-state="new"`, "dark: the last picture", "/fleet/thumb/cam-1?v=", "v9.9", "20 d"} {
+		for _, want := range []string{`id="d-cam-1" data-state="warning"`, `id="d-cam-2" data-state="new"`, "dark: the last picture", "/fleet/thumb/cam-1?v=", "v9.9", "20 d",
+			"release 2026.06.02", "last update: 2026.06.09 rolled back: camerad took no picture; the last look at https://releases.example/v1/stable?token=REDACTED failed (1 failed trial), 1h",
+			"update: release 2026.06.09 rolled back"} {
 			if !strings.Contains(page, want) {
 				t.Errorf("fleet page lacks %q", want)
 			}
+		}
+		if strings.Contains(page, "hunter2") || strings.Contains(page, "s3cret") {
+			t.Error("the fleet page shows the release server's credentials")
 		}
 		thumb, b := operatortest.Get(t, c, r.URL+"/fleet/thumb/cam-1")
 		if _, err := jpeg.Decode(strings.NewReader(b)); err != nil || thumb.Header.Get("Content-Type") != "image/jpeg" {
