@@ -10,7 +10,9 @@ import (
 
 // CaptureGap is how far the next capture slot must be for an install to
 // start: writing the root and rebooting take the camera away for about
-// a minute on a Raspberry Pi.
+// a minute on a Raspberry Pi. A schedule whose slots are closer than
+// that never leaves such a gap: there the install starts in the first
+// half of a gap, right after a capture, and costs the slots of a reboot.
 const CaptureGap = 2 * time.Minute
 
 // Conditions are what the device is doing when a release could be
@@ -25,9 +27,11 @@ type Conditions struct {
 	// staging files).
 	Need uint64
 	// NextSlot is camerad's next capture (zero: none known);
-	// Capturing is set while a capture is under way.
+	// Capturing is set while a capture is under way. Gap is the time
+	// between the last slot taken and NextSlot (zero: unknown).
 	NextSlot  time.Time
 	Capturing bool
+	Gap       time.Duration
 }
 
 // Gate decides whether now is a time to fetch and install a release.
@@ -57,7 +61,11 @@ func (g Gate) Check(c Conditions) string {
 	if c.Capturing {
 		return "a capture is under way"
 	}
-	if !c.NextSlot.IsZero() && c.NextSlot.After(c.Now) && c.NextSlot.Sub(c.Now) < CaptureGap {
+	need := CaptureGap
+	if c.Gap > 0 && c.Gap < CaptureGap {
+		need = c.Gap / 2 // slots this close: go right after one
+	}
+	if !c.NextSlot.IsZero() && c.NextSlot.After(c.Now) && c.NextSlot.Sub(c.Now) < need {
 		return fmt.Sprintf("a capture is due at %s", c.NextSlot.Format("15:04:05"))
 	}
 	return ""

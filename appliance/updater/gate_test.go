@@ -32,6 +32,11 @@ func TestGateCheck(t *testing.T) {
 		{"capture in a minute", Conditions{Now: day(1, 0), NextSlot: day(1, 1)}, "a capture is due at 01:01:00"},
 		{"capture in five minutes", Conditions{Now: day(1, 0), NextSlot: day(1, 5)}, ""},
 		{"slot in the past", Conditions{Now: day(1, 0), NextSlot: day(0, 59)}, ""},
+		// A picture every 20 s: never 2 minutes free; right after a
+		// capture will do, not just before one.
+		{"dense schedule, just after a capture", Conditions{Now: day(1, 0), NextSlot: day(1, 0).Add(15 * time.Second), Gap: 20 * time.Second}, ""},
+		{"dense schedule, just before a capture", Conditions{Now: day(1, 0), NextSlot: day(1, 0).Add(5 * time.Second), Gap: 20 * time.Second}, "a capture is due at 01:00:05"},
+		{"sparse schedule, two minutes free", Conditions{Now: day(1, 0), NextSlot: day(1, 0).Add(90 * time.Second), Gap: 10 * time.Minute}, "a capture is due"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got := night.Check(tt.c)

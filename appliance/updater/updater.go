@@ -95,6 +95,7 @@ type Service struct {
 	state  *state
 	client *release.Client
 	trial  *trial // the release on trial that this updated judges
+	retry  time.Time
 }
 
 // Result values of statusfile.UpdateAttempt.
@@ -198,6 +199,10 @@ func (s *Service) Run(ctx context.Context) error {
 	var last time.Time
 	for {
 		next := NextLook(*u, s.now(), last, s.Jitter)
+		if !s.retry.IsZero() && s.retry.Before(next) {
+			next = s.retry
+		}
+		s.retry = time.Time{}
 		s.st.NextCheck = next
 		if s.st.State != "up to date" && s.st.State != "deferred" {
 			s.st.State = "waiting"
@@ -307,6 +312,9 @@ func (s *Service) conditions(need uint64) Conditions {
 	var cam statusfile.Camera
 	if _, err := statusfile.Read(filepath.Join(s.RunDir, "camerad.json"), &cam); err == nil {
 		c.NextSlot, c.Capturing = cam.NextSlot, cam.State == "capturing"
+		if cam.LastCapture != nil && cam.NextSlot.After(cam.LastCapture.Slot) {
+			c.Gap = cam.NextSlot.Sub(cam.LastCapture.Slot)
+		}
 		if cam.Store != nil {
 			c.Used, c.Total = cam.Store.UsedBytes, cam.Store.TotalBytes
 		}
@@ -330,17 +338,29 @@ func (s *Service) gate() Gate {
 func (s *Service) deferred(need uint64, install bool) bool {
 	c := s.conditions(need)
 	if !install {
-		c.NextSlot, c.Capturing = time.Time{}, false
+		c.NextSlot, c.Capturing, c.Gap = time.Time{}, false, 0
 	}
 	why := s.gate().Check(c)
 	s.st.Deferred = why
 	if why != "" {
+		// Staged and waiting only for the camera: look again once the
+		// coming capture is done, not a whole poll later.
+		switch {
+		case install && c.NextSlot.After(c.Now):
+			s.retry = c.NextSlot.Add(captureSettle)
+		case install && c.Capturing:
+			s.retry = c.Now.Add(captureSettle)
+		}
 		s.st.State = "deferred"
 		s.writeStatus()
 		return true
 	}
 	return false
 }
+
+// captureSettle is how long after a slot the install is tried again: a
+// capture takes some seconds.
+const captureSettle = 10 * time.Second
 
 // Look looks for a release once and installs it when it may. It reports
 // what happened in the status file and, for an attempt, in the state on

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -124,4 +125,21 @@ func updateCondition(u *heartbeat.Update) (condition, bool) {
 		return condition{}, false
 	}
 	return condition{severity: Warning, message: "release " + attemptText(a)}, true
+}
+
+// RunningBuilds returns each device's running build, as the update
+// section of its last heartbeat says (devices without one are left out):
+// what a new release is weighed against (cloud/releases).
+func (s *Service) RunningBuilds(ctx context.Context) (map[string]time.Time, error) {
+	sts, err := s.db.Statuses(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]time.Time{}
+	for _, st := range sts {
+		if u := updateOf(st); u != nil && !u.Build.IsZero() {
+			out[st.Device] = u.Build
+		}
+	}
+	return out, nil
 }

@@ -1,6 +1,7 @@
 package releases
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -134,5 +135,7 @@ func (s *Store) putManifest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("releases: published", "board", board, "channel", channel, "version", m.Version, "build", m.Build)
+	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
+	json.NewEncoder(w).Encode(release.Published{Transfers: s.transfers(r.Context(), m)})
 }

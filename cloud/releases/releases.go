@@ -33,6 +33,10 @@ import (
 //	manifests/<sha256>     a signed manifest, by the hash of its bytes
 //	index.json             {"<board>/<channel>": "<manifest sha256>"}
 type Store struct {
+	// Running, if set, tells which builds the devices run: a
+	// publication reports what it costs each of them.
+	Running RunningBuilds
+
 	dir string
 	log *slog.Logger
 

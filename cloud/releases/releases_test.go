@@ -12,10 +12,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/lapsebox/lapsebox/appliance/heartbeat"
 	"github.com/lapsebox/lapsebox/cloud/ingest"
 	"github.com/lapsebox/lapsebox/cloud/releases"
 	"github.com/lapsebox/lapsebox/cloud/server"
@@ -85,21 +87,22 @@ func TestPublishAndPull(t *testing.T) {
 	}
 	root1 := random(4*release.BlockSize + 5)
 	signed1, m1, parts1 := f.makeRelease(t, build1, root1)
-	sent, err := f.publisher().Publish(ctx, signed1, m1, parts1)
+	done, err := f.publisher().Publish(ctx, signed1, m1, parts1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := m1.Root.Size + m1.Boot.Size; sent != want {
-		t.Errorf("first publication sent %d bytes, want %d", sent, want)
+	if want := m1.Root.Size + m1.Boot.Size; done.Sent != want || len(done.Transfers) != 0 {
+		t.Errorf("first publication sent %d bytes, want %d; transfers %+v, want none", done.Sent, want, done.Transfers)
 	}
 
 	// v2 shares 3 of v1's 5 root blocks' bytes: only the others travel.
 	root2 := bytes.Join([][]byte{root1[:3*release.BlockSize], random(release.BlockSize + 100)}, nil)
 	signed2, m2, parts2 := f.makeRelease(t, build1.Add(time.Hour), root2)
-	sent, err = f.publisher().Publish(ctx, signed2, m2, parts2)
+	done, err = f.publisher().Publish(ctx, signed2, m2, parts2)
 	if err != nil {
 		t.Fatal(err)
 	}
+	sent := done.Sent
 	idx1, _ := release.NewIndex(release.Source{R: bytes.NewReader(root1), Size: int64(len(root1))})
 	need := idx1.Need(m2.Root)
 	if need > release.BlockSize+100+2*release.MaxChunk {
@@ -107,6 +110,10 @@ func TestPublishAndPull(t *testing.T) {
 	}
 	if want := need + m2.Boot.Size; sent != want {
 		t.Errorf("second publication sent %d bytes, want %d (only the new blocks)", sent, want)
+	}
+	// What it costs a device on v1: the same new blocks.
+	if tr := done.Transfers; len(tr) != 1 || tr[0].Version != m1.Version || !tr[0].Build.Equal(build1) || tr[0].Bytes != sent {
+		t.Errorf("transfers %+v, want one from %s of %d bytes", tr, m1.Version, sent)
 	}
 
 	got, err := dev.Latest(ctx, "pc", "stable")
@@ -264,4 +271,60 @@ func trimBody(b []byte) string {
 		return string(b[:200]) + "…"
 	}
 	return string(b)
+}
+
+// beat sends a heartbeat from device whose updated runs build.
+func (f *fixture) beat(t *testing.T, device, token string, build time.Time) {
+	t.Helper()
+	body, err := heartbeat.Encode(&heartbeat.Heartbeat{V: heartbeat.Version, Time: time.Now(), Update: &heartbeat.Update{Build: build, Version: "as flashed"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, f.cloud.URL+heartbeat.Path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Encoding", "gzip")
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set(ingest.DeviceHeader, device)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("heartbeat of %s: %s", device, resp.Status)
+	}
+}
+
+// A publication tells what the release costs each device, by the build
+// its heartbeats report: a device on an earlier release fetches the
+// blocks that release lacks, one on a build never published at most the
+// whole root.
+func TestPublicationTransfers(t *testing.T) {
+	f := start(t)
+	ctx := context.Background()
+	root1 := random(6 * release.BlockSize)
+	signed1, m1, parts1 := f.makeRelease(t, build1, root1)
+	if _, err := f.publisher().Publish(ctx, signed1, m1, parts1); err != nil {
+		t.Fatal(err)
+	}
+	flashed := build1.Add(-24 * time.Hour)
+	f.beat(t, "site7", "token-site7", build1)
+	f.beat(t, "site8", "token-site8", flashed)
+
+	root2 := bytes.Join([][]byte{root1[:4*release.BlockSize], random(2 * release.BlockSize)}, nil)
+	signed2, m2, parts2 := f.makeRelease(t, build1.Add(time.Hour), root2)
+	done, err := f.publisher().Publish(ctx, signed2, m2, parts2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := done.Transfers
+	if len(tr) != 2 {
+		t.Fatalf("transfers %+v, want the flashed build and v1", tr)
+	}
+	if !tr[0].Build.Equal(flashed) || tr[0].Version != "" || tr[0].Bytes != m2.Root.Size || !slices.Equal(tr[0].Devices, []string{"site8"}) {
+		t.Errorf("from the flashed build: %+v, want the whole root for site8", tr[0])
+	}
+	if tr[1].Version != m1.Version || tr[1].Bytes != done.Sent || tr[1].Bytes >= m2.Root.Size || !slices.Equal(tr[1].Devices, []string{"site7"}) {
+		t.Errorf("from v1: %+v, want the %d bytes of new blocks, for site7", tr[1], done.Sent)
+	}
 }

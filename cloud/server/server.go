@@ -170,6 +170,7 @@ func Open(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		db.Close()
 		return nil, err
 	}
+	s.Releases.Running = s.Fleet.RunningBuilds
 	s.Auth = &operator.Auth{DB: db, Home: fleet.PagePath, Now: o.Now, Logger: o.Logger,
 		Secure: strings.HasPrefix(cfg.PublicURL, "https://")}
 	limits := o.Limits

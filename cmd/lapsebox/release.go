@@ -113,13 +113,14 @@ func runRelease(ctx context.Context, args []string) error {
 	}
 	c := &release.Client{BaseURL: *server, HTTP: &http.Client{Timeout: 5 * time.Minute},
 		Auth: func(r *http.Request) { r.SetBasicAuth(*user, password) }}
-	sent, err := c.Publish(ctx, signed, rm, parts)
+	done, err := c.Publish(ctx, signed, rm, parts)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("published %s (build %s) for %s on %s/%s, signed by %s: root %d KiB in %d blocks, %d KiB of new blocks sent\n",
 		rm.Version, m.BuildTimestamp, rm.Hostnames, rm.Board, rm.Channel, release.KeyID(pub),
-		rm.Root.Size>>10, len(rm.Root.Blocks), sent>>10)
+		rm.Root.Size>>10, len(rm.Root.Blocks), done.Sent>>10)
+	printTransfers(os.Stdout, rm, done.Transfers)
 	return nil
 }
 
@@ -169,4 +170,31 @@ func releaseManifest(imgPath string, m *image.Manifest) (*release.Manifest, map[
 		parts[rm.MBR] = io.NewSectionReader(f, m.BootCode.Offset, m.BootCode.Size)
 	}
 	return rm, parts, func() { f.Close() }, nil
+}
+
+// printTransfers prints what the release costs a device on each earlier
+// build, against the whole root.
+func printTransfers(w io.Writer, m *release.Manifest, ts []release.Transfer) {
+	if len(ts) == 0 {
+		fmt.Fprintln(w, "no earlier release or device of this board is known: each device fetches what its running root lacks")
+		return
+	}
+	fmt.Fprintln(w, "what the release costs a device, at most (of the root's", m.Root.Size>>10, "KiB):")
+	for _, t := range ts {
+		from := t.Version
+		if from == "" {
+			from = "an unpublished build"
+		}
+		devices := "no device reported"
+		switch n := len(t.Devices); {
+		case n == 1:
+			devices = t.Devices[0]
+		case n > 1 && n <= 3:
+			devices = strings.Join(t.Devices, ", ")
+		case n > 3:
+			devices = fmt.Sprintf("%s and %d more", strings.Join(t.Devices[:3], ", "), n-3)
+		}
+		fmt.Fprintf(w, "  from %s (build %s): %d KiB (%.1f %%), %s\n", from, t.Build.Format(time.RFC3339),
+			t.Bytes>>10, 100*float64(t.Bytes)/float64(m.Root.Size), devices)
+	}
 }

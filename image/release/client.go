@@ -3,11 +3,13 @@ package release
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Paths of cloudd's release API. The device's requests carry its
@@ -102,8 +104,9 @@ func (c *Client) Block(ctx context.Context, hash string) ([]byte, error) {
 // Publish stores the blocks of the parts that cloudd lacks and then the
 // signed manifest as the channel's latest. parts are the release's
 // regions, in the manifest's order (root, boot, MBR). It returns the
-// bytes of blocks sent.
-func (c *Client) Publish(ctx context.Context, signed []byte, m *Manifest, parts map[*Part]io.ReaderAt) (int64, error) {
+// bytes of blocks sent and what the server says the release costs its
+// devices.
+func (c *Client) Publish(ctx context.Context, signed []byte, m *Manifest, parts map[*Part]io.ReaderAt) (Published, error) {
 	var sent int64
 	done := map[string]bool{}
 	buf := make([]byte, BlockSize)
@@ -121,23 +124,58 @@ func (c *Client) Publish(ctx context.Context, signed []byte, m *Manifest, parts 
 				continue
 			}
 			if status != http.StatusNotFound {
-				return sent, fmt.Errorf("release: %w", err)
+				return Published{Sent: sent}, fmt.Errorf("release: %w", err)
 			}
 			b := buf[:p.Sizes[i]]
 			if _, err := r.ReadAt(b, blockOff); err != nil {
-				return sent, fmt.Errorf("release: reading block %d: %w", i, err)
+				return Published{Sent: sent}, fmt.Errorf("release: reading block %d: %w", i, err)
 			}
 			if Hash(b) != h {
-				return sent, fmt.Errorf("release: block %d: %w: the image changed since the manifest was made", i, ErrBlockHash)
+				return Published{Sent: sent}, fmt.Errorf("release: block %d: %w: the image changed since the manifest was made", i, ErrBlockHash)
 			}
 			if _, _, err := c.do(ctx, http.MethodPut, PublishBlockPath+h, b, 4096); err != nil {
-				return sent, fmt.Errorf("release: %w", err)
+				return Published{Sent: sent}, fmt.Errorf("release: %w", err)
 			}
 			sent += int64(len(b))
 		}
 	}
-	if _, _, err := c.do(ctx, http.MethodPut, PublishPath+m.Board+"/"+m.Channel, signed, 4096); err != nil {
-		return sent, fmt.Errorf("release: %w", err)
+	answer, _, err := c.do(ctx, http.MethodPut, PublishPath+m.Board+"/"+m.Channel, signed, maxPublished)
+	if err != nil {
+		return Published{Sent: sent}, fmt.Errorf("release: %w", err)
 	}
-	return sent, nil
+	pub := Published{Sent: sent}
+	if len(answer) > 0 {
+		if err := json.Unmarshal(answer, &pub); err != nil {
+			return pub, fmt.Errorf("release: published, but the server's answer is not understood: %w", err)
+		}
+		pub.Sent = sent
+	}
+	return pub, nil
+}
+
+// maxPublished bounds the answer to a publication.
+const maxPublished = 1 << 20
+
+// Published is what a publication did: the bytes of blocks sent, and
+// (the server's answer) what the release costs devices on earlier
+// builds, oldest first.
+type Published struct {
+	Sent      int64      `json:"-"`
+	Transfers []Transfer `json:"transfers"`
+}
+
+// Transfer is what a release costs a device that runs an earlier build:
+// the bytes of the release's blocks that the earlier build's root (and
+// boot file system) lacks. A device finds more of them than this in what
+// it has (its partitions, at any offset), so Bytes bounds its download
+// from above.
+type Transfer struct {
+	// Version and Build name the earlier release; Version is empty for
+	// a build no stored release has (a device as flashed), which
+	// fetches at most the whole root.
+	Version string    `json:"version,omitempty"`
+	Build   time.Time `json:"build"`
+	Bytes   int64     `json:"bytes"`
+	// Devices run that build, as their last heartbeats say.
+	Devices []string `json:"devices,omitempty"`
 }

@@ -1,0 +1,88 @@
+package releases
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/lapsebox/lapsebox/image/release"
+)
+
+// RunningBuilds returns each device's running build, as its last
+// heartbeat says (the fleet's view).
+type RunningBuilds func(ctx context.Context) (map[string]time.Time, error)
+
+// transfers estimates what m costs a device on each earlier release of
+// its board kept in the store, and on each build devices run (by
+// running, if set), oldest first.
+func (s *Store) transfers(ctx context.Context, m *release.Manifest) []release.Transfer {
+	byBuild := map[time.Time]*release.Transfer{}
+	entries, _ := os.ReadDir(filepath.Join(s.dir, "manifests"))
+	for _, e := range entries {
+		if !release.IsHash(e.Name()) {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(s.dir, "manifests", e.Name()))
+		if err != nil {
+			continue
+		}
+		old, err := release.Inspect(b)
+		if err != nil || old.Board != m.Board || !old.Build.Before(m.Build) {
+			continue
+		}
+		byBuild[old.Build.UTC()] = &release.Transfer{Version: old.Version, Build: old.Build.UTC(), Bytes: lacking(m, old)}
+	}
+	if s.Running != nil {
+		builds, err := s.Running(ctx)
+		if err != nil {
+			s.log.Warn("releases: reading the devices' builds", "err", err)
+		}
+		for dev, b := range builds {
+			b = b.UTC()
+			if b.IsZero() || !b.Before(m.Build) {
+				continue
+			}
+			t := byBuild[b]
+			if t == nil {
+				t = &release.Transfer{Build: b, Bytes: m.Root.Size}
+				byBuild[b] = t
+			}
+			t.Devices = append(t.Devices, dev)
+		}
+	}
+	out := make([]release.Transfer, 0, len(byBuild))
+	for _, t := range byBuild {
+		slices.Sort(t.Devices)
+		out = append(out, *t)
+	}
+	slices.SortFunc(out, func(a, b release.Transfer) int { return a.Build.Compare(b.Build) })
+	return out
+}
+
+// lacking returns the bytes of m's root blocks (and boot blocks, when
+// its boot file system changed) that old's parts do not have.
+func lacking(m, old *release.Manifest) int64 {
+	have := map[string]bool{}
+	for _, h := range old.Root.Blocks {
+		have[h] = true
+	}
+	for _, h := range old.Boot.Blocks {
+		have[h] = true
+	}
+	parts := []release.Part{m.Root}
+	if m.Boot.SHA256 != old.Boot.SHA256 {
+		parts = append(parts, m.Boot)
+	}
+	var n int64
+	for _, p := range parts {
+		for i, h := range p.Blocks {
+			if !have[h] {
+				n += int64(p.Sizes[i])
+				have[h] = true // fetched once
+			}
+		}
+	}
+	return n
+}
