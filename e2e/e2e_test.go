@@ -7,6 +7,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -51,6 +52,13 @@ func needVM(t testing.TB) {
 // edits.
 func buildImage(t testing.TB, board, configDir string, ts time.Time, edits ...func(*image.Description)) built {
 	t.Helper()
+	return buildSigned(t, board, configDir, ts, nil, edits...)
+}
+
+// buildSigned is buildImage with the public release key baked in (nil:
+// none).
+func buildSigned(t testing.TB, board, configDir string, ts time.Time, key ed25519.PublicKey, edits ...func(*image.Description)) built {
+	t.Helper()
 	b, err := image.LookupBoard(board)
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +72,7 @@ func buildImage(t testing.TB, board, configDir string, ts time.Time, edits ...fu
 	}
 	out := filepath.Join(t.TempDir(), "lapsebox-"+board+".img")
 	m, err := image.Build(context.Background(), image.Options{
-		Board: b, Description: d, Output: out, ConfigDir: configDir, Timestamp: ts,
+		Board: b, Description: d, Output: out, ConfigDir: configDir, Timestamp: ts, ReleaseKey: key,
 		Logf: t.Logf,
 	})
 	if err != nil {

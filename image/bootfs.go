@@ -94,6 +94,39 @@ type bootFS struct {
 	cmdline  string
 }
 
+// pseudoVersionTime is the commit time in a module directory's
+// pseudo-version ("kernel.amd64@v0.0.0-20260705070735-de680abf072b").
+var pseudoVersionTime = regexp.MustCompile(`-(\d{14})-[0-9a-f]{12}$`)
+
+// modTime is the time stamped on the boot file system's files and the
+// EEPROM's .sig: the newest commit time of the modules it is made of, so
+// that two builds from the same kernel and firmware write the same boot
+// file system (an update then leaves it alone, and a release that keeps
+// it can run on trial). Without a pseudo-version, the build's time.
+func (in bootInputs) modTime(build time.Time) time.Time {
+	var t time.Time
+	for _, dir := range []string{in.kernelDir, in.firmwareDir, in.eepromDir} {
+		m := pseudoVersionTime.FindStringSubmatch(dir)
+		if m == nil {
+			if dir != "" {
+				return build
+			}
+			continue
+		}
+		mt, err := time.Parse("20060102150405", m[1])
+		if err != nil {
+			return build
+		}
+		if mt.After(t) {
+			t = mt
+		}
+	}
+	if t.IsZero() {
+		return build
+	}
+	return t
+}
+
 // makeBootFS writes the FAT16 boot file system of an image: the kernel and
 // its device trees, the Pi firmware and EEPROM updates, cmdline.txt,
 // config.txt and the systemd-boot entry, in the order gokrazy's tool uses.

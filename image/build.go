@@ -247,7 +247,7 @@ func Build(ctx context.Context, opts Options) (*Manifest, error) {
 	step("root", start)
 
 	start = time.Now()
-	boot, err := makeBootFS(b, d, in, ts)
+	boot, err := makeBootFS(b, d, in, in.modTime(ts))
 	if err != nil {
 		return nil, err
 	}

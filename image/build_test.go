@@ -276,3 +276,48 @@ func TestBuildFailuresLeaveNothing(t *testing.T) {
 		})
 	}
 }
+
+// Two builds from the same kernel and firmware write the same boot file
+// system and MBR boot code, whatever their build times: a release that
+// changes only services keeps the device's boot files (and can run on
+// trial, which a new boot file system cannot).
+func TestBootFSReproducible(t *testing.T) {
+	needTools(t)
+	d, err := LoadDescription("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms []*Manifest
+	for _, ts := range []time.Time{time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC), time.Date(2026, 12, 4, 5, 0, 0, 0, time.UTC)} {
+		m, err := Build(context.Background(), Options{Board: Boards["pc"], Description: d, Output: filepath.Join(t.TempDir(), "pc.img"),
+			ConfigDir: t.TempDir(), Timestamp: ts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms = append(ms, m)
+	}
+	if ms[0].Boot.SHA256 != ms[1].Boot.SHA256 || ms[0].BootCode.SHA256 != ms[1].BootCode.SHA256 {
+		t.Errorf("boot file systems %s and %s, boot code %s and %s: they differ by the build time alone",
+			ms[0].Boot.SHA256, ms[1].Boot.SHA256, ms[0].BootCode.SHA256, ms[1].BootCode.SHA256)
+	}
+	if ms[0].Root.SHA256 == ms[1].Root.SHA256 {
+		t.Error("the roots are equal: the build time is not in them")
+	}
+}
+
+func TestBootFSModTime(t *testing.T) {
+	build := time.Date(2026, 12, 4, 5, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		in   bootInputs
+		want time.Time
+	}{
+		{bootInputs{kernelDir: "/m/github.com/gokrazy/kernel.amd64@v0.0.0-20260705070735-de680abf072b"}, time.Date(2026, 7, 5, 7, 7, 35, 0, time.UTC)},
+		{bootInputs{kernelDir: "/m/kernel.rpi@v0.0.0-20251127164438-9778ec0261de", firmwareDir: "/m/firmware@v0.0.0-20260522070551-527ce0ed43cf",
+			eepromDir: "/m/rpi-eeprom@v0.0.0-20260518070910-95f7328a8228"}, time.Date(2026, 5, 22, 7, 5, 51, 0, time.UTC)},
+		{bootInputs{kernelDir: "/home/me/src/kernel"}, build}, // a replaced module: no version to go by
+	} {
+		if got := tt.in.modTime(build); !got.Equal(tt.want) {
+			t.Errorf("%+v: %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
