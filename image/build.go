@@ -219,6 +219,15 @@ func Build(ctx context.Context, opts Options) (*Manifest, error) {
 	}
 	step("modules", start)
 
+	// The boot file system first: the root records its hash.
+	start = time.Now()
+	boot, err := makeBootFS(b, d, in, in.modTime(ts))
+	if err != nil {
+		return nil, err
+	}
+	m.Cmdline = boot.cmdline
+	step("boot", start)
+
 	start = time.Now()
 	tree := filepath.Join(work, "root")
 	if err := compile(ctx, g, b, d, m, tree); err != nil {
@@ -234,7 +243,8 @@ func Build(ctx context.Context, opts Options) (*Manifest, error) {
 	if err := stageRoot(tree, d, password, modules); err != nil {
 		return nil, fmt.Errorf("staging the root file system: %w", err)
 	}
-	if err := release.StageFiles(tree, release.BuildInfo{Board: b.Name, Hostname: d.Hostname, Build: ts, Version: m.Version}, opts.ReleaseKey); err != nil {
+	if err := release.StageFiles(tree, release.BuildInfo{Board: b.Name, Hostname: d.Hostname, Build: ts, Version: m.Version,
+		BootSHA256: fmt.Sprintf("%x", sha256.Sum256(boot.image))}, opts.ReleaseKey); err != nil {
 		return nil, err
 	}
 	if opts.ReleaseKey != nil {
@@ -245,14 +255,6 @@ func Build(ctx context.Context, opts Options) (*Manifest, error) {
 		return nil, err
 	}
 	step("root", start)
-
-	start = time.Now()
-	boot, err := makeBootFS(b, d, in, in.modTime(ts))
-	if err != nil {
-		return nil, err
-	}
-	m.Cmdline = boot.cmdline
-	step("boot", start)
 
 	start = time.Now()
 	if err := assemble(ctx, opts.Output, m, boot, rootImg, opts.PermFiles); err != nil {

@@ -3,6 +3,8 @@ package updater_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -147,5 +149,32 @@ func TestTrialAfterSwitches(t *testing.T) {
 	cmdline := string(dev[off : off+n])
 	if strings.Contains(cmdline, "switch_on_boot") || !strings.Contains(cmdline, "PARTNROFF=2 init") || !strings.HasSuffix(cmdline, strings.Repeat(" ", 320)) {
 		t.Errorf("cmdline.txt after the tidy: %q", cmdline)
+	}
+}
+
+// The running build names the boot file system it was built with: a
+// release with the same one runs on trial although the partition's bytes
+// changed (a kexec reboot mounts it, and the vfat driver marks it dirty),
+// and one with another is written.
+func TestBootNamedByTheBuild(t *testing.T) {
+	for _, same := range []bool{true, false} {
+		f := start(t, "02:00")
+		sum := sha256.Sum256(f.boot1)
+		dirty := bytes.Clone(f.boot1)
+		dirty[37] |= 1 // FAT16 boot sector state: dirty
+		if err := os.WriteFile(f.svc.Disk.Boot, dirty, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f.svc.Build.BootSHA256 = hex.EncodeToString(sum[:])
+		boot := f.boot1
+		if !same {
+			boot = bootFS(t, "1", 9)
+		}
+		f.publish(t, f.priv, release.Manifest{Build: build2}, changed(f.root1, 2, 1), boot)
+		f.svc.Look(context.Background())
+		a := f.status(t).LastAttempt
+		if a == nil || a.Trial != same || a.BootWritten == same {
+			t.Errorf("same boot file system %v: attempt %+v", same, a)
+		}
 	}
 }

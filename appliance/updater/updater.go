@@ -204,7 +204,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		s.retry = time.Time{}
 		s.st.NextCheck = next
-		if s.st.State != "up to date" && s.st.State != "deferred" {
+		if s.st.State != "up to date" && s.st.State != "deferred" && s.st.State != "rebooting" {
 			s.st.State = "waiting"
 		}
 		s.writeStatus()
@@ -537,12 +537,19 @@ func (s *Service) install(ctx context.Context, m *release.Manifest, a *statusfil
 }
 
 // bootChanged reports whether the release's boot file system differs
-// from the device's: the partition holds it, once the command lines that
-// gokrazy rewrites at each switch and trial are put back as built (or it
-// did before, as the state remembers).
+// from the device's: the one the running root was built with (its
+// build.json says), or the last one an update wrote (the state
+// remembers). An image too old to say is compared byte for byte, once
+// the command lines gokrazy rewrites at each switch and trial are put
+// back as built; any other change (the vfat driver's dirty flag and
+// access dates after a kexec reboot mounted it) counts as a change,
+// which is safe: the boot files are written.
 func (s *Service) bootChanged(p release.Part, dev io.ReaderAt, size int64) bool {
-	if p.SHA256 == s.state.BootSHA256 {
+	if p.SHA256 == s.state.BootSHA256 || p.SHA256 == s.Build.BootSHA256 {
 		return false
+	}
+	if s.Build.BootSHA256 != "" {
+		return true
 	}
 	if size < p.Size {
 		return true

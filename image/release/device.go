@@ -29,6 +29,12 @@ type BuildInfo struct {
 	// ("0123456789ab", "-dirty" if the checkout had changes), or empty
 	// when the build could not tell.
 	Version string `json:"version,omitempty"`
+	// BootSHA256 is the sha256 of the boot file system built with this
+	// root: the device's boot partition holds it, although gokrazy
+	// rewrites its command lines and the vfat driver its dirty flag and
+	// access dates, so its bytes no longer tell. Empty in images built
+	// before it was recorded.
+	BootSHA256 string `json:"bootSHA256,omitempty"`
 }
 
 // Device returns the Device b describes.
