@@ -39,4 +39,3 @@ func ReadFiles(dir, self string) map[string]File {
 	}
 	return files
 }
-
