@@ -16,6 +16,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"log"
 	"os"
 	"os/signal"
@@ -56,7 +57,7 @@ func logic() error {
 	// The PIN memory must be on /perm: without it a restart could try a
 	// refused PIN again. Wait for it rather than run without.
 	if err := store.WaitPersistent(ctx, root, *mountinfoPath, func(err error) { logger.Print(err) }); err != nil {
-		return nil
+		return fmt.Errorf("shut down waiting for /perm: %w", err)
 	}
 	wake, err := modem.WatchDevices(ctx)
 	if err != nil {
@@ -66,7 +67,7 @@ func logic() error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	w := &config.Watcher{PermDir: *perm, Reload: hup, Logf: logger.Printf}
-	return w.Run(ctx, func(ctx context.Context, cfg *config.Config) error {
+	if err := w.Run(ctx, func(ctx context.Context, cfg *config.Config) error {
 		svc := &cellular.Service{
 			Config: cfg, Perm: *perm, RunDir: *runDir, Requests: *requests, Sysfs: *sysfs,
 			Relay:  &hw.Remote{Device: "modem", From: "modemd"}, // watchdogd holds the relay
@@ -76,7 +77,13 @@ func logic() error {
 			Logf:   logger.Printf,
 		}
 		return svc.Run(ctx)
-	})
+	}); err != nil {
+		return err
+	}
+	// Not nil: gokrazy takes exit status 0 for "done" and would not start
+	// the service again after a restart from its web interface (a
+	// SIGTERM). A stop is still a stop: gokrazy marks it stopped first.
+	return fmt.Errorf("shut down: %w", context.Cause(ctx))
 }
 
 func main() {

@@ -17,6 +17,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"log"
 	"net"
 	"net/http"
@@ -58,7 +59,7 @@ func logic() error {
 	defer stop()
 	logger := log.New(os.Stderr, "", log.LstdFlags)
 	if err := store.WaitPersistent(ctx, filepath.Join(*perm, "lapsebox"), *mountinfoPath, func(err error) { logger.Print(err) }); err != nil {
-		return nil
+		return fmt.Errorf("shut down waiting for /perm: %w", err)
 	}
 	// What the image lacks is reported by Run, and only when the site
 	// asks for updates: a restart would not help.
@@ -98,12 +99,18 @@ func logic() error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	w := &config.Watcher{PermDir: *perm, Reload: hup, Logf: logger.Printf}
-	return w.Run(ctx, func(ctx context.Context, cfg *config.Config) error {
+	if err := w.Run(ctx, func(ctx context.Context, cfg *config.Config) error {
 		svc := &updater.Service{Config: cfg, Perm: *perm, RunDir: *runDir, Build: build, Key: key, Disk: disk,
 			Device: name, Gokrazy: gokrazy, Logf: logger.Printf, Cmdline: string(cmdline),
 			Sensors: hw.Sensors{Sys: *sysfs, Proc: *proc, Perm: *perm, ClockFloor: time.Date(schedule.MinTrustedYear, 1, 1, 0, 0, 0, 0, time.UTC)}}
 		return svc.Run(ctx)
-	})
+	}); err != nil {
+		return err
+	}
+	// Not nil: gokrazy takes exit status 0 for "done" and would not start
+	// the service again after a restart from its web interface (a
+	// SIGTERM). A stop is still a stop: gokrazy marks it stopped first.
+	return fmt.Errorf("shut down: %w", context.Cause(ctx))
 }
 
 func main() {

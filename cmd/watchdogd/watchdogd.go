@@ -15,6 +15,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"log"
 	"os"
 	"os/signal"
@@ -52,14 +53,20 @@ func logic() error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	w := &config.Watcher{PermDir: *perm, Reload: hup, Logf: logger.Printf}
-	return w.Run(ctx, func(ctx context.Context, cfg *config.Config) error {
+	if err := w.Run(ctx, func(ctx context.Context, cfg *config.Config) error {
 		s := &watchdog.Service{
 			Config: cfg, GPIO: hw.Kernel{}, Perm: *perm, StatusDir: *statusDir, Socket: *socket,
 			Sensors: hw.Sensors{Sys: *sys, Proc: *proc, ClockFloor: time.Date(schedule.MinTrustedYear, 1, 1, 0, 0, 0, 0, time.UTC)},
 			BootID:  strings.TrimSpace(string(bootID)), Logf: logger.Printf,
 		}
 		return s.Run(ctx)
-	})
+	}); err != nil {
+		return err
+	}
+	// Not nil: gokrazy takes exit status 0 for "done" and would not start
+	// the service again after a restart from its web interface (a
+	// SIGTERM). A stop is still a stop: gokrazy marks it stopped first.
+	return fmt.Errorf("shut down: %w", context.Cause(ctx))
 }
 
 func main() {
