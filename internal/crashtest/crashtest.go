@@ -44,6 +44,11 @@ func Main(children map[string]func(arg string) error) {
 	if !ok {
 		return
 	}
+	if os.Getenv(marksEnv) == "3" {
+		// The parent counts marks until the pipe closes; a process this
+		// child starts must not hold it open.
+		syscall.CloseOnExec(3)
+	}
 	name, arg, _ := strings.Cut(v, "=")
 	f := children[name]
 	if f == nil {
@@ -124,7 +129,9 @@ func Start(t testing.TB, name, arg string) *Child {
 		t.Fatalf("crashtest: starting child %s: %v", name, err)
 	}
 	w.Close()
+	counted := make(chan struct{})
 	go func() {
+		defer close(counted)
 		buf := make([]byte, 512)
 		for {
 			n, err := r.Read(buf)
@@ -137,6 +144,9 @@ func Start(t testing.TB, name, arg string) *Child {
 	}()
 	go func() {
 		c.err = c.cmd.Wait()
+		// Marks still in the pipe when the child exited count: a child
+		// that marked and exited has made its marks.
+		<-counted
 		close(c.exited)
 	}()
 	return c
