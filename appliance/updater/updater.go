@@ -88,6 +88,9 @@ type Service struct {
 	Sensors hw.Sensors
 	// TrialEvery is how often a trial is judged (0: DefaultTrialEvery).
 	TrialEvery time.Duration
+	// InstallWait is how long a staged release waits, without returning,
+	// for the camera to spare a moment (0: DefaultInstallWait).
+	InstallWait time.Duration
 
 	mu     sync.Mutex // guards last and the status file
 	last   []byte     // the status last written, as JSON
@@ -362,6 +365,56 @@ func (s *Service) deferred(need uint64, install bool) bool {
 // capture takes some seconds.
 const captureSettle = 10 * time.Second
 
+// DefaultInstallWait bounds how long a staged release waits for a
+// moment between captures before updated leaves it to a later look: two
+// of the gaps the gate asks for, so that a schedule of any density has
+// its moment inside.
+const DefaultInstallWait = 2 * CaptureGap
+
+// awaitInstall waits until the release may be installed, and reports
+// whether it may. While only the camera holds it up (a capture under way
+// or due soon), it watches camerad's status every second, so that on a
+// schedule of slots seconds apart the install goes in the moment after
+// a capture; the staged parts are not read again. Anything else (the
+// window closed, the store filled) and a wait longer than InstallWait
+// leave the release to a later look.
+func (s *Service) awaitInstall(ctx context.Context) bool {
+	wait := s.InstallWait
+	if wait == 0 {
+		wait = DefaultInstallWait
+	}
+	poll := min(time.Second, wait/4)
+	give := time.NewTimer(wait)
+	defer give.Stop()
+	for {
+		c := s.conditions(0)
+		why := s.gate().Check(c)
+		if why == "" {
+			s.st.Deferred = ""
+			return true
+		}
+		free := c
+		free.NextSlot, free.Capturing, free.Gap = time.Time{}, false, 0
+		if s.gate().Check(free) != "" {
+			return !s.deferred(0, true)
+		}
+		if s.st.State != "deferred" || s.st.Deferred != why {
+			s.st.State, s.st.Deferred = "deferred", why
+			s.writeStatus()
+		}
+		t := time.NewTimer(poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-give.C:
+			t.Stop()
+			return !s.deferred(0, true)
+		case <-t.C:
+		}
+	}
+}
+
 // Look looks for a release once and installs it when it may. It reports
 // what happened in the status file and, for an attempt, in the state on
 // /perm.
@@ -505,8 +558,8 @@ func (s *Service) install(ctx context.Context, m *release.Manifest, a *statusfil
 	}
 	// The download may have taken long: look again before the camera
 	// goes away.
-	if s.deferred(0, true) {
-		return nil
+	if !s.awaitInstall(ctx) {
+		return nil // staged, for a later look (or a stop)
 	}
 	a.BootWritten, a.Trial = bootChanged, img.Trial
 	a.Result = ResultRebooting

@@ -91,6 +91,9 @@ func start(t *testing.T, window string) *fixture {
 			Now:     func() time.Time { return f.now },
 			Logf:    t.Logf,
 			Sensors: hw.Sensors{Sys: dir, Proc: dir, Perm: perm},
+			// Waiting for the camera ends at once: the fake clock
+			// stands still.
+			InstallWait: 20 * time.Millisecond,
 		}
 	}
 	f.svc = f.service()
@@ -357,6 +360,50 @@ func TestDeferred(t *testing.T) {
 				t.Errorf("after the capture: attempt %+v; want the staged root resumed whole", a)
 			}
 		})
+	}
+}
+
+// On a schedule of slots seconds apart, the staged release waits in
+// updated for the moment after a capture and goes in then, without a
+// second download or reading the staged root again; while the camera
+// captures, gokrazy hears nothing.
+func TestInstallBetweenDenseCaptures(t *testing.T) {
+	f := start(t, "02:00")
+	f.svc.InstallWait = time.Minute
+	m := f.publish(t, f.priv, release.Manifest{Build: build2}, changed(f.root1, 3, 1), f.boot1)
+	camFile := filepath.Join(f.svc.RunDir, "camerad.json")
+	slot := f.now.Add(-time.Second)
+	capturing := statusfile.Camera{State: "capturing", NextSlot: slot,
+		LastCapture: &statusfile.Capture{Slot: slot.Add(-20 * time.Second)}}
+	if err := statusfile.Write(camFile, &capturing); err != nil {
+		t.Fatal(err)
+	}
+	callsWhileCapturing := make(chan string, 1)
+	go func() {
+		// Long enough for the download to be done and the wait begun.
+		for {
+			time.Sleep(50 * time.Millisecond)
+			if st, err := os.ReadFile(filepath.Join(f.svc.RunDir, "updated.json")); err == nil && strings.Contains(string(st), "a capture is under way") {
+				break
+			}
+		}
+		callsWhileCapturing <- f.gokrazy.Calls()
+		done := statusfile.Camera{State: "waiting", NextSlot: slot.Add(20 * time.Second),
+			LastCapture: &statusfile.Capture{Slot: slot}}
+		if err := statusfile.Write(camFile, &done); err != nil {
+			t.Error(err)
+		}
+	}()
+	f.svc.Look(context.Background())
+	if calls := <-callsWhileCapturing; calls != "" {
+		t.Errorf("gokrazy saw %q during the capture", calls)
+	}
+	a := f.status(t).LastAttempt
+	if a == nil || a.Result != updater.ResultTrying || a.FetchedBytes == 0 || a.FetchedBytes > a.RootBytes/4 || a.ResumedBytes != 0 {
+		t.Errorf("attempt %+v; want the release installed after the capture, its changed block fetched once", a)
+	}
+	if a != nil && a.Release.Version != m.Version {
+		t.Errorf("installed %s, want %s", a.Release.Version, m.Version)
 	}
 }
 
