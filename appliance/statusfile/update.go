@@ -9,7 +9,10 @@ type Update struct {
 	// "waiting" (for the next look), "deferred" (a release is there but
 	// not now: see Deferred), "downloading", "installing", "rebooting",
 	// "up to date".
-	State   string    `json:"state"`
+	State string `json:"state"`
+	// Step is, while "installing", the part gokrazy is writing: "root",
+	// "boot", "mbr", then "switch" and "reboot" (image/update's steps).
+	Step    string    `json:"step,omitempty"`
 	Updated time.Time `json:"updated"`
 
 	// Running is the build timestamp of the running root and Version

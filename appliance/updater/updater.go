@@ -578,7 +578,13 @@ func (s *Service) install(ctx context.Context, m *release.Manifest, a *statusfil
 	s.st.State = "installing"
 	s.writeStatus()
 	var step string
-	err = update.Install(ctx, s.Gokrazy, img, func(p update.Progress) { step = p.Step })
+	defer func() { s.st.Step = "" }()
+	err = update.Install(ctx, s.Gokrazy, img, func(p update.Progress) {
+		if p.Step != step {
+			step, s.st.Step = p.Step, p.Step
+			s.writeStatus()
+		}
+	})
 	if err != nil && step != update.StepReboot {
 		a.Result = ResultFailed
 	}
