@@ -49,15 +49,16 @@ func runRelease(ctx context.Context, args []string) error {
 	rebuild := fs.Bool("build", false, "build the image first")
 	channel := fs.String("channel", "stable", "release channel the devices follow")
 	keyPath := fs.String("key", defaultKeyPath(), "the release signing key (lapsebox keygen)")
-	server := fs.String("server", "", "cloudd's public address, e.g. https://cloud.example.com (required)")
+	server := fs.String("server", "", "cloudd's public address, e.g. https://cloud.example.com, to publish the release to")
+	save := fs.String("save", "", "write the signed manifest to this file too, for lapsebox update -signed (a push over the LAN)")
 	user := fs.String("user", "admin", "cloudd operator publishing the release")
 	pwFile := fs.String("password-file", "", "file holding the operator's password (default: $LAPSEBOX_OPERATOR_PASSWORD)")
 	version := fs.String("version", "", "label of the release (default: the build timestamp)")
 	hostnames := fs.String("hostnames", "", "pattern of the hostnames it is for (default: the image's hostname; partition UUIDs derive from it)")
 	minBuild := fs.String("min-build", "", "oldest running build (RFC 3339) that may install it (default: any)")
 	fs.Parse(args)
-	if *server == "" {
-		return fmt.Errorf("-server is required")
+	if *server == "" && *save == "" {
+		return fmt.Errorf("-server (publish the release) or -save (keep its signed manifest for a push) is required")
 	}
 	priv, err := release.ReadPrivateKey(*keyPath)
 	if err != nil {
@@ -71,7 +72,7 @@ func runRelease(ctx context.Context, args []string) error {
 		}
 		password = strings.TrimSpace(string(b))
 	}
-	if password == "" {
+	if password == "" && *server != "" {
 		return fmt.Errorf("no operator password: give -password-file or set LAPSEBOX_OPERATOR_PASSWORD")
 	}
 	if *rebuild && bf.releaseKey == "" {
@@ -110,6 +111,16 @@ func runRelease(ctx context.Context, args []string) error {
 	signed, err := release.Sign(rm, priv)
 	if err != nil {
 		return err
+	}
+	if *save != "" {
+		if err := os.WriteFile(*save, signed, 0o644); err != nil {
+			return err
+		}
+		fmt.Printf("signed %s (build %s) for %s on %s, signed by %s: manifest in %s\n",
+			rm.Version, m.BuildTimestamp, rm.Hostnames, rm.Board, release.KeyID(pub), *save)
+		if *server == "" {
+			return nil
+		}
 	}
 	c := &release.Client{BaseURL: *server, HTTP: &http.Client{Timeout: 5 * time.Minute},
 		Auth: func(r *http.Request) { r.SetBasicAuth(*user, password) }}

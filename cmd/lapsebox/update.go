@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lapsebox/lapsebox/image"
+	"github.com/lapsebox/lapsebox/image/release"
 	"github.com/lapsebox/lapsebox/image/update"
 )
 
@@ -23,6 +26,8 @@ func runUpdate(ctx context.Context, args []string) error {
 	device := fs.String("device", "", "the device's gokrazy web interface, e.g. http://lapsebox/ or http://127.0.0.1:18080/ (default http://HOSTNAME/)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up when the whole update takes longer")
 	timings := fs.Bool("timings", false, "print how long each step took")
+	signed := fs.String("signed", "", "signed release manifest of the image (lapsebox release -save): push only if the image is that release, signed by -trust's key, and the device may install it")
+	trust := fs.String("trust", defaultKeyPath()+".pub", "public release key that -signed must be signed with")
 	fs.Parse(args)
 
 	img, err := bf.load(ctx, *rebuild)
@@ -49,6 +54,13 @@ func runUpdate(ctx context.Context, args []string) error {
 	}
 	if st.Hostname != m.Hostname {
 		return fmt.Errorf("device %s is %q but %s was built for %q: its partition UUIDs would not match", base, st.Hostname, imgPath, m.Hostname)
+	}
+	if *signed != "" {
+		rel, err := checkSigned(*signed, *trust, imgPath, m, st)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%s is release %s, signed by %s\n", imgPath, rel.Version, release.KeyID(rel.Key))
 	}
 	fmt.Printf("updating %s from build %s to %s\n", st.Hostname, st.BuildTimestamp, m.BuildTimestamp)
 
@@ -90,6 +102,69 @@ func runUpdate(ctx context.Context, args []string) error {
 		}
 	}
 	fmt.Printf("%s runs build %s (update took %.1fs)\n", m.Hostname, m.BuildTimestamp, time.Since(start).Seconds())
+	return nil
+}
+
+// signedRelease is what checkSigned found.
+type signedRelease struct {
+	Version string
+	Key     ed25519.PublicKey
+}
+
+// checkSigned checks, before anything is sent, that the image at imgPath
+// is the release signedPath signs with the key in trustPath, and that the
+// device st may install it: the same checks a device makes before it
+// installs a pulled release (board, hostname, no downgrade), and every
+// part of the image equal to the signed one.
+func checkSigned(signedPath, trustPath, imgPath string, m *image.Manifest, st *update.DeviceStatus) (*signedRelease, error) {
+	data, err := os.ReadFile(signedPath)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := release.ReadPublicKey(trustPath)
+	if err != nil {
+		return nil, err
+	}
+	running, err := time.Parse(time.RFC3339Nano, st.BuildTimestamp)
+	if err != nil {
+		return nil, fmt.Errorf("the device's build timestamp %q: %w", st.BuildTimestamp, err)
+	}
+	sm, err := release.Verify(data, pub, release.Device{Board: m.Board, Hostname: st.Hostname, Build: running})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", signedPath, err)
+	}
+	rm, _, closeImg, err := releaseManifest(imgPath, m)
+	if err != nil {
+		return nil, err
+	}
+	closeImg()
+	for _, p := range []struct {
+		what          string
+		image, signed *release.Part
+	}{
+		{"root file system", &rm.Root, &sm.Root},
+		{"boot file system", &rm.Boot, &sm.Boot},
+		{"MBR boot code", rm.MBR, sm.MBR},
+	} {
+		if err := sameBytes(p.image, p.signed); err != nil {
+			return nil, fmt.Errorf("%s is not release %s of %s: its %s %v", imgPath, sm.Version, signedPath, p.what, err)
+		}
+	}
+	return &signedRelease{Version: sm.Version, Key: pub}, nil
+}
+
+// sameBytes reports how part a differs from b (either may be absent).
+func sameBytes(a, b *release.Part) error {
+	switch {
+	case a == nil && b == nil:
+		return nil
+	case a == nil:
+		return errors.New("is missing")
+	case b == nil:
+		return errors.New("is not in the release")
+	case a.Size != b.Size || a.SHA256 != b.SHA256:
+		return fmt.Errorf("has %d bytes with sha256 %s, the release %d bytes with %s", a.Size, a.SHA256, b.Size, b.SHA256)
+	}
 	return nil
 }
 
