@@ -76,8 +76,9 @@ type UpdateAttempt struct {
 	ResumedBytes int64 `json:"resumedBytes"`
 	// BootWritten says whether the boot file system was rewritten.
 	BootWritten bool `json:"bootWritten"`
-	// Trial says the release was booted on trial (a release whose boot
-	// file system changed cannot be: it is written for good).
+	// Trial says the release's trial boot was set up (gokrazy marked
+	// the boot files) or ran; a release whose boot file system changed
+	// cannot be tried: it is written for good.
 	Trial bool `json:"trial,omitempty"`
 	// Failures counts the failed trials of this release so far; at
 	// MaxTrialFailures it is refused.

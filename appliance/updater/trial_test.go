@@ -5,6 +5,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,6 +94,46 @@ func TestTrialWithoutVerdict(t *testing.T) {
 	back.Look(context.Background())
 	if a := f.status(t).LastAttempt; a.Result != updater.ResultTrying || a.Failures != 1 {
 		t.Errorf("not tried again after one failure: %+v", a)
+	}
+}
+
+// A power cut while gokrazy writes the root, before the trial boot is
+// set up, is no failed trial: the committed root reports the install as
+// stopped, and the next look installs the release as if for the first
+// time.
+func TestInstallCutBeforeTrial(t *testing.T) {
+	f := start(t, "02:00")
+	f.publish(t, f.priv, release.Manifest{Build: build2}, changed(f.root1, 2, 1), f.boot1)
+	writing, stop := make(chan struct{}), make(chan struct{})
+	target, _ := url.Parse(f.svc.Gokrazy.BaseURL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	cutting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/update/root" {
+			close(writing)
+			<-stop
+			http.Error(w, "gone", http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer cutting.Close()
+	f.svc.Gokrazy.BaseURL = cutting.URL
+	looked := make(chan struct{})
+	go func() { defer close(looked); f.svc.Look(context.Background()) }()
+	// The power goes while gokrazy writes the root: this updated never
+	// learns how the write ended (it is released once the test is done).
+	<-writing
+	defer func() { close(stop); <-looked }()
+
+	back := f.service()
+	back.CheckTrial(context.Background())
+	a := f.status(t).LastAttempt
+	if a == nil || a.Result != updater.ResultFailed || a.Failures != 0 || a.Trial || !strings.Contains(a.Error, "before the trial boot was set up") {
+		t.Fatalf("after a cut in the root write: attempt %+v", a)
+	}
+	back.Look(context.Background())
+	if a := f.status(t).LastAttempt; a.Result != updater.ResultTrying || a.Failures != 0 || !a.Trial {
+		t.Errorf("the next look: %+v; want the release on trial, no failure counted", a)
 	}
 }
 

@@ -285,11 +285,18 @@ func (s *Service) setup() error {
 		a.Error = fmt.Sprintf("the device came back on build %s, not the release's %s (a power cut during the install, or a switch the boot loader did not follow)",
 			s.Build.Build.Format(time.RFC3339), a.Release.Build.Format(time.RFC3339))
 	case a.Result == ResultTrying && onTrial && a.Release.Build.Equal(s.Build.Build):
+		a.Trial = true // the trial boot ran, even if its mark was lost
 		s.startTrial(a)
 	case a.Result == ResultTrying && !onTrial && a.Release.Build.Equal(s.Build.Build):
 		// Committed by someone else (a host, by hand) before this start.
 		a.Result = ResultInstalled
 		s.removeStaged()
+	case a.Result == ResultTrying && !a.Trial:
+		// Stopped before gokrazy marked the trial boot: the root write
+		// was cut. The release was never tried; it is, at the next look.
+		a.Result = ResultFailed
+		a.Error = fmt.Sprintf("the install stopped before the trial boot was set up (a power cut or a crash while the root was written); the device runs build %s",
+			s.Build.Build.Format(time.RFC3339))
 	case a.Result == ResultTrying:
 		// Back on the committed root without a verdict: the trial boot
 		// crashed, hung until a watchdog reset, lost its power, or never
@@ -561,7 +568,9 @@ func (s *Service) install(ctx context.Context, m *release.Manifest, a *statusfil
 	if !s.awaitInstall(ctx) {
 		return nil // staged, for a later look (or a stop)
 	}
-	a.BootWritten, a.Trial = bootChanged, img.Trial
+	// Trial is set once gokrazy has marked the trial boot, below: an
+	// install cut before that is no failed trial.
+	a.BootWritten, a.Trial = bootChanged, false
 	a.Result = ResultRebooting
 	if img.Trial {
 		// Each trial leaves flags in the boot files' padding: tidy
@@ -580,10 +589,18 @@ func (s *Service) install(ctx context.Context, m *release.Manifest, a *statusfil
 	var step string
 	defer func() { s.st.Step = "" }()
 	err = update.Install(ctx, s.Gokrazy, img, func(p update.Progress) {
-		if p.Step != step {
-			step, s.st.Step = p.Step, p.Step
-			s.writeStatus()
+		if p.Step == step {
+			return
 		}
+		step, s.st.Step = p.Step, p.Step
+		if step == update.StepReboot && img.Trial {
+			// The testboot mark is on the boot partition: whatever
+			// ends this boot, the next runs the release on trial.
+			a.Trial = true
+			s.finish(a)
+			s.st.State = "installing"
+		}
+		s.writeStatus()
 	})
 	if err != nil && step != update.StepReboot {
 		a.Result = ResultFailed
