@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -145,6 +146,14 @@ func tail(s string, n int) string {
 // waitBuild polls gokrazy until it reports build; it returns how long that took.
 func waitBuild(t testing.TB, vm *qemu.VM, dev update.Device, build string) time.Duration {
 	t.Helper()
+	_, d := waitBuilds(t, vm, dev, build)
+	return d
+}
+
+// waitBuilds is waitBuild for a device that may come up on any of
+// builds; it returns the one it runs.
+func waitBuilds(t testing.TB, vm *qemu.VM, dev update.Device, builds ...string) (string, time.Duration) {
+	t.Helper()
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
 	defer cancel()
@@ -155,8 +164,8 @@ func waitBuild(t testing.TB, vm *qemu.VM, dev update.Device, build string) time.
 		pollCtx, cancelPoll := context.WithTimeout(ctx, time.Second)
 		st, err := update.Status(pollCtx, dev)
 		cancelPoll()
-		if err == nil && st.BuildTimestamp == build {
-			return time.Since(start)
+		if err == nil && slices.Contains(builds, st.BuildTimestamp) {
+			return st.BuildTimestamp, time.Since(start)
 		}
 		if err == nil {
 			err = fmt.Errorf("device runs build %s", st.BuildTimestamp)
@@ -164,9 +173,9 @@ func waitBuild(t testing.TB, vm *qemu.VM, dev update.Device, build string) time.
 		last = err
 		select {
 		case <-vm.Done():
-			t.Fatalf("QEMU exited while waiting for build %s: %v", build, vm.Err())
+			t.Fatalf("QEMU exited while waiting for build %s: %v", strings.Join(builds, " or "), vm.Err())
 		case <-ctx.Done():
-			t.Fatalf("device did not report build %s within %v: %v", build, bootTimeout, last)
+			t.Fatalf("device did not report build %s within %v: %v", strings.Join(builds, " or "), bootTimeout, last)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

@@ -61,6 +61,12 @@ func readUpdated(vm *qemu.VM) (*statusfile.Update, error) {
 // new state it sees.
 func waitUpdated(t *testing.T, vm *qemu.VM, what string, timeout time.Duration, cond func(*statusfile.Update) bool) *statusfile.Update {
 	t.Helper()
+	return waitUpdatedEvery(t, vm, what, timeout, 2*time.Second, cond)
+}
+
+// waitUpdatedEvery is waitUpdated polling every interval.
+func waitUpdatedEvery(t *testing.T, vm *qemu.VM, what string, timeout, every time.Duration, cond func(*statusfile.Update) bool) *statusfile.Update {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var last *statusfile.Update
 	var lastErr error
@@ -88,7 +94,7 @@ func waitUpdated(t *testing.T, vm *qemu.VM, what string, timeout time.Duration, 
 		select {
 		case <-vm.Done():
 			t.Fatalf("%s: QEMU exited: %v", what, vm.Err())
-		case <-time.After(2 * time.Second):
+		case <-time.After(every):
 		}
 	}
 	b, _ := json.Marshal(last)
