@@ -25,6 +25,7 @@ import (
 	"github.com/lapsebox/lapsebox/image/disk"
 	"github.com/lapsebox/lapsebox/image/fat"
 	"github.com/lapsebox/lapsebox/image/qemu"
+	"github.com/lapsebox/lapsebox/image/release"
 	"github.com/lapsebox/lapsebox/image/update"
 	"github.com/lapsebox/lapsebox/internal/testtool"
 )
@@ -398,16 +399,46 @@ func TestPCBootAndUpdate(t *testing.T) {
 	checkGokrazy(t, vm, dev, defaultServices)
 	checkStatusd(t, vm, v1.manifest)
 
-	v2 := buildImage(t, "pc", configDir, time.Now().Add(time.Second))
+	// v2 is a signed release, pushed with lapsebox update -signed: a
+	// manifest signed by a key the host does not trust sends nothing.
+	lapsebox := buildLapsebox(t)
+	keyDir := t.TempDir()
+	for _, k := range []string{"release-key", "other-key"} {
+		if out, err := exec.Command(lapsebox, "keygen", "-o", filepath.Join(keyDir, k)).CombinedOutput(); err != nil {
+			t.Fatalf("lapsebox keygen: %v\n%s", err, out)
+		}
+	}
+	pub, err := release.ReadPublicKey(filepath.Join(keyDir, "release-key.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := buildSigned(t, "pc", configDir, time.Now().Add(time.Second), pub)
 	if v2.manifest.BuildTimestamp == v1.manifest.BuildTimestamp {
 		t.Fatal("two builds share a build timestamp")
 	}
+	signed := filepath.Join(keyDir, "v2.release")
+	if out, err := exec.Command(lapsebox, "release", "-o", v2.path, "-key", filepath.Join(keyDir, "release-key"),
+		"-version", "v2", "-save", signed).CombinedOutput(); err != nil {
+		t.Fatalf("lapsebox release -save: %v\n%s", err, out)
+	}
+	out, err := exec.Command(lapsebox, "update", "-o", v2.path, "-device", dev.BaseURL, "-signed", signed,
+		"-trust", filepath.Join(keyDir, "other-key.pub")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "does not trust") {
+		t.Fatalf("lapsebox update -signed with a release signed by an untrusted key: %v\n%s", err, out)
+	}
+	if st, err := update.Status(context.Background(), dev); err != nil || st.BuildTimestamp != v1.manifest.BuildTimestamp {
+		t.Fatalf("after a refused push the device runs %v (%v), want v1", st, err)
+	}
 	start := time.Now()
-	cmd := exec.Command(buildLapsebox(t), "update", "-o", v2.path, "-device", dev.BaseURL, "-timeout", "5m")
-	out, err := cmd.CombinedOutput()
+	cmd := exec.Command(lapsebox, "update", "-o", v2.path, "-device", dev.BaseURL, "-timeout", "5m",
+		"-signed", signed, "-trust", filepath.Join(keyDir, "release-key.pub"))
+	out, err = cmd.CombinedOutput()
 	t.Logf("lapsebox update:\n%s", out)
 	if err != nil {
 		t.Fatalf("lapsebox update: %v", err)
+	}
+	if !strings.Contains(string(out), "is release v2, signed by") {
+		t.Errorf("lapsebox update -signed does not say which release it pushes")
 	}
 	if !strings.Contains(string(out), "features the device supports partuuid, updatehash") {
 		t.Errorf("lapsebox update does not say which features the device has")
