@@ -128,9 +128,13 @@ func runRelease(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("published %s (build %s) for %s on %s/%s, signed by %s: root %d KiB in %d blocks, %d KiB of new blocks sent\n",
+	boot := rm.Boot.Size
+	if rm.MBR != nil {
+		boot += rm.MBR.Size
+	}
+	fmt.Printf("published %s (build %s) for %s on %s/%s, signed by %s: root %d KiB in %d blocks, boot files %d KiB; %d KiB of blocks cloudd lacked sent\n",
 		rm.Version, m.BuildTimestamp, rm.Hostnames, rm.Board, rm.Channel, release.KeyID(pub),
-		rm.Root.Size>>10, len(rm.Root.Blocks), done.Sent>>10)
+		rm.Root.Size>>10, len(rm.Root.Blocks), boot>>10, done.Sent>>10)
 	printTransfers(os.Stdout, rm, done.Transfers)
 	return nil
 }
