@@ -1,16 +1,26 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/lapsebox/lapsebox/appliance/statusfile"
+	"github.com/lapsebox/lapsebox/appliance/updater"
+	"github.com/lapsebox/lapsebox/cloud/server"
+	"github.com/lapsebox/lapsebox/cloud/server/servertest"
 	"github.com/lapsebox/lapsebox/image"
+	"github.com/lapsebox/lapsebox/image/qemu"
+	"github.com/lapsebox/lapsebox/image/release"
 	"github.com/lapsebox/lapsebox/image/update"
+	"github.com/lapsebox/lapsebox/ptp/sim"
 )
 
 // BenchmarkBuildPC measures a pc image build with a warm Go cache, and the
@@ -134,4 +144,93 @@ func rootUploadTime(b testing.TB, out string) time.Duration {
 	}
 	b.Fatalf("lapsebox update printed no root timing:\n%s", out)
 	return 0
+}
+
+// BenchmarkFleetPull measures a release reaching a fleet of three
+// appliance VMs on one machine, each with its simulated camera, pulling
+// from one cloudd: from the publication until every device runs it
+// committed (its trial passed). The devices are asked to look at once
+// (updated restarted), as they would at their next poll; a real fleet
+// adds up to 1.25 × update.poll_every of waiting. The reference is the
+// release's own root: what each device fetched, against the whole root
+// a push sends.
+func BenchmarkFleetPull(b *testing.B) {
+	needVM(b)
+	const fleet = 3
+	ctx := context.Background()
+	lapsebox := buildLapsebox(b)
+	keyDir := b.TempDir()
+	key := filepath.Join(keyDir, "release-key")
+	if out, err := exec.Command(lapsebox, "keygen", "-o", key).CombinedOutput(); err != nil {
+		b.Fatalf("lapsebox keygen: %v\n%s", err, out)
+	}
+	pub, err := release.ReadPublicKey(key + ".pub")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cloud := servertest.Start(b, server.Config{}, server.Options{})
+	pwFile := filepath.Join(keyDir, "operator-password")
+	if err := os.WriteFile(pwFile, []byte(cloud.Password), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	configDir := b.TempDir()
+	base := time.Now().UTC().Truncate(time.Second)
+	v1 := buildSigned(b, "pc", configDir, base.Add(-time.Hour), pub)
+	// v2 changes one service's flags: the init, a configuration change.
+	v2 := buildSigned(b, "pc", configDir, base, pub, func(d *image.Description) {
+		for i, s := range d.Services {
+			if strings.HasSuffix(s.Package, "/cmd/statusd") {
+				d.Services[i].Flags = append(slices.Clone(s.Flags), "-refresh=20s")
+			}
+		}
+	})
+	const token = "fleet-token"
+	cloud.AddDevice(b, v1.manifest.Hostname, token)
+	want, err := time.Parse(time.RFC3339, v2.manifest.BuildTimestamp)
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	type device struct {
+		vm  *qemu.VM
+		dev update.Device
+	}
+	var devs []device
+	for i := range fleet {
+		cam, _ := startCamera(ctx, b, sim.Config{SerialNumber: fmt.Sprintf("FLEET600D%03d", i), JPEGSize: 200_000, JPEGWidth: 640, JPEGHeight: 480})
+		vm, _ := bootAppliance(ctx, b, v1, pullConfig(token), cloud.PublicAddr(), cam)
+		devs = append(devs, device{vm, update.Device{BaseURL: "http://" + vm.Addr("gokrazy"), Password: password(b, v1.manifest)}})
+	}
+	// Every device has made its first look and found nothing.
+	for i, d := range devs {
+		waitUpdated(b, d.vm, fmt.Sprintf("device %d up to date", i), 3*time.Minute, func(st *statusfile.Update) bool {
+			return st.State == "up to date"
+		})
+	}
+
+	b.ResetTimer()
+	published := time.Now()
+	if out, err := exec.Command(lapsebox, "release", "-o", v2.path, "-server", cloud.URL, "-key", key,
+		"-password-file", pwFile, "-channel", "stable", "-version", "v2").CombinedOutput(); err != nil {
+		b.Fatalf("lapsebox release: %v\n%s", err, out)
+	}
+	for _, d := range devs {
+		restartService(b, d.dev, "/user/updated")
+	}
+	var fetched int64
+	var last time.Duration
+	for i, d := range devs {
+		st := waitUpdated(b, d.vm, fmt.Sprintf("device %d committed", i), 15*time.Minute, func(st *statusfile.Update) bool {
+			a := st.LastAttempt
+			return st.Running.Equal(want) && a != nil && a.Result == updater.ResultInstalled
+		})
+		took := time.Since(published)
+		last = max(last, took)
+		fetched += st.LastAttempt.FetchedBytes
+		b.Logf("device %d: committed %.0fs after the publication, %d KiB fetched of a %d KiB root",
+			i, took.Seconds(), st.LastAttempt.FetchedBytes>>10, st.LastAttempt.RootBytes>>10)
+	}
+	b.StopTimer()
+	b.ReportMetric(last.Seconds(), "s-to-fleet")
+	b.ReportMetric(float64(fetched)/fleet/float64(v2.manifest.Root.Size)*100, "%-root-fetched/device")
 }

@@ -96,7 +96,7 @@ func statusPage(t *testing.T, vm *qemu.VM) string {
 
 // restartService restarts one of gokrazy's services, as its web page's
 // button does (the XSRF token is the cookie's, echoed in the form).
-func restartService(t *testing.T, dev update.Device, path string) {
+func restartService(t testing.TB, dev update.Device, path string) {
 	t.Helper()
 	form := url.Values{"path": {path}, "xsrftoken": {"4242"}}
 	req, _ := http.NewRequest(http.MethodPost, dev.BaseURL+"/restart", strings.NewReader(form.Encode()))

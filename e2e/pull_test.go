@@ -59,13 +59,13 @@ func readUpdated(vm *qemu.VM) (*statusfile.Update, error) {
 // waitUpdated polls updated's status until cond holds, through the
 // reboots an update makes (statusd is away meanwhile), and logs each
 // new state it sees.
-func waitUpdated(t *testing.T, vm *qemu.VM, what string, timeout time.Duration, cond func(*statusfile.Update) bool) *statusfile.Update {
+func waitUpdated(t testing.TB, vm *qemu.VM, what string, timeout time.Duration, cond func(*statusfile.Update) bool) *statusfile.Update {
 	t.Helper()
 	return waitUpdatedEvery(t, vm, what, timeout, 2*time.Second, cond)
 }
 
 // waitUpdatedEvery is waitUpdated polling every interval.
-func waitUpdatedEvery(t *testing.T, vm *qemu.VM, what string, timeout, every time.Duration, cond func(*statusfile.Update) bool) *statusfile.Update {
+func waitUpdatedEvery(t testing.TB, vm *qemu.VM, what string, timeout, every time.Duration, cond func(*statusfile.Update) bool) *statusfile.Update {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var last *statusfile.Update
