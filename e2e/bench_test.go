@@ -18,7 +18,6 @@ import (
 	"github.com/lapsebox/lapsebox/cloud/server/servertest"
 	"github.com/lapsebox/lapsebox/image"
 	"github.com/lapsebox/lapsebox/image/qemu"
-	"github.com/lapsebox/lapsebox/image/release"
 	"github.com/lapsebox/lapsebox/image/update"
 	"github.com/lapsebox/lapsebox/ptp/sim"
 )
@@ -158,21 +157,9 @@ func BenchmarkFleetPull(b *testing.B) {
 	needVM(b)
 	const fleet = 3
 	ctx := context.Background()
-	lapsebox := buildLapsebox(b)
-	keyDir := b.TempDir()
-	key := filepath.Join(keyDir, "release-key")
-	if out, err := exec.Command(lapsebox, "keygen", "-o", key).CombinedOutput(); err != nil {
-		b.Fatalf("lapsebox keygen: %v\n%s", err, out)
-	}
-	pub, err := release.ReadPublicKey(key + ".pub")
-	if err != nil {
-		b.Fatal(err)
-	}
 	cloud := servertest.Start(b, server.Config{}, server.Options{})
-	pwFile := filepath.Join(keyDir, "operator-password")
-	if err := os.WriteFile(pwFile, []byte(cloud.Password), 0o600); err != nil {
-		b.Fatal(err)
-	}
+	rel := newReleaser(b, cloud)
+	pub := rel.pub
 	configDir := b.TempDir()
 	base := time.Now().UTC().Truncate(time.Second)
 	v1 := buildSigned(b, "pc", configDir, base.Add(-time.Hour), pub)
@@ -210,10 +197,7 @@ func BenchmarkFleetPull(b *testing.B) {
 
 	b.ResetTimer()
 	published := time.Now()
-	if out, err := exec.Command(lapsebox, "release", "-o", v2.path, "-server", cloud.URL, "-key", key,
-		"-password-file", pwFile, "-channel", "stable", "-version", "v2").CombinedOutput(); err != nil {
-		b.Fatalf("lapsebox release: %v\n%s", err, out)
-	}
+	rel.publish(b, v2, "v2")
 	for _, d := range devs {
 		restartService(b, d.dev, "/user/updated")
 	}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -37,6 +38,43 @@ func pullConfig(token string) string {
   "hardware": {"health": {"stale_after": "90s"}},
   "secrets": {"token": %q}
 }`, cloudGuestAddr, token)
+}
+
+// releaser publishes releases with the real lapsebox command: a release
+// key made by lapsebox keygen, cloudd's operator password in a file.
+type releaser struct {
+	lapsebox, key, pwFile, server string
+	pub                           ed25519.PublicKey
+}
+
+func newReleaser(t testing.TB, cloud *servertest.Cloud) *releaser {
+	t.Helper()
+	dir := t.TempDir()
+	r := &releaser{lapsebox: buildLapsebox(t), key: filepath.Join(dir, "release-key"),
+		pwFile: filepath.Join(dir, "operator-password"), server: cloud.URL}
+	if out, err := exec.Command(r.lapsebox, "keygen", "-o", r.key).CombinedOutput(); err != nil {
+		t.Fatalf("lapsebox keygen: %v\n%s", err, out)
+	}
+	var err error
+	if r.pub, err = release.ReadPublicKey(r.key + ".pub"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(r.pwFile, []byte(cloud.Password), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// publish publishes img on the stable channel as version, and logs
+// what lapsebox release printed.
+func (r *releaser) publish(t testing.TB, img built, version string) {
+	t.Helper()
+	out, err := exec.Command(r.lapsebox, "release", "-o", img.path, "-server", r.server, "-key", r.key,
+		"-password-file", r.pwFile, "-channel", "stable", "-version", version).CombinedOutput()
+	if err != nil {
+		t.Fatalf("lapsebox release %s: %v\n%s", version, err, out)
+	}
+	t.Logf("%s", strings.TrimSpace(string(out)))
 }
 
 // readUpdated reads updated's status through statusd.
@@ -114,23 +152,10 @@ func waitUpdatedEvery(t testing.TB, vm *qemu.VM, what string, timeout, every tim
 func TestPullUpdate(t *testing.T) {
 	needVM(t)
 	ctx := context.Background()
-	lapsebox := buildLapsebox(t)
-	keyDir := t.TempDir()
-	key := filepath.Join(keyDir, "release-key")
-	if out, err := exec.Command(lapsebox, "keygen", "-o", key).CombinedOutput(); err != nil {
-		t.Fatalf("lapsebox keygen: %v\n%s", err, out)
-	}
-	pub, err := release.ReadPublicKey(key + ".pub")
-	if err != nil {
-		t.Fatal(err)
-	}
-
 	const token = "pull-token"
 	cloud := servertest.Start(t, server.Config{}, server.Options{})
-	pwFile := filepath.Join(keyDir, "operator-password")
-	if err := os.WriteFile(pwFile, []byte(cloud.Password), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	rel := newReleaser(t, cloud)
+	pub := rel.pub
 
 	configDir := t.TempDir()
 	base := time.Now().UTC().Truncate(time.Second)
@@ -144,15 +169,7 @@ func TestPullUpdate(t *testing.T) {
 		}
 	})
 	v3 := buildSigned(t, "pc", configDir, base, pub)
-	publish := func(img built, version string) {
-		t.Helper()
-		out, err := exec.Command(lapsebox, "release", "-o", img.path, "-server", cloud.URL, "-key", key,
-			"-password-file", pwFile, "-channel", "stable", "-version", version).CombinedOutput()
-		if err != nil {
-			t.Fatalf("lapsebox release %s: %v\n%s", version, err, out)
-		}
-		t.Logf("%s", strings.TrimSpace(string(out)))
-	}
+	publish := func(img built, version string) { t.Helper(); rel.publish(t, img, version) }
 
 	// The broken release is there when the device first looks.
 	publish(bad, "v2-broken")

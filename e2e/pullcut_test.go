@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -36,33 +34,17 @@ import (
 func TestPullUpdatePowerCut(t *testing.T) {
 	needVM(t)
 	ctx := context.Background()
-	lapsebox := buildLapsebox(t)
-	keyDir := t.TempDir()
-	key := keyDir + "/release-key"
-	if out, err := exec.Command(lapsebox, "keygen", "-o", key).CombinedOutput(); err != nil {
-		t.Fatalf("lapsebox keygen: %v\n%s", err, out)
-	}
-	pub, err := release.ReadPublicKey(key + ".pub")
-	if err != nil {
-		t.Fatal(err)
-	}
 	const token = "pullcut-token"
 	cloud := servertest.Start(t, server.Config{}, server.Options{})
 	link := startSlowLink(t, cloud.URL)
+	rel := newReleaser(t, cloud)
 
 	configDir := t.TempDir()
 	base := time.Now().UTC().Truncate(time.Second)
-	v1 := buildSigned(t, "pc", configDir, base.Add(-time.Hour), pub)
-	v2 := buildSigned(t, "pc", configDir, base, pub)
+	v1 := buildSigned(t, "pc", configDir, base.Add(-time.Hour), rel.pub)
+	v2 := buildSigned(t, "pc", configDir, base, rel.pub)
 	cloud.AddDevice(t, v1.manifest.Hostname, token)
-	pwFile := keyDir + "/operator-password"
-	if err := os.WriteFile(pwFile, []byte(cloud.Password), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(lapsebox, "release", "-o", v2.path, "-server", cloud.URL, "-key", key,
-		"-password-file", pwFile, "-channel", "stable", "-version", "v2").CombinedOutput(); err != nil {
-		t.Fatalf("lapsebox release: %v\n%s", err, out)
-	}
+	rel.publish(t, v2, "v2")
 	build := func(img built) time.Time {
 		ts, err := time.Parse(time.RFC3339, img.manifest.BuildTimestamp)
 		if err != nil {
