@@ -38,6 +38,7 @@ var page = template.Must(template.New("page.html").Funcs(template.FuncMap{
 	"secs":        func(d statusfile.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) },
 	"differs":     committedDiffers,
 	"resultClass": resultClass,
+	"stepText":    stepText,
 	"until":       until,
 }).ParseFS(templates, "page.html", "head.html"))
 

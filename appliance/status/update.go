@@ -35,6 +35,26 @@ func resultClass(result string) string {
 	return ""
 }
 
+// stepText says what gokrazy does during an install's step (update's
+// Step names).
+func stepText(step string) string {
+	switch step {
+	case "features":
+		return "asking gokrazy what it supports"
+	case "root":
+		return "writing the root"
+	case "boot":
+		return "writing the boot files"
+	case "mbr":
+		return "writing the MBR boot code"
+	case "switch":
+		return "setting up the next boot"
+	case "reboot":
+		return "rebooting"
+	}
+	return step
+}
+
 // until says how long from now to t: "in 5m 12s", or "12s ago" once
 // past.
 func until(now, t time.Time) string {

@@ -47,6 +47,21 @@ func TestUpdateSection(t *testing.T) {
 	}
 }
 
+// While updated installs, the page says which part gokrazy writes.
+func TestUpdateInstallingStep(t *testing.T) {
+	tr := recordedDevice(t, false)
+	h := tr.server()
+	p := filepath.Join(tr.run, "updated.json")
+	if err := statusfile.Write(p, statusfile.Update{State: "installing", Step: "root", Updated: t0, Channel: "stable"}); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(p, t0, t0)
+	page := request(h, "GET", "/", "127.0.0.1:1", "gokrazy", testPassword).Body.String()
+	if want := `<span class="badge">installing</span> writing the root <span class="path">channel stable</span>`; !strings.Contains(page, want) {
+		t.Errorf("the page lacks %q", want)
+	}
+}
+
 // A release rolled back or refused shows why, on the page, in its
 // recent errors and in the JSON; an error quoting the release server's
 // URL with a password and a token shows neither.
