@@ -139,11 +139,16 @@ func TestCheckSigned(t *testing.T) {
 			}
 		})
 	}
-	// An image changed after its build is refused by its own manifest.
+	// An image changed after its build, its manifest and the release
+	// still agreeing, is refused by readUpdate, before the push.
+	signed := f.sign(t, f.priv, nil)
 	f.data[2<<20+7] ^= 1
 	os.WriteFile(f.img, f.data, 0o644)
 	f.data[2<<20+7] ^= 1
-	if _, err := checkSigned(filepath.Join(f.dir, "v2.release"), f.trust, f.img, f.m, f.running); err == nil || !strings.Contains(err.Error(), "changed since it was built") {
+	if _, err := checkSigned(signed, f.trust, f.img, f.m, f.running); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := readUpdate(f.img, f.m); err == nil || !strings.Contains(err.Error(), "changed since it was built") {
 		t.Errorf("tampered image: %v", err)
 	}
 }
