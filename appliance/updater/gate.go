@@ -34,6 +34,13 @@ type Conditions struct {
 	Gap       time.Duration
 }
 
+// withoutCamera is c with the camera's part left out: what a download,
+// which may go on beside a capture, is judged by.
+func (c Conditions) withoutCamera() Conditions {
+	c.NextSlot, c.Capturing, c.Gap = time.Time{}, false, 0
+	return c
+}
+
 // Gate decides whether now is a time to fetch and install a release.
 type Gate struct {
 	Update config.Update

@@ -348,7 +348,7 @@ func (s *Service) gate() Gate {
 func (s *Service) deferred(need uint64, install bool) bool {
 	c := s.conditions(need)
 	if !install {
-		c.NextSlot, c.Capturing, c.Gap = time.Time{}, false, 0
+		c = c.withoutCamera()
 	}
 	why := s.gate().Check(c)
 	s.st.Deferred = why
@@ -400,9 +400,7 @@ func (s *Service) awaitInstall(ctx context.Context) bool {
 			s.st.Deferred = ""
 			return true
 		}
-		free := c
-		free.NextSlot, free.Capturing, free.Gap = time.Time{}, false, 0
-		if s.gate().Check(free) != "" {
+		if s.gate().Check(c.withoutCamera()) != "" {
 			return !s.deferred(0, true)
 		}
 		if s.st.State != "deferred" || s.st.Deferred != why {
