@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -158,7 +159,7 @@ type slowLink struct {
 	sent  atomic.Int64 // release block bytes sent
 	slow  atomic.Bool
 	inMid chan struct{} // closed once half of a block has gone out slowly
-	once  atomic.Bool
+	mid   sync.Once
 }
 
 func startSlowLink(t *testing.T, upstream string) *slowLink {
@@ -227,8 +228,8 @@ func (w *slowWriter) Write(p []byte) (int, error) {
 		if w.size > 0 {
 			half = w.size / 2
 		}
-		if w.body >= half && w.l.once.CompareAndSwap(false, true) {
-			close(w.l.inMid)
+		if w.body >= half {
+			w.l.mid.Do(func() { close(w.l.inMid) })
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
