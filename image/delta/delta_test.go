@@ -1,0 +1,154 @@
+package delta
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// roundTrip diffs old and new, applies the patch to old and checks that
+// it gives new; it returns the patch.
+func roundTrip(t testing.TB, old, new []byte) []byte {
+	t.Helper()
+	b, err := Diff(old, new)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Parse(b)
+	if err != nil {
+		t.Fatalf("Parse of Diff's own patch: %v", err)
+	}
+	var out bytes.Buffer
+	if err := p.Apply(bytes.NewReader(old), int64(len(old)), &out); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if !bytes.Equal(out.Bytes(), new) {
+		t.Fatalf("Apply gave %d bytes, not the %d of new", out.Len(), len(new))
+	}
+	return b
+}
+
+func random(r *rand.Rand, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// program imitates what a small change does to a compiled program: code
+// moves by a few bytes, and every 4-byte address in it that pointed past
+// the change grows by the same amount.
+func program(r *rand.Rand, n int) (old, new []byte) {
+	old = random(r, n)
+	// Every 16th word is an address into the program.
+	for i := 0; i+4 <= n; i += 64 {
+		binary.LittleEndian.PutUint32(old[i:], uint32(r.IntN(n)))
+	}
+	at := n / 3
+	inserted := random(r, 40)
+	new = append(append(append([]byte{}, old[:at]...), inserted...), old[at:]...)
+	for i := 0; i+4 <= len(new); i += 4 {
+		if (i < at && i%64 == 0) || (i >= at+40 && (i-40)%64 == 0) {
+			if a := binary.LittleEndian.Uint32(new[i:]); int(a) > at {
+				binary.LittleEndian.PutUint32(new[i:], a+40)
+			}
+		}
+	}
+	return old, new
+}
+
+func TestRoundTrip(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	base := random(r, 1<<20)
+	edited := append([]byte{}, base...)
+	copy(edited[5000:], "a change in the middle")
+	moved := append(append([]byte{}, base[600000:]...), base[:600000]...)
+	for _, c := range []struct {
+		name     string
+		old, new []byte
+		max      int // bytes the patch may take (DEFLATE codes 1 MiB of equal bytes in about 1 KiB)
+	}{
+		{"both empty", nil, nil, 200},
+		{"from empty", nil, base[:1000], 1200},
+		{"to empty", base, nil, 200},
+		{"equal", base, base, 1500},
+		{"one edit", base, edited, 1500},
+		{"moved halves", base, moved, 1500},
+		{"unrelated", base[:1<<16], random(r, 1<<16), 1<<16 + 300},
+		{"shorter than a seed", []byte("abc"), []byte("abd"), 200},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if n := len(roundTrip(t, c.old, c.new)); n > c.max {
+				t.Errorf("patch of %d bytes, want at most %d", n, c.max)
+			}
+		})
+	}
+}
+
+// TestProgram checks what the package is for: a changed program's patch
+// is a small part of the program, where its content-defined blocks would
+// all differ.
+func TestProgram(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	old, new := program(r, 4<<20)
+	n := len(roundTrip(t, old, new))
+	if n > len(new)/20 {
+		t.Errorf("patch of %d bytes for a %d-byte program whose addresses moved: want at most 5 %%", n, len(new))
+	}
+	t.Logf("patch %d bytes, %.2f %% of the program", n, 100*float64(n)/float64(len(new)))
+}
+
+func TestApplyRefuses(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	old, new := program(r, 1<<18)
+	good, err := Diff(old, new)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := append([]byte{}, old...)
+	other[1000] ^= 1
+	for _, c := range []struct {
+		name  string
+		patch []byte
+		old   []byte
+		want  string
+	}{
+		{"not a patch", []byte("hello, this is not a patch at all, but it is long enough to look at it................"), old, "not a patch"},
+		{"empty", nil, old, "not a patch"},
+		{"cut", good[:len(good)-10], old, "cut or larger"},
+		{"trailing bytes", append(append([]byte{}, good...), 0), old, "after the patch's last stream"},
+		{"another input", good, other, "applied to another input"},
+		{"shorter input", good, old[:len(old)/2], "-byte input"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := Parse(c.patch)
+			if err == nil {
+				err = p.Apply(bytes.NewReader(c.old), int64(len(c.old)), capped(t))
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got error %v, want one saying %q", err, c.want)
+			}
+		})
+	}
+}
+
+// capped is a writer that fails the test if more than 1 MiB reaches it:
+// Apply never writes more than the output's size.
+func capped(t *testing.T) *limited { return &limited{t: t, max: 1 << 20} }
+
+type limited struct {
+	t   *testing.T
+	n   int
+	max int
+}
+
+func (l *limited) Write(b []byte) (int, error) {
+	l.n += len(b)
+	if l.n > l.max {
+		l.t.Fatalf("Apply wrote %d bytes, more than the output's size", l.n)
+	}
+	return len(b), nil
+}
