@@ -149,7 +149,8 @@ type Attempt struct {
 	Result  string `json:"result"`
 	Refusal string `json:"refusal,omitempty"`
 	Error   string `json:"error,omitempty"`
-	// FetchedBytes of the release's RootBytes travelled over the link.
+	// FetchedBytes travelled over the link for the release's RootBytes
+	// (its blocks and its patch).
 	RootBytes    int64 `json:"rootBytes,omitempty"`
 	FetchedBytes int64 `json:"fetchedBytes,omitempty"`
 	// Failures counts the release's failed trials.

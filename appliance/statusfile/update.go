@@ -67,11 +67,15 @@ type UpdateAttempt struct {
 	Error   string `json:"error,omitempty"`
 
 	// RootBytes is the size of the release's root; of its bytes (and the
-	// boot file system's, when it changed) FetchedBytes travelled,
-	// ReusedBytes were copied from what the device has, ResumedBytes
-	// were already staged by an interrupted attempt.
+	// boot file system's, when it changed) FetchedBytes travelled as
+	// blocks, ReusedBytes were copied from what the device has,
+	// ResumedBytes were already staged, by an interrupted attempt or by
+	// the patch. PatchBytes is the size of the patch from the running
+	// root, when one travelled: the link carried FetchedBytes plus
+	// PatchBytes.
 	RootBytes    int64 `json:"rootBytes"`
 	FetchedBytes int64 `json:"fetchedBytes"`
+	PatchBytes   int64 `json:"patchBytes,omitempty"`
 	ReusedBytes  int64 `json:"reusedBytes"`
 	ResumedBytes int64 `json:"resumedBytes"`
 	// BootWritten says whether the boot file system was rewritten.

@@ -245,4 +245,10 @@ func (s *Service) removeStaged() {
 	for _, name := range []string{"root.img", "boot.img", "mbr.img"} {
 		os.Remove(filepath.Join(s.dir(), name))
 	}
+	entries, _ := os.ReadDir(s.dir())
+	for _, e := range entries {
+		if isPatchFile(e.Name()) {
+			os.Remove(filepath.Join(s.dir(), e.Name()))
+		}
+	}
 }

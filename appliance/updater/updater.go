@@ -11,7 +11,10 @@
 // again. An accepted one is assembled into staging files on /perm, block
 // by block: blocks the running root (and boot file system) already has
 // are copied, the others fetched and checked; an interrupted download
-// resumes where it stopped. Away from any capture slot, the staged root
+// resumes where it stopped. When the device lacks more than a few
+// blocks, a patch from the running root (image/delta), if the server has
+// one, writes the staged root first, and only the blocks it got wrong
+// travel (patch.go). Away from any capture slot, the staged root
 // (and boot file system, only when it changed) is written into the
 // inactive partition, the boot configuration switched and the device
 // rebooted.
@@ -99,6 +102,8 @@ type Service struct {
 	client *release.Client
 	trial  *trial // the release on trial that this updated judges
 	retry  time.Time
+	// rootSHA256 is the running root's, once hashed.
+	rootSHA256 string
 }
 
 // Result values of statusfile.UpdateAttempt.
@@ -536,6 +541,12 @@ func (s *Service) install(ctx context.Context, m *release.Manifest, a *statusfil
 	idx, err := release.NewIndex(sources...)
 	if err != nil {
 		return err
+	}
+	if err := s.patchRoot(ctx, m, rootDev, rootSize, idx.Need(m.Root), a); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		s.logf("%v: fetching the blocks instead", err)
 	}
 	root, err := s.assemble(ctx, "root.img", m.Root, sources, idx, a)
 	if err != nil {

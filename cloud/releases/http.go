@@ -1,10 +1,15 @@
 package releases
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"strings"
+	"time"
 
 	"github.com/lapsebox/lapsebox/image/release"
 	"github.com/lapsebox/lapsebox/internal/durable"
@@ -14,10 +19,12 @@ import (
 //
 //	GET release.LatestPath + "{board}/{channel}"  the signed manifest
 //	GET release.BlockPath + "{hash}"              one block
+//	GET release.PatchPath + "{from}/{to}"         a root's patch (ranges)
 func (s *Store) DeviceHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+release.LatestPath+"{board}/{channel}", s.serveLatest)
 	mux.HandleFunc("GET "+release.BlockPath+"{hash}", s.serveBlock)
+	mux.HandleFunc("GET "+release.PatchPath+"{from}/{to}", s.servePatch)
 	return mux
 }
 
@@ -65,9 +72,57 @@ func (s *Store) serveBlock(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "block unavailable (see the server's log)", http.StatusInternalServerError)
 		return
 	}
+	// Compressed on the way: a root's blocks are not compressed at rest
+	// (so that patches apply to them, see patch.go), and a device
+	// without a patch fetches all it lacks.
+	w.Header().Set("Vary", "Accept-Encoding")
+	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		var z bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&z, gzip.BestSpeed) // only fails for a bad level
+		zw.Write(b)
+		zw.Close()
+		if z.Len() < len(b) {
+			w.Header().Set("Content-Encoding", "gzip")
+			b = z.Bytes()
+		}
+	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 	w.Write(b)
+}
+
+// acceptsGzip reports whether an Accept-Encoding header allows gzip.
+func acceptsGzip(header string) bool {
+	for _, part := range strings.Split(header, ",") {
+		coding, params, _ := strings.Cut(part, ";")
+		if strings.TrimSpace(coding) != "gzip" {
+			continue
+		}
+		q := strings.ReplaceAll(params, " ", "")
+		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+	}
+	return false
+}
+
+func (s *Store) servePatch(w http.ResponseWriter, r *http.Request) {
+	name, err := s.patch(r.PathValue("from"), r.PathValue("to"))
+	if errors.Is(err, errNoPatch) {
+		http.Error(w, "no patch between these roots", http.StatusNotFound)
+		return
+	}
+	var f *os.File
+	if err == nil {
+		f, err = os.Open(name)
+	}
+	if err != nil {
+		s.log.Error("releases: serving a patch", "err", err)
+		http.Error(w, "patch unavailable (see the server's log)", http.StatusInternalServerError)
+		return
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	http.ServeContent(w, r, "", time.Time{}, f)
 }
 
 func (s *Store) headBlock(w http.ResponseWriter, r *http.Request) {

@@ -32,6 +32,7 @@ import (
 //	blocks/<sha256>        one block
 //	manifests/<sha256>     a signed manifest, by the hash of its bytes
 //	index.json             {"<board>/<channel>": "<manifest sha256>"}
+//	patches/               see patch.go
 type Store struct {
 	// Running, if set, tells which builds the devices run: a
 	// publication reports what it costs each of them.
@@ -43,6 +44,8 @@ type Store struct {
 	mu     sync.RWMutex
 	latest map[string]published // by "board/channel"
 	served map[string]bool      // blocks of every release in latest
+
+	patchMu sync.Mutex // held while a patch is made
 }
 
 type published struct {

@@ -19,6 +19,7 @@ type RunningBuilds func(ctx context.Context) (map[string]time.Time, error)
 // running, if set), oldest first.
 func (s *Store) transfers(ctx context.Context, m *release.Manifest) []release.Transfer {
 	byBuild := map[time.Time]*release.Transfer{}
+	manifests := map[time.Time]*release.Manifest{}
 	entries, _ := os.ReadDir(filepath.Join(s.dir, "manifests"))
 	for _, e := range entries {
 		if !release.IsHash(e.Name()) {
@@ -33,6 +34,7 @@ func (s *Store) transfers(ctx context.Context, m *release.Manifest) []release.Tr
 			continue
 		}
 		byBuild[old.Build.UTC()] = &release.Transfer{Version: old.Version, Build: old.Build.UTC(), Bytes: lacking(m, old)}
+		manifests[old.Build.UTC()] = old
 	}
 	if s.Running != nil {
 		builds, err := s.Running(ctx)
@@ -58,8 +60,25 @@ func (s *Store) transfers(ctx context.Context, m *release.Manifest) []release.Tr
 		out = append(out, *t)
 	}
 	slices.SortFunc(out, func(a, b release.Transfer) int { return a.Build.Compare(b.Build) })
+	// Patches for the releases devices run and the newest few others,
+	// made now so that the first device to ask does not wait.
+	for i := range out {
+		t := &out[i]
+		old := manifests[t.Build]
+		if old == nil || (len(t.Devices) == 0 && i < len(out)-patchesAtPublish) {
+			continue
+		}
+		if n := s.patchSize(old, m); n >= 0 {
+			t.Patch = n
+			t.Bytes = n + lacking(m, old) - rootLacking(m, old)
+		}
+	}
 	return out
 }
+
+// patchesAtPublish is how many of the newest earlier releases get their
+// patch made at publication, besides those devices run.
+const patchesAtPublish = 4
 
 // lacking returns the bytes of m's root blocks (and boot blocks, when
 // its boot file system changed) that old's parts do not have.

@@ -222,6 +222,7 @@ func (s *Server) PublicHandler() http.Handler {
 	devRel := s.Ingest.RequireDevice(s.Releases.DeviceHandler())
 	mux.Handle(release.LatestPath, devRel)
 	mux.Handle(release.BlockPath, devRel)
+	mux.Handle(release.PatchPath, devRel)
 	pub := s.Auth.RequireBasic(s.Releases.AdminHandler())
 	mux.Handle(release.PublishPath, pub)
 	mux.Handle(release.PublishBlockPath, pub)

@@ -42,8 +42,13 @@ func Diff(old, new []byte) ([]byte, error) {
 		return nil, fmt.Errorf("delta: old input of %d bytes, at most %d", len(old), maxOld)
 	}
 	table := index(old)
-	var ctl []byte
-	var diff, extra bytes.Buffer
+	// The streams are compressed as they are written: the differences
+	// are as long as what matched, and need not be held.
+	var ctl, diff, extra stream
+	ctl.init()
+	diff.init()
+	extra.init()
+	var vbuf [binary.MaxVarintLen64]byte
 	// Invariant: new[:done] is covered by the operations emitted so far;
 	// d is the alignment (old position minus new position) of the last
 	// match, tried first where a new match may start.
@@ -58,19 +63,17 @@ func Diff(old, new []byte) ([]byte, error) {
 		// forwards.
 		start := extend(old, new, op, p, done, -1)
 		end := extend(old, new, op, p, len(new), +1)
-		ctl = binary.AppendUvarint(ctl, uint64(start-done))
+		ctl.Write(vbuf[:binary.PutUvarint(vbuf[:], uint64(start-done))])
 		extra.Write(new[done:start])
-		ctl = binary.AppendUvarint(ctl, uint64(end-start))
-		ctl = binary.AppendVarint(ctl, int64(op-p+start))
-		for i := start; i < end; i++ {
-			diff.WriteByte(new[i] - old[op-p+i])
-		}
+		ctl.Write(vbuf[:binary.PutUvarint(vbuf[:], uint64(end-start))])
+		ctl.Write(vbuf[:binary.PutVarint(vbuf[:], int64(op-p+start))])
+		diff.subtract(new[start:end], old[op-p+start:op-p+end])
 		done, p, d = end, end, op-p
 	}
-	ctl = binary.AppendUvarint(ctl, uint64(len(new)-done))
+	ctl.Write(vbuf[:binary.PutUvarint(vbuf[:], uint64(len(new)-done))])
 	extra.Write(new[done:])
 	return encode(header{OldSHA256: sha256.Sum256(old), NewSHA256: sha256.Sum256(new), NewSize: int64(len(new))},
-		ctl, diff.Bytes(), extra.Bytes()), nil
+		ctl.close(), diff.close(), extra.close()), nil
 }
 
 // findSeed returns where in old the seedLen bytes at new[p:] occur,
@@ -153,10 +156,31 @@ func hash(b []byte, bits int) uint32 {
 	return uint32((x ^ (y>>29 | y<<35)) >> (64 - bits))
 }
 
-func deflate(b []byte) []byte {
-	var buf bytes.Buffer
-	w, _ := flate.NewWriter(&buf, flate.BestCompression)
-	w.Write(b)
-	w.Close()
-	return buf.Bytes()
+// stream is one of a patch's streams, compressed as it is written.
+type stream struct {
+	buf bytes.Buffer
+	*flate.Writer
+	tmp [4096]byte
+}
+
+func (s *stream) init() {
+	s.Writer, _ = flate.NewWriter(&s.buf, flate.BestCompression) // only fails for a bad level
+}
+
+// subtract writes a-b bytewise.
+func (s *stream) subtract(a, b []byte) {
+	for len(a) > 0 {
+		n := min(len(a), len(s.tmp))
+		for i := range n {
+			s.tmp[i] = a[i] - b[i]
+		}
+		s.Writer.Write(s.tmp[:n]) // a bytes.Buffer never fails
+		a, b = a[n:], b[n:]
+	}
+}
+
+// close returns the compressed stream.
+func (s *stream) close() []byte {
+	s.Writer.Close()
+	return s.buf.Bytes()
 }

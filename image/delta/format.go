@@ -33,6 +33,7 @@ type header struct {
 	NewSize              int64
 }
 
+// encode frames a patch around its three compressed streams.
 func encode(h header, ctl, diff, extra []byte) []byte {
 	var b bytes.Buffer
 	b.WriteString(magic)
@@ -40,9 +41,8 @@ func encode(h header, ctl, diff, extra []byte) []byte {
 	b.Write(h.NewSHA256[:])
 	b.Write(binary.AppendUvarint(nil, uint64(h.NewSize)))
 	for _, s := range [][]byte{ctl, diff, extra} {
-		z := deflate(s)
-		b.Write(binary.AppendUvarint(nil, uint64(len(z))))
-		b.Write(z)
+		b.Write(binary.AppendUvarint(nil, uint64(len(s))))
+		b.Write(s)
 	}
 	return b.Bytes()
 }

@@ -20,6 +20,10 @@ const (
 	LatestPath = "/v1/releases/"
 	// BlockPath + hash: one block of a published release.
 	BlockPath = "/v1/blocks/"
+	// PatchPath + from + "/" + to: a patch (image/delta) that turns the
+	// root whose sha256 is from into the root whose sha256 is to, both
+	// roots of releases the server published; ranges may be asked for.
+	PatchPath = "/v1/patches/"
 	// PublishPath + board/channel: PUT a signed manifest whose blocks
 	// were all stored.
 	PublishPath = "/v1/admin/releases/"
@@ -101,6 +105,67 @@ func (c *Client) Block(ctx context.Context, hash string) ([]byte, error) {
 	return b, err
 }
 
+// ErrNoPatch is returned by Client.Patch when the server has no patch
+// from the device's root (not a release it published) or none smaller
+// than the blocks.
+var ErrNoPatch = errors.New("no patch for this root")
+
+// MaxPatchRange bounds the bytes one Patch request asks for: a short
+// request on a slow link ends well inside the server's timeouts, and a
+// dropped link costs at most this much again.
+const MaxPatchRange = 1 << 20
+
+// Patch fetches bytes [off, off+n) of the patch from the root from to
+// the root to (n ≤ MaxPatchRange; fewer at the patch's end) and the
+// patch's total size. The caller checks what it assembles (delta's
+// Apply checks the output's sha256).
+func (c *Client) Patch(ctx context.Context, from, to string, off, n int64) ([]byte, int64, error) {
+	if !IsHash(from) || !IsHash(to) {
+		return nil, 0, fmt.Errorf("release: patch %q to %q: not sha256s", trim(from), trim(to))
+	}
+	if off < 0 || n <= 0 || n > MaxPatchRange {
+		return nil, 0, fmt.Errorf("release: patch range of %d bytes at %d: want 1 to %d bytes", n, off, MaxPatchRange)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(c.BaseURL, "/")+PatchPath+from+"/"+to, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+n-1))
+	if c.Auth != nil {
+		c.Auth(req)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, 0, fmt.Errorf("release: patch: %w", err)
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusPartialContent:
+	case http.StatusNotFound:
+		return nil, 0, fmt.Errorf("release: %w", ErrNoPatch)
+	default:
+		return nil, 0, fmt.Errorf("release: GET %s: HTTP %d", PatchPath, resp.StatusCode)
+	}
+	var first, last, total int64
+	cr := resp.Header.Get("Content-Range")
+	if _, err := fmt.Sscanf(cr, "bytes %d-%d/%d", &first, &last, &total); err != nil ||
+		first != off || last < first || last >= off+n || last >= total {
+		return nil, 0, fmt.Errorf("release: patch: Content-Range %q does not answer bytes %d-%d", trim(cr), off, off+n-1)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, last-first+2))
+	if err != nil {
+		return nil, 0, fmt.Errorf("release: patch: reading bytes %d-%d: %w", first, last, err)
+	}
+	if int64(len(b)) != last-first+1 {
+		return nil, 0, fmt.Errorf("release: patch: %d bytes for bytes %d-%d", len(b), first, last)
+	}
+	return b, total, nil
+}
+
 // Publish stores the blocks of the parts that cloudd lacks and then the
 // signed manifest as the channel's latest. parts are the release's
 // regions, in the manifest's order (root, boot, MBR). It returns the
@@ -165,10 +230,12 @@ type Published struct {
 }
 
 // Transfer is what a release costs a device that runs an earlier build:
-// the bytes of the release's blocks that the earlier build's root (and
-// boot file system) lacks. A device finds more of them than this in what
-// it has (its partitions, at any offset), so Bytes bounds its download
-// from above.
+// the patch from the earlier root to the release's (when the server made
+// one), or else the bytes of the release's root blocks that the earlier
+// build's root and boot file system lack; plus, when the boot file
+// system changed, the boot blocks they lack. A device finds more blocks
+// than this in what it has (its partitions, at any offset), so Bytes
+// bounds its download from above.
 type Transfer struct {
 	// Version and Build name the earlier release; Version is empty for
 	// a build no stored release has (a device as flashed), which
@@ -176,6 +243,8 @@ type Transfer struct {
 	Version string    `json:"version,omitempty"`
 	Build   time.Time `json:"build"`
 	Bytes   int64     `json:"bytes"`
+	// Patch is the size of the root's patch, 0 if there is none.
+	Patch int64 `json:"patch,omitempty"`
 	// Devices run that build, as their last heartbeats say.
 	Devices []string `json:"devices,omitempty"`
 }

@@ -1,0 +1,165 @@
+package updater
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/lapsebox/lapsebox/appliance/statusfile"
+	"github.com/lapsebox/lapsebox/image/delta"
+	"github.com/lapsebox/lapsebox/image/release"
+)
+
+// minPatchNeed is the fewest bytes of missing blocks worth asking for a
+// patch: below it, the blocks cost about what the patch's request does.
+const minPatchNeed = 64 << 10
+
+// maxPatch bounds a patch held in memory to be applied.
+const maxPatch = 64 << 20
+
+// patchRoot writes the release's root into the staging file root.img by
+// a patch from the running root (image/delta), when the server has one
+// smaller than the blocks the device lacks. The patch is downloaded
+// into the staging directory in ranges, resuming after a dropped link or
+// a reboot. What it writes is checked later, block by block, by the
+// assembly, which fetches any block the patch got wrong; a patch that
+// fails is deleted and the blocks travel instead. It returns nil when no
+// patch applies: the blocks do the work then.
+func (s *Service) patchRoot(ctx context.Context, m *release.Manifest, root io.ReaderAt, rootSize int64,
+	need int64, a *statusfile.UpdateAttempt) error {
+	if need < minPatchNeed {
+		return nil
+	}
+	done := filepath.Join(s.dir(), "root.patched")
+	if b, err := os.ReadFile(done); err == nil && string(b) == m.Root.SHA256 {
+		return nil // applied by an earlier attempt; the assembly resumes
+	}
+	from, err := s.runningRootSHA256(root, rootSize)
+	if err != nil {
+		return err
+	}
+	name := filepath.Join(s.dir(), "patch-"+from[:16]+"-"+m.Root.SHA256[:16])
+	data, fetched, err := s.downloadPatch(ctx, name, from, m.Root.SHA256, min(need, maxPatch))
+	if errors.Is(err, release.ErrNoPatch) {
+		s.logf("no patch from the running root (%.12s): fetching %d KiB of blocks", from, need>>10)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	a.PatchBytes = fetched
+	p, err := delta.Parse(data)
+	if err == nil && (hex.EncodeToString(p.NewSHA256[:]) != m.Root.SHA256 || p.NewSize != m.Root.Size ||
+		hex.EncodeToString(p.OldSHA256[:]) != from) {
+		err = errors.New("the patch is for other roots than the release's and the running one")
+	}
+	if err == nil {
+		err = s.applyPatch(p, root, rootSize)
+	}
+	if err != nil {
+		os.Remove(name)
+		return fmt.Errorf("patching the root (%d KiB patch): %w", len(data)>>10, err)
+	}
+	os.Remove(name)
+	return os.WriteFile(done, []byte(m.Root.SHA256), 0o600)
+}
+
+func (s *Service) applyPatch(p *delta.Patch, root io.ReaderAt, rootSize int64) error {
+	f, err := os.OpenFile(filepath.Join(s.dir(), "root.img"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := p.Apply(root, rootSize, io.NewOffsetWriter(f, 0)); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// downloadPatch fetches the patch from → to into the file name, resuming
+// what is there, and returns it and how many of its bytes travelled now.
+// A patch larger than limit is not worth it: ErrNoPatch.
+func (s *Service) downloadPatch(ctx context.Context, name, from, to string, limit int64) ([]byte, int64, error) {
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	have, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return nil, 0, err
+	}
+	drop := func(err error) ([]byte, int64, error) {
+		os.Remove(name)
+		return nil, 0, err
+	}
+	var fetched int64
+	for total := int64(-1); total < 0 || have < total; {
+		// A resumed download asks again for the last byte it has: the
+		// range is satisfiable whatever the patch's size, and that byte
+		// tells a staged file of another patch.
+		off := max(have-1, 0)
+		b, t, err := s.client.Patch(ctx, from, to, off, release.MaxPatchRange)
+		switch {
+		case errors.Is(err, release.ErrNoPatch):
+			return drop(err)
+		case err != nil && have > 0 && total < 0:
+			return drop(fmt.Errorf("resuming the staged patch of %d bytes: %w", have, err))
+		case err != nil:
+			return nil, 0, err
+		case t > limit:
+			return drop(fmt.Errorf("a %d KiB patch, more than the %d KiB of blocks: %w", t>>10, limit>>10, release.ErrNoPatch))
+		case total >= 0 && t != total:
+			return drop(fmt.Errorf("the patch changed size from %d to %d bytes while it downloaded", total, t))
+		}
+		total = t
+		if have > 0 {
+			last := make([]byte, 1)
+			if _, err := f.ReadAt(last, have-1); err != nil {
+				return nil, 0, err
+			}
+			if last[0] != b[0] {
+				return drop(errors.New("the staged patch is not the server's"))
+			}
+			b = b[1:]
+		}
+		if _, err := f.Write(b); err != nil {
+			return nil, 0, err
+		}
+		if err := f.Sync(); err != nil {
+			return nil, 0, err
+		}
+		have += int64(len(b))
+		fetched += int64(len(b))
+	}
+	data := make([]byte, have)
+	if _, err := f.ReadAt(data, 0); err != nil {
+		return nil, 0, err
+	}
+	return data, fetched, nil
+}
+
+// runningRootSHA256 hashes the running root once: it never changes while
+// it runs.
+func (s *Service) runningRootSHA256(root io.ReaderAt, size int64) (string, error) {
+	if s.rootSHA256 != "" {
+		return s.rootSHA256, nil
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(root, 0, size)); err != nil {
+		return "", fmt.Errorf("hashing the running root: %w", err)
+	}
+	s.rootSHA256 = hex.EncodeToString(h.Sum(nil))
+	return s.rootSHA256, nil
+}
+
+// isPatchFile tells the staging files patchRoot leaves.
+func isPatchFile(name string) bool {
+	return strings.HasPrefix(name, "patch-") || name == "root.patched"
+}

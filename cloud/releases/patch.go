@@ -1,0 +1,159 @@
+package releases
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/lapsebox/lapsebox/image/delta"
+	"github.com/lapsebox/lapsebox/image/release"
+	"github.com/lapsebox/lapsebox/internal/durable"
+)
+
+// Patches turn the root of an earlier release into a latest release's
+// root (image/delta). They are made once per pair, when a device first
+// asks or at publication, from the stored blocks, and kept:
+//
+//	patches/<from>-<to>        the patch
+//	patches/<from>-<to>.none   no patch smaller than the blocks
+//
+// Making one holds both roots in memory (about three times a root), so
+// only one is made at a time.
+var errNoPatch = errors.New("no patch")
+
+func (s *Store) patchPath(from, to string) string {
+	return filepath.Join(s.dir, "patches", from+"-"+to)
+}
+
+// patch returns the path of the patch from the root from to the root to,
+// making it if need be. to must be the root of a release the store
+// serves (a channel's latest), from that of a stored release of the same
+// board: errNoPatch otherwise, and when the patch would not be smaller
+// than the blocks of to that from lacks.
+func (s *Store) patch(from, to string) (string, error) {
+	if !release.IsHash(from) || !release.IsHash(to) || from == to {
+		return "", errNoPatch
+	}
+	s.mu.RLock()
+	var newM *release.Manifest
+	for _, p := range s.latest {
+		if p.manifest.Root.SHA256 == to {
+			newM = p.manifest
+		}
+	}
+	s.mu.RUnlock()
+	if newM == nil {
+		return "", errNoPatch
+	}
+	name := s.patchPath(from, to)
+	if _, err := os.Stat(name); err == nil {
+		return name, nil
+	}
+	if _, err := os.Stat(name + ".none"); err == nil {
+		return "", errNoPatch
+	}
+	s.patchMu.Lock()
+	defer s.patchMu.Unlock()
+	if _, err := os.Stat(name); err == nil {
+		return name, nil // made while this request waited
+	}
+	oldM := s.findRoot(newM.Board, from)
+	if oldM == nil {
+		return "", errNoPatch
+	}
+	oldRoot, err := s.readPart(oldM.Root)
+	if err != nil {
+		return "", err
+	}
+	newRoot, err := s.readPart(newM.Root)
+	if err != nil {
+		return "", err
+	}
+	p, err := delta.Diff(oldRoot, newRoot)
+	if err != nil {
+		return "", err
+	}
+	if err := durable.MkdirAll(filepath.Dir(name)); err != nil {
+		return "", err
+	}
+	if lack := rootLacking(newM, oldM); int64(len(p)) >= lack {
+		s.log.Info("releases: no patch smaller than the blocks", "from", from, "to", to, "patch", len(p), "blocks", lack)
+		return "", errors.Join(errNoPatch, durable.WriteFile(name+".none", nil))
+	}
+	if err := durable.WriteFile(name, p); err != nil {
+		return "", err
+	}
+	s.log.Info("releases: made a patch", "from", from, "to", to, "bytes", len(p), "version", newM.Version)
+	return name, nil
+}
+
+// patchSize returns the size of the patch from old's root to m's, making
+// it if need be, or -1 if there is none.
+func (s *Store) patchSize(old, m *release.Manifest) int64 {
+	name, err := s.patch(old.Root.SHA256, m.Root.SHA256)
+	if err != nil {
+		if !errors.Is(err, errNoPatch) {
+			s.log.Error("releases: making a patch", "from", old.Version, "to", m.Version, "err", err)
+		}
+		return -1
+	}
+	fi, err := os.Stat(name)
+	if err != nil {
+		return -1
+	}
+	return fi.Size()
+}
+
+// findRoot returns a stored manifest of board whose root has the sha256
+// root, or nil.
+func (s *Store) findRoot(board, root string) *release.Manifest {
+	entries, _ := os.ReadDir(filepath.Join(s.dir, "manifests"))
+	for _, e := range entries {
+		if !release.IsHash(e.Name()) {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(s.dir, "manifests", e.Name()))
+		if err != nil {
+			continue
+		}
+		if m, err := release.Inspect(b); err == nil && m.Board == board && m.Root.SHA256 == root {
+			return m
+		}
+	}
+	return nil
+}
+
+// readPart puts a part together from its stored blocks, each checked
+// against its hash.
+func (s *Store) readPart(p release.Part) ([]byte, error) {
+	if p.Size < 0 || p.Size > maxPatchedRoot {
+		return nil, fmt.Errorf("a part of %d bytes, more than the %d a patch is made for", p.Size, int64(maxPatchedRoot))
+	}
+	out := make([]byte, 0, p.Size)
+	for _, h := range p.Blocks {
+		b, err := s.readBlock(h)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("block %s of a stored release is missing", h)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b...)
+	}
+	if int64(len(out)) != p.Size || release.Hash(out) != p.SHA256 {
+		return nil, fmt.Errorf("the stored blocks of root %s do not make it up", p.SHA256)
+	}
+	return out, nil
+}
+
+// maxPatchedRoot bounds the roots patches are made for: a root
+// partition is 500 MiB.
+const maxPatchedRoot = 500 << 20
+
+// rootLacking returns the bytes of m's root blocks that old's root and
+// boot file system lack.
+func rootLacking(m, old *release.Manifest) int64 {
+	return lacking(&release.Manifest{Root: m.Root, Boot: old.Boot}, old)
+}
