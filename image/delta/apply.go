@@ -39,7 +39,7 @@ func Parse(b []byte) (*Patch, error) {
 // tells a patch applied to an input other than its own.
 func (p *Patch) Apply(old io.ReaderAt, size int64, w io.Writer) error {
 	ctl := bufio.NewReader(flate.NewReader(bytes.NewReader(p.streams[0])))
-	diff := flate.NewReader(bytes.NewReader(p.streams[1]))
+	diff := &zeroRunReader{r: bufio.NewReader(flate.NewReader(bytes.NewReader(p.streams[1])))}
 	extra := flate.NewReader(bytes.NewReader(p.streams[2]))
 	sum := sha256.New()
 	out := io.MultiWriter(w, sum)

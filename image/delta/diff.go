@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math/bits"
 )
 
@@ -45,9 +46,9 @@ func Diff(old, new []byte) ([]byte, error) {
 	// The streams are compressed as they are written: the differences
 	// are as long as what matched, and need not be held.
 	var ctl, diff, extra stream
-	ctl.init()
-	diff.init()
-	extra.init()
+	ctl.init(false)
+	diff.init(true)
+	extra.init(false)
 	var vbuf [binary.MaxVarintLen64]byte
 	// Invariant: new[:done] is covered by the operations emitted so far;
 	// d is the alignment (old position minus new position) of the last
@@ -159,12 +160,19 @@ func hash(b []byte, bits int) uint32 {
 // stream is one of a patch's streams, compressed as it is written.
 type stream struct {
 	buf bytes.Buffer
-	*flate.Writer
+	fw  *flate.Writer
+	io.Writer
+	zr  *zeroRunWriter // the diff stream's coder of zero runs, or nil
 	tmp [4096]byte
 }
 
-func (s *stream) init() {
-	s.Writer, _ = flate.NewWriter(&s.buf, flate.BestCompression) // only fails for a bad level
+func (s *stream) init(zeroRuns bool) {
+	s.fw, _ = flate.NewWriter(&s.buf, flate.BestCompression) // only fails for a bad level
+	s.Writer = s.fw
+	if zeroRuns {
+		s.zr = &zeroRunWriter{w: s.fw}
+		s.Writer = s.zr
+	}
 }
 
 // subtract writes a-b bytewise.
@@ -174,13 +182,16 @@ func (s *stream) subtract(a, b []byte) {
 		for i := range n {
 			s.tmp[i] = a[i] - b[i]
 		}
-		s.Writer.Write(s.tmp[:n]) // a bytes.Buffer never fails
+		s.Write(s.tmp[:n]) // a bytes.Buffer never fails
 		a, b = a[n:], b[n:]
 	}
 }
 
 // close returns the compressed stream.
 func (s *stream) close() []byte {
-	s.Writer.Close()
+	if s.zr != nil {
+		s.zr.Close()
+	}
+	s.fw.Close()
 	return s.buf.Bytes()
 }

@@ -7,12 +7,13 @@
 //
 // A patch is
 //
-//	"lbxdelta" (8 bytes)
+//	"lbxdlt02" (8 bytes)
 //	the sha256 of old and of new (32 bytes each)
 //	len(new) (uvarint)
 //	three streams, each a uvarint length and raw DEFLATE data:
 //	  control: for each step, uvarints x, y and a varint o; then a last x
-//	  diff:    y bytes per step, added to old[o:o+y] (mod 256)
+//	  diff:    y bytes per step, added to old[o:o+y] (mod 256), its runs of
+//	           zeros coded as counts (zeroruns.go)
 //	  extra:   x bytes per step, copied as they are
 //
 // and new is, step after step, x bytes of extra then y bytes of old plus
@@ -25,7 +26,7 @@ import (
 	"fmt"
 )
 
-const magic = "lbxdelta"
+const magic = "lbxdlt02"
 
 // header is what a patch says before its streams.
 type header struct {
