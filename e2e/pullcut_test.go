@@ -191,8 +191,10 @@ func startSlowLink(t *testing.T, upstream string) *slowLink {
 func (l *slowLink) midBlock() <-chan struct{} { return l.inMid }
 func (l *slowLink) fast()                     { l.slow.Store(false) }
 
-// slowWriter writes a block's body in 2 KiB pieces, 50 ms apart, while
-// the link is slow: about 40 KB/s, a poor 3G cell.
+// slowWriter writes a block's body in 1 KiB pieces, 25 ms apart, while
+// the link is slow: about 40 KB/s, a poor 3G cell. Blocks travel
+// gzipped, a few KiB each: small pieces leave the cut time to land
+// inside one.
 type slowWriter struct {
 	http.ResponseWriter
 	l    *slowLink
@@ -211,7 +213,7 @@ func (w *slowWriter) WriteHeader(code int) {
 func (w *slowWriter) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
-		k := min(len(p), 2048)
+		k := min(len(p), 1024)
 		m, err := w.ResponseWriter.Write(p[:k])
 		n += m
 		w.body += m
@@ -231,7 +233,7 @@ func (w *slowWriter) Write(p []byte) (int, error) {
 		if w.body >= half {
 			w.l.mid.Do(func() { close(w.l.inMid) })
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(25 * time.Millisecond)
 	}
 	return n, nil
 }

@@ -125,13 +125,21 @@ func copyTree(src, dst string) error {
 	})
 }
 
-// makeSquashfs packs dir into a gzip squashfs (the only compression
-// gokrazy's kernels enable), owned by root, with every timestamp set to
-// mtime so identical inputs give identical images.
+// makeSquashfs packs dir into an uncompressed squashfs, owned by root,
+// with every timestamp set to mtime so identical inputs give identical
+// images.
+//
+// Uncompressed, because a compressed root cannot be patched: a program
+// rebuilt after a small change differs from the old one in small, regular
+// ways all through its bytes, which a patch (image/delta) sends in a few
+// hundred KiB, but its compressed blocks differ entirely. The root takes
+// about 2.7 times the space in its 500 MiB partition; releases travel
+// compressed (patches, and blocks gzipped on the way), and the boot takes
+// as long (BenchmarkBootPC).
 func makeSquashfs(ctx context.Context, dir, out string, mtime time.Time) error {
 	ts := strconv.FormatInt(mtime.Unix(), 10)
 	cmd := exec.CommandContext(ctx, "mksquashfs", dir, out,
-		"-noappend", "-all-root", "-comp", "gzip", "-quiet", "-no-progress",
+		"-noappend", "-all-root", "-noI", "-noD", "-noF", "-noX", "-quiet", "-no-progress",
 		"-mkfs-time", ts, "-all-time", ts, "-processors", "2")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("mksquashfs: %v\n%s", err, b)

@@ -18,7 +18,7 @@ import (
 
 // minPatchNeed is the fewest bytes of missing blocks worth asking for a
 // patch: below it, the blocks cost about what the patch's request does.
-const minPatchNeed = 64 << 10
+const minPatchNeed = 16 << 10
 
 // maxPatch bounds a patch held in memory to be applied.
 const maxPatch = 64 << 20

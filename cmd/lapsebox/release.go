@@ -1,6 +1,7 @@
 package main
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/ed25519"
 	"flag"
@@ -135,9 +136,29 @@ func runRelease(ctx context.Context, args []string) error {
 	fmt.Printf("published %s (build %s) for %s on %s/%s, signed by %s: root %d KiB in %d blocks, boot files %d KiB; %d KiB of blocks cloudd lacked sent\n",
 		rm.Version, m.BuildTimestamp, rm.Hostnames, rm.Board, rm.Channel, release.KeyID(pub),
 		rm.Root.Size>>10, len(rm.Root.Blocks), boot>>10, done.Sent>>10)
-	printTransfers(os.Stdout, rm, done.Transfers)
+	compressed, err := gzipSize(parts[&rm.Root])
+	if err != nil {
+		return err
+	}
+	printTransfers(os.Stdout, rm, compressed, done.Transfers)
 	return nil
 }
+
+// gzipSize returns the size of r's bytes compressed: what a device that
+// has none of a root fetches, its blocks gzipped on the way.
+func gzipSize(r io.ReaderAt) (int64, error) {
+	var n countWriter
+	zw := gzip.NewWriter(&n)
+	if _, err := io.Copy(zw, io.NewSectionReader(r, 0, 1<<62)); err != nil {
+		return 0, err
+	}
+	err := zw.Close()
+	return int64(n), err
+}
+
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }
 
 // releaseManifest makes the (unsigned) release manifest of a built
 // image, each region checked against the image's manifest.
@@ -188,13 +209,13 @@ func releaseManifest(imgPath string, m *image.Manifest) (*release.Manifest, map[
 }
 
 // printTransfers prints what the release costs a device on each earlier
-// build, against the whole root.
-func printTransfers(w io.Writer, m *release.Manifest, ts []release.Transfer) {
+// build, against the root compressed (compressed bytes).
+func printTransfers(w io.Writer, m *release.Manifest, compressed int64, ts []release.Transfer) {
 	if len(ts) == 0 {
 		fmt.Fprintln(w, "no earlier release or device of this board is known: each device fetches what its running root lacks")
 		return
 	}
-	fmt.Fprintln(w, "what the release costs a device, at most (of the root's", m.Root.Size>>10, "KiB):")
+	fmt.Fprintf(w, "what the release costs a device, at most (the root: %d KiB, %d KiB compressed):\n", m.Root.Size>>10, compressed>>10)
 	for _, t := range ts {
 		from := t.Version
 		if from == "" {
@@ -209,7 +230,11 @@ func printTransfers(w io.Writer, m *release.Manifest, ts []release.Transfer) {
 		case n > 3:
 			devices = fmt.Sprintf("%s and %d more", strings.Join(t.Devices[:3], ", "), n-3)
 		}
-		fmt.Fprintf(w, "  from %s (build %s): %d KiB (%.1f %%), %s\n", from, t.Build.Format(time.RFC3339),
-			t.Bytes>>10, 100*float64(t.Bytes)/float64(m.Root.Size), devices)
+		how := "blocks"
+		if t.Patch > 0 {
+			how = "a patch"
+		}
+		fmt.Fprintf(w, "  from %s (build %s): %d KiB, %s (%.1f %% of the root compressed), %s\n", from, t.Build.Format(time.RFC3339),
+			t.Bytes>>10, how, 100*float64(t.Bytes)/float64(max(compressed, 1)), devices)
 	}
 }

@@ -1,9 +1,10 @@
 package release_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,17 +12,20 @@ import (
 	"time"
 
 	"github.com/lapsebox/lapsebox/image"
+	"github.com/lapsebox/lapsebox/image/delta"
 	"github.com/lapsebox/lapsebox/image/release"
 	"github.com/lapsebox/lapsebox/internal/testtool"
 )
 
 // BenchmarkDelta builds the PC image three times from this checkout, as
 // releases would be, and measures what a device running the first must
-// fetch to install each of the others, in the release format's
-// content-defined blocks (chunk.go): after a
-// change of one service's code (statusd), and after a change of the
-// image's configuration only (a service's environment). Each is compared
-// with the compressed root itself, which a push sends whole.
+// fetch to install each of the others: after a change of one service's
+// code (statusd), and after a change of the image's configuration only
+// (a service's environment). It measures both ways a device can take:
+// the release format's content-defined blocks (chunk.go) that its root
+// lacks, and the patch from its root (image/delta), which cloudd offers
+// when smaller. Each is compared with the root compressed (gzip, what a
+// device that has none of it fetches, blocks gzipped on the way).
 //
 //	go test -run '^$' -bench Delta -benchtime 1x -timeout 30m ./image/release/
 func BenchmarkDelta(b *testing.B) {
@@ -47,6 +51,7 @@ func BenchmarkDelta(b *testing.B) {
 	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	type root struct {
 		part *release.Part
+		data []byte
 	}
 	build := func(name string, ts time.Time, d *image.Description) root {
 		b.Helper()
@@ -61,11 +66,15 @@ func BenchmarkDelta(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer f.Close()
-		p, err := release.NewPart(io.NewSectionReader(f, m.Root.Offset, m.Root.Size), m.Root.Size)
+		data := make([]byte, m.Root.Size)
+		if _, err := f.ReadAt(data, m.Root.Offset); err != nil {
+			b.Fatal(err)
+		}
+		p, err := release.NewPart(bytes.NewReader(data), m.Root.Size)
 		if err != nil {
 			b.Fatal(err)
 		}
-		return root{&p}
+		return root{&p, data}
 	}
 	desc := func() *image.Description {
 		d, err := image.LoadDescription("")
@@ -96,6 +105,12 @@ func BenchmarkDelta(b *testing.B) {
 		for _, h := range v1.part.Blocks {
 			have[h] = true
 		}
+		var z bytes.Buffer
+		zw := gzip.NewWriter(&z)
+		zw.Write(svc.data)
+		zw.Close()
+		compressed := int64(z.Len())
+		b.Logf("root: %d KiB, %d KiB compressed (gzip)", svc.part.Size>>10, compressed>>10)
 		for _, c := range []struct {
 			name string
 			r    root
@@ -107,10 +122,17 @@ func BenchmarkDelta(b *testing.B) {
 					fetch += int64(p.Sizes[i])
 				}
 			}
-			pct := 100 * float64(fetch) / float64(p.Size)
-			b.Logf("%-8s change: content-defined blocks fetch %6d KiB of a %d KiB root (%.1f %%)",
-				c.name, fetch>>10, p.Size>>10, pct)
-			b.ReportMetric(pct, c.name+"-fetched-%")
+			start := time.Now()
+			patch, err := delta.Diff(v1.data, c.r.data)
+			if err != nil {
+				b.Fatal(err)
+			}
+			took := time.Since(start)
+			pct := func(n int64) float64 { return 100 * float64(n) / float64(compressed) }
+			b.Logf("%-8s change: blocks the root lacks %6d KiB (%.2f %%); patch %7.1f KiB (%.3f %%, made in %.1fs)",
+				c.name, fetch>>10, pct(fetch), float64(len(patch))/1024, pct(int64(len(patch))), took.Seconds())
+			b.ReportMetric(pct(fetch), c.name+"-blocks-%")
+			b.ReportMetric(pct(int64(len(patch))), c.name+"-patch-%")
 		}
 	}
 }
