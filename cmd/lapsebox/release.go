@@ -144,6 +144,15 @@ func runRelease(ctx context.Context, args []string) error {
 	return nil
 }
 
+// formatSize prints a transfer's size: in bytes while under 10 KiB, as
+// a configuration change's patch is.
+func formatSize(n int64) string {
+	if n < 10<<10 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	return fmt.Sprintf("%d KiB", n>>10)
+}
+
 // gzipSize returns the size of r's bytes compressed: what a device that
 // has none of a root fetches, its blocks gzipped on the way.
 func gzipSize(r io.ReaderAt) (int64, error) {
@@ -230,11 +239,12 @@ func printTransfers(w io.Writer, m *release.Manifest, compressed int64, ts []rel
 		case n > 3:
 			devices = fmt.Sprintf("%s and %d more", strings.Join(t.Devices[:3], ", "), n-3)
 		}
-		how := "blocks"
+		// Blocks are counted as stored and travel gzipped: compare
+		// them with the root; a patch is compressed already.
+		cost := fmt.Sprintf("%s of blocks (%.2f %% of the root, gzipped on the way)", formatSize(t.Bytes), 100*float64(t.Bytes)/float64(max(m.Root.Size, 1)))
 		if t.Patch > 0 {
-			how = "a patch"
+			cost = fmt.Sprintf("%s, a patch (%.2f %% of the root compressed)", formatSize(t.Bytes), 100*float64(t.Bytes)/float64(max(compressed, 1)))
 		}
-		fmt.Fprintf(w, "  from %s (build %s): %d KiB, %s (%.1f %% of the root compressed), %s\n", from, t.Build.Format(time.RFC3339),
-			t.Bytes>>10, how, 100*float64(t.Bytes)/float64(max(compressed, 1)), devices)
+		fmt.Fprintf(w, "  from %s (build %s): %s, %s\n", from, t.Build.Format(time.RFC3339), cost, devices)
 	}
 }
