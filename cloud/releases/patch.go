@@ -109,16 +109,8 @@ func (s *Store) patchSize(old, m *release.Manifest) int64 {
 // findRoot returns a stored manifest of board whose root has the sha256
 // root, or nil.
 func (s *Store) findRoot(board, root string) *release.Manifest {
-	entries, _ := os.ReadDir(filepath.Join(s.dir, "manifests"))
-	for _, e := range entries {
-		if !release.IsHash(e.Name()) {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(s.dir, "manifests", e.Name()))
-		if err != nil {
-			continue
-		}
-		if m, err := release.Inspect(b); err == nil && m.Board == board && m.Root.SHA256 == root {
+	for _, m := range s.stored() {
+		if m.Board == board && m.Root.SHA256 == root {
 			return m
 		}
 	}

@@ -20,17 +20,8 @@ type RunningBuilds func(ctx context.Context) (map[string]time.Time, error)
 func (s *Store) transfers(ctx context.Context, m *release.Manifest) []release.Transfer {
 	byBuild := map[time.Time]*release.Transfer{}
 	manifests := map[time.Time]*release.Manifest{}
-	entries, _ := os.ReadDir(filepath.Join(s.dir, "manifests"))
-	for _, e := range entries {
-		if !release.IsHash(e.Name()) {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(s.dir, "manifests", e.Name()))
-		if err != nil {
-			continue
-		}
-		old, err := release.Inspect(b)
-		if err != nil || old.Board != m.Board || !old.Build.Before(m.Build) {
+	for _, old := range s.stored() {
+		if old.Board != m.Board || !old.Build.Before(m.Build) {
 			continue
 		}
 		byBuild[old.Build.UTC()] = &release.Transfer{Version: old.Version, Build: old.Build.UTC(), Bytes: lacking(m, old)}
@@ -79,6 +70,26 @@ func (s *Store) transfers(ctx context.Context, m *release.Manifest) []release.Tr
 // patchesAtPublish is how many of the newest earlier releases get their
 // patch made at publication, besides those devices run.
 const patchesAtPublish = 4
+
+// stored returns every manifest the store keeps, the latest and the
+// earlier ones, skipping any it cannot read.
+func (s *Store) stored() []*release.Manifest {
+	var out []*release.Manifest
+	entries, _ := os.ReadDir(filepath.Join(s.dir, "manifests"))
+	for _, e := range entries {
+		if !release.IsHash(e.Name()) {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(s.dir, "manifests", e.Name()))
+		if err != nil {
+			continue
+		}
+		if m, err := release.Inspect(b); err == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
 
 // lacking returns the bytes of m's root blocks (and boot blocks, when
 // its boot file system changed) that old's parts do not have.

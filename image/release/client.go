@@ -44,14 +44,19 @@ type Client struct {
 	Auth func(*http.Request)
 }
 
-func (c *Client) do(ctx context.Context, method, path string, body []byte, max int64) ([]byte, int, error) {
+// send makes a request to cloudd with the client's credential; header,
+// if set, adds to it.
+func (c *Client) send(ctx context.Context, method, path string, body []byte, header http.Header) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.BaseURL, "/")+path, rd)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	if c.Auth != nil {
 		c.Auth(req)
@@ -60,7 +65,11 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, max i
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	resp, err := hc.Do(req)
+	return hc.Do(req)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body []byte, max int64) ([]byte, int, error) {
+	resp, err := c.send(ctx, method, path, body, nil)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -126,19 +135,8 @@ func (c *Client) Patch(ctx context.Context, from, to string, off, n int64) ([]by
 	if off < 0 || n <= 0 || n > MaxPatchRange {
 		return nil, 0, fmt.Errorf("release: patch range of %d bytes at %d: want 1 to %d bytes", n, off, MaxPatchRange)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(c.BaseURL, "/")+PatchPath+from+"/"+to, nil)
-	if err != nil {
-		return nil, 0, err
-	}
-	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+n-1))
-	if c.Auth != nil {
-		c.Auth(req)
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
+	resp, err := c.send(ctx, http.MethodGet, PatchPath+from+"/"+to, nil,
+		http.Header{"Range": {fmt.Sprintf("bytes=%d-%d", off, off+n-1)}})
 	if err != nil {
 		return nil, 0, fmt.Errorf("release: patch: %w", err)
 	}
