@@ -59,6 +59,12 @@ type Service struct {
 	// UpSeconds is the time since Started, while the service runs; 0 if
 	// Started is after the snapshot (the clock was set back since).
 	UpSeconds float64 `json:"upSeconds,omitempty"`
+	// RSSBytes is the running process's resident memory.
+	RSSBytes int64 `json:"rssBytes,omitempty"`
+	// ContextSwitches counts the switches to the running process's
+	// threads since they started: its wakeups. Two snapshots apart
+	// give its rate; an idle service should add less than one a second.
+	ContextSwitches uint64 `json:"contextSwitches,omitempty"`
 }
 
 // gokrazyStatus is the part of the JSON gokrazy serves at / (see
@@ -191,6 +197,12 @@ func servicesFrom(gss []gokrazyService, procDir string, now time.Time) []Service
 			// Never negative: right after boot the clock may be stepped
 			// back a little past a start time.
 			s.UpSeconds = max(now.Sub(s.Started), 0).Seconds()
+		}
+		if s.State == StateRunning || s.State == StateStopping {
+			// Best effort: a process that just ended has no usage.
+			if u, err := readUsage(procDir, s.Pid); err == nil {
+				s.RSSBytes, s.ContextSwitches = u.rss, u.switches
+			}
 		}
 		services = append(services, s)
 	}

@@ -193,8 +193,14 @@ func TestServicesFrom(t *testing.T) {
 			t.Errorf("service %s: state %q but UpSeconds %v", s.Name, s.State, s.UpSeconds)
 		}
 	}
-	if got := services[3]; got.Name != "statusd" || got.UpSeconds != 3*3600 || got.Pid != 310 {
-		t.Errorf("statusd = %+v, want up 3h with PID 310", got)
+	if got := services[3]; got.Name != "statusd" || got.UpSeconds != 3*3600 || got.Pid != 310 ||
+		got.RSSBytes != 3100<<10 || got.ContextSwitches != 310+2+3+4 {
+		t.Errorf("statusd = %+v, want up 3h with PID 310, 3100 KiB resident, 319 context switches", got)
+	}
+	for _, s := range services {
+		if running := s.State == StateRunning || s.State == StateStopping; !running && (s.RSSBytes != 0 || s.ContextSwitches != 0) {
+			t.Errorf("service %s (%s) has usage %d bytes, %d switches", s.Name, s.State, s.RSSBytes, s.ContextSwitches)
+		}
 	}
 	if got := services[7]; got.Pid != 0 || !got.Started.IsZero() {
 		t.Errorf("modemd = %+v, want no PID and no start time", got)

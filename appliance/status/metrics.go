@@ -136,5 +136,18 @@ func writeMetrics(b *bytes.Buffer, s *Snapshot) {
 		for _, sv := range s.Services {
 			running.Add(promtext.Bool(sv.State == StateRunning), "service", sv.Name)
 		}
+		rss := gauge("lapsebox_service_resident_bytes", "Resident memory of a running service.")
+		for _, sv := range s.Services {
+			if sv.RSSBytes > 0 {
+				rss.Add(float64(sv.RSSBytes), "service", sv.Name)
+			}
+		}
+		switches := promtext.Family(b, "lapsebox_service_context_switches_total", "counter",
+			"Context switches to a running service's threads since they started: its wakeups.")
+		for _, sv := range s.Services {
+			if sv.ContextSwitches > 0 {
+				switches.Add(float64(sv.ContextSwitches), "service", sv.Name)
+			}
+		}
 	}
 }

@@ -86,3 +86,73 @@ func parseStatState(b []byte) (byte, error) {
 	}
 	return rest[0], nil
 }
+
+// usage is what a running process costs the board.
+type usage struct {
+	// rss is its resident memory in bytes.
+	rss int64
+	// switches counts the context switches of all its threads since
+	// they started, voluntary and not: each is a wakeup (or a
+	// preemption), the count an idle service should barely move.
+	switches uint64
+}
+
+// readUsage reads process pid's resident memory (VmRSS in its status)
+// and the context switches of each of its threads (task/*/status).
+func readUsage(procDir string, pid int) (usage, error) {
+	var u usage
+	dir := filepath.Join(procDir, strconv.Itoa(pid))
+	b, err := os.ReadFile(filepath.Join(dir, "status"))
+	if err != nil {
+		return u, fmt.Errorf("reading process status: %w", err)
+	}
+	f, err := parseProcStatus(b)
+	if err != nil {
+		return u, fmt.Errorf("parsing %s/status: %w", dir, err)
+	}
+	u.rss = f["VmRSS"] * 1024 // in kB, always
+	tasks, err := os.ReadDir(filepath.Join(dir, "task"))
+	if err != nil {
+		return u, fmt.Errorf("listing the process's threads: %w", err)
+	}
+	for _, t := range tasks {
+		b, err := os.ReadFile(filepath.Join(dir, "task", t.Name(), "status"))
+		if err != nil {
+			continue // the thread ended since the listing
+		}
+		f, err := parseProcStatus(b)
+		if err != nil {
+			return u, fmt.Errorf("parsing %s/task/%s/status: %w", dir, t.Name(), err)
+		}
+		u.switches += uint64(f["voluntary_ctxt_switches"] + f["nonvoluntary_ctxt_switches"])
+	}
+	return u, nil
+}
+
+// parseProcStatus returns the numeric fields of a /proc/<pid>/status
+// that readUsage uses ("VmRSS:\t  9876 kB" gives VmRSS 9876). A kernel
+// thread has no VmRSS: 0.
+func parseProcStatus(b []byte) (map[string]int64, error) {
+	out := map[string]int64{}
+	for line := range strings.Lines(string(b)) {
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		switch name {
+		case "VmRSS", "voluntary_ctxt_switches", "nonvoluntary_ctxt_switches":
+		default:
+			continue
+		}
+		fields := strings.Fields(value)
+		if len(fields) == 0 {
+			return nil, fmt.Errorf("%s without a value", name)
+		}
+		n, err := strconv.ParseInt(fields[0], 10, 64)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%s: %q is not a count", name, fields[0])
+		}
+		out[name] = n
+	}
+	return out, nil
+}

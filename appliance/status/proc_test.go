@@ -106,3 +106,31 @@ func FuzzParseUptime(f *testing.F) {
 		}
 	})
 }
+
+func TestReadUsage(t *testing.T) {
+	tr := newTree(t)
+	tr.process(t, 20, "camerad", 'S')
+	u, err := readUsage(tr.proc, 20)
+	if err != nil || u.rss != 200<<10 || u.switches != 20+2+3+4 {
+		t.Errorf("readUsage = %+v, %v; want 200 KiB and 29 switches", u, err)
+	}
+	// A kernel thread has no VmRSS: no memory, not an error.
+	tr.write(t, "proc/21/status", "Name:\tkworker\nvoluntary_ctxt_switches:\t5\n")
+	tr.write(t, "proc/21/task/21/status", "voluntary_ctxt_switches:\t5\nnonvoluntary_ctxt_switches:\t0\n")
+	if u, err := readUsage(tr.proc, 21); err != nil || u.rss != 0 || u.switches != 5 {
+		t.Errorf("kernel thread: %+v, %v", u, err)
+	}
+	for name, status := range map[string]string{
+		"negative":   "VmRSS:\t-5 kB\n",
+		"not number": "VmRSS:\tlots kB\n",
+		"empty":      "VmRSS:\n",
+	} {
+		tr.write(t, "proc/22/status", status)
+		if _, err := readUsage(tr.proc, 22); err == nil {
+			t.Errorf("%s VmRSS: no error", name)
+		}
+	}
+	if _, err := readUsage(tr.proc, 99); err == nil {
+		t.Error("a process that does not exist: no error")
+	}
+}
