@@ -181,6 +181,8 @@ func TestApplianceCapturesAndUploads(t *testing.T) {
 	})
 	t.Logf("after the hang: %d captures, %d missed slots, recovery %+v", st.camerad.Captures, st.camerad.MissedSlots, st.camerad.RecoveryActions)
 
+	reportIdleUsage(t, vm, 10*time.Second)
+
 	st = waitAppliance(t, vm, "uploads drained", 3*time.Minute, func(st *applianceStatus) bool {
 		return len(st.uploadd.Targets) == 1 && st.uploadd.Targets[0].Pending == 0 && st.uploadd.Targets[0].Sent >= st.camerad.Captures
 	})
