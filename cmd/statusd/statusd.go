@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -90,6 +91,13 @@ func logic() error {
 		return err
 	}
 	log.Printf("statusd %s serving on %s", v, ln.Addr())
+	// One collection now arms the runtime's periodic one (every 2
+	// minutes, but only once a first collection has run). statusd
+	// allocates only when asked; without this, a light, steady load (a
+	// health probe every few seconds) grew its heap, and its resident
+	// memory with it, by some 0.07 MiB a minute for most of an hour until
+	// the heap reached the collector's 4 MiB minimum goal.
+	runtime.GC()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
