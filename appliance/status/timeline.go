@@ -3,10 +3,12 @@ package status
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -101,15 +103,14 @@ func timeline(now time.Time, site *config.Config, siteErr error, permDir string,
 		}
 	}
 
-	taken, err := capturesOn(filepath.Join(permDir, "lapsebox"), day, loc)
-	if err != nil {
-		errs = append(errs, err.Error())
-	}
-	for _, t := range taken {
+	err := capturesOn(filepath.Join(permDir, "lapsebox"), day, end, func(t time.Time) {
 		if i := bin(t); i >= 0 {
 			tl.Bins[i].Taken++
 			tl.Taken++
 		}
+	})
+	if err != nil {
+		errs = append(errs, err.Error())
 	}
 	if cam != nil {
 		for _, m := range cam.RecentMissed {
@@ -152,37 +153,83 @@ func timeline(now time.Time, site *config.Config, siteErr error, permDir string,
 	return tl
 }
 
-// capturesOn returns the capture times of the photos the store in
-// storeDir holds for day: photos/YYYY/MM/DD/YYYYMMDDHHMMSS[-n].ext, named
-// in the site's time zone. The files of one capture (RAW and JPG) count
-// once; sidecars and temporary files not at all.
-func capturesOn(storeDir string, day time.Time, loc *time.Location) ([]time.Time, error) {
+// readBatch is how many entries of the day's directory capturesOn holds
+// at a time.
+const readBatch = 256
+
+// capturesOn calls add with the capture time of each photo the store in
+// storeDir holds for the day from midnight day to midnight end:
+// photos/YYYY/MM/DD/YYYYMMDDHHMMSS[-n].ext, named in day's time zone. The
+// files of one capture (RAW and JPG) count once; sidecars and temporary
+// files not at all.
+//
+// It runs on every request, and the directory grows all day (a picture
+// every 5 s leaves 17,280 pictures and as many sidecars by midnight). So
+// it reads the directory a batch at a time and remembers the captures it
+// has seen in a bitmap of the day's seconds: what it holds stays the same
+// from morning to night. Reading the directory whole (os.ReadDir) and
+// keeping a set of names held some 250 bytes a picture during each
+// request, and the garbage collector's heap goal followed: with a whole
+// day of a 5 s schedule, 13 MB instead of 4, and statusd's resident
+// memory 6 MiB more under a client that polls.
+func capturesOn(storeDir string, day, end time.Time, add func(time.Time)) error {
 	dir := filepath.Join(storeDir, "photos", day.Format("2006"), day.Format("01"), day.Format("02"))
-	des, err := os.ReadDir(dir)
+	f, err := os.Open(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil
 	}
 	if err != nil {
 		// Not the path: the page and API never show server paths.
-		return nil, fmt.Errorf("reading today's pictures: %w", errors.Unwrap(err))
+		return fmt.Errorf("reading today's pictures: %w", errors.Unwrap(err))
 	}
-	seen := map[string]bool{}
-	var out []time.Time
-	for _, d := range des {
-		name := d.Name()
-		if d.IsDir() || strings.HasSuffix(name, ".json") || strings.HasPrefix(name, ".") {
-			continue
+	defer f.Close()
+	date := day.Format("20060102")
+	// One bit for each second of the day, for the plain names; the
+	// others (a second capture in one second is named -n) are rare and
+	// remembered by name.
+	var seen [24 * 60 * 60 / 64]uint64
+	var seenNames map[string]bool
+	for {
+		des, rerr := f.ReadDir(readBatch)
+		for _, d := range des {
+			name := d.Name()
+			if d.IsDir() || strings.HasSuffix(name, ".json") || strings.HasPrefix(name, ".") {
+				continue
+			}
+			base, _, _ := strings.Cut(name, ".")
+			if len(base) < 14 {
+				continue
+			}
+			t, err := time.ParseInLocation("20060102150405", base[:14], day.Location())
+			if err != nil || t.Before(day) || !t.Before(end) {
+				continue
+			}
+			if len(base) == 14 && base[:8] == date {
+				// Parsed: HHMMSS are in range.
+				h, _ := strconv.Atoi(base[8:10])
+				m, _ := strconv.Atoi(base[10:12])
+				sec, _ := strconv.Atoi(base[12:14])
+				i := h*3600 + m*60 + sec
+				if seen[i/64]&(1<<(i%64)) != 0 {
+					continue
+				}
+				seen[i/64] |= 1 << (i % 64)
+			} else {
+				if seenNames[base] {
+					continue
+				}
+				if seenNames == nil {
+					seenNames = map[string]bool{}
+				}
+				seenNames[base] = true
+			}
+			add(t)
 		}
-		base, _, _ := strings.Cut(name, ".")
-		if seen[base] || len(base) < 14 {
-			continue
+		if rerr == io.EOF {
+			return nil
 		}
-		t, err := time.ParseInLocation("20060102150405", base[:14], loc)
-		if err != nil {
-			continue
+		if rerr != nil {
+			return fmt.Errorf("reading today's pictures: %w", errors.Unwrap(rerr))
 		}
-		seen[base] = true
-		out = append(out, t)
 	}
-	return out, nil
 }
