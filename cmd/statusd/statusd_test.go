@@ -21,9 +21,6 @@ import (
 // an hour of a soak before that. GODEBUG=gctrace=1 makes the runtime log
 // each collection ("gc 1 @0.012s …") as it ends.
 func TestCollectsAtStart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs statusd; skipped with -short")
-	}
 	dir := t.TempDir()
 	bin := proctest.Build(t, dir, ".", "statusd")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
