@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -21,6 +19,7 @@ import (
 	"github.com/lapsebox/lapsebox/cloud/server/servertest"
 	"github.com/lapsebox/lapsebox/image"
 	"github.com/lapsebox/lapsebox/image/qemu"
+	"github.com/lapsebox/lapsebox/image/release"
 	"github.com/lapsebox/lapsebox/image/update"
 	"github.com/lapsebox/lapsebox/ptp/sim"
 )
@@ -282,11 +281,9 @@ func gzippedRoot(tb testing.TB, img built) int64 {
 		tb.Fatal(err)
 	}
 	defer f.Close()
-	var z bytes.Buffer
-	zw := gzip.NewWriter(&z)
-	if _, err := io.Copy(zw, io.NewSectionReader(f, img.manifest.Root.Offset, img.manifest.Root.Size)); err != nil {
+	n, err := release.GzipSize(io.NewSectionReader(f, img.manifest.Root.Offset, img.manifest.Root.Size))
+	if err != nil {
 		tb.Fatal(err)
 	}
-	zw.Close()
-	return int64(z.Len())
+	return n
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"compress/gzip"
 	"context"
 	"crypto/ed25519"
 	"flag"
@@ -136,7 +135,7 @@ func runRelease(ctx context.Context, args []string) error {
 	fmt.Printf("published %s (build %s) for %s on %s/%s, signed by %s: root %d KiB in %d blocks, boot files %d KiB; %d KiB of blocks cloudd lacked sent\n",
 		rm.Version, m.BuildTimestamp, rm.Hostnames, rm.Board, rm.Channel, release.KeyID(pub),
 		rm.Root.Size>>10, len(rm.Root.Blocks), boot>>10, done.Sent>>10)
-	compressed, err := gzipSize(parts[&rm.Root])
+	compressed, err := release.GzipSize(io.NewSectionReader(parts[&rm.Root], 0, rm.Root.Size))
 	if err != nil {
 		return err
 	}
@@ -152,22 +151,6 @@ func formatSize(n int64) string {
 	}
 	return fmt.Sprintf("%d KiB", n>>10)
 }
-
-// gzipSize returns the size of r's bytes compressed: what a device that
-// has none of a root fetches, its blocks gzipped on the way.
-func gzipSize(r io.ReaderAt) (int64, error) {
-	var n countWriter
-	zw := gzip.NewWriter(&n)
-	if _, err := io.Copy(zw, io.NewSectionReader(r, 0, 1<<62)); err != nil {
-		return 0, err
-	}
-	err := zw.Close()
-	return int64(n), err
-}
-
-type countWriter int64
-
-func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }
 
 // releaseManifest makes the (unsigned) release manifest of a built
 // image, each region checked against the image's manifest.

@@ -1,6 +1,7 @@
 package release
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -158,4 +159,24 @@ func (idx Index) Need(p Part) int64 {
 		}
 	}
 	return n
+}
+
+// GzipSize returns how many bytes r's content takes gzipped: what a
+// device that has none of a part fetches, its blocks gzipped on the way,
+// and the reference a transfer is measured against.
+func GzipSize(r io.Reader) (int64, error) {
+	var n countingWriter
+	zw := gzip.NewWriter(&n)
+	if _, err := io.Copy(zw, r); err != nil {
+		return 0, err
+	}
+	err := zw.Close()
+	return int64(n), err
+}
+
+type countingWriter int64
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	*c += countingWriter(len(p))
+	return len(p), nil
 }

@@ -2,7 +2,6 @@ package release_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
 	"os"
@@ -105,11 +104,10 @@ func BenchmarkDelta(b *testing.B) {
 		for _, h := range v1.part.Blocks {
 			have[h] = true
 		}
-		var z bytes.Buffer
-		zw := gzip.NewWriter(&z)
-		zw.Write(svc.data)
-		zw.Close()
-		compressed := int64(z.Len())
+		compressed, err := release.GzipSize(bytes.NewReader(svc.data))
+		if err != nil {
+			b.Fatal(err)
+		}
 		b.Logf("root: %d KiB, %d KiB compressed (gzip)", svc.part.Size>>10, compressed>>10)
 		for _, c := range []struct {
 			name string

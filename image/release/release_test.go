@@ -2,6 +2,7 @@ package release
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -335,5 +336,17 @@ func TestGenerateKey(t *testing.T) {
 	os.Chmod(p, 0o644)
 	if _, err := ReadPrivateKey(p); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Errorf("ReadPrivateKey of a world-readable key: %v, want a refusal", err)
+	}
+}
+
+func TestGzipSize(t *testing.T) {
+	data := bytes.Repeat([]byte("a root file system, uncompressed at rest "), 4000)
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	zw.Write(data)
+	zw.Close()
+	n, err := GzipSize(bytes.NewReader(data))
+	if err != nil || n != int64(z.Len()) || n >= int64(len(data))/20 {
+		t.Errorf("GzipSize = %d, %v; want %d (gzip's own), well under the %d bytes", n, err, z.Len(), len(data))
 	}
 }
