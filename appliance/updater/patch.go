@@ -62,11 +62,11 @@ func (s *Service) patchRoot(ctx context.Context, m *release.Manifest, root io.Re
 	if err == nil {
 		err = s.applyPatch(p, root, rootSize)
 	}
+	// Applied or not, the patch is spent: a failed one is not tried again.
+	os.Remove(name)
 	if err != nil {
-		os.Remove(name)
 		return fmt.Errorf("patching the root (%d KiB patch): %w", len(data)>>10, err)
 	}
-	os.Remove(name)
 	return os.WriteFile(done, []byte(m.Root.SHA256), 0o600)
 }
 

@@ -48,16 +48,13 @@ func (s *Store) patch(from, to string) (string, error) {
 		return "", errNoPatch
 	}
 	name := s.patchPath(from, to)
-	if _, err := os.Stat(name); err == nil {
-		return name, nil
-	}
-	if _, err := os.Stat(name + ".none"); err == nil {
-		return "", errNoPatch
+	if made, err := madePatch(name); made != "" || err != nil {
+		return made, err
 	}
 	s.patchMu.Lock()
 	defer s.patchMu.Unlock()
-	if _, err := os.Stat(name); err == nil {
-		return name, nil // made while this request waited
+	if made, err := madePatch(name); made != "" || err != nil {
+		return made, err // made while this request waited
 	}
 	oldM := s.findRoot(newM.Board, from)
 	if oldM == nil {
@@ -87,6 +84,18 @@ func (s *Store) patch(from, to string) (string, error) {
 	}
 	s.log.Info("releases: made a patch", "from", from, "to", to, "bytes", len(p), "version", newM.Version)
 	return name, nil
+}
+
+// madePatch returns name if that patch was made already, errNoPatch if
+// it was found not worth making, and "" if it is yet to be made.
+func madePatch(name string) (string, error) {
+	if _, err := os.Stat(name); err == nil {
+		return name, nil
+	}
+	if _, err := os.Stat(name + ".none"); err == nil {
+		return "", errNoPatch
+	}
+	return "", nil
 }
 
 // patchSize returns the size of the patch from old's root to m's, making
