@@ -347,7 +347,11 @@ func readBootFile(t testing.TB, diskPath, name string) string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	boot := io.NewSectionReader(f, disk.FirstPartitionSector*disk.SectorSize, disk.BootSectors*disk.SectorSize)
+	slot, _, err := disk.Slots(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot := io.NewSectionReader(f, disk.BootSlotStart(slot)*disk.SectorSize, disk.BootSectors*disk.SectorSize)
 	off, n, err := fat.Find(boot, name)
 	if err != nil {
 		t.Fatalf("%s in the boot partition: %v", name, err)

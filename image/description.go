@@ -149,7 +149,7 @@ func (d *Description) setDefaults() error {
 		d.DiskSizeBytes = DefaultDiskSizeBytes
 	}
 	if d.DiskSizeBytes < disk.MinSizeBytes || d.DiskSizeBytes%disk.SectorSize != 0 {
-		return fmt.Errorf("DiskSizeBytes %d: want a multiple of %d, at least %d (1200 MiB)", d.DiskSizeBytes, disk.SectorSize, disk.MinSizeBytes)
+		return fmt.Errorf("DiskSizeBytes %d: want a multiple of %d, at least %d (%d MiB)", d.DiskSizeBytes, disk.SectorSize, disk.MinSizeBytes, disk.MinSizeBytes>>20)
 	}
 	if d.HTTPPort == 0 {
 		d.HTTPPort = DefaultHTTPPort

@@ -14,16 +14,29 @@ import (
 // SectorSize is the logical sector size every image is laid out for.
 const SectorSize = 512
 
-// Sizes of the fixed partitions, as gokrazy's own tool writes them.
+// Sizes of the fixed partitions. The boot partition and the roots are as
+// gokrazy's own tool writes them; lapsebox adds a second boot slot.
 const (
 	FirstPartitionSector = 8192
 	BootSectors          = 100 * 1024 * 1024 / SectorSize
 	RootSectors          = 500 * 1024 * 1024 / SectorSize
 
-	// MinSizeBytes is the smallest disk gokrazy's tool accepts: boot, two
-	// roots and 100 MiB of /perm.
-	MinSizeBytes = 1200 * 1024 * 1024
+	// BootSlots is how many boot file systems the disk has room for, one
+	// after the other from FirstPartitionSector. Partition 1 covers the
+	// one the boards boot; a release with new boot files is written into
+	// the other, and the partition tables switched to it (SwitchBoot), so
+	// that a power cut during the write leaves the boot files in use
+	// whole. gokrazy's tool has one.
+	BootSlots = 2
+
+	// MinSizeBytes is the smallest disk: both boot slots, two roots and
+	// 100 MiB of /perm (gokrazy's tool, with one boot slot, asks for
+	// 1200 MiB).
+	MinSizeBytes = (BootSlots*100 + 2*500 + 100) * 1024 * 1024
 )
+
+// BootSlotStart returns the first sector of boot slot s.
+func BootSlotStart(s int) int64 { return FirstPartitionSector + int64(s)*BootSectors }
 
 // Partition type GUIDs.
 var (
@@ -122,23 +135,27 @@ type Layout struct {
 	SizeBytes int64  // whole disk; a multiple of SectorSize, at least MinSizeBytes
 	Hostname  string // seeds the partition UUIDs
 	GOARCH    string // chooses the root partition type
+	BootSlot  int    // the boot slot partition 1 covers: 0 in a new image
 }
 
 // Partitions returns boot, root A, root B and perm, in that order.
 func (l Layout) Partitions() ([]Partition, error) {
 	if l.SizeBytes < MinSizeBytes || l.SizeBytes%SectorSize != 0 {
-		return nil, fmt.Errorf("disk: size %d bytes: want a multiple of %d, at least %d (1200 MiB)", l.SizeBytes, SectorSize, MinSizeBytes)
+		return nil, fmt.Errorf("disk: size %d bytes: want a multiple of %d, at least %d (%d MiB)", l.SizeBytes, SectorSize, MinSizeBytes, MinSizeBytes>>20)
+	}
+	if l.BootSlot < 0 || l.BootSlot >= BootSlots {
+		return nil, fmt.Errorf("disk: boot slot %d: want 0 to %d", l.BootSlot, BootSlots-1)
 	}
 	if l.Hostname == "" {
 		return nil, fmt.Errorf("disk: empty hostname: partition UUIDs are derived from it")
 	}
 	last := l.SizeBytes/SectorSize - 1
-	var rootA int64 = FirstPartitionSector + BootSectors
+	rootA := BootSlotStart(BootSlots)
 	rootB := rootA + RootSectors
 	perm := rootB + RootSectors
 	permEnd := last - 33 // the backup GPT takes the last 33 sectors
 	return []Partition{
-		{1, "Microsoft basic data", TypeEFISystem, PartUUID(l.Hostname, 1), FirstPartitionSector, BootSectors},
+		{1, "Microsoft basic data", TypeEFISystem, PartUUID(l.Hostname, 1), BootSlotStart(l.BootSlot), BootSectors},
 		{2, "Linux filesystem", RootType(l.GOARCH), PartUUID(l.Hostname, 2), rootA, RootSectors},
 		{3, "Linux filesystem", TypeLinuxData, PartUUID(l.Hostname, 3), rootB, RootSectors},
 		{4, "Linux filesystem", TypeLinuxData, PartUUID(l.Hostname, 4), perm, permEnd - perm},

@@ -433,7 +433,14 @@ func (vm *VM) SerialOutput() string {
 // from the image's boot FAT, so a root switch made by an update takes
 // effect at the next boot, and returns QEMU's arguments to boot them.
 func extractKernel(d io.ReaderAt, imagePath, dir string, m image.QEMUMachine) ([]string, error) {
-	boot := io.NewSectionReader(d, disk.FirstPartitionSector*disk.SectorSize, disk.BootSectors*disk.SectorSize)
+	// The firmware finds the boot partition through MBR entry 1, which
+	// an update may have switched to the other boot slot.
+	slot, _, err := disk.Slots(d)
+	if err != nil {
+		return nil, fmt.Errorf("qemu: %s: %w", imagePath, err)
+	}
+	bootOffset := disk.BootSlotStart(slot) * disk.SectorSize
+	boot := io.NewSectionReader(d, bootOffset, disk.BootSectors*disk.SectorSize)
 	read := func(name string) ([]byte, error) {
 		off, n, err := fat.Find(boot, name)
 		if err != nil {
@@ -467,7 +474,7 @@ func extractKernel(d io.ReaderAt, imagePath, dir string, m image.QEMUMachine) ([
 		// gokrazy's reader (fat.Find) does not: mtools reads it as the
 		// firmware would.
 		dtb := filepath.Join(dir, m.DTB)
-		src := fmt.Sprintf("%s@@%d", imagePath, disk.FirstPartitionSector*disk.SectorSize)
+		src := fmt.Sprintf("%s@@%d", imagePath, bootOffset)
 		if out, err := exec.Command("mcopy", "-o", "-n", "-i", src, "::/"+m.DTB, dtb).CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("qemu: reading %s from the boot partition of %s (mcopy, apt-get install mtools): %v: %s", m.DTB, imagePath, err, bytes.TrimSpace(out))
 		}
