@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"slices"
@@ -34,9 +35,23 @@ const switchedFlag = "gokrazy.switch_on_boot=1"
 // the boot file system; the second is absent on boards without UEFI.
 var Files = []string{"/cmdline.txt", "/loader/entries/gokrazy.conf"}
 
+// SlotTrialFlag marks lapsebox's trial of new boot files: the boot files
+// written into the boot slot not in use carry it while the partition
+// tables still name the slot in use, and the kernel in them is started
+// by kexec, so that any reset ends the trial (appliance/updater).
+// gokrazy does not know it.
+const SlotTrialFlag = "lapsebox.try_boot_slot=1"
+
 // OnTrial reports whether a kernel command line (/proc/cmdline) is a
-// trial boot's.
-func OnTrial(cmdline string) bool { return slices.Contains(strings.Fields(cmdline), TrialFlag) }
+// trial boot's: gokrazy's or lapsebox's.
+func OnTrial(cmdline string) bool {
+	f := strings.Fields(cmdline)
+	return slices.Contains(f, TrialFlag) || slices.Contains(f, SlotTrialFlag)
+}
+
+// OnSlotTrial reports whether a kernel command line is that of new boot
+// files on trial (SlotTrialFlag).
+func OnSlotTrial(cmdline string) bool { return slices.Contains(strings.Fields(cmdline), SlotTrialFlag) }
 
 var spacesBeforeNewline = regexp.MustCompile(` +\n`)
 
@@ -47,6 +62,7 @@ var spacesBeforeNewline = regexp.MustCompile(` +\n`)
 func Tidy(b []byte) (tidy []byte, room int) {
 	t := bytes.ReplaceAll(b, []byte(" "+TrialFlag), nil)
 	t = bytes.ReplaceAll(t, []byte(" "+switchedFlag), nil)
+	t = bytes.ReplaceAll(t, []byte(" "+SlotTrialFlag), nil)
 	t = spacesBeforeNewline.ReplaceAll(t, []byte("\n"))
 	t = bytes.TrimRight(t, " ")
 	room = len(b) - len(t)
@@ -70,16 +86,107 @@ func AsBuilt(b []byte) []byte {
 // files as the image wrote them (AsBuilt): the result compares with a
 // release's boot file system whatever trials and switches the device
 // made since.
-func Normalize(fs []byte) error {
+func Normalize(fs []byte) error { return rewrite(fs, AsBuilt) }
+
+// ForRoot rewrites, in a boot file system read into memory, the boot
+// files as the image wrote them but naming the root partition nroff
+// partitions after the boot partition (1: root A, 2: root B), as
+// gokrazy's switch leaves them on a device.
+func ForRoot(fs []byte, nroff int) error {
+	if nroff != 1 && nroff != 2 {
+		return fmt.Errorf("bootconf: root partition offset %d: want 1 or 2", nroff)
+	}
+	with := fmt.Appendf(nil, "${1}%d", nroff)
+	return rewrite(fs, func(b []byte) []byte { return partition.ReplaceAll(AsBuilt(b), with) })
+}
+
+// ForSlotTrial is ForRoot with SlotTrialFlag before each newline of the
+// boot files, taken from the padding at their end.
+func ForSlotTrial(fs []byte, nroff int) error {
+	if err := ForRoot(fs, nroff); err != nil {
+		return err
+	}
+	var short error
+	err := rewrite(fs, func(b []byte) []byte {
+		t := bytes.ReplaceAll(b, []byte("\n"), []byte(" "+SlotTrialFlag+"\n"))
+		grown := len(t) - len(b)
+		if len(t)-len(bytes.TrimRight(t, " ")) < grown {
+			short = ErrNoRoom
+			return b
+		}
+		return t[:len(b)]
+	})
+	if err == nil {
+		err = short
+	}
+	return err
+}
+
+// EndSlotTrial removes SlotTrialFlag from the boot files of a boot file
+// system on rw (a boot slot of a disk) in place, before it becomes the
+// one the tables name.
+func EndSlotTrial(rw interface {
+	io.ReaderAt
+	io.WriterAt
+}) error {
+	return rewriteAt(rw, func(b []byte) []byte {
+		t := bytes.ReplaceAll(b, []byte(" "+SlotTrialFlag), nil)
+		return append(t, bytes.Repeat([]byte{' '}, len(b)-len(t))...)
+	})
+}
+
+// rewrite replaces each boot file in fs by f of it, at its length.
+func rewrite(fs []byte, f func([]byte) []byte) error { return rewriteAt(memory(fs), f) }
+
+// memory is a boot file system read into memory.
+type memory []byte
+
+func (m memory) ReadAt(p []byte, off int64) (int, error) {
+	if off >= int64(len(m)) {
+		return 0, io.EOF
+	}
+	n := copy(p, m[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (m memory) WriteAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > int64(len(m)) {
+		return 0, errors.New("bootconf: write past the file system's end")
+	}
+	return copy(m[off:], p), nil
+}
+
+// rewriteAt replaces each boot file of the file system on rw by f of it,
+// at its length, writing only what changed.
+func rewriteAt(rw interface {
+	io.ReaderAt
+	io.WriterAt
+}, f func([]byte) []byte) error {
 	for i, name := range Files {
-		off, n, err := fat.Find(bytes.NewReader(fs), name)
+		off, n, err := fat.Find(rw, name)
 		if err != nil {
 			if i > 0 {
 				continue
 			}
 			return fmt.Errorf("bootconf: %s: %w", name, err)
 		}
-		copy(fs[off:off+n], AsBuilt(fs[off:off+n]))
+		b := make([]byte, n)
+		if _, err := rw.ReadAt(b, off); err != nil {
+			return fmt.Errorf("bootconf: reading %s: %w", name, err)
+		}
+		t := f(bytes.Clone(b))
+		if len(t) != len(b) {
+			return fmt.Errorf("bootconf: %s: a rewrite changed its length", name)
+		}
+		if bytes.Equal(t, b) {
+			continue
+		}
+		if _, err := rw.WriteAt(t, off); err != nil {
+			return fmt.Errorf("bootconf: writing %s: %w", name, err)
+		}
 	}
 	return nil
 }

@@ -214,3 +214,51 @@ func TestTidyPartitionErrors(t *testing.T) {
 		t.Error("missing device: no error")
 	}
 }
+
+// TestSlotTrial marks new boot files for a trial from the other boot
+// slot, naming root B, and ends the trial in place on a file (a slot of
+// a disk): the files are then those gokrazy's switch to root B leaves.
+func TestSlotTrial(t *testing.T) {
+	built, _ := os.ReadFile(bootFS(t, []byte(cmdline), []byte(entry)))
+	fs := bytes.Clone(built)
+	if err := bootconf.ForSlotTrial(fs, 2); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "slot.img")
+	os.WriteFile(path, fs, 0o600)
+	got := string(read(t, path, "/cmdline.txt"))
+	want := strings.Replace(line, "PARTNROFF=1", "PARTNROFF=2", 1) + " " + bootconf.SlotTrialFlag + "\n"
+	if !strings.HasPrefix(got, want) || len(got) != len(cmdline) || !bootconf.OnSlotTrial(got) || !bootconf.OnTrial(got) {
+		t.Errorf("cmdline.txt on trial: %q, want %q and padding, %d bytes", got, want, len(cmdline))
+	}
+	if e := string(read(t, path, "/loader/entries/gokrazy.conf")); !strings.Contains(e, bootconf.SlotTrialFlag+"\ntitle") || strings.Contains(e, "/vmlinuz "+bootconf.SlotTrialFlag) {
+		t.Errorf("gokrazy.conf on trial: %q", e)
+	}
+
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := bootconf.EndSlotTrial(f); err != nil {
+		t.Fatal(err)
+	}
+	ended, _ := os.ReadFile(path)
+	switched := bytes.Clone(built)
+	if err := bootconf.ForRoot(switched, 2); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(ended, switched) {
+		t.Errorf("after the trial: cmdline.txt %q, want the files naming root B without the flag", read(t, path, "/cmdline.txt"))
+	}
+	if bootconf.OnSlotTrial(line) || bootconf.OnSlotTrial(line+" "+bootconf.TrialFlag) {
+		t.Error("OnSlotTrial on a line without its flag")
+	}
+
+	// No room left: the flag is refused, not cut.
+	full := []byte(line + "\n")
+	tight, _ := os.ReadFile(bootFS(t, full, nil))
+	if err := bootconf.ForSlotTrial(tight, 2); !errors.Is(err, bootconf.ErrNoRoom) {
+		t.Errorf("ForSlotTrial without padding: %v, want ErrNoRoom", err)
+	}
+}

@@ -213,7 +213,37 @@ func Reboot(ctx context.Context, dev Device) error {
 	if err != nil {
 		return err
 	}
-	return c.reboot(ctx, func(Progress) {})
+	return c.reboot(ctx, "/reboot", func(Progress) {})
+}
+
+// RebootFirmware is Reboot through the board's firmware, as at power-on,
+// never by kexec (gokrazy's default on amd64, which boots the kernel and
+// command line partition 1 held when the running kernel booted): what a
+// change of the partition tables needs.
+func RebootFirmware(ctx context.Context, dev Device) error {
+	c, err := newClient(dev)
+	if err != nil {
+		return err
+	}
+	return c.reboot(ctx, "/reboot?kexec=off", func(Progress) {})
+}
+
+// WriteRoot writes root, a root file system image, into the device's
+// inactive root partition, and nothing else: no switch, no reboot. It is
+// Install's first step, for a caller that points the boot configuration
+// at the new root by its own means.
+func WriteRoot(ctx context.Context, dev Device, root io.ReadSeeker, progress func(Progress)) error {
+	c, err := newClient(dev)
+	if err != nil {
+		return err
+	}
+	if progress == nil {
+		progress = func(Progress) {}
+	}
+	if err := c.checkFeatures(ctx, progress); err != nil {
+		return err
+	}
+	return c.upload(ctx, StepRoot, "/update/root", root, progress)
 }
 
 func install(ctx context.Context, dev Device, img Image, progress func(Progress)) (*client, func(Progress), error) {
@@ -231,19 +261,9 @@ func install(ctx context.Context, dev Device, img Image, progress func(Progress)
 		progress(p)
 	}
 
-	report(Progress{Step: StepFeatures})
-	f, err := c.features(ctx)
-	if err != nil {
+	if err := c.checkFeatures(ctx, report); err != nil {
 		return nil, nil, err
 	}
-	for _, need := range []string{"partuuid", "updatehash"} {
-		if !f.Has(need) {
-			return nil, nil, &Error{Step: StepFeatures, Method: http.MethodGet, URL: c.url("/update/features"),
-				Err: fmt.Errorf("device lacks feature %q (has %q); it runs a gokrazy too old for this update protocol", need, f.Features)}
-		}
-	}
-	report(Progress{Step: StepFeatures, Detail: "the device supports " + f.List()})
-
 	if err := c.upload(ctx, StepRoot, "/update/root", img.Root, report); err != nil {
 		return nil, nil, err
 	}
@@ -272,10 +292,28 @@ func install(ctx context.Context, dev Device, img Image, progress func(Progress)
 	}
 
 	report(Progress{Step: StepReboot})
-	if err := c.reboot(ctx, report); err != nil {
+	if err := c.reboot(ctx, "/reboot", report); err != nil {
 		return nil, nil, err
 	}
 	return c, report, nil
+}
+
+// checkFeatures checks that the device speaks the update protocol Push
+// uses.
+func (c *client) checkFeatures(ctx context.Context, report func(Progress)) error {
+	report(Progress{Step: StepFeatures})
+	f, err := c.features(ctx)
+	if err != nil {
+		return err
+	}
+	for _, need := range []string{"partuuid", "updatehash"} {
+		if !f.Has(need) {
+			return &Error{Step: StepFeatures, Method: http.MethodGet, URL: c.url("/update/features"),
+				Err: fmt.Errorf("device lacks feature %q (has %q); it runs a gokrazy too old for this update protocol", need, f.Features)}
+		}
+	}
+	report(Progress{Step: StepFeatures, Detail: "the device supports " + f.List()})
+	return nil
 }
 
 func (img *Image) validate() error {
@@ -477,8 +515,7 @@ func (hr *hashingReader) result() (int64, string) {
 // connection before answering: once the request was written, a dropped
 // connection counts as success, since the wait that follows checks the
 // outcome.
-func (c *client) reboot(ctx context.Context, report func(Progress)) error {
-	const path = "/reboot"
+func (c *client) reboot(ctx context.Context, path string, report func(Progress)) error {
 	// A fresh connection, so that a stale keep-alive one cannot be
 	// mistaken for the device going down.
 	c.hc.CloseIdleConnections()

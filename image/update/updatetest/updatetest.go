@@ -135,6 +135,9 @@ func (f *Device) Calls() string {
 	return strings.Join(f.calls, " ")
 }
 
+// ResetCalls forgets the requests seen so far.
+func (f *Device) ResetCalls() { f.mu.Lock(); defer f.mu.Unlock(); f.calls = nil }
+
 // drop ends the connection without an answer; reset uses an RST.
 func drop(w http.ResponseWriter, reset bool) {
 	conn, _, err := http.NewResponseController(w).Hijack()
@@ -169,7 +172,7 @@ func (f *Device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invalid username/password", http.StatusUnauthorized)
 		return
 	}
-	f.log(r.Method + " " + r.URL.Path)
+	f.log(r.Method + " " + r.URL.RequestURI())
 
 	switch r.URL.Path {
 	case "/update/features":
