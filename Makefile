@@ -49,7 +49,7 @@ test: deps libusb testsummary
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
 	set -o pipefail; { $(GO) test -json -count=1 -timeout 30m $$($(GO) list ./... | grep -v '/e2e$$'); \
-		$(GO) test -json -count=1 -timeout 60m ./e2e/; } | $(TESTSUMMARY)
+		$(GO) test -json -count=1 -timeout 75m ./e2e/; } | $(TESTSUMMARY)
 
 # Power cuts: the appliance VM loses power CUTS times at random instants
 # (captures, store commits, uploads, retention) and boots again on the same

@@ -18,6 +18,7 @@ import (
 	"github.com/lapsebox/lapsebox/appliance/updater"
 	"github.com/lapsebox/lapsebox/cloud/server"
 	"github.com/lapsebox/lapsebox/cloud/server/servertest"
+	"github.com/lapsebox/lapsebox/image"
 	"github.com/lapsebox/lapsebox/image/qemu"
 	"github.com/lapsebox/lapsebox/image/release"
 	"github.com/lapsebox/lapsebox/image/update"
@@ -57,52 +58,9 @@ func TestPullUpdatePowerCut(t *testing.T) {
 	camCtx, stopCam := context.WithCancel(ctx)
 	defer stopCam()
 	cam, _ := startCamera(camCtx, t, sim.Config{SerialNumber: "E2E600D0005", JPEGSize: 200_000, JPEGWidth: 640, JPEGHeight: 480})
-	b, state, disk := diskWithConfig(t, v1, pullConfig(token))
-	seed := rand.Uint64()
-	t.Logf("cut seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 3))
-	dev := update.Device{Password: password(t, v1.manifest)}
-	boot := func(wants ...built) (*qemu.VM, built) {
-		t.Helper()
-		vm, err := qemu.Start(ctx, qemu.Config{
-			Image: disk, Board: b, StateDir: state,
-			WriteCache: &qemu.WriteCacheConfig{Survive: 0.5, Rand: rand.New(rand.NewPCG(rng.Uint64(), 4)), FlushTime: flushTime},
-			Forwards:   []qemu.Forward{{Name: "gokrazy", GuestPort: v1.manifest.HTTPPort}, {Name: "statusd", GuestPort: 8080}},
-			ToHost:     []qemu.GuestForward{{GuestAddr: cloudGuestAddr, HostAddr: link.addr}},
-			ExtraArgs:  append([]string{"-device", "usb-ehci,id=ehci"}, cam.Args()...),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		statusdPasswords.Store(vm, dev.Password)
-		t.Cleanup(func() {
-			vm.Stop()
-			if t.Failed() {
-				t.Logf("serial console:\n%s", tail(vm.SerialOutput(), 6000))
-			}
-		})
-		dev.BaseURL = "http://" + vm.Addr("gokrazy")
-		var builds []string
-		for _, w := range wants {
-			builds = append(builds, w.manifest.BuildTimestamp)
-		}
-		runs, took := waitBuilds(t, vm, dev, builds...)
-		for _, w := range wants {
-			if w.manifest.BuildTimestamp == runs {
-				t.Logf("up in %.1fs on build %s", took.Seconds(), runs)
-				return vm, w
-			}
-		}
-		panic("unreachable")
-	}
-	cut := func(vm *qemu.VM, when string) {
-		t.Helper()
-		rep, err := vm.PowerCut()
-		if err != nil {
-			t.Fatalf("cut %s: %v", when, err)
-		}
-		t.Logf("power cut %s: %d unflushed pages lost, %d kept", when, rep.Lost, rep.Kept)
-	}
+	rig := newCutRig(t, v1, pullConfig(token), link.addr, cam)
+	boot := func(wants ...built) (*qemu.VM, built) { t.Helper(); return rig.boot(ctx, wants...) }
+	cut, rng := rig.cut, rig.rng
 
 	// 1. In the middle of a block, on a link of a few tens of KB/s.
 	vm, _ := boot(v1)
@@ -149,6 +107,76 @@ func TestPullUpdatePowerCut(t *testing.T) {
 	}
 	t.Logf("v2 committed: %d KiB fetched, %d KiB reused, %d KiB resumed from what the cut attempts staged; %d KiB of release blocks crossed the link",
 		a.FetchedBytes>>10, a.ReusedBytes>>10, a.ResumedBytes>>10, link.sent.Load()>>10)
+}
+
+// cutRig boots one device's disk again and again, behind a write cache
+// that keeps or loses each unflushed page at a power cut, with a camera
+// on its USB bus and cloudd reached at cloudAddr.
+type cutRig struct {
+	t                  *testing.T
+	img                built // what the disk was made from: ports, password
+	board              *image.Board
+	state, disk, cloud string
+	camArgs            []string
+	rng                *rand.Rand
+	dev                update.Device
+}
+
+func newCutRig(t *testing.T, img built, siteJSON, cloudAddr string, cam *sim.RedirCamera) *cutRig {
+	t.Helper()
+	r := &cutRig{t: t, img: img, cloud: cloudAddr, camArgs: cam.Args()}
+	r.board, r.state, r.disk = diskWithConfig(t, img, siteJSON)
+	seed := rand.Uint64()
+	t.Logf("cut seed %d", seed)
+	r.rng = rand.New(rand.NewPCG(seed, 3))
+	r.dev = update.Device{Password: password(t, img.manifest)}
+	return r
+}
+
+// boot starts the VM and waits until it runs one of wants.
+func (r *cutRig) boot(ctx context.Context, wants ...built) (*qemu.VM, built) {
+	t := r.t
+	t.Helper()
+	vm, err := qemu.Start(ctx, qemu.Config{
+		Image: r.disk, Board: r.board, StateDir: r.state,
+		WriteCache: &qemu.WriteCacheConfig{Survive: 0.5, Rand: rand.New(rand.NewPCG(r.rng.Uint64(), 4)), FlushTime: flushTime},
+		Forwards:   []qemu.Forward{{Name: "gokrazy", GuestPort: r.img.manifest.HTTPPort}, {Name: "statusd", GuestPort: 8080}},
+		ToHost:     []qemu.GuestForward{{GuestAddr: cloudGuestAddr, HostAddr: r.cloud}},
+		ExtraArgs:  append([]string{"-device", "usb-ehci,id=ehci"}, r.camArgs...),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	statusdPasswords.Store(vm, r.dev.Password)
+	t.Cleanup(func() {
+		vm.Stop()
+		if t.Failed() {
+			t.Logf("serial console:\n%s", tail(vm.SerialOutput(), 6000))
+		}
+	})
+	r.dev.BaseURL = "http://" + vm.Addr("gokrazy")
+	var builds []string
+	for _, w := range wants {
+		builds = append(builds, w.manifest.BuildTimestamp)
+	}
+	runs, took := waitBuilds(t, vm, r.dev, builds...)
+	for _, w := range wants {
+		if w.manifest.BuildTimestamp == runs {
+			t.Logf("up in %.1fs on build %s", took.Seconds(), runs)
+			return vm, w
+		}
+	}
+	panic("unreachable")
+}
+
+// cut cuts the VM's power.
+func (r *cutRig) cut(vm *qemu.VM, when string) {
+	r.t.Helper()
+	rep, err := vm.PowerCut()
+	if err != nil {
+		r.t.Fatalf("cut %s: %v", when, err)
+	}
+	r.t.Logf("power cut %s: %d unflushed pages lost, %d kept", when, rep.Lost, rep.Kept)
 }
 
 // slowLink is an HTTP proxy between the device and cloudd that sends

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/lapsebox/lapsebox/internal/mountinfo"
@@ -18,6 +19,9 @@ type Disk struct {
 	// root was mounted from ("/dev/mmcblk0p2"), Boot the disk's first
 	// partition, which holds the boot file system ("/dev/mmcblk0p1").
 	Whole, Root, Boot string
+	// RootNumber is the running root's partition number: 2 (root A) or
+	// 3 (root B).
+	RootNumber int
 }
 
 // FindDisk finds the running root's partition from the major:minor of
@@ -45,6 +49,9 @@ func FindDisk(mountinfoPath, sysfs string) (Disk, error) {
 		return Disk{}, fmt.Errorf("updater: %w", err)
 	}
 	d := Disk{Whole: "/dev/" + filepath.Base(whole), Root: "/dev/" + filepath.Base(part)}
+	if b, err := os.ReadFile(filepath.Join(part, "partition")); err == nil {
+		d.RootNumber, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
 	for _, e := range entries {
 		b, err := os.ReadFile(filepath.Join(whole, e.Name(), "partition"))
 		if err == nil && strings.TrimSpace(string(b)) == "1" {

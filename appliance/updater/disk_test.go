@@ -40,7 +40,7 @@ func TestFindDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Disk{Whole: "/dev/mmcblk0", Root: "/dev/mmcblk0p3", Boot: "/dev/mmcblk0p1"}); d != want {
+	if want := (Disk{Whole: "/dev/mmcblk0", Root: "/dev/mmcblk0p3", Boot: "/dev/mmcblk0p1", RootNumber: 3}); d != want {
 		t.Errorf("FindDisk = %+v, want %+v", d, want)
 	}
 

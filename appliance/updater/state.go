@@ -25,6 +25,12 @@ type state struct {
 	// rewrites its cmdline afterwards, so the partition no longer hashes
 	// to it although it is the same release's.
 	BootSHA256 string `json:"bootSHA256,omitempty"`
+	// BootSwitch is a switch of the boot slot begun and not known to be
+	// finished (bootslot.go).
+	BootSwitch *bootSwitch `json:"bootSwitch,omitempty"`
+	// BootTrial is the boot slot written for a trial and the switch to
+	// it that commits the trial (bootslot.go).
+	BootTrial *bootSwitch `json:"bootTrial,omitempty"`
 }
 
 type refusal struct {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lapsebox/lapsebox/appliance/health"
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
+	"github.com/lapsebox/lapsebox/image/bootconf"
 	"github.com/lapsebox/lapsebox/image/release"
 	"github.com/lapsebox/lapsebox/image/update"
 )
@@ -186,7 +187,11 @@ func (s *Service) CheckTrial(ctx context.Context) bool {
 	}
 	switch {
 	case v.commit:
-		if err := update.Commit(ctx, s.Gokrazy); err != nil {
+		commit := func() error { return update.Commit(ctx, s.Gokrazy) }
+		if bootconf.OnSlotTrial(s.Cmdline) {
+			commit = s.commitSlotTrial
+		}
+		if err := commit(); err != nil {
 			s.st.Trial.Waiting = "the commit: " + err.Error()
 			s.logf("updater: committing %s: %v", a.Release.Version, err)
 			s.writeStatus()

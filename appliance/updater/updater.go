@@ -26,8 +26,10 @@
 // commits it (/update/switch) once healthy, or records why not and
 // reboots into the committed root; a release whose trial failed twice is
 // refused. A release that changes the boot file system (a new kernel)
-// cannot run on trial, since the trial runs on the committed root's
-// kernel: it is written for good and its health is watchdogd's affair.
+// goes into the boot slot not in use (bootslot.go): where gokrazy's
+// reboot kexecs (amd64) it runs on trial from there, the partition
+// tables still naming the old slot, and is switched to once healthy;
+// elsewhere it is switched to for good.
 package updater
 
 import (
@@ -94,6 +96,11 @@ type Service struct {
 	// InstallWait is how long a staged release waits, without returning,
 	// for the camera to spare a moment (0: DefaultInstallWait).
 	InstallWait time.Duration
+	// KexecTrials says that gokrazy's reboot starts the kernel of
+	// partition 1 by kexec (on amd64): new boot files then run on trial
+	// from the boot slot not in use (bootslot.go). Elsewhere they are
+	// written for good.
+	KexecTrials bool
 
 	mu     sync.Mutex // guards last and the status file
 	last   []byte     // the status last written, as JSON
@@ -228,6 +235,17 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
+// onTrial reports whether the running root is on trial: booted with a
+// trial's flag (the kernel's command line keeps it until the next boot)
+// and not committed since.
+func (s *Service) onTrial() bool {
+	if !bootconf.OnTrial(s.Cmdline) {
+		return false
+	}
+	c := s.state.Committed
+	return c == nil || !c.Build.Equal(s.Build.Build)
+}
+
 // setup reads the state, finishes the record of an install the reboot
 // interrupted and makes the release client.
 func (s *Service) setup() error {
@@ -268,7 +286,12 @@ func (s *Service) setup() error {
 		return err
 	}
 	s.state = st
-	onTrial := bootconf.OnTrial(s.Cmdline)
+	if err := s.tidyBootSlots(); err != nil {
+		// A release with new boot files will say so again; one
+		// without needs no second slot.
+		s.logf("updater: boot slots: %v", err)
+	}
+	onTrial := s.onTrial()
 	if !onTrial {
 		c := &statusfile.Release{Version: s.Build.Version, Build: s.Build.Build}
 		if old := st.Committed; old != nil && old.Build.Equal(c.Build) {
@@ -436,7 +459,7 @@ func (s *Service) Look(ctx context.Context) {
 			return
 		}
 	}
-	if bootconf.OnTrial(s.Cmdline) {
+	if s.onTrial() {
 		return // never write the inactive root: on trial it is the committed one
 	}
 	if s.deferred(0, false) {
@@ -554,13 +577,13 @@ func (s *Service) install(ctx context.Context, m *release.Manifest, a *statusfil
 	}
 	defer root.Close()
 	img := update.Image{Root: root, BuildTimestamp: m.Build.Format(time.RFC3339), Trial: !bootChanged}
+	var boot *os.File
 	if bootChanged {
-		boot, err := s.assemble(ctx, "boot.img", m.Boot, sources, idx, a)
+		boot, err = s.assemble(ctx, "boot.img", m.Boot, sources, idx, a)
 		if err != nil {
 			return err
 		}
 		defer boot.Close()
-		img.Boot = boot
 		if m.MBR != nil {
 			mbr, err := s.assemble(ctx, "mbr.img", *m.MBR, sources, idx, a)
 			if err != nil {
@@ -572,6 +595,9 @@ func (s *Service) install(ctx context.Context, m *release.Manifest, a *statusfil
 			}
 		}
 	}
+	// Staged. The boot partition must not stay open: the kernel moves
+	// an open partition nowhere (bootslot.go), and gokrazy writes it.
+	bootDev.Close()
 	// The download may have taken long: look again before the camera
 	// goes away.
 	if !s.awaitInstall(ctx) {
@@ -580,6 +606,7 @@ func (s *Service) install(ctx context.Context, m *release.Manifest, a *statusfil
 	// Trial is set once gokrazy has marked the trial boot, below: an
 	// install cut before that is no failed trial.
 	a.BootWritten, a.Trial = bootChanged, false
+	trial := img.Trial || (bootChanged && s.KexecTrials)
 	a.Result = ResultRebooting
 	if img.Trial {
 		// Each trial leaves flags in the boot files' padding: tidy
@@ -587,30 +614,41 @@ func (s *Service) install(ctx context.Context, m *release.Manifest, a *statusfil
 		if err := bootconf.TidyPartition(s.Disk.Boot); err != nil {
 			return fmt.Errorf("preparing the trial boot: %w", err)
 		}
-		a.Result = ResultTrying
 	}
-	if bootChanged {
-		s.state.BootSHA256 = m.Boot.SHA256
+	if trial {
+		a.Result = ResultTrying
 	}
 	s.finish(a) // before the reboot: the next start completes the record
 	s.st.State = "installing"
 	s.writeStatus()
 	var step string
 	defer func() { s.st.Step = "" }()
-	err = update.Install(ctx, s.Gokrazy, img, func(p update.Progress) {
+	progress := func(p update.Progress) {
 		if p.Step == step {
 			return
 		}
 		step, s.st.Step = p.Step, p.Step
-		if step == update.StepReboot && img.Trial {
-			// The testboot mark is on the boot partition: whatever
-			// ends this boot, the next runs the release on trial.
+		switch {
+		case step == update.StepReboot && trial:
+			// The trial is set up (gokrazy's testboot mark, or the
+			// boot slot on trial): whatever ends this boot, the
+			// next runs the release on trial.
 			a.Trial = true
+			s.finish(a)
+			s.st.State = "installing"
+		case step == update.StepReboot && a.Result == ResultTrying:
+			// The boot slot could not be tried: written for good.
+			a.Result = ResultRebooting
 			s.finish(a)
 			s.st.State = "installing"
 		}
 		s.writeStatus()
-	})
+	}
+	if bootChanged {
+		err = s.installWithBoot(ctx, img.Root, boot, m.Boot, img.MBR, &trial, progress)
+	} else {
+		err = update.Install(ctx, s.Gokrazy, img, progress)
+	}
 	if err != nil && step != update.StepReboot {
 		a.Result = ResultFailed
 	}
@@ -619,6 +657,55 @@ func (s *Service) install(ctx context.Context, m *release.Manifest, a *statusfil
 		s.writeStatus()
 	}
 	return err
+}
+
+// installWithBoot installs a release with new boot files: the root into
+// the inactive root partition (gokrazy's /update/root), the boot files
+// into the other boot slot, naming that root (bootslot.go). With *trial,
+// the tables keep naming the slot in use and gokrazy's reboot starts the
+// new slot's kernel by kexec: any reset ends the trial. Without (or when
+// the kernel cannot be told of the slot on trial: *trial is then
+// cleared), the tables are switched to the new slot and the device
+// reboots through the firmware, as at power-on.
+func (s *Service) installWithBoot(ctx context.Context, root io.ReadSeeker, boot io.ReaderAt, p release.Part, bootCode []byte, trial *bool,
+	progress func(update.Progress)) error {
+	nroff := map[int]int{2: 2, 3: 1}[s.Disk.RootNumber] // the inactive root, from the boot partition
+	if nroff == 0 {
+		return fmt.Errorf("the running root is partition %d of %s, neither root A nor B", s.Disk.RootNumber, s.Disk.Whole)
+	}
+	if err := update.WriteRoot(ctx, s.Gokrazy, root, progress); err != nil {
+		return err
+	}
+	progress(update.Progress{Step: update.StepBoot})
+	if *trial {
+		undo, err := s.stageSlotTrial(boot, p, bootCode, nroff)
+		switch {
+		case err == nil:
+			progress(update.Progress{Step: update.StepReboot})
+			if err := update.Reboot(ctx, s.Gokrazy); err != nil {
+				// gokrazy stops the services (this one too, which
+				// cancels ctx) before it answers: then the reboot is
+				// under way, and partition 1 must stay where it is.
+				if ctx.Err() == nil {
+					undo()
+				}
+				return err
+			}
+			return nil
+		case errors.Is(err, errNoSlotTrial):
+			s.logf("updater: %v: writing the boot files for good", err)
+			*trial = false
+		default:
+			return fmt.Errorf("writing the boot files: %w", err)
+		}
+	}
+	// The boot files count as the release's (bootChanged) only once the
+	// switch to them is done: a cut before leaves them to be written.
+	if err := s.writeBootSlot(boot, p.Size, p.SHA256, bootCode, nroff); err != nil {
+		return fmt.Errorf("writing the boot files: %w", err)
+	}
+	progress(update.Progress{Step: update.StepReboot})
+	return update.RebootFirmware(ctx, s.Gokrazy)
 }
 
 // bootChanged reports whether the release's boot file system differs

@@ -5,7 +5,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,6 +25,7 @@ import (
 	"github.com/lapsebox/lapsebox/cloud/server/servertest"
 	"github.com/lapsebox/lapsebox/hw"
 	"github.com/lapsebox/lapsebox/image/bootconf"
+	"github.com/lapsebox/lapsebox/image/disk"
 	"github.com/lapsebox/lapsebox/image/fat"
 	"github.com/lapsebox/lapsebox/image/release"
 	"github.com/lapsebox/lapsebox/image/update"
@@ -51,6 +55,7 @@ type fixture struct {
 	gokrazy *updatetest.Device
 	root1   []byte // the running root
 	boot1   []byte // the boot partition
+	disk    string // the whole disk: its tables and boot slots
 	svc     *updater.Service
 	now     time.Time
 	service func() *updater.Service // a fresh one, as after a restart
@@ -73,6 +78,8 @@ func start(t *testing.T, window string) *fixture {
 	rootPart := append(append([]byte(nil), f.root1...), make([]byte, 1<<20)...)
 	os.WriteFile(filepath.Join(dir, "sda2"), rootPart, 0o600)
 	os.WriteFile(filepath.Join(dir, "sda1"), f.boot1, 0o600)
+	f.disk = filepath.Join(dir, "sda")
+	writeDisk(t, f.disk, f.boot1)
 	cfg, err := config.Parse("config.json", []byte(fmt.Sprintf(`{"site": {"name": "s", "time_zone": "UTC"},
 		"targets": [{"name": "home", "kind": "cloud", "url": %q, "secret": "tok"}],
 		"secrets": {"tok": "token-site7"}, "update": {"window_start": %q, "window_end": "05:00", "poll_every": "1h"}}`,
@@ -85,7 +92,7 @@ func start(t *testing.T, window string) *fixture {
 	f.service = func() *updater.Service {
 		return &updater.Service{Config: cfg, Perm: perm, RunDir: run,
 			Build: release.BuildInfo{Board: "pc", Hostname: "lapsebox", Build: build1}, Key: f.pub,
-			Disk:    updater.Disk{Whole: filepath.Join(dir, "sda"), Root: filepath.Join(dir, "sda2"), Boot: filepath.Join(dir, "sda1")},
+			Disk:    updater.Disk{Whole: f.disk, Root: filepath.Join(dir, "sda2"), Boot: filepath.Join(dir, "sda1"), RootNumber: 2},
 			Device:  "site7",
 			Gokrazy: update.Device{BaseURL: url, Password: f.gokrazy.Password},
 			Now:     func() time.Time { return f.now },
@@ -265,16 +272,163 @@ func (f *fixture) writeStatus(t *testing.T, service string, v any) {
 	}
 }
 
+// writeDisk makes path a sparse disk with the image's partition tables
+// and boot in boot slot 0.
+func writeDisk(t *testing.T, path string, boot []byte) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	l := disk.Layout{SizeBytes: disk.MinSizeBytes, Hostname: "lapsebox", GOARCH: "amd64"}
+	if err := f.Truncate(l.SizeBytes); err != nil {
+		t.Fatal(err)
+	}
+	if err := disk.WriteTable(f, l, [disk.BootCodeSize]byte{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(boot, disk.BootSlotStart(0)*disk.SectorSize); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// bootSlot returns n bytes of the disk's boot slot and which slot the
+// MBR and the GPT name.
+func (f *fixture) bootSlot(t *testing.T, slot int, n int) (fs []byte, mbr, gpt int) {
+	t.Helper()
+	d, err := os.Open(f.disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if mbr, gpt, err = disk.Slots(d); err != nil {
+		t.Fatal(err)
+	}
+	fs = make([]byte, n)
+	if _, err := d.ReadAt(fs, disk.BootSlotStart(slot)*disk.SectorSize); err != nil {
+		t.Fatal(err)
+	}
+	return fs, mbr, gpt
+}
+
+// TestBootChanged installs a release with a new kernel: never over the
+// boot files in use, but into the other boot slot, which the tables then
+// name, and through a reboot by the firmware; back on the new release,
+// the device rests on slot 0 again.
 func TestBootChanged(t *testing.T) {
 	f := start(t, "02:00")
 	boot2 := bootFS(t, "1", 7)
-	f.publish(t, f.priv, release.Manifest{Build: build2}, f.root1, boot2)
+	f.publish(t, f.priv, release.Manifest{Build: build2}, changed(f.root1, 3, 1), boot2)
+	// The boot files cannot be written (as after a cut in the middle):
+	// they still count as to be written at the next look, which must not
+	// take the release for one that keeps the boot files.
+	f.svc.Disk.Whole = filepath.Join(t.TempDir(), "gone")
 	f.svc.Look(context.Background())
-	if !bytes.Equal(f.gokrazy.Boot(), boot2) {
-		t.Errorf("boot file system not written (calls %s)", f.gokrazy.Calls())
+	if a := f.status(t).LastAttempt; a == nil || a.Result != updater.ResultFailed || !strings.Contains(a.Error, "writing the boot files") {
+		t.Fatalf("attempt with the disk gone: %+v", a)
 	}
-	if a := f.status(t).LastAttempt; a == nil || !a.BootWritten {
+	f.svc = f.service()
+	f.gokrazy.ResetCalls()
+	f.svc.Look(context.Background())
+	if calls := f.gokrazy.Calls(); calls != "GET /update/features PUT /update/root POST /reboot?kexec=off" {
+		t.Errorf("gokrazy saw %q; want the root written, then a reboot through the firmware", calls)
+	}
+	if a := f.status(t).LastAttempt; a == nil || !a.BootWritten || a.Result != updater.ResultRebooting {
 		t.Errorf("attempt %+v", a)
+	}
+	slot1, mbr, gpt := f.bootSlot(t, 1, len(boot2))
+	if mbr != 1 || gpt != 1 {
+		t.Fatalf("the tables name boot slots %d (MBR) and %d (GPT), want 1", mbr, gpt)
+	}
+	if want := bootFS(t, "2", 7); !bytes.Equal(slot1, want) {
+		t.Error("boot slot 1 does not hold the release's boot files naming root B")
+	}
+	if slot0, _, _ := f.bootSlot(t, 0, len(f.boot1)); !bytes.Equal(slot0, f.boot1) {
+		t.Error("the boot files in use were written")
+	}
+
+	// The device came back on build 2, from slot 1.
+	var logs []string
+	svc := f.service()
+	svc.Build.Build = build2
+	svc.Logf = func(format string, args ...any) { logs = append(logs, fmt.Sprintf(format, args...)) }
+	svc.Look(context.Background())
+	slot0, mbr, gpt := f.bootSlot(t, 0, len(boot2))
+	if mbr != 0 || gpt != 0 || !bytes.Equal(slot0, slot1) {
+		t.Errorf("after the reboot: tables name slots %d and %d, slot 0 holds slot 1's files: %v; want slot 0, a copy (log %q)",
+			mbr, gpt, bytes.Equal(slot0, slot1), logs)
+	}
+	if a := f.status(t).LastAttempt; a == nil || a.Result != updater.ResultInstalled {
+		t.Errorf("after the reboot: attempt %+v", a)
+	}
+}
+
+// TestBootSwitchFinished starts updated after a power cut in the middle
+// of a switch of boot slots for good, between the GPT and the MBR: a UEFI
+// machine, which reads the GPT, booted the new release from the new slot;
+// the record of the switch, saved first, makes the start finish it,
+// before the device comes to rest on slot 0.
+func TestBootSwitchFinished(t *testing.T) {
+	f := start(t, "02:00")
+	boot2 := bootFS(t, "1", 7)
+	f.publish(t, f.priv, release.Manifest{Build: build2}, changed(f.root1, 3, 1), boot2)
+	f.svc.Look(context.Background())
+	f.cutSwitch(t, map[string]any{"slot": 1, "bootSHA256": sha256hex(boot2)})
+
+	var logs []string
+	svc := f.service()
+	svc.Build.Build, svc.Build.BootSHA256 = build2, sha256hex(boot2)
+	svc.Logf = func(format string, args ...any) { logs = append(logs, fmt.Sprintf(format, args...)) }
+	svc.Look(context.Background())
+	if !strings.Contains(strings.Join(logs, "\n"), "finishing the switch to boot slot 1") {
+		t.Errorf("the cut switch was not finished: log %q", logs)
+	}
+	slot0, m, g := f.bootSlot(t, 0, len(boot2))
+	if m != 0 || g != 0 || !bytes.Equal(slot0, bootFS(t, "2", 7)) {
+		t.Errorf("after the start: slots %d and %d, want 0 holding the release's files (finished, then copied back)", m, g)
+	}
+	if b, _ := os.ReadFile(f.statePath()); strings.Contains(string(b), "bootSwitch") {
+		t.Errorf("the switch is still recorded: %s", b)
+	}
+}
+
+func (f *fixture) statePath() string {
+	return filepath.Join(f.svc.Perm, "lapsebox", "update", "state.json")
+}
+
+// cutSwitch leaves the state and the disk as a power cut in a switch to
+// boot slot 1 leaves them between the GPT and the MBR: the switch
+// recorded (as record), the GPT switched, the MBR not.
+func (f *fixture) cutSwitch(t *testing.T, record any) {
+	t.Helper()
+	b, err := os.ReadFile(f.statePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st map[string]any
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	st["bootSwitch"] = record
+	b, _ = json.Marshal(st)
+	if err := os.WriteFile(f.statePath(), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err := os.OpenFile(f.disk, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := disk.SwitchBoot(d, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	mbr := make([]byte, disk.SectorSize)
+	d.ReadAt(mbr, 0)
+	binary.LittleEndian.PutUint32(mbr[446+8:], uint32(disk.BootSlotStart(0)))
+	d.WriteAt(mbr, 0)
+	if _, m, g := f.bootSlot(t, 0, 1); m != 0 || g != 1 {
+		t.Fatalf("the cut table: slots %d and %d", m, g)
 	}
 }
 
@@ -437,4 +591,124 @@ func TestNoUpdateSection(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(f.svc.Perm, "lapsebox")); !os.IsNotExist(err) {
 		t.Errorf("updated wrote to /perm without an update section: %v", err)
 	}
+}
+
+// TestSlotTrial installs a release with a new kernel where gokrazy's
+// reboot kexecs partition 1's kernel: the boot files go into the other
+// slot, marked for a trial, the kernel is told partition 1 lies there
+// while the tables keep naming slot 0, and gokrazy reboots (by kexec).
+// Healthy, the release on trial drops the mark, switches the tables to
+// its slot and brings the device to rest on slot 0 again.
+func TestSlotTrial(t *testing.T) {
+	var moved []int64
+	defer updater.MovePartition(func(_ *os.File, start int64) error { moved = append(moved, start); return nil })()
+	f := start(t, "02:00")
+	boot2 := bootFS(t, "1", 7)
+	f.publish(t, f.priv, release.Manifest{Build: build2}, changed(f.root1, 3, 1), boot2)
+	f.svc.KexecTrials = true
+	f.svc.Look(context.Background())
+	if calls := f.gokrazy.Calls(); calls != "GET /update/features PUT /update/root POST /reboot" {
+		t.Errorf("gokrazy saw %q; want the root written, then its (kexec) reboot", calls)
+	}
+	if a := f.status(t).LastAttempt; a == nil || a.Result != updater.ResultTrying || !a.Trial || !a.BootWritten {
+		t.Fatalf("attempt %+v", a)
+	}
+	slot1, mbr, gpt := f.bootSlot(t, 1, len(boot2))
+	if mbr != 0 || gpt != 0 {
+		t.Errorf("the tables name slots %d and %d during the trial, want 0: a reset must end it", mbr, gpt)
+	}
+	want := bootFS(t, "2", 7)
+	if err := bootconf.ForSlotTrial(want, 2); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(slot1, want) {
+		t.Error("boot slot 1 does not hold the release's boot files, marked for the trial of root B")
+	}
+	if len(moved) != 1 || moved[0] != disk.BootSlotStart(1) {
+		t.Errorf("partition 1 moved to %v, want slot 1's start %d", moved, disk.BootSlotStart(1))
+	}
+
+	// The kexec'd kernel runs root B with the mark.
+	trial := f.service()
+	trial.Build.Build, trial.Build.BootSHA256 = build2, sha256hex(boot2)
+	trial.Cmdline = "console=tty1 root=PARTUUID=60c24cc1-f3f9-427a-8199-3a9f63470001/PARTNROFF=2 " + bootconf.SlotTrialFlag
+	trial.KexecTrials = true
+	f.healthy(t, 1)
+	if trial.CheckTrial(context.Background()) {
+		t.Fatal("decided at the trial's first check")
+	}
+	f.now = f.now.Add(3 * time.Minute)
+	f.healthy(t, 2)
+	if !trial.CheckTrial(context.Background()) {
+		t.Fatalf("healthy, not committed: %+v", f.status(t).Trial)
+	}
+	st := f.status(t)
+	if st.LastAttempt.Result != updater.ResultInstalled || !st.Committed.Equal(build2) {
+		t.Errorf("after the commit: %+v, attempt %+v", st, st.LastAttempt)
+	}
+	if strings.Contains(f.gokrazy.Calls(), "/update/switch") {
+		t.Error("gokrazy's switch was asked: on a kexec trial it would name the old root")
+	}
+	slot0, mbr, gpt := f.bootSlot(t, 0, len(boot2))
+	if mbr != 0 || gpt != 0 || !bytes.Equal(slot0, bootFS(t, "2", 7)) {
+		t.Errorf("after the commit: slots %d and %d; slot 0 holds the release's files for root B without the mark: %v",
+			mbr, gpt, bytes.Equal(slot0, bootFS(t, "2", 7)))
+	}
+	if want := []int64{disk.BootSlotStart(1), disk.BootSlotStart(1), disk.BootSlotStart(0)}; fmt.Sprint(moved) != fmt.Sprint(want) {
+		t.Errorf("partition 1 moved to %v, want %v (the trial, the commit, the rest on slot 0)", moved, want)
+	}
+
+	// Restarted after the commit, in the same boot: the kernel's command
+	// line still has the flag, but the release is committed, and the
+	// next one is looked for.
+	again := f.service()
+	again.Build, again.Cmdline, again.KexecTrials = trial.Build, trial.Cmdline, true
+	f.gokrazy.ResetCalls()
+	again.Look(context.Background())
+	if st := f.status(t); st.State == "on trial" || strings.Contains(st.Deferred, "on trial") || st.State != "up to date" {
+		t.Errorf("restarted after the commit: state %q, deferred %q; want up to date", st.State, st.Deferred)
+	}
+}
+
+// TestSlotTrialCut cuts the power during a trial of new boot files: the
+// firmware boots the slot the tables name, the committed one, and the
+// trial counts as failed. Cut during the commit's switch instead, the
+// start undoes it.
+func TestSlotTrialCut(t *testing.T) {
+	defer updater.MovePartition(func(*os.File, int64) error { return nil })()
+	f := start(t, "02:00")
+	boot2 := bootFS(t, "1", 7)
+	f.publish(t, f.priv, release.Manifest{Build: build2}, changed(f.root1, 3, 1), boot2)
+	f.svc.KexecTrials = true
+	f.svc.Look(context.Background())
+
+	// The record of a commit begun, the MBR not yet written.
+	b, _ := os.ReadFile(f.statePath())
+	var st map[string]any
+	json.Unmarshal(b, &st)
+	f.cutSwitch(t, st["bootTrial"])
+
+	var logs []string
+	back := f.service() // build 1, from slot 0
+	back.Build.BootSHA256 = sha256hex(f.boot1)
+	back.Logf = func(format string, args ...any) { logs = append(logs, fmt.Sprintf(format, args...)) }
+	back.CheckTrial(context.Background())
+	if !strings.Contains(strings.Join(logs, "\n"), "undoing the switch to boot slot 1") {
+		t.Errorf("log %q", logs)
+	}
+	if _, m, g := f.bootSlot(t, 0, 1); m != 0 || g != 0 {
+		t.Errorf("after the start: slots %d and %d, want 0", m, g)
+	}
+	a := f.status(t).LastAttempt
+	if a.Result != updater.ResultRolledBack || a.Failures != 1 || !strings.Contains(a.Error, "without a verdict") {
+		t.Errorf("attempt %+v; want the trial counted as failed", a)
+	}
+	if b, _ := os.ReadFile(f.statePath()); strings.Contains(string(b), "bootTrial") || strings.Contains(string(b), "bootSwitch") {
+		t.Errorf("records left: %s", b)
+	}
+}
+
+func sha256hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
 }

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -102,7 +103,9 @@ func logic() error {
 	if err := w.Run(ctx, func(ctx context.Context, cfg *config.Config) error {
 		svc := &updater.Service{Config: cfg, Perm: *perm, RunDir: *runDir, Build: build, Key: key, Disk: disk,
 			Device: name, Gokrazy: gokrazy, Logf: logger.Printf, Cmdline: string(cmdline),
-			Sensors: hw.Sensors{Sys: *sysfs, Proc: *proc, Perm: *perm, ClockFloor: time.Date(schedule.MinTrustedYear, 1, 1, 0, 0, 0, 0, time.UTC)}}
+			// gokrazy's reboot kexecs partition 1's kernel only there.
+			KexecTrials: runtime.GOARCH == "amd64",
+			Sensors:     hw.Sensors{Sys: *sysfs, Proc: *proc, Perm: *perm, ClockFloor: time.Date(schedule.MinTrustedYear, 1, 1, 0, 0, 0, 0, time.UTC)}}
 		return svc.Run(ctx)
 	}); err != nil {
 		return err

@@ -1,0 +1,134 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lapsebox/lapsebox/appliance/statusfile"
+	"github.com/lapsebox/lapsebox/appliance/updater"
+	"github.com/lapsebox/lapsebox/cloud/server"
+	"github.com/lapsebox/lapsebox/cloud/server/servertest"
+	"github.com/lapsebox/lapsebox/image"
+	"github.com/lapsebox/lapsebox/image/disk"
+	"github.com/lapsebox/lapsebox/image/qemu"
+	"github.com/lapsebox/lapsebox/image/update"
+	"github.com/lapsebox/lapsebox/ptp/sim"
+)
+
+// TestPullBootFilesPowerCut pulls a release with new boot files (another
+// kernel command line: to the updater, a new kernel) and cuts the power
+// while the device writes them, and again while the new kernel runs on
+// trial, behind a write cache that keeps or loses each unflushed page.
+// The boot files in use are never written, and the tables name them
+// until the trial passes: after each cut the BIOS boots the release the
+// device ran. The trial cut counts as one failed trial; the next passes,
+// and the device commits the new boot slot and comes to rest on slot 0
+// again. A root-only release that follows runs on trial and is
+// committed (gokrazy's trial flag reaches the boot files the BIOS reads),
+// and a cold boot comes back on it.
+func TestPullBootFilesPowerCut(t *testing.T) {
+	needVM(t)
+	ctx := context.Background()
+	const token = "pullboot-token"
+	const arg = "lapsebox.e2e=kernel2"
+	cloud := servertest.Start(t, server.Config{}, server.Options{})
+	rel := newReleaser(t, cloud)
+
+	configDir := t.TempDir()
+	base := time.Now().UTC().Truncate(time.Second)
+	v1 := buildSigned(t, "pc", configDir, base.Add(-2*time.Hour), rel.pub)
+	withArg := func(d *image.Description) { d.KernelArgs = append(d.KernelArgs, arg) }
+	v2 := buildSigned(t, "pc", configDir, base.Add(-time.Hour), rel.pub, withArg)
+	v3 := buildSigned(t, "pc", configDir, base, rel.pub, withArg)
+	if v2.manifest.Boot.SHA256 == v1.manifest.Boot.SHA256 || v3.manifest.Boot.SHA256 != v2.manifest.Boot.SHA256 {
+		t.Fatal("v2 must change v1's boot files, v3 keep v2's")
+	}
+	cloud.AddDevice(t, v1.manifest.Hostname, token)
+	rel.publish(t, v2, "v2")
+	buildOf := func(img built) time.Time {
+		ts, err := time.Parse(time.RFC3339, img.manifest.BuildTimestamp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts
+	}
+
+	camCtx, stopCam := context.WithCancel(ctx)
+	defer stopCam()
+	cam, _ := startCamera(camCtx, t, sim.Config{SerialNumber: "E2E600D0006", JPEGSize: 200_000, JPEGWidth: 640, JPEGHeight: 480})
+	rig := newCutRig(t, v1, pullConfig(token), cloud.PublicAddr(), cam)
+	boot := func(wants ...built) (*qemu.VM, built) { t.Helper(); return rig.boot(ctx, wants...) }
+	rng := rig.rng
+
+	// 1. The cut, while the boot files are written into the other slot:
+	// once updated says so and the disk's cache holds 2 MiB the guest
+	// has not flushed (the boot files are 16 MiB; a photo is 200 KB).
+	vm, _ := boot(v1)
+	waitUpdatedEvery(t, vm, "writing the boot files", 8*time.Minute, 50*time.Millisecond, func(st *statusfile.Update) bool {
+		return st.State == "installing" && st.Step == update.StepBoot
+	})
+	for deadline := time.Now().Add(20 * time.Second); vm.Cache.Dirty() < 512; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("updated is writing the boot files, but the disk's cache never held 2 MiB unflushed (%d pages)", vm.Cache.Dirty())
+		}
+	}
+	rig.cut(vm, "while the boot files were written")
+
+	// 2. Back on v1. The install is tried again: the new kernel, started
+	// by kexec from the other slot, runs v2 on trial. The second cut.
+	vm, _ = boot(v1)
+	waitUpdated(t, vm, "v2 on trial", 10*time.Minute, func(st *statusfile.Update) bool {
+		return st.Running.Equal(buildOf(v2)) && st.Trial != nil
+	})
+	if !strings.Contains(vm.SerialOutput(), arg) {
+		t.Errorf("v2 runs on trial, but no kernel command line had %s: the old kernel started it", arg)
+	}
+	time.Sleep(time.Duration(rng.Int64N(int64(20 * time.Second))))
+	rig.cut(vm, "during the trial")
+
+	// 3. The BIOS boots v1, from the boot slot the tables still name;
+	// the trial failed once; the next one passes and commits.
+	vm, _ = boot(v1)
+	st := waitUpdated(t, vm, "v2 installed", 12*time.Minute, func(st *statusfile.Update) bool {
+		a := st.LastAttempt
+		return st.Running.Equal(buildOf(v2)) && a != nil && a.Release.Version == "v2" && a.Result == updater.ResultInstalled
+	})
+	if a := st.LastAttempt; !a.BootWritten || !a.Trial || a.Failures != 1 || !st.Committed.Equal(buildOf(v2)) {
+		t.Errorf("after the install: committed %s, attempt %+v; want v2 committed after a second trial, its boot files written",
+			st.Committed.Format(time.RFC3339), a)
+	}
+
+	// 4. A release that changes only the root: on trial, then committed.
+	// gokrazy puts the trial flag on partition 1 as the kernel knows it,
+	// which updated moved back to slot 0.
+	rel.publish(t, v3, "v3")
+	restartService(t, rig.dev, "/user/updated")
+	st = waitUpdated(t, vm, "v3 committed after its trial", 10*time.Minute, func(st *statusfile.Update) bool {
+		a := st.LastAttempt
+		return st.Running.Equal(buildOf(v3)) && a != nil && a.Release.Version == "v3" && a.Result == updater.ResultInstalled
+	})
+	if a := st.LastAttempt; !a.Trial || a.BootWritten || a.Failures != 0 {
+		t.Errorf("v3's attempt %+v; want a trial, passed, boot files untouched", a)
+	}
+	if err := vm.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(rig.disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if mbr, gpt, err := disk.Slots(f); err != nil || mbr != 0 || gpt != 0 {
+		t.Errorf("at rest the tables name boot slots %d (MBR) and %d (GPT), %v; want 0", mbr, gpt, err)
+	}
+	if line := readBootFile(t, rig.disk, "/cmdline.txt"); !strings.Contains(line, arg) || !strings.Contains(line, "/PARTNROFF=1 ") ||
+		strings.Contains(line, "try_boot") {
+		t.Errorf("slot 0's cmdline.txt %q: want v2's boot files naming v3's root (root A)", strings.TrimSpace(line))
+	}
+
+	// 5. Cold: the BIOS boots v3 from slot 0.
+	boot(v3)
+}
