@@ -25,12 +25,9 @@ import (
 // entry 1, and the GPT's (the primary, or the backup when the primary
 // is invalid).
 func Slots(r io.ReaderAt) (mbr, gpt int, err error) {
-	var s [SectorSize]byte
-	if _, err := r.ReadAt(s[:], 0); err != nil {
-		return 0, 0, fmt.Errorf("disk: reading the MBR: %w", err)
-	}
-	if s[510] != 0x55 || s[511] != 0xAA {
-		return 0, 0, errors.New("disk: sector 0 holds no MBR (no 55 AA signature)")
+	s, err := readMBR(r)
+	if err != nil {
+		return 0, 0, err
 	}
 	if mbr, err = slotAt(int64(binary.LittleEndian.Uint32(s[446+8:]))); err != nil {
 		return 0, 0, fmt.Errorf("disk: MBR entry 1: %w", err)
@@ -43,6 +40,17 @@ func Slots(r io.ReaderAt) (mbr, gpt int, err error) {
 		return 0, 0, fmt.Errorf("disk: GPT entry 1: %w", err)
 	}
 	return mbr, gpt, nil
+}
+
+func readMBR(r io.ReaderAt) ([SectorSize]byte, error) {
+	var s [SectorSize]byte
+	if _, err := r.ReadAt(s[:], 0); err != nil {
+		return s, fmt.Errorf("disk: reading the MBR: %w", err)
+	}
+	if s[510] != 0x55 || s[511] != 0xAA {
+		return s, errors.New("disk: sector 0 holds no MBR (no 55 AA signature)")
+	}
+	return s, nil
 }
 
 func slotAt(start int64) (int, error) {
@@ -70,12 +78,9 @@ func SwitchBoot(f interface {
 	if bootCode != nil && len(bootCode) != BootCodeSize {
 		return fmt.Errorf("disk: boot code is %d bytes, want %d", len(bootCode), BootCodeSize)
 	}
-	var mbr [SectorSize]byte
-	if _, err := f.ReadAt(mbr[:], 0); err != nil {
-		return fmt.Errorf("disk: reading the MBR: %w", err)
-	}
-	if mbr[510] != 0x55 || mbr[511] != 0xAA {
-		return errors.New("disk: sector 0 holds no MBR (no 55 AA signature)")
+	mbr, err := readMBR(f)
+	if err != nil {
+		return err
 	}
 	g, err := readGPT(f)
 	if err != nil {
