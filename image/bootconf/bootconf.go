@@ -86,7 +86,7 @@ func AsBuilt(b []byte) []byte {
 // files as the image wrote them (AsBuilt): the result compares with a
 // release's boot file system whatever trials and switches the device
 // made since.
-func Normalize(fs []byte) error { return rewrite(fs, AsBuilt) }
+func Normalize(fs []byte) error { return rewrite(fs, infallible(AsBuilt)) }
 
 // ForRoot rewrites, in a boot file system read into memory, the boot
 // files as the image wrote them but naming the root partition nroff
@@ -97,7 +97,7 @@ func ForRoot(fs []byte, nroff int) error {
 		return fmt.Errorf("bootconf: root partition offset %d: want 1 or 2", nroff)
 	}
 	with := fmt.Appendf(nil, "${1}%d", nroff)
-	return rewrite(fs, func(b []byte) []byte { return partition.ReplaceAll(AsBuilt(b), with) })
+	return rewrite(fs, infallible(func(b []byte) []byte { return partition.ReplaceAll(AsBuilt(b), with) }))
 }
 
 // ForSlotTrial is ForRoot with SlotTrialFlag before each newline of the
@@ -106,20 +106,13 @@ func ForSlotTrial(fs []byte, nroff int) error {
 	if err := ForRoot(fs, nroff); err != nil {
 		return err
 	}
-	var short error
-	err := rewrite(fs, func(b []byte) []byte {
+	return rewrite(fs, func(b []byte) ([]byte, error) {
 		t := bytes.ReplaceAll(b, []byte("\n"), []byte(" "+SlotTrialFlag+"\n"))
-		grown := len(t) - len(b)
-		if len(t)-len(bytes.TrimRight(t, " ")) < grown {
-			short = ErrNoRoom
-			return b
+		if grown := len(t) - len(b); len(t)-len(bytes.TrimRight(t, " ")) < grown {
+			return nil, ErrNoRoom
 		}
-		return t[:len(b)]
+		return t[:len(b)], nil
 	})
-	if err == nil {
-		err = short
-	}
-	return err
 }
 
 // EndSlotTrial removes SlotTrialFlag from the boot files of a boot file
@@ -129,14 +122,23 @@ func EndSlotTrial(rw interface {
 	io.ReaderAt
 	io.WriterAt
 }) error {
-	return rewriteAt(rw, func(b []byte) []byte {
+	_, err := rewriteAt(rw, "", infallible(func(b []byte) []byte {
 		t := bytes.ReplaceAll(b, []byte(" "+SlotTrialFlag), nil)
 		return append(t, bytes.Repeat([]byte{' '}, len(b)-len(t))...)
-	})
+	}))
+	return err
 }
 
 // rewrite replaces each boot file in fs by f of it, at its length.
-func rewrite(fs []byte, f func([]byte) []byte) error { return rewriteAt(memory(fs), f) }
+func rewrite(fs []byte, f func([]byte) ([]byte, error)) error {
+	_, err := rewriteAt(memory(fs), "", f)
+	return err
+}
+
+// infallible makes a rewrite that cannot fail one for rewriteAt.
+func infallible(f func([]byte) []byte) func([]byte) ([]byte, error) {
+	return func(b []byte) ([]byte, error) { return f(b), nil }
+}
 
 // memory is a boot file system read into memory.
 type memory []byte
@@ -160,35 +162,40 @@ func (m memory) WriteAt(p []byte, off int64) (int, error) {
 }
 
 // rewriteAt replaces each boot file of the file system on rw by f of it,
-// at its length, writing only what changed.
+// at its length, writing only what changed, and reports whether it wrote.
+// where follows a file's name in errors (" on /dev/sda1").
 func rewriteAt(rw interface {
 	io.ReaderAt
 	io.WriterAt
-}, f func([]byte) []byte) error {
+}, where string, f func([]byte) ([]byte, error)) (changed bool, err error) {
 	for i, name := range Files {
 		off, n, err := fat.Find(rw, name)
 		if err != nil {
 			if i > 0 {
-				continue
+				continue // no UEFI entry on this board
 			}
-			return fmt.Errorf("bootconf: %s: %w", name, err)
+			return changed, fmt.Errorf("bootconf: %s%s: %w", name, where, err)
 		}
 		b := make([]byte, n)
 		if _, err := rw.ReadAt(b, off); err != nil {
-			return fmt.Errorf("bootconf: reading %s: %w", name, err)
+			return changed, fmt.Errorf("bootconf: reading %s%s: %w", name, where, err)
 		}
-		t := f(bytes.Clone(b))
+		t, err := f(bytes.Clone(b))
+		if err != nil {
+			return changed, fmt.Errorf("bootconf: %s%s: %w", name, where, err)
+		}
 		if len(t) != len(b) {
-			return fmt.Errorf("bootconf: %s: a rewrite changed its length", name)
+			return changed, fmt.Errorf("bootconf: %s%s: a rewrite changed its length", name, where)
 		}
 		if bytes.Equal(t, b) {
 			continue
 		}
 		if _, err := rw.WriteAt(t, off); err != nil {
-			return fmt.Errorf("bootconf: writing %s: %w", name, err)
+			return changed, fmt.Errorf("bootconf: writing %s%s: %w", name, where, err)
 		}
+		changed = true
 	}
-	return nil
+	return changed, nil
 }
 
 // ErrNoRoom means a boot file cannot take a trial's flag even tidied.
@@ -203,33 +210,18 @@ func TidyPartition(path string) error {
 		return fmt.Errorf("bootconf: %w", err)
 	}
 	defer f.Close()
-	changed := false
-	for i, name := range Files {
-		off, n, err := fat.Find(f, name)
-		if err != nil {
-			if i > 0 {
-				continue // no UEFI entry on this board
-			}
-			return fmt.Errorf("bootconf: %s on %s: %w", name, path, err)
-		}
-		b := make([]byte, n)
-		if _, err := f.ReadAt(b, off); err != nil {
-			return fmt.Errorf("bootconf: reading %s on %s: %w", name, path, err)
-		}
+	changed, err := rewriteAt(f, " on "+path, func(b []byte) ([]byte, error) {
 		t, room := Tidy(b)
 		if !bytes.Contains(t, []byte{'\n'}) {
-			return fmt.Errorf("bootconf: %s on %s: %w (no newline, before which gokrazy puts the flag)", name, path, ErrNoRoom)
+			return nil, fmt.Errorf("%w (no newline, before which gokrazy puts the flag)", ErrNoRoom)
 		}
 		if need := TrialRoom(t); room < need {
-			return fmt.Errorf("bootconf: %s on %s: %w (%d bytes of padding, %d needed)", name, path, ErrNoRoom, room, need)
+			return nil, fmt.Errorf("%w (%d bytes of padding, %d needed)", ErrNoRoom, room, need)
 		}
-		if bytes.Equal(t, b) {
-			continue
-		}
-		if _, err := f.WriteAt(t, off); err != nil {
-			return fmt.Errorf("bootconf: writing %s on %s: %w", name, path, err)
-		}
-		changed = true
+		return t, nil
+	})
+	if err != nil {
+		return err
 	}
 	if changed {
 		if err := f.Sync(); err != nil {
