@@ -125,7 +125,7 @@ func (s *Service) commitSlotTrial() error {
 		return err
 	}
 	// Committed: bringing the slot to rest may wait for another start.
-	if err := s.restOnSlot0(f); err != nil {
+	if err := s.restOnSlot0(f, sw.Slot); err != nil {
 		s.logf("updater: boot slots: %v", err)
 	}
 	return nil
@@ -146,51 +146,56 @@ func bootSlot(f *os.File, n int) interface {
 // fillBootSlot writes the staged boot file system boot (size bytes),
 // changed by edit, into the boot slot not in use and flushes it. It
 // returns the open disk and the switch to that slot.
-func (s *Service) fillBootSlot(boot io.ReaderAt, size int64, bootCode []byte, edit func([]byte) error) (*os.File, bootSwitch, error) {
+func (s *Service) fillBootSlot(boot io.ReaderAt, size int64, bootCode []byte, edit func([]byte) error) (_ *os.File, _ bootSwitch, err error) {
 	f, err := os.OpenFile(s.Disk.Whole, os.O_RDWR, 0)
 	if err != nil {
 		return nil, bootSwitch{}, fmt.Errorf("opening the disk: %w", err)
 	}
-	sw, err := fillBootSlot(f, boot, size, bootCode, edit)
-	if err != nil {
-		f.Close()
-		return nil, bootSwitch{}, err
-	}
-	return f, sw, nil
-}
-
-func fillBootSlot(f *os.File, boot io.ReaderAt, size int64, bootCode []byte, edit func([]byte) error) (bootSwitch, error) {
+	defer func() {
+		if err != nil {
+			f.Close()
+		}
+	}()
 	mbr, gpt, err := disk.Slots(f)
 	if err != nil {
-		return bootSwitch{}, err
+		return nil, bootSwitch{}, err
 	}
 	if mbr != gpt {
-		return bootSwitch{}, fmt.Errorf("the partition tables disagree on the boot slot (MBR %d, GPT %d)", mbr, gpt)
+		return nil, bootSwitch{}, fmt.Errorf("the partition tables disagree on the boot slot (MBR %d, GPT %d)", mbr, gpt)
 	}
 	if size > disk.BootSectors*disk.SectorSize {
-		return bootSwitch{}, fmt.Errorf("the boot file system is %d bytes, a boot slot holds %d", size, disk.BootSectors*disk.SectorSize)
+		return nil, bootSwitch{}, fmt.Errorf("the boot file system is %d bytes, a boot slot holds %d", size, disk.BootSectors*disk.SectorSize)
 	}
 	target := 1 - mbr
 	fs := make([]byte, size)
 	defer debug.FreeOSMemory() // up to 100 MiB, once per kernel
 	if _, err := boot.ReadAt(fs, 0); err != nil {
-		return bootSwitch{}, fmt.Errorf("reading the staged boot file system: %w", err)
+		return nil, bootSwitch{}, fmt.Errorf("reading the staged boot file system: %w", err)
 	}
 	if err := edit(fs); err != nil {
-		return bootSwitch{}, err
+		return nil, bootSwitch{}, err
 	}
-	if _, err := f.WriteAt(fs, disk.BootSlotStart(target)*disk.SectorSize); err != nil {
-		return bootSwitch{}, fmt.Errorf("writing boot slot %d: %w", target, err)
-	}
-	if err := f.Sync(); err != nil {
-		return bootSwitch{}, fmt.Errorf("flushing boot slot %d: %w", target, err)
+	if err := writeSlot(f, target, fs); err != nil {
+		return nil, bootSwitch{}, err
 	}
 	if bootCode != nil {
 		if bootCode, err = disk.MoveBootCode(bootCode, 0, target); err != nil {
-			return bootSwitch{}, err
+			return nil, bootSwitch{}, err
 		}
 	}
-	return bootSwitch{Slot: target, BootCode: bootCode}, nil
+	return f, bootSwitch{Slot: target, BootCode: bootCode}, nil
+}
+
+// writeSlot writes the boot file system fs into boot slot n of the disk
+// f and flushes it.
+func writeSlot(f *os.File, n int, fs []byte) error {
+	if _, err := f.WriteAt(fs, disk.BootSlotStart(n)*disk.SectorSize); err != nil {
+		return fmt.Errorf("writing boot slot %d: %w", n, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("flushing boot slot %d: %w", n, err)
+	}
+	return nil
 }
 
 // switchBoot records sw, switches the tables and tells the kernel where
@@ -262,39 +267,35 @@ func (s *Service) tidyBootSlots() error {
 	if onTrial {
 		return nil // the other slot may be the one on trial
 	}
-	return s.restOnSlot0(f)
+	return s.restOnSlot0(f, mbr)
 }
 
-// restOnSlot0 copies the boot slot the tables name, if it is not slot 0,
-// into slot 0, and switches to it.
-func (s *Service) restOnSlot0(f *os.File) error {
-	mbr, _, err := disk.Slots(f)
-	if err != nil || mbr == 0 {
-		return err
+// restOnSlot0 copies boot slot from, the one the tables name, into slot
+// 0 and switches to it; from 0 needs nothing.
+func (s *Service) restOnSlot0(f *os.File, from int) error {
+	if from == 0 {
+		return nil
 	}
-	size, err := fatSize(io.NewSectionReader(f, disk.BootSlotStart(mbr)*disk.SectorSize, disk.BootSectors*disk.SectorSize))
+	size, err := fatSize(bootSlot(f, from))
 	if err != nil {
-		return fmt.Errorf("boot slot %d: %w", mbr, err)
+		return fmt.Errorf("boot slot %d: %w", from, err)
 	}
 	code := make([]byte, disk.BootCodeSize)
 	if _, err := f.ReadAt(code, 0); err != nil {
 		return fmt.Errorf("reading the boot code: %w", err)
 	}
-	if code, err = disk.MoveBootCode(code, mbr, 0); err != nil {
+	if code, err = disk.MoveBootCode(code, from, 0); err != nil {
 		return err
 	}
 	fs := make([]byte, size)
 	defer debug.FreeOSMemory()
-	if _, err := f.ReadAt(fs, disk.BootSlotStart(mbr)*disk.SectorSize); err != nil {
-		return fmt.Errorf("reading boot slot %d: %w", mbr, err)
+	if _, err := bootSlot(f, from).ReadAt(fs, 0); err != nil {
+		return fmt.Errorf("reading boot slot %d: %w", from, err)
 	}
-	if _, err := f.WriteAt(fs, disk.BootSlotStart(0)*disk.SectorSize); err != nil {
-		return fmt.Errorf("writing boot slot 0: %w", err)
+	if err := writeSlot(f, 0, fs); err != nil {
+		return err
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("flushing boot slot 0: %w", err)
-	}
-	s.logf("updater: boot slot %d copied to slot 0, which the disk boots from again", mbr)
+	s.logf("updater: boot slot %d copied to slot 0, which the disk boots from again", from)
 	return s.switchBoot(f, bootSwitch{Slot: 0, BootCode: code})
 }
 
