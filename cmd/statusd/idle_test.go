@@ -1,11 +1,8 @@
 package main
 
 import (
-	"context"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -39,18 +36,7 @@ func BenchmarkIdle(b *testing.B) {
 		}
 		os.WriteFile(filepath.Join(run, name+".json"), data, 0o644)
 	}
-	// A free port: statusd takes it a moment later.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-listen", addr, "-perm", perm, "-run", run, "-etc", etc,
-		"-gokrazy_socket", filepath.Join(dir, "none.sock"), "-gokrazy_password_files", "")
-	serviceLog := proctest.Start(b, cmd, dir, "statusd")
+	addr, cmd, serviceLog := startStatusd(b, bin, dir, perm, run, etc)
 	// Served once, with the password: the page, then nothing.
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -23,19 +23,8 @@ import (
 func TestCollectsAtStart(t *testing.T) {
 	dir := t.TempDir()
 	bin := proctest.Build(t, dir, ".", "statusd")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-listen", addr, "-perm", filepath.Join(dir, "perm"),
-		"-run", filepath.Join(dir, "run"), "-etc", filepath.Join(dir, "etc"),
-		"-gokrazy_socket", filepath.Join(dir, "none.sock"), "-gokrazy_password_files", "")
-	cmd.Env = append(cmd.Environ(), "GODEBUG=gctrace=1")
-	serviceLog := proctest.Start(t, cmd, dir, "statusd")
+	addr, _, serviceLog := startStatusd(t, bin, dir, filepath.Join(dir, "perm"), filepath.Join(dir, "run"), filepath.Join(dir, "etc"),
+		"GODEBUG=gctrace=1")
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get("http://" + addr + "/healthz")
@@ -51,4 +40,24 @@ func TestCollectsAtStart(t *testing.T) {
 	if log := serviceLog(); !strings.Contains(log, "gc 1 @") {
 		t.Errorf("statusd serves without having collected once: the runtime's periodic collection is not armed\n%s", log)
 	}
+}
+
+// startStatusd starts the statusd binary bin on a free loopback port with
+// the given directories and extra environment, until the test ends; it
+// returns the address, the command and its log so far.
+func startStatusd(tb testing.TB, bin, dir, perm, run, etc string, env ...string) (addr string, cmd *exec.Cmd, log func() string) {
+	tb.Helper()
+	// A free port: statusd takes it a moment later.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr = ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	tb.Cleanup(cancel)
+	cmd = exec.CommandContext(ctx, bin, "-listen", addr, "-perm", perm, "-run", run, "-etc", etc,
+		"-gokrazy_socket", filepath.Join(dir, "none.sock"), "-gokrazy_password_files", "")
+	cmd.Env = append(cmd.Environ(), env...)
+	return addr, cmd, proctest.Start(tb, cmd, dir, "statusd")
 }
