@@ -435,18 +435,21 @@ func (s *soak) drain() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	vm, logs := s.boot(ctx)
-	// Empty twice, a poll interval of uploadd apart: the first status
-	// may predate uploadd's first look at the outbox.
+	// Empty for longer than uploadd's poll interval (the first status may
+	// predate uploadd's first look at the outbox), counted from when
+	// camerad's loop runs: only then has its store.Open put in place the
+	// outbox entries of a commit a cut interrupted, and uploadd may have
+	// drained the rest of that capture before.
 	deadline := time.Now().Add(5 * time.Minute)
 	var empty time.Time
 	for {
-		pending, err := s.pending(vm)
+		pending, recovered, err := s.pending(vm)
 		var parked *parkedError
 		if errors.As(err, &parked) {
 			t.Fatalf("%v\n%s", err, tail(strings.Join(logs.all(), "\n"), 6000))
 		}
 		switch {
-		case pending != 0:
+		case pending != 0 || !recovered:
 			empty = time.Time{}
 		case empty.IsZero():
 			empty = time.Now()
@@ -470,22 +473,25 @@ func (s *soak) drain() {
 	}
 }
 
-// pending returns how many photos uploadd owes cloudd (-1: unknown). A
-// parked photo is owed too, and waits for a new configuration that never
-// comes here: pending reports it as a *parkedError.
-func (s *soak) pending(vm *qemu.VM) (int, error) {
+// pending returns how many photos uploadd owes cloudd (-1: unknown), and
+// whether camerad has recovered its store (its capture loop reports a
+// state, which it does only after store.Open). A parked photo is owed
+// too, and waits for a new configuration that never comes here: pending
+// reports it as a *parkedError.
+func (s *soak) pending(vm *qemu.VM) (int, bool, error) {
 	st, err := readAppliance(vm)
 	if err != nil {
-		return -1, err
+		return -1, false, err
 	}
+	recovered := st.camerad.State != "" && st.camerad.State != "refusing to write"
 	if len(st.uploadd.Targets) != 1 {
-		return -1, fmt.Errorf("uploadd reports %d targets", len(st.uploadd.Targets))
+		return -1, recovered, fmt.Errorf("uploadd reports %d targets", len(st.uploadd.Targets))
 	}
 	tg := st.uploadd.Targets[0]
 	if tg.Parked > 0 {
-		return tg.Pending + tg.Parked, &parkedError{n: tg.Parked, reasons: tg.ParkedReasons}
+		return tg.Pending + tg.Parked, recovered, &parkedError{n: tg.Parked, reasons: tg.ParkedReasons}
 	}
-	return tg.Pending, nil
+	return tg.Pending, recovered, nil
 }
 
 // parkedError is uploadd parking photos: cloudd refused them for good,
@@ -600,13 +606,13 @@ func (s *soak) check(when string, final bool) {
 	}
 
 	camera := s.tree(s.cameraDir)
-	pending := map[string]bool{}
+	pending := map[string]store.Entry{}
 	entries, err := st.Pending("cloud")
 	if err != nil {
 		bad(&s.corrupt, "outbox: %v", err)
 	}
 	for _, e := range entries {
-		pending[e.Photo] = true
+		pending[e.Photo] = e
 	}
 	photos, err := st.Photos()
 	if err != nil {
@@ -638,11 +644,17 @@ func (s *soak) check(when string, final bool) {
 			if got != sc.SHA256 {
 				bad(&s.corrupt, "cloudd's %s has sha256 %s, the device's %s", onCloud, got, sc.SHA256)
 			}
-		} else if !pending[p] {
+		} else if _, ok := pending[p]; !ok {
 			bad(&s.lost, "photo %s left the outbox but cloudd does not have it", p)
 		}
-		if final && pending[p] && s.owedBy(p, sc.CaptureTime) {
-			t.Errorf("%s: %s still owed to cloudd after the outbox drained", when, p)
+		if e, ok := pending[p]; final && ok && s.owedBy(p, sc.CaptureTime) {
+			// Created and the attempts tell a commit's entry from one
+			// requeued by a reconciliation, and one never tried from one
+			// that failed.
+			claimed, ok := s.claimedAt[p]
+			t.Errorf("%s: %s still owed to cloudd after the outbox drained at %s: entry created %s, %d attempts, last error %q; claimed at %s (%v), captured %s",
+				when, p, s.drained.Format(time.RFC3339Nano), e.Created.Format(time.RFC3339Nano), e.Attempts, e.LastError,
+				claimed.Format(time.RFC3339Nano), ok, sc.CaptureTime.Format(time.RFC3339Nano))
 		}
 	}
 	cloud := s.tree(s.cloudDir)
