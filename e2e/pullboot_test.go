@@ -15,6 +15,7 @@ import (
 	"github.com/lapsebox/lapsebox/image/disk"
 	"github.com/lapsebox/lapsebox/image/qemu"
 	"github.com/lapsebox/lapsebox/image/update"
+	"github.com/lapsebox/lapsebox/internal/testtool"
 	"github.com/lapsebox/lapsebox/ptp/sim"
 )
 
@@ -131,4 +132,89 @@ func TestPullBootFilesPowerCut(t *testing.T) {
 
 	// 5. Cold: the BIOS boots v3 from slot 0.
 	boot(v3)
+}
+
+// TestPullBootFilesForGood pulls a release with new boot files on the
+// virt board (arm64), where gokrazy's reboot does not kexec, as on the
+// Pi: no kernel can be started on trial, so the boot files are written
+// for good, into the slot not in use, and the tables switched to them
+// only once they are flushed. A power cut while they are written leaves
+// the device on v1, booted from the slot the tables still name; the
+// install is tried again, the device reboots through the firmware
+// (image/qemu reads the kernel from the slot MBR entry 1 names, as the
+// Pi's firmware does) into v2's kernel and root, and comes to rest on
+// slot 0.
+func TestPullBootFilesForGood(t *testing.T) {
+	needVM(t)
+	testtool.Program(t, "qemu-system-aarch64")
+	ctx := context.Background()
+	const token = "forgood-token"
+	const arg = "lapsebox.e2e=kernel2"
+	cloud := servertest.Start(t, server.Config{}, server.Options{})
+	rel := newReleaser(t, cloud)
+
+	configDir := t.TempDir()
+	base := time.Now().UTC().Truncate(time.Second)
+	v1 := buildSigned(t, "virt", configDir, base.Add(-time.Hour), rel.pub)
+	v2 := buildSigned(t, "virt", configDir, base, rel.pub, func(d *image.Description) { d.KernelArgs = append(d.KernelArgs, arg) })
+	if v2.manifest.Boot.SHA256 == v1.manifest.Boot.SHA256 {
+		t.Fatal("v2 must change v1's boot files")
+	}
+	cloud.AddDevice(t, v1.manifest.Hostname, token)
+	rel.publish(t, v2, "v2")
+	v2Build, err := time.Parse(time.RFC3339, v2.manifest.BuildTimestamp)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// No camera: nothing holds the install up.
+	rig := newCutRig(t, v1, pullConfig(token), cloud.PublicAddr(), nil)
+	vm, _ := rig.boot(ctx, v1)
+	waitUpdatedEvery(t, vm, "writing the boot files", 8*time.Minute, 50*time.Millisecond, func(st *statusfile.Update) bool {
+		return st.State == "installing" && st.Step == update.StepBoot
+	})
+	for deadline := time.Now().Add(20 * time.Second); vm.Cache.Dirty() < 512; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("updated is writing the boot files, but the disk's cache never held 2 MiB unflushed (%d pages)", vm.Cache.Dirty())
+		}
+	}
+	rig.cut(vm, "while the boot files were written")
+	if line := readBootFile(t, rig.disk, "/cmdline.txt"); strings.Contains(line, arg) {
+		t.Errorf("after the cut, the slot the tables name has v2's command line %q", strings.TrimSpace(line))
+	}
+
+	// Back on v1 (rig.boot fails on any other build); the install is
+	// tried again, and the device reboots into v2 by itself.
+	vm, _ = rig.boot(ctx, v1)
+	st := waitUpdated(t, vm, "v2 installed", 12*time.Minute, func(st *statusfile.Update) bool {
+		a := st.LastAttempt
+		return st.Running.Equal(v2Build) && a != nil && a.Release.Version == "v2" && a.Result == updater.ResultInstalled
+	})
+	if a := st.LastAttempt; !a.BootWritten || a.Trial || !st.Committed.Equal(v2Build) {
+		t.Errorf("after the install: committed %s, attempt %+v; want v2 committed, its boot files written for good, no trial",
+			st.Committed.Format(time.RFC3339), a)
+	}
+	if !strings.Contains(vm.SerialOutput(), arg) {
+		t.Errorf("v2 runs, but no kernel command line had %s: v1's kernel started it", arg)
+	}
+	// At rest on slot 0: updated copies slot 1 there at its start, before
+	// it records the install.
+	if err := vm.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(rig.disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if mbr, gpt, err := disk.Slots(f); err != nil || mbr != 0 || gpt != 0 {
+		t.Errorf("at rest the tables name boot slots %d (MBR) and %d (GPT), %v; want 0", mbr, gpt, err)
+	}
+	if line := readBootFile(t, rig.disk, "/cmdline.txt"); !strings.Contains(line, arg) || !strings.Contains(line, "/PARTNROFF=2 ") ||
+		strings.Contains(line, "try_boot") {
+		t.Errorf("slot 0's cmdline.txt %q: want v2's boot files naming root B", strings.TrimSpace(line))
+	}
+
+	// Cold: the firmware boots v2 from slot 0.
+	rig.boot(ctx, v2)
 }

@@ -111,7 +111,7 @@ func TestPullUpdatePowerCut(t *testing.T) {
 
 // cutRig boots one device's disk again and again, behind a write cache
 // that keeps or loses each unflushed page at a power cut, with a camera
-// on its USB bus and cloudd reached at cloudAddr.
+// on its USB bus (when one is given) and cloudd reached at cloudAddr.
 type cutRig struct {
 	t                  *testing.T
 	img                built // what the disk was made from: ports, password
@@ -124,7 +124,10 @@ type cutRig struct {
 
 func newCutRig(t *testing.T, img built, siteJSON, cloudAddr string, cam *sim.RedirCamera) *cutRig {
 	t.Helper()
-	r := &cutRig{t: t, img: img, cloud: cloudAddr, camArgs: cam.Args()}
+	r := &cutRig{t: t, img: img, cloud: cloudAddr}
+	if cam != nil {
+		r.camArgs = append([]string{"-device", "usb-ehci,id=ehci"}, cam.Args()...)
+	}
 	r.board, r.state, r.disk = diskWithConfig(t, img, siteJSON)
 	seed := rand.Uint64()
 	t.Logf("cut seed %d", seed)
@@ -142,7 +145,7 @@ func (r *cutRig) boot(ctx context.Context, wants ...built) (*qemu.VM, built) {
 		WriteCache: &qemu.WriteCacheConfig{Survive: 0.5, Rand: rand.New(rand.NewPCG(r.rng.Uint64(), 4)), FlushTime: flushTime},
 		Forwards:   []qemu.Forward{{Name: "gokrazy", GuestPort: r.img.manifest.HTTPPort}, {Name: "statusd", GuestPort: 8080}},
 		ToHost:     []qemu.GuestForward{{GuestAddr: cloudGuestAddr, HostAddr: r.cloud}},
-		ExtraArgs:  append([]string{"-device", "usb-ehci,id=ehci"}, r.camArgs...),
+		ExtraArgs:  r.camArgs,
 	})
 	if err != nil {
 		t.Fatal(err)
