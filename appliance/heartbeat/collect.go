@@ -167,7 +167,7 @@ func update(u *statusfile.Update) *Update {
 	if a := u.LastAttempt; a != nil {
 		out.Last = &Attempt{Time: a.Time.UTC(), Version: short(a.Release.Version), Result: short(a.Result),
 			Refusal: text(a.Refusal), Error: text(a.Error), RootBytes: max(a.RootBytes, 0), FetchedBytes: max(a.FetchedBytes, 0) + max(a.PatchBytes, 0),
-			Failures: max(a.Failures, 0)}
+			Failures: max(a.Failures, 0), Interrupted: max(a.Interrupted, 0)}
 	}
 	return out
 }

@@ -153,8 +153,10 @@ type Attempt struct {
 	// (its blocks and its patch).
 	RootBytes    int64 `json:"rootBytes,omitempty"`
 	FetchedBytes int64 `json:"fetchedBytes,omitempty"`
-	// Failures counts the release's failed trials.
-	Failures int `json:"failures,omitempty"`
+	// Failures counts the release's failed trials, Interrupted those
+	// that ended without a verdict after it was found healthy.
+	Failures    int `json:"failures,omitempty"`
+	Interrupted int `json:"interrupted,omitempty"`
 }
 
 // Limits on what a heartbeat may hold; Decode refuses more.
@@ -257,6 +259,7 @@ func (h *Heartbeat) check() error {
 		if a := u.Last; a != nil {
 			strs["update.last.version"], strs["update.last.result"], strs["update.last.refusal"], strs["update.last.error"] = a.Version, a.Result, a.Refusal, a.Error
 			nonneg["update.last.rootBytes"], nonneg["update.last.fetchedBytes"], nonneg["update.last.failures"] = a.RootBytes, a.FetchedBytes, int64(a.Failures)
+			nonneg["update.last.interrupted"] = int64(a.Interrupted)
 		}
 	}
 	if len(h.Stale) > 16 {

@@ -87,11 +87,29 @@ type UpdateAttempt struct {
 	// Failures counts the failed trials of this release so far; at
 	// MaxTrialFailures it is refused.
 	Failures int `json:"failures,omitempty"`
+	// TrialHealthy says that updated in the release on trial found every
+	// health rule passing at least once (the commit may still have
+	// waited for time to pass, a picture or the central server).
+	TrialHealthy bool `json:"trialHealthy,omitempty"`
+	// Interrupted counts the trials of this release that ended without a
+	// verdict after it was found healthy: a power cut, or a reset the
+	// release is not known to have caused. They are not failures; at
+	// MaxTrialInterruptions the release is refused all the same.
+	Interrupted int `json:"interrupted,omitempty"`
 }
 
 // MaxTrialFailures is how many failed trials refuse a release: one may
-// be bad luck (a power cut during the trial), two are the release's.
+// be bad luck, two are the release's. A trial that ends without a
+// verdict before the release was found healthy counts as failed: a
+// release that hangs or resets the device looks like that.
 const MaxTrialFailures = 2
+
+// MaxTrialInterruptions is how many trials that end without a verdict
+// after the release was found healthy refuse it: a site whose power
+// fails often should still take a good release, but a release that
+// hangs the device some minutes into each trial must not be tried for
+// ever.
+const MaxTrialInterruptions = 3
 
 // Trial is a release running on trial: it is committed once the health
 // model has found the appliance healthy and the central server was

@@ -39,6 +39,9 @@ type verdict struct {
 	commit   bool
 	rollback string // why the device returns to its committed root
 	waiting  string // what the commit still waits for
+	// healthy: every health rule passes, watchdogd's verdict too; the
+	// commit waits, if at all, for time, a picture or the server.
+	healthy bool
 }
 
 // startTrial begins judging the running release, on trial.
@@ -94,6 +97,8 @@ func (s *Service) judge(ctx context.Context) verdict {
 			waiting = append(waiting, c.Rule+": "+c.Reason)
 		}
 	}
+	w, watchdogOK := s.watchdogVerdict(now)
+	healthy := len(waiting) == 0 && watchdogOK
 	if stale := t.model.Config.StaleAfter; elapsed < stale {
 		waiting = append(waiting, fmt.Sprintf("the services to run for %s", stale))
 	}
@@ -106,7 +111,7 @@ func (s *Service) judge(ctx context.Context) verdict {
 			waiting = append(waiting, "camerad to take a picture")
 		}
 	}
-	if w, ok := s.watchdogVerdict(now); !ok {
+	if !watchdogOK {
 		waiting = append(waiting, w)
 	}
 	if !t.reached {
@@ -119,7 +124,7 @@ func (s *Service) judge(ctx context.Context) verdict {
 	if elapsed >= t.deadline {
 		return verdict{rollback: fmt.Sprintf("not healthy after %s on trial: waiting for %s", t.deadline, why)}
 	}
-	return verdict{waiting: why}
+	return verdict{waiting: why, healthy: healthy}
 }
 
 // watchdogVerdict reads watchdogd's verdict, when it runs: a fresh
@@ -223,6 +228,17 @@ func (s *Service) CheckTrial(ctx context.Context) bool {
 		}
 		return true
 	}
+	if v.healthy && !a.TrialHealthy {
+		// Recorded once, for the committed root to read if the trial
+		// ends without a verdict: then it was most likely not the
+		// release's doing.
+		a.TrialHealthy = true
+		s.state.LastAttempt = a
+		if err := s.state.save(s.dir()); err != nil {
+			s.logf("%v", err)
+		}
+		s.st.LastAttempt = a
+	}
 	s.st.Trial.Waiting = v.waiting
 	s.writeStatus()
 	return false
@@ -236,6 +252,23 @@ func (s *Service) fail(a *statusfile.UpdateAttempt, why string) {
 	a.Failures++
 	if a.Failures >= statusfile.MaxTrialFailures {
 		a.Refusal = fmt.Sprintf("failed its trial %d times, last: %s", a.Failures, why)
+		s.state.refuse(a.Release.Manifest, a.Refusal)
+	}
+	s.state.LastAttempt = a
+	if err := s.state.save(s.dir()); err != nil {
+		s.logf("%v", err)
+	}
+	s.st.LastAttempt = a
+}
+
+// interrupt records a trial of a's release that ended without a verdict
+// after the release was found healthy; the MaxTrialInterruptions-th
+// refuses it.
+func (s *Service) interrupt(a *statusfile.UpdateAttempt, why string) {
+	a.Result, a.Error = ResultRolledBack, why
+	a.Interrupted++
+	if a.Interrupted >= statusfile.MaxTrialInterruptions {
+		a.Refusal = fmt.Sprintf("%d trials ended without a verdict, last: %s", a.Interrupted, why)
 		s.state.refuse(a.Release.Manifest, a.Refusal)
 	}
 	s.state.LastAttempt = a

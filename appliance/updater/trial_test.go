@@ -97,6 +97,44 @@ func TestTrialWithoutVerdict(t *testing.T) {
 	}
 }
 
+// A trial that ends without a verdict after the release was found
+// healthy (a power cut, most likely) is counted apart from failures: a
+// site whose power fails twice during trials still takes a good
+// release, and the third such ending refuses it all the same.
+func TestTrialInterruptedAfterHealthy(t *testing.T) {
+	f := start(t, "02:00")
+	f.publish(t, f.priv, release.Manifest{Build: build2}, changed(f.root1, 2, 1), f.boot1)
+	for n := 1; n <= statusfile.MaxTrialInterruptions; n++ {
+		back := f.service() // on the committed root
+		back.Look(context.Background())
+		if a := f.status(t).LastAttempt; a == nil || a.Result != updater.ResultTrying || a.Interrupted != n-1 || a.TrialHealthy {
+			t.Fatalf("look %d: attempt %+v, want trying after %d interruptions", n, a, n-1)
+		}
+		trial := f.onTrial(build2)
+		f.healthy(t, 0)
+		if trial.CheckTrial(context.Background()) {
+			t.Fatalf("trial %d decided at once", n)
+		}
+		if a := f.status(t).LastAttempt; !a.TrialHealthy {
+			t.Fatalf("trial %d: healthy at the first check, not recorded: %+v", n, a)
+		}
+		f.gokrazy.RebootNow() // the power goes during the trial
+		f.service().CheckTrial(context.Background())
+		a := f.status(t).LastAttempt
+		if a.Result != updater.ResultRolledBack || a.Failures != 0 || a.Interrupted != n || !strings.Contains(a.Error, "after the release was found healthy") {
+			t.Fatalf("trial %d: attempt %+v; want an interruption, no failure", n, a)
+		}
+		if (a.Refusal != "") != (n == statusfile.MaxTrialInterruptions) {
+			t.Errorf("trial %d: refusal %q", n, a.Refusal)
+		}
+		f.now = f.now.Add(time.Minute)
+	}
+	f.service().Look(context.Background())
+	if st := f.status(t); !strings.Contains(st.Deferred, "refused earlier: 3 trials ended without a verdict") {
+		t.Errorf("after %d interrupted trials: %+v", statusfile.MaxTrialInterruptions, st)
+	}
+}
+
 // A power cut while gokrazy writes the root, before the trial boot is
 // set up, is no failed trial: the committed root reports the install as
 // stopped, and the next look installs the release as if for the first

@@ -325,10 +325,15 @@ func (s *Service) setup() error {
 		a.Result = ResultFailed
 		a.Error = fmt.Sprintf("the install stopped before the trial boot was set up (a power cut or a crash while the root was written); the device runs build %s",
 			s.Build.Build.Format(time.RFC3339))
+	case a.Result == ResultTrying && a.TrialHealthy:
+		// Back on the committed root without a verdict, after the
+		// release was found healthy: most likely a power cut.
+		s.interrupt(a, fmt.Sprintf("the trial ended without a verdict after the release was found healthy: the device restarted on build %s (a power cut or a reset; counted apart from failures)",
+			s.Build.Build.Format(time.RFC3339)))
 	case a.Result == ResultTrying:
-		// Back on the committed root without a verdict: the trial boot
-		// crashed, hung until a watchdog reset, lost its power, or never
-		// started.
+		// Back on the committed root without a verdict, before the
+		// release was found healthy: the trial boot crashed, hung
+		// until a watchdog reset, lost its power, or never started.
 		s.fail(a, fmt.Sprintf("the trial ended without a verdict: the device restarted on build %s (a crash, a watchdog reset or a power cut during the trial, or a trial boot that did not start)",
 			s.Build.Build.Format(time.RFC3339)))
 	}
@@ -494,7 +499,7 @@ func (s *Service) Look(ctx context.Context) {
 	}
 	attempt := &statusfile.UpdateAttempt{Time: s.now(), Release: rel}
 	if a := s.state.LastAttempt; a != nil && a.Release.Manifest == rel.Manifest {
-		attempt.Failures = a.Failures // a failed trial before
+		attempt.Failures, attempt.Interrupted = a.Failures, a.Interrupted // trials before
 	}
 	m, err := release.Verify(signed, s.Key, s.Build.Device())
 	if err != nil {

@@ -93,6 +93,8 @@ func TestAttemptText(t *testing.T) {
 		{heartbeat.Attempt{Version: "2026.05.01", Result: "refused", Refusal: "not newer", RootBytes: 1 << 20}, "2026.05.01 refused: not newer"},
 		{heartbeat.Attempt{Version: "2026.06.09", Result: "installed", RootBytes: 120 << 20, FetchedBytes: 9 << 20}, "2026.06.09 installed"},
 		{heartbeat.Attempt{Version: "2026.06.09", Result: "rolled back", Error: "no heartbeat reached the server", Failures: 2}, "2026.06.09 rolled back: no heartbeat reached the server (2 failed trials)"},
+		{heartbeat.Attempt{Version: "2026.06.09", Result: "rolled back", Error: "a power cut", Interrupted: 1}, "2026.06.09 rolled back: a power cut (1 interrupted trial)"},
+		{heartbeat.Attempt{Version: "2026.06.09", Result: "rolled back", Error: "a power cut", Failures: 1, Interrupted: 2}, "2026.06.09 rolled back: a power cut (1 failed trial, 2 interrupted)"},
 		{heartbeat.Attempt{Result: "failed", Error: "EOF"}, "a release failed: EOF"},
 		{heartbeat.Attempt{Version: "2026.06.09", Result: "rolled back", Error: "not healthy after 20m on trial", Failures: 2,
 			Refusal: "failed its trial 2 times, last: not healthy after 20m on trial"},

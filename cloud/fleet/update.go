@@ -103,8 +103,13 @@ func attemptText(a *heartbeat.Attempt) string {
 	case a.Error != "":
 		s += ": " + a.Error
 	}
-	if a.Failures > 0 {
+	switch {
+	case a.Failures > 0 && a.Interrupted > 0:
+		s += fmt.Sprintf(" (%d failed trial%s, %d interrupted)", a.Failures, plural(a.Failures), a.Interrupted)
+	case a.Failures > 0:
 		s += fmt.Sprintf(" (%d failed trial%s)", a.Failures, plural(a.Failures))
+	case a.Interrupted > 0:
+		s += fmt.Sprintf(" (%d interrupted trial%s)", a.Interrupted, plural(a.Interrupted))
 	}
 	return s
 }
