@@ -100,9 +100,9 @@ func runWith(t testing.TB, spec *Spec, photo []byte, full bool) map[string]image
 func TestShrinkQuality(t *testing.T) {
 	photo := withEXIF(encodeJPEG(t, synth.Photo(2592, 1728, 3, 10), 92), 6, binary.BigEndian)
 	spec := &Spec{Outputs: []Output{
-		{Name: "large", Width: 1000, Height: 1000},            // 1/1: 1728/2 < 1000
-		{Name: "medium", Width: 640, Height: 640},             // 1/2
-		{Name: "thumb", Width: 200, Height: 200, Fit: "fill"}, // made from medium
+		{Name: "large", Width: 1000, Height: 1000},            // 1/2: stored 1000×667 of 1296×864
+		{Name: "medium", Width: 640, Height: 640},             // 1/4 alone: 648×432 holds 640×427
+		{Name: "thumb", Width: 200, Height: 200, Fit: "fill"}, // 1/8 alone
 		{Name: "crop", Width: 300, Crop: &Crop{Unit: "fraction", X: 0.1, Y: 0.2, Width: 0.5, Height: 0.5}},
 	}}
 	cases := []struct {
