@@ -13,7 +13,8 @@
 // and the image.RegisterFormat hook are gone); the destination image is
 // allocated at the reduced size; reconstructBlock runs a reduced inverse DCT
 // (idctScaled) for scales below 1 and writes a smaller square per block;
-// applyBlack uses image/draw instead of image/internal/imageutil, which is
+// below 1/1 a progressive JPEG's coefficients are kept in int16 between
+// scans (decoder.prog16), halving the largest allocation; applyBlack uses image/draw instead of image/internal/imageutil, which is
 // not importable. The entropy decoding, marker handling, limits and errors
 // are image/jpeg's, unchanged.
 //
@@ -158,9 +159,14 @@ type decoder struct {
 
 	comp       [maxComponents]component
 	progCoeffs [maxComponents][]block // Saved state between progressive-mode scans.
-	huff       [maxTc + 1][maxTh + 1]huffman
-	quant      [maxTq + 1]block // Quantization tables, in zig-zag order.
-	tmp        [2 * blockSize]byte
+	// prog16 replaces progCoeffs when decoding scaled: the coefficients of
+	// an 8-bit JPEG fit 12 bits, and in int16 a progressive 18 MP photo's
+	// state is 72 MB rather than 144. At 1/1 progCoeffs keeps image/jpeg's
+	// int32, so that corrupt input decodes exactly as image/jpeg does.
+	prog16 [maxComponents][]coeffs16
+	huff   [maxTc + 1][maxTh + 1]huffman
+	quant  [maxTq + 1]block // Quantization tables, in zig-zag order.
+	tmp    [2 * blockSize]byte
 }
 
 // fill fills up the d.bytes.buf buffer from the underlying io.Reader. It

@@ -6,6 +6,7 @@ package jpegscale
 
 import (
 	"image"
+	"math"
 )
 
 // makeImg allocates and initializes the destination image.
@@ -157,8 +158,8 @@ func (d *decoder) processSOS(n int) error {
 	if d.progressive {
 		for i := 0; i < nComp; i++ {
 			compIndex := scan[i].compIndex
-			if d.progCoeffs[compIndex] == nil {
-				d.progCoeffs[compIndex] = make([]block, mxx*myy*d.comp[compIndex].h*d.comp[compIndex].v)
+			if !d.hasProg(int(compIndex)) {
+				d.makeProg(int(compIndex), mxx*myy*d.comp[compIndex].h*d.comp[compIndex].v)
 			}
 		}
 	}
@@ -221,7 +222,7 @@ func (d *decoder) processSOS(n int) error {
 
 					// Load the previous partially decoded coefficients, if applicable.
 					if d.progressive {
-						b = d.progCoeffs[compIndex][by*mxx*hi+bx]
+						d.loadProg(&b, int(compIndex), by*mxx*hi+bx)
 					} else {
 						b = block{}
 					}
@@ -293,7 +294,7 @@ func (d *decoder) processSOS(n int) error {
 
 					if d.progressive {
 						// Save the coefficients.
-						d.progCoeffs[compIndex][by*mxx*hi+bx] = b
+						d.storeProg(&b, int(compIndex), by*mxx*hi+bx)
 						// At this point, we could call reconstructBlock to dequantize and perform the
 						// inverse DCT, to save early stages of a progressive image to the *image.YCbCr
 						// buffers (the whole point of progressive encoding), but in Go, the jpeg.Decode
@@ -449,7 +450,7 @@ func (d *decoder) reconstructProgressiveImage() error {
 	h0 := d.comp[0].h
 	mxx := (d.width + 8*h0 - 1) / (8 * h0)
 	for i := 0; i < d.nComp; i++ {
-		if d.progCoeffs[i] == nil {
+		if !d.hasProg(i) {
 			continue
 		}
 		v := 8 * d.comp[0].v / d.comp[i].v
@@ -457,7 +458,9 @@ func (d *decoder) reconstructProgressiveImage() error {
 		stride := mxx * d.comp[i].h
 		for by := 0; by*v < d.height; by++ {
 			for bx := 0; bx*h < d.width; bx++ {
-				if err := d.reconstructBlock(&d.progCoeffs[i][by*stride+bx], bx, by, i); err != nil {
+				var b block
+				d.loadProg(&b, i, by*stride+bx)
+				if err := d.reconstructBlock(&b, bx, by, i); err != nil {
 					return err
 				}
 			}
@@ -557,5 +560,44 @@ func (d *decoder) findRST(expectedRST uint8) error {
 		if err := d.readFull(d.tmp[i:2]); err != nil {
 			return err
 		}
+	}
+}
+
+// coeffs16 is a block's coefficients as kept between progressive scans
+// when decoding scaled (see decoder.prog16).
+type coeffs16 [blockSize]int16
+
+func (d *decoder) hasProg(c int) bool { return d.progCoeffs[c] != nil || d.prog16[c] != nil }
+
+func (d *decoder) makeProg(c, n int) {
+	if d.denom == 1 {
+		d.progCoeffs[c] = make([]block, n)
+	} else {
+		d.prog16[c] = make([]coeffs16, n)
+	}
+}
+
+// loadProg copies the saved coefficients of block i of component c to b.
+func (d *decoder) loadProg(b *block, c, i int) {
+	if d.denom == 1 {
+		*b = d.progCoeffs[c][i]
+		return
+	}
+	p := &d.prog16[c][i]
+	for k := range b {
+		b[k] = int32(p[k])
+	}
+}
+
+// storeProg saves b as the coefficients of block i of component c,
+// saturating in int16: only corrupt data exceeds it.
+func (d *decoder) storeProg(b *block, c, i int) {
+	if d.denom == 1 {
+		d.progCoeffs[c][i] = *b
+		return
+	}
+	p := &d.prog16[c][i]
+	for k, v := range b {
+		p[k] = int16(max(min(v, math.MaxInt16), math.MinInt16))
 	}
 }
