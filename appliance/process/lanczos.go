@@ -16,12 +16,12 @@ import (
 // samples with them fits an int32 with room for the negative lobes.
 const weightBits = 14
 
-// axisWeights are the taps of one axis: output i reads n source samples
-// from start[i], weighted by w[i*n:(i+1)*n] (zero past the edge).
+// axisWeights are the taps of one axis: output i reads cnt[i] source
+// samples from start[i], weighted by w[i*n:i*n+cnt[i]].
 type axisWeights struct {
-	start []int
-	n     int
-	w     []int32
+	start, cnt []int
+	n          int
+	w          []int32
 }
 
 // lanczosWeights returns the taps that resample src samples to dst, as
@@ -32,7 +32,7 @@ func lanczosWeights(src, dst int) axisWeights {
 	scale := math.Max(delta, 1)
 	radius := math.Ceil(scale * lanczos3.Support)
 	n := 2*int(radius) + 2
-	aw := axisWeights{start: make([]int, dst), n: n, w: make([]int32, dst*n)}
+	aw := axisWeights{start: make([]int, dst), cnt: make([]int, dst), n: n, w: make([]int32, dst*n)}
 	f := make([]float64, n)
 	for i := range dst {
 		c := (float64(i)+0.5)*delta - 0.5
@@ -44,7 +44,7 @@ func lanczosWeights(src, dst int) axisWeights {
 			f[k-lo] = lanczos3.Fn((float64(k) - c) / scale)
 			sum += f[k-lo]
 		}
-		aw.start[i] = lo
+		aw.start[i], aw.cnt[i] = lo, hi-lo+1
 		w := aw.w[i*n : (i+1)*n]
 		var total, big int32
 		for k := 0; k <= hi-lo; k++ {
@@ -84,17 +84,16 @@ func resizeLanczos(src *image.RGBA, w, h int) *image.RGBA {
 				in := src.Pix[src.PixOffset(src.Rect.Min.X, src.Rect.Min.Y+y):][:4*sw]
 				out := mid.Pix[y*mid.Stride:][:4*w]
 				for x := range w {
-					px := in[4*aw.start[x]:]
-					wt := aw.w[x*aw.n : (x+1)*aw.n]
+					lo, n := aw.start[x], aw.cnt[x]
+					px := in[4*lo : 4*(lo+n)]
+					wt := aw.w[x*aw.n : x*aw.n+n]
 					var r, g, b, a int32
 					for k, c := range wt {
-						if 4*k+3 >= len(px) {
-							break
-						}
-						r += c * int32(px[4*k])
-						g += c * int32(px[4*k+1])
-						b += c * int32(px[4*k+2])
-						a += c * int32(px[4*k+3])
+						p := px[4*k : 4*k+4 : 4*k+4]
+						r += c * int32(p[0])
+						g += c * int32(p[1])
+						b += c * int32(p[2])
+						a += c * int32(p[3])
 					}
 					out[4*x], out[4*x+1], out[4*x+2], out[4*x+3] = clamp8(r), clamp8(g), clamp8(b), clamp8(a)
 				}
@@ -113,9 +112,9 @@ func resizeLanczos(src *image.RGBA, w, h int) *image.RGBA {
 		acc := make([]int32, 4*w)
 		for y := y0; y < y1; y++ {
 			clear(acc)
-			for k, c := range ah.w[y*ah.n : (y+1)*ah.n] {
+			for k, c := range ah.w[y*ah.n : y*ah.n+ah.cnt[y]] {
 				sy := ah.start[y] + k
-				if c == 0 || sy >= sh {
+				if c == 0 {
 					continue
 				}
 				row := mid.Pix[mid.PixOffset(mid.Rect.Min.X, mid.Rect.Min.Y+sy):][:4*w]
