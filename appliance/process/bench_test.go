@@ -2,6 +2,7 @@ package process
 
 import (
 	"bytes"
+	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/anthonynsimon/bild/transform"
+	"github.com/lapsebox/lapsebox/appliance/process/internal/jpegscale"
 	"github.com/lapsebox/lapsebox/appliance/process/internal/synth"
 )
 
@@ -59,7 +61,7 @@ func BenchmarkProcess18MP(b *testing.B) {
 }
 
 // BenchmarkStages times the steps of the largest output separately, and
-// bild's filters against the tabulated Lanczos.
+// bild's filters against the tabulated Lanczos and the fixed-point one.
 func BenchmarkStages(b *testing.B) {
 	photo := photo18MP()
 	img, err := jpeg.Decode(bytes.NewReader(photo))
@@ -72,6 +74,13 @@ func BenchmarkStages(b *testing.B) {
 			jpeg.Decode(bytes.NewReader(photo))
 		}
 	})
+	for _, d := range []int{2, 4, 8} {
+		b.Run(fmt.Sprintf("decode-1:%d", d), func(b *testing.B) {
+			for b.Loop() {
+				jpegscale.DecodeScaled(bytes.NewReader(photo), d)
+			}
+		})
+	}
 	b.Run("to-RGBA", func(b *testing.B) {
 		for b.Loop() {
 			boxYCbCr(ycc, ycc.Rect, 1, 1)
@@ -98,6 +107,11 @@ func BenchmarkStages(b *testing.B) {
 			}
 		})
 	}
+	b.Run("2592-to-1920/fixed-point-lanczos", func(b *testing.B) {
+		for b.Loop() {
+			resizeLanczos(half, 1920, 1280)
+		}
+	})
 	b.Run("full-to-1920/bild-lanczos-on-RGBA", func(b *testing.B) {
 		for b.Loop() {
 			transform.Resize(ycc, 1920, 1280, transform.Lanczos)

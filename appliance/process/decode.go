@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"image/jpeg"
 	"io"
 
+	"github.com/lapsebox/lapsebox/appliance/process/internal/jpegscale"
 	"github.com/lapsebox/lapsebox/internal/tiff"
 )
 
@@ -151,52 +151,63 @@ func sniff(b []byte) string {
 	return ""
 }
 
-// decodePhoto reads a JPEG from r: the header first (format, size limit,
-// EXIF orientation), then the pixels, in one pass. Bad data gives an *Error.
-func decodePhoto(name string, r io.Reader, maxPixels int) (img image.Image, orientation int, err error) {
+// readPhoto reads the header of the JPEG in r (format, size limit, EXIF
+// orientation) and returns it with the reader of the rest, for decodeFrame
+// to decode at a scale chosen from the header's size. Bad data gives an
+// *Error.
+func readPhoto(name string, r io.Reader, maxPixels int) (*jpegHeader, *bufio.Reader, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	h, err := scanHeader(br)
 	if err != nil {
 		var re readError
 		if errors.As(err, &re) {
-			return nil, 0, fmt.Errorf("process: reading photo %s: %w", name, re.err)
+			return nil, nil, fmt.Errorf("process: reading photo %s: %w", name, re.err)
 		}
-		return nil, 0, badPhoto(name, err)
+		return nil, nil, badPhoto(name, err)
 	}
 	if h.width == 0 || h.height == 0 {
-		return nil, 0, badPhoto(name, fmt.Errorf("%w: frame header says %d×%d pixels", ErrCorrupt, h.width, h.height))
+		return nil, nil, badPhoto(name, fmt.Errorf("%w: frame header says %d×%d pixels", ErrCorrupt, h.width, h.height))
 	}
+	// The limit is on the full size even when the frame is decoded
+	// smaller: progressive JPEGs keep every coefficient of the full size.
 	if h.width*h.height > maxPixels {
-		return nil, 0, badPhoto(name, fmt.Errorf("%w: %d×%d pixels, more than the limit of %d", ErrTooLarge, h.width, h.height, maxPixels))
+		return nil, nil, badPhoto(name, fmt.Errorf("%w: %d×%d pixels, more than the limit of %d", ErrTooLarge, h.width, h.height, maxPixels))
 	}
+	return h, br, nil
+}
+
+// decodeFrame decodes the photo whose header readPhoto returned, scaled by
+// 1/denom (1, 2, 4 or 8) in the decoder: see jpegscale.DecodeScaled.
+func decodeFrame(name string, h *jpegHeader, br *bufio.Reader, denom int) (image.Image, error) {
 	cr := &errRecorder{r: br}
-	img, err = safeDecode(io.MultiReader(bytes.NewReader(h.raw), cr))
+	img, err := safeDecode(io.MultiReader(bytes.NewReader(h.raw), cr), denom)
 	switch {
 	case err == nil:
 	case cr.err != nil && cr.err != io.EOF:
-		return nil, 0, fmt.Errorf("process: reading photo %s: %w", name, cr.err)
+		return nil, fmt.Errorf("process: reading photo %s: %w", name, cr.err)
 	case cr.err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
 		// image/jpeg reports running out of data in a scan as "short
 		// Huffman data", so the source's own EOF is the better witness.
-		return nil, 0, badPhoto(name, fmt.Errorf("%w: the file ends inside the image data", ErrTruncated))
+		return nil, badPhoto(name, fmt.Errorf("%w: the file ends inside the image data", ErrTruncated))
 	default:
-		return nil, 0, badPhoto(name, fmt.Errorf("%w: %v", ErrCorrupt, err))
+		return nil, badPhoto(name, fmt.Errorf("%w: %v", ErrCorrupt, err))
 	}
-	if b := img.Bounds(); b.Dx() != h.width || b.Dy() != h.height {
-		return nil, 0, badPhoto(name, fmt.Errorf("%w: decoded %v, header said %d×%d", ErrCorrupt, b.Size(), h.width, h.height))
+	w, ht := (h.width+denom-1)/denom, (h.height+denom-1)/denom
+	if b := img.Bounds(); b.Dx() != w || b.Dy() != ht {
+		return nil, badPhoto(name, fmt.Errorf("%w: decoded %v at 1/%d, header said %d×%d", ErrCorrupt, b.Size(), denom, h.width, h.height))
 	}
-	return img, h.orientation, nil
+	return img, nil
 }
 
 // safeDecode turns a panic in the decoder into an error, so that no photo
 // can take the service down.
-func safeDecode(r io.Reader) (img image.Image, err error) {
+func safeDecode(r io.Reader, denom int) (img image.Image, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			img, err = nil, fmt.Errorf("decoder panicked: %v", p)
 		}
 	}()
-	return jpeg.Decode(r)
+	return jpegscale.DecodeScaled(r, denom)
 }
 
 // errRecorder remembers the reader's own error, to tell a failing disk

@@ -280,3 +280,50 @@ func fitFill(r image.Rectangle, out *Output) (image.Rectangle, int, int) {
 	}
 	return r, W, H
 }
+
+// shrinkFor returns the largest denom of 8, 4, 2 and 1 at which the photo
+// (sw×sh stored pixels) can be decoded with every job that reads the frame
+// still a downscale or 1:1 on both axes: its region, scaled as scaleRect
+// does, at least w×h. The final resampling then only ever shrinks, as
+// libvips' thumbnail requires of its shrink-on-load.
+func shrinkFor(jobs []job, sw, sh int) int {
+	for _, d := range []int{8, 4, 2} {
+		bounds := image.Rect(0, 0, (sw+d-1)/d, (sh+d-1)/d)
+		ok := true
+		for i := range jobs {
+			j := &jobs[i]
+			if j.from >= 0 {
+				continue // made from an earlier output, not the frame
+			}
+			if r := scaleRect(j.region, d, bounds); r.Dx() < j.w || r.Dy() < j.h {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return d
+		}
+	}
+	return 1
+}
+
+// scaleRect maps r, in full-size stored pixels, to a frame decoded at
+// 1/denom whose bounds are b: the edges are rounded to the nearest pixel
+// (a shift of at most half a frame pixel, under half an output pixel since
+// the frame is at least the output's size), and a pixel is kept at least.
+func scaleRect(r image.Rectangle, denom int, b image.Rectangle) image.Rectangle {
+	if denom == 1 {
+		return r
+	}
+	div := func(v int) int { return (2*v + denom) / (2 * denom) } // round half up, v ≥ 0
+	s := image.Rect(div(r.Min.X), div(r.Min.Y), div(r.Max.X), div(r.Max.Y)).Intersect(b)
+	if s.Dx() == 0 {
+		s.Max.X = min(s.Min.X+1, b.Max.X)
+		s.Min.X = s.Max.X - 1
+	}
+	if s.Dy() == 0 {
+		s.Max.Y = min(s.Min.Y+1, b.Max.Y)
+		s.Min.Y = s.Max.Y - 1
+	}
+	return s
+}

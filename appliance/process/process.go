@@ -3,8 +3,10 @@
 // resized to several sizes (fit or fill), watermarked with a PNG, captioned
 // with the capture time, and encoded as JPEG at a quality per output.
 //
-// Each photo is decoded once, and every output is derived from that decoded
-// frame, or from a larger output's clean resampled picture when that holds
+// Each photo is decoded once, at the smallest of 1/1, 1/2, 1/4 and 1/8 of
+// its size that still holds every output's detail (shrink-on-load, as
+// libjpeg and libvips do it: see shrinkFor), and every output is derived
+// from that decoded frame, or from a larger output's clean resampled picture when that holds
 // enough detail; the frame is never converted to RGBA whole when an output
 // is at most half its size, it is dropped as soon as the last output that
 // needs it is made, and only one Process call runs at a time in a process,
@@ -41,9 +43,13 @@ type Photo struct {
 // between photos. Its methods may be called from several goroutines.
 type Processor struct {
 	spec Spec
-	// MaxPixels is the largest photo decoded (width×height); New sets it
-	// to DefaultMaxPixels.
+	// MaxPixels is the largest photo decoded (width×height, at full size
+	// whatever the scale it is decoded at); New sets it to
+	// DefaultMaxPixels.
 	MaxPixels int
+	// FullDecode turns shrink-on-load off: every photo is decoded at full
+	// size, as a reference for comparisons.
+	FullDecode bool
 
 	mu    sync.Mutex
 	marks map[string]mark
@@ -86,23 +92,39 @@ func (p *Processor) Process(ctx context.Context, ph Photo, create func(*Output) 
 	if maxPixels <= 0 {
 		maxPixels = DefaultMaxPixels
 	}
-	img, exif, err := decodePhoto(ph.Name, ph.R, maxPixels)
+	h, br, err := readPhoto(ph.Name, ph.R, maxPixels)
 	if err != nil {
 		return err
 	}
+	o := exifOrient(h.orientation).then(rotation(p.spec.Rotate))
+	jobs, lastFrame, perr := plan(&p.spec, o, h.width, h.height)
+	denom := 8 // with a spec at fault, decoding only tells a bad photo
+	if perr == nil {
+		denom = 1
+		if !p.FullDecode {
+			denom = shrinkFor(jobs, h.width, h.height)
+		}
+	}
+	img, err := decodeFrame(ph.Name, h, br, denom)
+	if err != nil {
+		return err // a bad photo is reported before a bad spec, as ever
+	}
+	if perr != nil {
+		perr.(*Error).Name = ph.Name
+		return perr
+	}
 	b := img.Bounds()
+	for i := range jobs {
+		if jobs[i].from < 0 {
+			jobs[i].region = scaleRect(jobs[i].region, denom, b)
+		}
+	}
 	if b.Dx()*b.Dy() >= bigFrame {
 		// Collect once the frame is garbage, so that the next photo's
 		// frame reuses its memory rather than growing the heap past it:
 		// the pacer would otherwise let the heap reach twice this
 		// photo's peak (150 MB rather than 92 for 18 MP photos).
 		defer runtime.GC()
-	}
-	o := exifOrient(exif).then(rotation(p.spec.Rotate))
-	jobs, lastFrame, err := plan(&p.spec, o, b.Dx(), b.Dy())
-	if err != nil {
-		err.(*Error).Name = ph.Name
-		return err
 	}
 	// Watermarks first, so that a missing one costs no work.
 	marks := make([]*image.RGBA, len(jobs))

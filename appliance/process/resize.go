@@ -14,8 +14,8 @@ import (
 // resample returns region r of src scaled to w×h, in two stages as libvips
 // does: a box filter shrinks by the integer part of the factor, reading
 // *image.YCbCr and *image.Gray planes directly (so the photo is never
-// converted to RGBA whole), then bild's Lanczos filter does the remaining
-// factor, below 2, on the much smaller intermediate.
+// converted to RGBA whole), then a Lanczos-3 filter (resizeLanczos) does
+// the remaining factor, below 2, on the much smaller intermediate.
 func resample(src image.Image, r image.Rectangle, w, h int) *image.RGBA {
 	kx := max(1, r.Dx()/w)
 	ky := max(1, r.Dy()/h)
@@ -47,12 +47,13 @@ func resample(src image.Image, r image.Rectangle, w, h int) *image.RGBA {
 		}
 		return mid
 	}
-	return transform.Resize(mid, w, h, lanczos3)
+	return resizeLanczos(mid, w, h)
 }
 
 // lanczos3 is bild's Lanczos filter with its function tabulated: bild calls
 // the filter once per tap per pixel, and two math.Sin calls there cost more
-// than the rest of the resampling (see bench_test.go).
+// than the rest of the resampling (see bench_test.go). resizeLanczos takes
+// its weights from it.
 var lanczos3 = func() transform.ResampleFilter {
 	const perUnit = 4096
 	tab := make([]float64, 3*perUnit+2)

@@ -3,7 +3,8 @@
 // ImageMagick.
 //
 //	benchcmd gen -o photo.jpg [-w 5184 -h 3456 -q 92] [-wm wm.png] [-ttf Go-Regular.ttf]
-//	benchcmd run -spec spec.json -in photo.jpg -out dir [-n 1] [-cpuprofile f]
+//	benchcmd run -spec spec.json -in photo.jpg -out dir [-n 1] [-full] [-cpuprofile f]
+//	benchcmd compare a.jpg b.jpg
 package main
 
 import (
@@ -30,7 +31,7 @@ import (
 func main() {
 	log.SetFlags(0)
 	if len(os.Args) < 2 {
-		log.Fatal("usage: benchcmd gen|run [flags]")
+		log.Fatal("usage: benchcmd gen|run|compare [flags]")
 	}
 	var err error
 	switch os.Args[1] {
@@ -38,6 +39,8 @@ func main() {
 		err = gen(os.Args[2:])
 	case "run":
 		err = run(os.Args[2:])
+	case "compare":
+		err = compare(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -96,6 +99,7 @@ func run(args []string) error {
 	outDir := fs.String("out", ".", "directory for the outputs")
 	n := fs.Int("n", 1, "times to process the photo")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile here")
+	full := fs.Bool("full", false, "decode at full size (no shrink-on-load)")
 	fs.Parse(args)
 	data, err := os.ReadFile(*specFile)
 	if err != nil {
@@ -109,6 +113,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	p.FullDecode = *full
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
