@@ -248,27 +248,24 @@ func (s *Service) CheckTrial(ctx context.Context) bool {
 // The record is saved before the device leaves the root on trial, and
 // found by the committed root's updated when it starts.
 func (s *Service) fail(a *statusfile.UpdateAttempt, why string) {
-	a.Result, a.Error = ResultRolledBack, why
 	a.Failures++
-	if a.Failures >= statusfile.MaxTrialFailures {
-		a.Refusal = fmt.Sprintf("failed its trial %d times, last: %s", a.Failures, why)
-		s.state.refuse(a.Release.Manifest, a.Refusal)
-	}
-	s.state.LastAttempt = a
-	if err := s.state.save(s.dir()); err != nil {
-		s.logf("%v", err)
-	}
-	s.st.LastAttempt = a
+	s.endTrial(a, why, a.Failures >= statusfile.MaxTrialFailures, fmt.Sprintf("failed its trial %d times", a.Failures))
 }
 
 // interrupt records a trial of a's release that ended without a verdict
 // after the release was found healthy; the MaxTrialInterruptions-th
 // refuses it.
 func (s *Service) interrupt(a *statusfile.UpdateAttempt, why string) {
-	a.Result, a.Error = ResultRolledBack, why
 	a.Interrupted++
-	if a.Interrupted >= statusfile.MaxTrialInterruptions {
-		a.Refusal = fmt.Sprintf("%d trials ended without a verdict, last: %s", a.Interrupted, why)
+	s.endTrial(a, why, a.Interrupted >= statusfile.MaxTrialInterruptions, fmt.Sprintf("%d trials ended without a verdict", a.Interrupted))
+}
+
+// endTrial records a trial of a's release that did not commit it, and
+// refuses the release if refuse, saying how often (count) and why.
+func (s *Service) endTrial(a *statusfile.UpdateAttempt, why string, refuse bool, count string) {
+	a.Result, a.Error = ResultRolledBack, why
+	if refuse {
+		a.Refusal = count + ", last: " + why
 		s.state.refuse(a.Release.Manifest, a.Refusal)
 	}
 	s.state.LastAttempt = a
