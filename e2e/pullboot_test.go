@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -118,21 +119,7 @@ func TestPullBootFilesPowerCut(t *testing.T) {
 	if a := st.LastAttempt; !a.Trial || a.BootWritten || a.Failures != 0 {
 		t.Errorf("v3's attempt %+v; want a trial, passed, boot files untouched", a)
 	}
-	if err := vm.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(rig.disk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if mbr, gpt, err := disk.Slots(f); err != nil || mbr != 0 || gpt != 0 {
-		t.Errorf("at rest the tables name boot slots %d (MBR) and %d (GPT), %v; want 0", mbr, gpt, err)
-	}
-	if line := readBootFile(t, rig.disk, "/cmdline.txt"); !strings.Contains(line, arg) || !strings.Contains(line, "/PARTNROFF=1 ") ||
-		strings.Contains(line, "try_boot") {
-		t.Errorf("slot 0's cmdline.txt %q: want v2's boot files naming v3's root (root A)", strings.TrimSpace(line))
-	}
+	checkAtRest(t, vm, rig.disk, arg, 1)
 
 	// 5. Cold: the BIOS boots v3 from slot 0.
 	boot(v3)
@@ -203,10 +190,21 @@ func TestPullBootFilesForGood(t *testing.T) {
 	}
 	// At rest on slot 0: updated copies slot 1 there at its start, before
 	// it records the install.
+	checkAtRest(t, vm, rig.disk, arg, 2)
+
+	// Cold: the firmware boots v2 from slot 0.
+	rig.boot(ctx, v2)
+}
+
+// checkAtRest stops vm and checks that its disk is at rest: both tables
+// name boot slot 0, whose command line has arg, no trial flag, and the
+// root nroff partitions after the boot partition (1: root A, 2: root B).
+func checkAtRest(t *testing.T, vm *qemu.VM, diskPath, arg string, nroff int) {
+	t.Helper()
 	if err := vm.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(rig.disk)
+	f, err := os.Open(diskPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,11 +212,9 @@ func TestPullBootFilesForGood(t *testing.T) {
 	if mbr, gpt, err := disk.Slots(f); err != nil || mbr != 0 || gpt != 0 {
 		t.Errorf("at rest the tables name boot slots %d (MBR) and %d (GPT), %v; want 0", mbr, gpt, err)
 	}
-	if line := readBootFile(t, rig.disk, "/cmdline.txt"); !strings.Contains(line, arg) || !strings.Contains(line, "/PARTNROFF=2 ") ||
-		strings.Contains(line, "try_boot") {
-		t.Errorf("slot 0's cmdline.txt %q: want v2's boot files naming root B", strings.TrimSpace(line))
+	line := readBootFile(t, diskPath, "/cmdline.txt")
+	if !strings.Contains(line, arg) || !strings.Contains(line, fmt.Sprintf("/PARTNROFF=%d ", nroff)) || strings.Contains(line, "try_boot") {
+		t.Errorf("slot 0's cmdline.txt %q: want the new boot files (%s) naming root partition %d after the boot partition, no trial flag",
+			strings.TrimSpace(line), arg, nroff)
 	}
-
-	// Cold: the firmware boots v2 from slot 0.
-	rig.boot(ctx, v2)
 }
