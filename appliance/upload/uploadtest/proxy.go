@@ -227,7 +227,7 @@ func (p *Proxy) handle(client net.Conn, upstream string) {
 // it half-closes dst, so the far side reads everything sent before.
 func (p *Proxy) pipe(dst, src net.Conn, dir int) {
 	buf := make([]byte, 16<<10)
-	waited := time.Now() // when a read last had to wait for the sender
+	waited := time.Now() // when a read last found no bytes waiting
 	for {
 		// On a shaped link, read no more than goes out next, so that
 		// the queue stays in the sender's socket.
@@ -239,16 +239,24 @@ func (p *Proxy) pipe(dst, src net.Conn, dir int) {
 			want = int(rate/20) + 1
 		}
 		ready := time.Now()
+		queued, known := readQueue(src)
 		n, err := src.Read(buf[:want])
-		// A read that returns at once finds the sender still
-		// backlogged, as it has been since the last read that had to
-		// wait for it: the time the proxy spent away meanwhile (a
-		// sleep that overslept, the write to the far side) is its own
-		// lateness, which the link does not lose. A read that waited
-		// followed a pause of the sender, which the link does not
-		// make up.
+		// A read that finds bytes waiting finds the sender still
+		// backlogged, as it has been since the last read that found
+		// none: the time the proxy spent away meanwhile (a sleep that
+		// overslept, the write to the far side, a wait for a CPU) is
+		// its own lateness, which the link does not lose. A read that
+		// found none followed a pause of the sender, which the link
+		// does not make up. (Outside Linux, a read that returns at
+		// once is taken to have found bytes waiting.)
 		since := time.Now()
-		if since.Sub(ready) < 500*time.Microsecond {
+		if !known {
+			queued = 0
+			if since.Sub(ready) < 500*time.Microsecond {
+				queued = n
+			}
+		}
+		if queued > 0 {
 			since = ready.Add(-maxLateness)
 			if waited.After(since) {
 				since = waited
