@@ -6,6 +6,10 @@ LAPSEBOX := build/lapsebox
 TESTSUMMARY := build/testsummary
 # make fuzz runs each fuzz target this long.
 FUZZTIME ?= 30s
+# make bench runs these cells of the backlog drain table, a -bench pattern
+# below BacklogDrain/ (target/rate/mix: BACKLOG_CELLS='cloud/100Mbit');
+# all of them take about 20 minutes.
+BACKLOG_CELLS ?= .
 SHELL := /bin/bash
 
 .PHONY: all deps lapsebox libusb image demo test test-short soak fuzz bench fmt clean
@@ -79,7 +83,7 @@ bench: deps libusb
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./e2e/
 	$(GO) test -run '^$$' -bench . ./image/fat/ ./image/disk/ ./ptp/camera/
 	$(GO) test -run '^$$' -bench Delta -benchtime 1x -timeout 30m ./image/release/
-	$(GO) test -run '^$$' -bench BacklogDrain -benchtime 1x -timeout 30m ./appliance/uploader/
+	$(GO) test -run '^$$' -bench 'BacklogDrain/$(BACKLOG_CELLS)' -benchtime 1x -timeout 45m ./appliance/uploader/
 	$(GO) test -run '^$$' -bench RoundTrip -benchtime 5000x ./modem/
 	$(GO) test -run '^$$' -bench Idle -benchtime 1x ./cmd/modemd/
 	$(GO) test -run '^$$' -bench Idle -benchtime 1x ./cmd/statusd/

@@ -35,3 +35,32 @@ func TestLastSuccessSurvivesARestart(t *testing.T) {
 		t.Errorf("last delivery %+v, %v: want the newest photo", d, err)
 	}
 }
+
+// The last delivery is written to the store once a batch, not between
+// two photos, where its write and fsyncs would leave the link idle.
+func TestLastDeliveryIsRecordedOnceABatch(t *testing.T) {
+	st, _ := store.Open(t.TempDir())
+	fill(t, st, 3, 1000, "dav")
+	var during []store.Delivery
+	tr := &fakeTarget{fail: func(name string) error {
+		d, err := st.LastDelivery("dav")
+		if err != nil {
+			return err
+		}
+		during = append(during, d)
+		return nil
+	}}
+	u := &Uploader{Store: st, Targets: []*Target{{Config: config.Target{Name: "dav", Kind: config.WebDAV, Send: config.SendJPG}, Transport: tr}}, Poll: 20 * time.Millisecond}
+	runUntil(t, u, 10*time.Second, func() bool {
+		d, _ := st.LastDelivery("dav")
+		return pending(t, st, "dav") == 0 && !d.Time.IsZero()
+	})
+	for i, d := range during {
+		if !d.Time.IsZero() {
+			t.Errorf("while sending photo %d of the batch, the store already held the delivery of %s", i+1, d.Photo)
+		}
+	}
+	if d, err := st.LastDelivery("dav"); err != nil || d.Photo != "photos/2026/11/26/20261126121000.jpg" {
+		t.Errorf("after the batch, last delivery %+v, %v: want the newest photo", d, err)
+	}
+}

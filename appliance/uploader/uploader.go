@@ -53,6 +53,9 @@ type Target struct {
 	// lastSent is the capture time of the last picture sent, for
 	// MinInterval.
 	lastSent time.Time
+	// recorded is the time of the last delivery recorded in the store.
+	recordMu sync.Mutex
+	recorded time.Time
 }
 
 // Uploader drains the outbox.
@@ -203,6 +206,15 @@ func (u *Uploader) step(ctx context.Context, t *Target, claimed *claims) time.Du
 	// every photo would cost more than sending it. The batch is short
 	// enough for new captures (and a live-cam's newest) to be seen soon.
 	var soonest time.Time
+	// The last delivery is recorded once a batch: it is for the status
+	// page after a restart, and its write and fsyncs between two photos
+	// would leave the link idle.
+	var last *store.Delivery
+	defer func() {
+		if last != nil {
+			u.recordDelivery(t, *last)
+		}
+	}()
 	delivered, start := 0, time.Now()
 	for _, e := range entries {
 		if delivered >= batchEntries || time.Since(start) > batchTime || ctx.Err() != nil {
@@ -225,7 +237,9 @@ func (u *Uploader) step(ctx context.Context, t *Target, claimed *claims) time.Du
 			claimed.release(e.Photo)
 			continue
 		}
-		u.deliver(ctx, t, e)
+		if d := u.deliver(ctx, t, e); d != nil {
+			last = d
+		}
 		claimed.release(e.Photo)
 		delivered++
 		if t.Config.Send == config.SendLatest {
@@ -282,22 +296,35 @@ func (u *Uploader) skip(t *Target, e store.Entry, why string) {
 	u.Log.Printf("%s: skipped %s: %s", t.Config.Name, e.Photo, why)
 }
 
-// deliver sends one entry and records the outcome in the outbox.
-func (u *Uploader) deliver(ctx context.Context, t *Target, e store.Entry) {
+// recordDelivery keeps d as t's last delivery in the store, unless a
+// later one is already there (another worker's).
+func (u *Uploader) recordDelivery(t *Target, d store.Delivery) {
+	t.recordMu.Lock()
+	defer t.recordMu.Unlock()
+	if !d.Time.After(t.recorded) {
+		return
+	}
+	if err := u.Store.RecordDelivery(d); err != nil {
+		u.Log.Printf("%s: %v", t.Config.Name, err)
+		return
+	}
+	t.recorded = d.Time
+}
+
+// deliver sends one entry and records the outcome in the outbox. It
+// returns the delivery if the entry was delivered, for recordDelivery.
+func (u *Uploader) deliver(ctx context.Context, t *Target, e store.Entry) *store.Delivery {
 	name := t.Config.Name
 	t.setState(func(s *statusfile.Target) { s.State, s.Current = "sending", e.Photo })
 	start := time.Now()
 	err := u.send(ctx, t, &e)
 	if ctx.Err() != nil {
-		return // shutting down: the entry stays as it was, resume state included
+		return nil // shutting down: the entry stays as it was, resume state included
 	}
 	now := time.Now()
 	if err == nil {
 		if derr := u.Store.Done(e); derr != nil {
 			u.Log.Printf("%s: %s delivered, but removing its outbox entry: %v", name, e.Photo, derr)
-		}
-		if derr := u.Store.RecordDelivery(store.Delivery{Target: name, Photo: e.Photo, CaptureTime: e.CaptureTime, Time: now}); derr != nil {
-			u.Log.Printf("%s: %v", name, derr)
 		}
 		t.setState(func(s *statusfile.Target) {
 			if e.CaptureTime.After(t.lastSent) {
@@ -309,7 +336,7 @@ func (u *Uploader) deliver(ctx context.Context, t *Target, e store.Entry) {
 			s.Current = ""
 		})
 		u.Log.Printf("%s: delivered %s (%d bytes) in %.1fs", name, e.Photo, e.Size, now.Sub(start).Seconds())
-		return
+		return &store.Delivery{Target: name, Photo: e.Photo, CaptureTime: e.CaptureTime, Time: now}
 	}
 	// What is kept and shown of the error: the outbox entry, the status
 	// file and the log never carry a credential from a URL in it.
@@ -334,6 +361,7 @@ func (u *Uploader) deliver(ctx context.Context, t *Target, e store.Entry) {
 		u.Log.Printf("%s: recording the failure of %s: %v", name, e.Photo, uerr)
 	}
 	t.setState(func(s *statusfile.Target) { s.LastError, s.LastErrorTime, s.Current = msg, now, "" })
+	return nil
 }
 
 // configTag marks a parked entry with the configuration it failed under.

@@ -448,6 +448,16 @@ func (u *uploader) patch(ctx context.Context) error {
 		return fmt.Errorf("PATCH at %d: Upload-Offset %q in the answer", off, resp.Header.Get("Upload-Offset"))
 	}
 	u.st.Offset = got
+	if got == u.item.Size {
+		// The answer that completes the upload confirms it, and the
+		// outbox entry goes next: saving the offset first would only
+		// delay the next photo by a write and its fsyncs. (After a
+		// crash in between, the offset saved before this PATCH leads
+		// to the server's "already received".)
+		if err := u.confirmed(resp); errors.Is(err, errDone) {
+			return err
+		}
+	}
 	if err := u.persist(); err != nil {
 		return err
 	}

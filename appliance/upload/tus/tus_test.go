@@ -52,6 +52,26 @@ func TestUploadSmallAndLarge(t *testing.T) {
 	}
 }
 
+// The resume state is saved once the upload exists and after every chunk
+// but the last: the answer to the last confirms the photo, whose outbox
+// entry goes next, and a save (a write and its fsyncs on the device)
+// would only hold up the next photo.
+func TestNoSaveAfterTheConfirmedChunk(t *testing.T) {
+	t.Parallel()
+	c := startCloud(t, ingest.Config{})
+	tg := newTarget(t, c.URL(), func(cfg *Config) { cfg.ChunkSize = 1 << 20 })
+	for i, tc := range []struct{ size, saves int }{{1000, 1}, {3<<20 + 17, 4}} {
+		item, _ := uploadtest.Photo(fmt.Sprintf("2026/11/26/2026112612000%d.jpg", i), tc.size, uint64(i))
+		var r uploadtest.Resume
+		if err := tg.Upload(context.Background(), item, r.Save); err != nil {
+			t.Fatal(err)
+		}
+		if r.Saves() != tc.saves {
+			t.Errorf("%d bytes in chunks of 1 MiB: %d saves, want %d (creation, chunks but the last)", tc.size, r.Saves(), tc.saves)
+		}
+	}
+}
+
 // TestIdempotent uploads a photo twice (the outbox lost its entry's
 // success) and then a different photo under the same name.
 func TestIdempotent(t *testing.T) {

@@ -227,6 +227,7 @@ func (p *Proxy) handle(client net.Conn, upstream string) {
 // it half-closes dst, so the far side reads everything sent before.
 func (p *Proxy) pipe(dst, src net.Conn, dir int) {
 	buf := make([]byte, 16<<10)
+	waited := time.Now() // when a read last found no bytes waiting
 	for {
 		// On a shaped link, read no more than goes out next, so that
 		// the queue stays in the sender's socket.
@@ -237,10 +238,35 @@ func (p *Proxy) pipe(dst, src net.Conn, dir int) {
 		if rate > 0 && int(rate/20)+1 < want {
 			want = int(rate/20) + 1
 		}
+		ready := time.Now()
+		queued, known := readQueue(src)
 		n, err := src.Read(buf[:want])
+		// A read that finds bytes waiting finds the sender still
+		// backlogged, as it has been since the last read that found
+		// none: the time the proxy spent away meanwhile (a sleep that
+		// overslept, the write to the far side, a wait for a CPU) is
+		// its own lateness, which the link does not lose. A read that
+		// found none followed a pause of the sender, which the link
+		// does not make up. (Outside Linux, a read that returns at
+		// once is taken to have found bytes waiting.)
+		since := time.Now()
+		if !known {
+			queued = 0
+			if since.Sub(ready) < 500*time.Microsecond {
+				queued = n
+			}
+		}
+		if queued > 0 {
+			since = ready.Add(-maxLateness)
+			if waited.After(since) {
+				since = waited
+			}
+		} else {
+			waited = since
+		}
 		b := buf[:n]
 		for len(b) > 0 {
-			k := p.admit(dir, len(b))
+			k := p.admit(dir, len(b), since)
 			if _, werr := dst.Write(b[:k]); werr != nil {
 				if dir == 1 {
 					// The client is gone: let the server finish
@@ -269,10 +295,16 @@ func (p *Proxy) pipe(dst, src net.Conn, dir int) {
 	}
 }
 
+// maxLateness bounds the proxy's own delays that a shaped link makes up
+// for (see pipe).
+const maxLateness = 50 * time.Millisecond
+
 // admit waits until the link may carry up to n bytes in direction dir and
 // returns how many: no more than reach the next fault, and small slices of
-// a shaped link, so that it stays smooth.
-func (p *Proxy) admit(dir, n int) int {
+// a shaped link, so that it stays smooth. The bytes were there to send
+// from since on: a link that fell free before then was idle until then,
+// one that fell free after was busy until it fell free.
+func (p *Proxy) admit(dir, n int, since time.Time) int {
 	for {
 		p.mu.Lock()
 		if wait := time.Until(p.stallUntil); wait > 0 {
@@ -293,7 +325,7 @@ func (p *Proxy) admit(dir, n int) int {
 		if max := int(rate/20) + 1; n > max {
 			n = max // 50 ms worth
 		}
-		start := time.Now()
+		start := since
 		if p.linkFree[dir].After(start) {
 			start = p.linkFree[dir]
 		}
