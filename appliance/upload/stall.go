@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/lapsebox/lapsebox/internal/sockq"
 )
 
 // ErrStalled is the cause of a context that a StallGuard cancelled.
@@ -56,7 +58,7 @@ func (g *StallGuard) check() {
 		// The body may sit in the socket's send queue, which a slow
 		// link drains long after the last read: a queue that shrinks
 		// is progress too.
-		if q, ok := sendQueue(g.conn); ok {
+		if q, ok := sockq.Unacked(g.conn); ok {
 			if q < g.queued {
 				g.Progress()
 			}

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lapsebox/lapsebox/internal/sockq"
 )
 
 // Fault is something that happens to the link when a given number of
@@ -239,7 +241,7 @@ func (p *Proxy) pipe(dst, src net.Conn, dir int) {
 			want = int(rate/20) + 1
 		}
 		ready := time.Now()
-		queued, known := readQueue(src)
+		queued, known := sockq.Unread(src)
 		n, err := src.Read(buf[:want])
 		// A read that finds bytes waiting finds the sender still
 		// backlogged, as it has been since the last read that found
