@@ -290,35 +290,7 @@ func startDAV(b *testing.B) *davServer {
 	}
 	s.Server = uploadtest.Server{Name: "nginx", Dir: d, Logs: []string{filepath.Join(d, "error.log")},
 		Command: func(addr string) (*exec.Cmd, error) {
-			conf := `daemon off;
-master_process off;
-user root;
-worker_processes 1;
-pid ` + d + `/run/nginx.pid;
-error_log ` + d + `/error.log warn;
-load_module ` + testtool.NginxDAV + `;
-events { worker_connections 128; }
-http {
-	access_log off;
-	client_body_temp_path ` + d + `/body;
-	proxy_temp_path ` + d + `/run/proxy;
-	fastcgi_temp_path ` + d + `/run/fastcgi;
-	uwsgi_temp_path ` + d + `/run/uwsgi;
-	scgi_temp_path ` + d + `/run/scgi;
-	client_max_body_size 0;
-	server {
-		listen ` + addr + `;
-		root ` + d + `/www;
-		location /dav/ {
-			dav_methods PUT DELETE MKCOL COPY MOVE;
-			dav_ext_methods PROPFIND OPTIONS;
-			dav_access user:rw group:r all:r;
-			auth_basic "lapsebox";
-			auth_basic_user_file ` + d + `/htpasswd;
-		}
-	}
-}
-`
+			conf := uploadtest.NginxDAVConf(d, addr)
 			p := filepath.Join(d, "nginx.conf")
 			if err := os.WriteFile(p, []byte(conf), 0o644); err != nil {
 				return nil, err
