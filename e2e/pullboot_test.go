@@ -65,19 +65,9 @@ func TestPullBootFilesPowerCut(t *testing.T) {
 	boot := func(wants ...built) (*qemu.VM, built) { t.Helper(); return rig.boot(ctx, wants...) }
 	rng := rig.rng
 
-	// 1. The cut, while the boot files are written into the other slot:
-	// once updated says so and the disk's cache holds 2 MiB the guest
-	// has not flushed (the boot files are 16 MiB; a photo is 200 KB).
+	// 1. The cut, while the boot files are written into the other slot.
 	vm, _ := boot(v1)
-	waitUpdatedEvery(t, vm, "writing the boot files", 8*time.Minute, 50*time.Millisecond, func(st *statusfile.Update) bool {
-		return st.State == "installing" && st.Step == update.StepBoot
-	})
-	for deadline := time.Now().Add(20 * time.Second); vm.Cache.Dirty() < 512; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("updated is writing the boot files, but the disk's cache never held 2 MiB unflushed (%d pages)", vm.Cache.Dirty())
-		}
-	}
-	rig.cut(vm, "while the boot files were written")
+	rig.cutWritingBootFiles(vm)
 
 	// 2. Back on v1. The install is tried again: the new kernel, started
 	// by kexec from the other slot, runs v2 on trial. The second cut.
@@ -161,15 +151,7 @@ func TestPullBootFilesForGood(t *testing.T) {
 	// No camera: nothing holds the install up.
 	rig := newCutRig(t, v1, pullConfig(token), cloud.PublicAddr(), nil)
 	vm, _ := rig.boot(ctx, v1)
-	waitUpdatedEvery(t, vm, "writing the boot files", 8*time.Minute, 50*time.Millisecond, func(st *statusfile.Update) bool {
-		return st.State == "installing" && st.Step == update.StepBoot
-	})
-	for deadline := time.Now().Add(20 * time.Second); vm.Cache.Dirty() < 512; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("updated is writing the boot files, but the disk's cache never held 2 MiB unflushed (%d pages)", vm.Cache.Dirty())
-		}
-	}
-	rig.cut(vm, "while the boot files were written")
+	rig.cutWritingBootFiles(vm)
 	if line := readBootFile(t, rig.disk, "/cmdline.txt"); strings.Contains(line, arg) {
 		t.Errorf("after the cut, the slot the tables name has v2's command line %q", strings.TrimSpace(line))
 	}
@@ -217,4 +199,22 @@ func checkAtRest(t *testing.T, vm *qemu.VM, diskPath, arg string, nroff int) {
 		t.Errorf("slot 0's cmdline.txt %q: want the new boot files (%s) naming root partition %d after the boot partition, no trial flag",
 			strings.TrimSpace(line), arg, nroff)
 	}
+}
+
+// cutWritingBootFiles cuts the power while updated writes a release's
+// boot files into the other slot: once its status says so and the disk's
+// cache holds 2 MiB the guest has not flushed (the boot files are 16 MiB
+// and more; a photo is 200 KB).
+func (r *cutRig) cutWritingBootFiles(vm *qemu.VM) {
+	t := r.t
+	t.Helper()
+	waitUpdatedEvery(t, vm, "writing the boot files", 8*time.Minute, 50*time.Millisecond, func(st *statusfile.Update) bool {
+		return st.State == "installing" && st.Step == update.StepBoot
+	})
+	for deadline := time.Now().Add(20 * time.Second); vm.Cache.Dirty() < 512; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("updated is writing the boot files, but the disk's cache never held 2 MiB unflushed (%d pages)", vm.Cache.Dirty())
+		}
+	}
+	r.cut(vm, "while the boot files were written")
 }
