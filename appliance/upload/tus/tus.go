@@ -448,23 +448,22 @@ func (u *uploader) patch(ctx context.Context) error {
 		return fmt.Errorf("PATCH at %d: Upload-Offset %q in the answer", off, resp.Header.Get("Upload-Offset"))
 	}
 	u.st.Offset = got
-	if got == u.item.Size {
-		// The answer that completes the upload confirms it, and the
-		// outbox entry goes next: saving the offset first would only
-		// delay the next photo by a write and its fsyncs. (After a
-		// crash in between, the offset saved before this PATCH leads
-		// to the server's "already received".)
-		if err := u.confirmed(resp); errors.Is(err, errDone) {
-			return err
-		}
+	if got < u.item.Size {
+		return u.persist()
 	}
-	if err := u.persist(); err != nil {
+	// The answer that completes the upload must confirm it. Once it
+	// has, the outbox entry goes next: saving the offset first would
+	// only delay the next photo by a write and its fsyncs. (After a
+	// crash in between, the offset saved before this PATCH leads to the
+	// server's "already received".)
+	err = u.finished(resp)
+	if errors.Is(err, errDone) {
 		return err
 	}
-	if got == u.item.Size {
-		return u.finished(resp)
+	if perr := u.persist(); perr != nil {
+		return perr
 	}
-	return nil
+	return err
 }
 
 // terminate deletes an upload the device no longer needs, best effort:
