@@ -276,7 +276,8 @@ func (s *Service) restOnSlot0(f *os.File, from int) error {
 	if from == 0 {
 		return nil
 	}
-	size, err := fatSize(bootSlot(f, from))
+	src := bootSlot(f, from)
+	size, err := fatSize(src)
 	if err != nil {
 		return fmt.Errorf("boot slot %d: %w", from, err)
 	}
@@ -289,7 +290,7 @@ func (s *Service) restOnSlot0(f *os.File, from int) error {
 	}
 	fs := make([]byte, size)
 	defer debug.FreeOSMemory()
-	if _, err := bootSlot(f, from).ReadAt(fs, 0); err != nil {
+	if _, err := src.ReadAt(fs, 0); err != nil {
 		return fmt.Errorf("reading boot slot %d: %w", from, err)
 	}
 	if err := writeSlot(f, 0, fs); err != nil {
