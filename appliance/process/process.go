@@ -6,11 +6,12 @@
 // Each photo is decoded once, at the smallest of 1/1, 1/2, 1/4 and 1/8 of
 // its size that still holds every output's detail (shrink-on-load, as
 // libjpeg and libvips do it: see shrinkFor), and every output is derived
-// from that decoded frame, or from a larger output's clean resampled picture when that holds
-// enough detail; the frame is never converted to RGBA whole when an output
-// is at most half its size, it is dropped as soon as the last output that
-// needs it is made, and only one Process call runs at a time in a process,
-// so at most one full frame is in memory. Outputs are streamed to writers.
+// from that decoded frame, or from a larger output's clean resampled
+// picture when that holds enough detail; the frame is never converted to
+// RGBA whole when an output is at most half its size, it is dropped as
+// soon as the last output that needs it is made, and only one Process call
+// runs at a time in a process, so at most one full frame is in memory.
+// Outputs are streamed to writers.
 //
 // Bad input (a corrupt or truncated JPEG, a raw file, a missing or corrupt
 // watermark, a spec that does not fit the photo) is an *Error, never a

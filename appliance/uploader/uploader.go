@@ -53,7 +53,8 @@ type Target struct {
 	// lastSent is the capture time of the last picture sent, for
 	// MinInterval.
 	lastSent time.Time
-	// recorded is the time of the last delivery recorded in the store.
+	// recorded is the time of the last delivery recorded in the store,
+	// under recordMu (held across the store's write).
 	recordMu sync.Mutex
 	recorded time.Time
 }
