@@ -59,3 +59,5 @@ require (
 	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.50.0
 )
+
+replace github.com/google/gousb => ./third_party/gousb

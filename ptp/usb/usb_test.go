@@ -429,3 +429,26 @@ func TestNewContextRetries(t *testing.T) {
 		t.Errorf("NewContext that never starts: %v", err)
 	}
 }
+
+// TestLibusbClosesPromptly opens and closes real libusb sessions. gousb is
+// patched (third_party/gousb) to wait for USB events 10 s at a time rather
+// than wake ten times a second, and to interrupt that wait on Close: if
+// the interrupt were lost, each Close would take up to 10 s.
+func TestLibusbClosesPromptly(t *testing.T) {
+	const n = 5
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		b, err := newGousbBus()
+		if err != nil {
+			t.Fatalf("starting libusb: %v", err)
+		}
+		// Let the event loop enter its wait, where Close must wake it.
+		time.Sleep(50 * time.Millisecond)
+		if err := b.close(); err != nil {
+			t.Fatalf("closing libusb: %v", err)
+		}
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("%d libusb sessions took %v to open and close: Close waits out the event timeout", n, d)
+	}
+}

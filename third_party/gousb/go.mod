@@ -1,0 +1,3 @@
+module github.com/google/gousb
+
+go 1.16
