@@ -170,15 +170,13 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-s.changed:
-			// Coalesce bursts of changes into a write a second at most.
-			if d := time.Since(lastWrite); d < time.Second {
-				if pendingWrite == nil {
-					pendingWrite = time.After(time.Second - d)
-				}
-				continue
+			// Coalesce bursts of changes into a write a second at most:
+			// a poll changes registration, operator and signal within
+			// milliseconds, and writing at its first change would take a
+			// second write (and a second wake-up) for the rest.
+			if pendingWrite == nil {
+				pendingWrite = time.After(max(burstSettle, time.Second-time.Since(lastWrite)))
 			}
-			s.writeStatus()
-			lastWrite = time.Now()
 		case <-pendingWrite:
 			pendingWrite = nil
 			s.writeStatus()
@@ -192,6 +190,10 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// burstSettle is how long a change waits for the rest of its burst before
+// the status file is written.
+const burstSettle = 100 * time.Millisecond
 
 func (s *Service) notify() {
 	select {
