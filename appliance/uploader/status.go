@@ -1,7 +1,9 @@
 package uploader
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"sort"
 	"strings"
 	"sync"
@@ -73,21 +75,44 @@ func (u *Uploader) Snapshot() statusfile.Uploads {
 }
 
 func (u *Uploader) report() {
-	if err := u.Status.Write(u.Snapshot()); err != nil {
+	u.write(u.Snapshot())
+}
+
+func (u *Uploader) write(st statusfile.Uploads) {
+	if err := u.Status.Write(st); err != nil {
 		u.Log.Printf("writing status: %v", err)
 	}
 }
 
+// Status files are rewritten every busyReport while the uploads' state
+// changes (the page shows progress) and every idleReport when it does not:
+// the file's age is the heartbeat that watchdogd judges (its stale_after
+// is 10 s at least), and an idle uploadd should not wake more often.
+var (
+	busyReport = 2 * time.Second
+	idleReport = 5 * time.Second
+)
+
 func (u *Uploader) reportLoop(ctx context.Context) {
-	t := time.NewTicker(2 * time.Second)
+	t := time.NewTimer(0)
 	defer t.Stop()
+	var last []byte
 	for {
-		u.report()
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		st := u.Snapshot()
+		u.write(st)
+		st.Updated = time.Time{}
+		b, _ := json.Marshal(st)
+		if bytes.Equal(b, last) {
+			t.Reset(idleReport)
+		} else {
+			t.Reset(busyReport)
+		}
+		last = b
 	}
 }
 
