@@ -31,7 +31,7 @@ func BenchmarkIdle(b *testing.B) {
 	defer cancel()
 	s, p := sim.StartPTY(b, sim.Config{RegisterAfter: 100 * time.Millisecond})
 
-	perm, run := filepath.Join(dir, "perm"), filepath.Join(dir, "run")
+	perm, run := filepath.Join(dir, "perm"), proctest.RunDir(b)
 	os.MkdirAll(filepath.Join(perm, "lapsebox"), 0o755)
 	os.WriteFile(filepath.Join(perm, "lapsebox", "config.json"), []byte(`{"site": {"name": "bench", "time_zone": "UTC"},
 		"modem": {"port": "`+p.Path()+`", "data": "none"}}`), 0o644)

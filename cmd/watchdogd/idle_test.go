@@ -27,7 +27,7 @@ func BenchmarkIdle(b *testing.B) {
 	}
 	dir := b.TempDir()
 	bin := proctest.Build(b, dir, ".", "watchdogd")
-	perm, run, proc := filepath.Join(dir, "perm"), filepath.Join(dir, "run"), filepath.Join(dir, "proc")
+	perm, run, proc := filepath.Join(dir, "perm"), proctest.RunDir(b), filepath.Join(dir, "proc")
 	os.MkdirAll(filepath.Join(proc, "sys/kernel/random"), 0o755)
 	os.WriteFile(filepath.Join(proc, "sys/kernel/random/boot_id"), []byte("bench\n"), 0o644)
 	os.WriteFile(filepath.Join(proc, "uptime"), []byte("100.0 50.0\n"), 0o644)
