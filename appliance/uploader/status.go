@@ -69,6 +69,7 @@ func (u *Uploader) Snapshot() statusfile.Uploads {
 		st.Targets = append(st.Targets, t.snapshot())
 	}
 	sort.SliceStable(st.Targets, func(i, j int) bool { return st.Targets[i].Name < st.Targets[j].Name })
+	st.Derived = u.derivations().snapshot()
 	return st
 }
 
@@ -82,6 +83,7 @@ func (u *Uploader) reportLoop(ctx context.Context) {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	for {
+		u.derivations().expire(time.Now())
 		u.report()
 		select {
 		case <-ctx.Done():
