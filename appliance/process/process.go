@@ -72,8 +72,8 @@ func (p *Processor) Spec() *Spec { return &p.spec }
 // bigFrame is the size from which a photo's memory is collected at once.
 const bigFrame = 4 << 20
 
-// frame serialises Process calls in the whole program, so that at most one
-// decoded photo is in memory (an 18 MP frame is 27–36 MB as YCbCr).
+// frame serialises ProcessAll (and so Process) calls in the whole program,
+// so that at most one decoded photo is in memory (an 18 MP frame is 27–36 MB as YCbCr).
 var frame sync.Mutex
 
 // Process decodes the photo and writes each output of the spec to a

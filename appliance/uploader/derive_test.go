@@ -338,3 +338,25 @@ func TestNothingKeptForABackedOffTarget(t *testing.T) {
 		t.Errorf("%d photos' pictures kept for share, want at most %d", n, keptAhead)
 	}
 }
+
+// TestDeriveWaitRespectsContext: a target waiting for another's decode of
+// the same photo gives up when its ctx is done.
+func TestDeriveWaitRespectsContext(t *testing.T) {
+	st, _ := store.Open(t.TempDir())
+	photos := storeJPEGs(t, st, 1, nil, "web")
+	web, _ := derivedTarget(t, "web", webSpec, 1)
+	u := &Uploader{Store: st, Targets: []*Target{web}}
+	d := u.derivations()
+	d.flights[photos[0]] = make(chan struct{}) // a decode that never ends
+	e, _, _ := st.Owed("web", photos[0])
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, release, err := u.derive(ctx, web, &e, nil)
+	release()
+	if err != context.DeadlineExceeded {
+		t.Errorf("derive returned %v while another decode was under way, want its ctx's error", err)
+	}
+	if len(d.inHand) != 0 {
+		t.Errorf("in hand after giving up: %v", d.inHand)
+	}
+}
