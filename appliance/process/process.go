@@ -73,17 +73,18 @@ func (p *Processor) Spec() *Spec { return &p.spec }
 const bigFrame = 4 << 20
 
 // frame serialises ProcessAll (and so Process) calls in the whole program,
-// so that at most one decoded photo is in memory (an 18 MP frame is 27–36 MB as YCbCr).
+// so that at most one decoded photo is in memory (an 18 MP frame is
+// 27–36 MB as YCbCr).
 var frame sync.Mutex
 
 // Process decodes the photo and writes each output of the spec to a
 // writer that create returns for it, closing it once the JPEG is complete.
 // create is called once per output, largest first; it may return a nil
 // writer for an output not wanted (one already delivered, say), which is
-// then not encoded. If create, a write or a Close fails,
-// Process returns that error, wrapped. Bad input gives an *Error (see
-// IsBadInput); then no output has been created if the photo or the spec is
-// at fault, though one may have been if a watermark is.
+// then not encoded. If create, a write or a Close fails, Process returns
+// that error, wrapped. Bad input gives an *Error (see IsBadInput); then no
+// output has been created if the photo or the spec is at fault, though one
+// may have been if a watermark is.
 func (p *Processor) Process(ctx context.Context, ph Photo, create func(*Output) (io.WriteCloser, error)) error {
 	return ProcessAll(ctx, ph, []*Processor{p}, func(_ int, o *Output) (io.WriteCloser, error) { return create(o) })[0]
 }
