@@ -476,10 +476,6 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-type nopCloser struct{ io.Writer }
-
-func (nopCloser) Close() error { return nil }
-
 type nopSeekCloser struct{ io.ReadSeeker }
 
 func (nopSeekCloser) Close() error { return nil }
