@@ -124,3 +124,42 @@ func BenchmarkStages(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkProcessAll18MP makes the outputs of two targets from an 18 MP
+// photo (benchSpec, and a live-cam picture at 1280 wide), from one decode
+// with ProcessAll against one Process call each.
+func BenchmarkProcessAll18MP(b *testing.B) {
+	photo := photo18MP()
+	ps := []*Processor{}
+	for _, s := range []*Spec{benchSpec(b), {Outputs: []Output{
+		{Name: "live", Width: 1280, Quality: 80, Caption: &Caption{Text: "{time}", Size: 22, Margin: 14}},
+	}}} {
+		p, err := New(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	ph := func() Photo { return Photo{Name: "photo.jpg", R: bytes.NewReader(photo), Taken: taken} }
+	discard := func(*Output) (io.WriteCloser, error) { return nopCloser{io.Discard}, nil }
+	b.Run("ProcessAll", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, err := range ProcessAll(b.Context(), ph(), ps, func(int, *Output) (io.WriteCloser, error) { return discard(nil) }) {
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("Process-each", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, p := range ps {
+				if err := p.Process(b.Context(), ph(), discard); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}

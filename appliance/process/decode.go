@@ -168,12 +168,20 @@ func readPhoto(name string, r io.Reader, maxPixels int) (*jpegHeader, *bufio.Rea
 	if h.width == 0 || h.height == 0 {
 		return nil, nil, badPhoto(name, fmt.Errorf("%w: frame header says %d×%d pixels", ErrCorrupt, h.width, h.height))
 	}
-	// The limit is on the full size even when the frame is decoded
-	// smaller: progressive JPEGs keep every coefficient of the full size.
-	if h.width*h.height > maxPixels {
-		return nil, nil, badPhoto(name, fmt.Errorf("%w: %d×%d pixels, more than the limit of %d", ErrTooLarge, h.width, h.height, maxPixels))
+	if err := checkPixels(name, h, maxPixels); err != nil {
+		return nil, nil, err
 	}
 	return h, br, nil
+}
+
+// checkPixels reports a photo larger than maxPixels as an *Error. The limit
+// is on the full size even when the frame is decoded smaller: progressive
+// JPEGs keep every coefficient of the full size.
+func checkPixels(name string, h *jpegHeader, maxPixels int) error {
+	if h.width*h.height > maxPixels {
+		return badPhoto(name, fmt.Errorf("%w: %d×%d pixels, more than the limit of %d", ErrTooLarge, h.width, h.height, maxPixels))
+	}
+	return nil
 }
 
 // decodeFrame decodes the photo whose header readPhoto returned, scaled by

@@ -6,6 +6,22 @@ import "time"
 type Uploads struct {
 	Updated time.Time `json:"updated"`
 	Targets []Target  `json:"targets"`
+	// Derived is how the derived pictures of all targets were made.
+	Derived *Derived `json:"derived,omitempty"`
+}
+
+// Derived counts, since uploadd started, the photos decoded for derived
+// pictures: each is decoded once for every derived target that owes it.
+type Derived struct {
+	Decodes int `json:"decodes"` // photos decoded
+	// Shared counts the sends whose pictures came from a decode made for
+	// another target.
+	Shared int `json:"shared"`
+	// Evicted counts the pictures made for a target and dropped before it
+	// sent them (memory budget or age); that target decodes the photo again.
+	Evicted int `json:"evicted"`
+	// KeptBytes is what the pictures waiting for their targets take now.
+	KeptBytes int64 `json:"keptBytes"`
 }
 
 // Target is one target's outbox and transfers.

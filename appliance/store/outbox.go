@@ -83,6 +83,30 @@ func (s *Store) readEntries(target string) ([]Entry, error) {
 	return es, nil
 }
 
+// Owed returns the outbox entry owing photo to target, without listing
+// the whole outbox; ok is false when there is none (delivered, skipped or
+// never queued).
+func (s *Store) Owed(target, photo string) (e Entry, ok bool, err error) {
+	if !targetRE.MatchString(target) {
+		return Entry{}, false, fmt.Errorf("store: %q is not a target name", target)
+	}
+	p := s.entryPath(Entry{Target: target, Photo: photo})
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return Entry{}, false, nil
+	}
+	if err != nil {
+		return Entry{}, false, fmt.Errorf("store: %w", err)
+	}
+	if err := json.Unmarshal(b, &e); err != nil {
+		return Entry{}, false, fmt.Errorf("store: outbox entry %s/%s: %w", target, path.Base(photo), err)
+	}
+	if e.Target != target || e.Photo != photo {
+		return Entry{}, false, nil // another photo of the same base name
+	}
+	return e, true, nil
+}
+
 // Update rewrites an outbox entry (attempts, errors, resume state)
 // atomically. It fails if the entry is gone (done, or pruned).
 func (s *Store) Update(e Entry) error {

@@ -79,8 +79,17 @@ func TestPutStoresPhotoSidecarAndEntries(t *testing.T) {
 	if live, _ = s.Pending("livecam"); live[0].Attempts != 3 || live[0].LastError != "HTTP 503" {
 		t.Errorf("updated entry reads back as %+v", live[0])
 	}
+	if o, ok, err := s.Owed("livecam", e.Photo); err != nil || !ok || o.Attempts != 3 {
+		t.Errorf("Owed(livecam, %s) = %+v, %v, %v; want the updated entry", e.Photo, o, ok, err)
+	}
+	if _, ok, err := s.Owed("livecam", photos[1].Path); err != nil || ok {
+		t.Errorf("Owed(livecam, %s) = %v, %v; want nothing owed", photos[1].Path, ok, err)
+	}
 	if err := s.Done(e); err != nil {
 		t.Fatal(err)
+	}
+	if _, ok, err := s.Owed("livecam", e.Photo); err != nil || ok {
+		t.Errorf("Owed after Done = %v, %v; want nothing owed", ok, err)
 	}
 	if live, _ = s.Pending("livecam"); len(live) != 0 {
 		t.Errorf("done entry still pending: %+v", live)

@@ -71,6 +71,7 @@ func (u *Uploader) Snapshot() statusfile.Uploads {
 		st.Targets = append(st.Targets, t.snapshot())
 	}
 	sort.SliceStable(st.Targets, func(i, j int) bool { return st.Targets[i].Name < st.Targets[j].Name })
+	st.Derived = u.derivations().snapshot()
 	return st
 }
 
@@ -103,6 +104,7 @@ func (u *Uploader) reportLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		u.derivations().expire(time.Now())
 		st := u.Snapshot()
 		u.write(st)
 		st.Updated = time.Time{}

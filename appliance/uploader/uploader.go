@@ -78,6 +78,13 @@ type Uploader struct {
 	// DataCap, if set, holds back the targets that are not essential
 	// while the modem's monthly data cap is reached.
 	DataCap *DataCap
+	// KeptBytes bounds the memory of the derived pictures made for a
+	// target along with another's, until it sends them (0:
+	// DefaultKeptBytes; negative: none are made ahead).
+	KeptBytes int64
+
+	derivedOnce sync.Once
+	derived     *derivations
 }
 
 // Run drains every target until ctx is done.
@@ -417,30 +424,22 @@ func (u *Uploader) send(ctx context.Context, t *Target, e *store.Entry) error {
 	}
 
 	// Derived pictures: each output is made in memory (they are small),
-	// then sent; those already delivered are not made again.
-	f, err := u.Store.OpenPhoto(e.Photo)
+	// with those of the other derived targets that owe the photo, then
+	// sent; those already delivered are not made again. An output made
+	// again after an interrupted transfer may differ in its bytes (it was
+	// decoded at another scale along with another target's): the
+	// transports start over when the size or SHA-256 differs from the
+	// resume state's.
+	outputs, release, err := u.derive(ctx, t, e, rs.Done)
+	defer release()
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	outputs := map[string]*bytes.Buffer{}
-	var order []string
-	err = t.Processor.Process(ctx, process.Photo{Name: e.Photo, R: f, Taken: e.CaptureTime}, func(o *process.Output) (io.WriteCloser, error) {
-		b := &bytes.Buffer{}
-		outputs[o.Name] = b
-		order = append(order, o.Name)
-		return nopCloser{b}, nil
-	})
-	if err != nil {
-		return err
-	}
-	base := strings.TrimSuffix(rel, path.Ext(rel))
-	for _, o := range order {
-		name := base + "-" + o + ".jpg"
-		if contains(rs.Done, name) {
+	for _, o := range outputs {
+		if contains(rs.Done, o.name) {
 			continue
 		}
-		data := outputs[o].Bytes()
+		name, data := o.name, o.data
 		sum := sha256.Sum256(data)
 		item := upload.Item{Name: name, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), ContentType: "image/jpeg", CaptureTime: e.CaptureTime,
 			Open: func() (io.ReadSeekCloser, error) {
@@ -476,10 +475,6 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
-
-type nopCloser struct{ io.Writer }
-
-func (nopCloser) Close() error { return nil }
 
 type nopSeekCloser struct{ io.ReadSeeker }
 
