@@ -1,3 +1,3 @@
 module github.com/google/gousb
 
-go 1.16
+go 1.17

@@ -217,12 +217,7 @@ func (libusbImpl) getDevices(ctx *libusbContext) ([]*libusbDevice, error) {
 	if cnt < 0 {
 		return nil, fromErrNo(C.int(cnt))
 	}
-	var devs []*C.libusb_device
-	*(*reflect.SliceHeader)(unsafe.Pointer(&devs)) = reflect.SliceHeader{
-		Data: uintptr(unsafe.Pointer(list)),
-		Len:  int(cnt),
-		Cap:  int(cnt),
-	}
+	devs := unsafe.Slice(list, int(cnt)) // lapsebox patch: was a reflect.SliceHeader
 	var ret []*libusbDevice
 	for _, d := range devs {
 		ret = append(ret, (*libusbDevice)(d))
@@ -294,12 +289,7 @@ func (libusbImpl) getDeviceDesc(d *libusbDevice) (*DeviceDesc, error) {
 			c.MaxPower *= 4
 		}
 
-		var ifaces []C.struct_libusb_interface
-		*(*reflect.SliceHeader)(unsafe.Pointer(&ifaces)) = reflect.SliceHeader{
-			Data: uintptr(unsafe.Pointer(cfg._interface)),
-			Len:  int(cfg.bNumInterfaces),
-			Cap:  int(cfg.bNumInterfaces),
-		}
+		ifaces := unsafe.Slice(cfg._interface, int(cfg.bNumInterfaces)) // lapsebox patch: was a reflect.SliceHeader
 		c.Interfaces = make([]InterfaceDesc, 0, len(ifaces))
 		// a map of interface numbers to a set of alternate settings numbers
 		hasIntf := make(map[int]map[int]bool)
@@ -308,12 +298,7 @@ func (libusbImpl) getDeviceDesc(d *libusbDevice) (*DeviceDesc, error) {
 				continue
 			}
 
-			var alts []C.struct_libusb_interface_descriptor
-			*(*reflect.SliceHeader)(unsafe.Pointer(&alts)) = reflect.SliceHeader{
-				Data: uintptr(unsafe.Pointer(iface.altsetting)),
-				Len:  int(iface.num_altsetting),
-				Cap:  int(iface.num_altsetting),
-			}
+			alts := unsafe.Slice(iface.altsetting, int(iface.num_altsetting)) // lapsebox patch: was a reflect.SliceHeader
 			descs := make([]InterfaceSetting, 0, len(alts))
 			for _, alt := range alts {
 				i := InterfaceSetting{
@@ -334,12 +319,7 @@ func (libusbImpl) getDeviceDesc(d *libusbDevice) (*DeviceDesc, error) {
 				}
 				hasIntf[i.Number][i.Alternate] = true
 
-				var ends []C.struct_libusb_endpoint_descriptor
-				*(*reflect.SliceHeader)(unsafe.Pointer(&ends)) = reflect.SliceHeader{
-					Data: uintptr(unsafe.Pointer(alt.endpoint)),
-					Len:  int(alt.bNumEndpoints),
-					Cap:  int(alt.bNumEndpoints),
-				}
+				ends := unsafe.Slice(alt.endpoint, int(alt.bNumEndpoints)) // lapsebox patch: was a reflect.SliceHeader
 				i.Endpoints = make(map[EndpointAddress]EndpointDesc, len(ends))
 				for _, end := range ends {
 					epi := libusbEndpoint(end).endpointDesc(dev)
@@ -486,15 +466,9 @@ func (libusbImpl) submit(t *libusbTransfer) error {
 }
 
 func (libusbImpl) buffer(t *libusbTransfer) []byte {
-	// TODO(go1.10?): replace with more user-friendly construct once
-	// one exists. https://github.com/golang/go/issues/13656
-	var ret []byte
-	*(*reflect.SliceHeader)(unsafe.Pointer(&ret)) = reflect.SliceHeader{
-		Data: uintptr(unsafe.Pointer(t.buffer)),
-		Len:  int(t.length),
-		Cap:  int(t.length),
-	}
-	return ret
+	// lapsebox patch: unsafe.Slice, where a reflect.SliceHeader was,
+	// which go vet flags.
+	return unsafe.Slice((*byte)(unsafe.Pointer(t.buffer)), int(t.length))
 }
 
 func (libusbImpl) data(t *libusbTransfer) (int, TransferStatus) {
