@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lapsebox/lapsebox/appliance/configapi"
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/cloud/ingest/ingesttest"
 	"github.com/lapsebox/lapsebox/image/qemu"
@@ -181,12 +182,32 @@ func TestApplianceCapturesAndUploads(t *testing.T) {
 	})
 	t.Logf("after the hang: %d captures, %d missed slots, recovery %+v", st.camerad.Captures, st.camerad.MissedSlots, st.camerad.RecoveryActions)
 
-	reportIdleUsage(t, vm, 10*time.Second)
-
 	st = waitAppliance(t, vm, "uploads drained", 3*time.Minute, func(st *applianceStatus) bool {
 		return len(st.uploadd.Targets) == 1 && st.uploadd.Targets[0].Pending == 0 && st.uploadd.Targets[0].Sent >= st.camerad.Captures
 	})
 	captures := st.camerad.Captures
+
+	// At rest: a schedule whose window opens in an hour or more, pushed
+	// as a user would, leaves the camera open (kept awake) and nothing to
+	// upload.
+	h := (time.Now().UTC().Hour() + 2) % 24
+	window := fmt.Sprintf(`"min_gap": "3s", "windows": [{"start": "%02d:00", "end": "%02d:00"}]`, h, h+1)
+	cfg := configapi.Device{BaseURL: "http://" + vm.Addr("statusd"), Password: password(t, img.manifest)}
+	if _, err := cfg.Push(ctx, "site.json", []byte(strings.Replace(siteConfig(token), `"min_gap": "3s"`, window, 1))); err != nil {
+		t.Fatalf("pushing a later window: %v", err)
+	}
+	st = waitAppliance(t, vm, "the later window in use", time.Minute, func(st *applianceStatus) bool {
+		return time.Until(st.camerad.NextSlot) > 30*time.Minute && st.camerad.State != "capturing"
+	})
+	if st.camerad.Captures > captures {
+		// A capture the old schedule began: its upload must be done too.
+		waitAppliance(t, vm, "the last upload", time.Minute, func(st *applianceStatus) bool {
+			return len(st.uploadd.Targets) == 1 && st.uploadd.Targets[0].Pending == 0
+		})
+		captures = st.camerad.Captures
+	}
+	time.Sleep(15 * time.Second) // the runtime returns the capture's memory
+	reportIdleUsage(t, vm, time.Minute)
 	vm.Stop()
 
 	camera := sums(t, photos)
