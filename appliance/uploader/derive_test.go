@@ -9,14 +9,12 @@ import (
 	"image/jpeg"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/config"
 	"github.com/lapsebox/lapsebox/appliance/process"
 	"github.com/lapsebox/lapsebox/appliance/store"
-	"github.com/lapsebox/lapsebox/appliance/upload"
 )
 
 // storeJPEGs stores n 800×600 JPEG captures, or data when it is not nil,
@@ -49,57 +47,14 @@ func storeJPEGs(t testing.TB, st *store.Store, n int, data []byte, targets ...st
 	return paths
 }
 
-// jpegSink keeps what it is sent, by name.
-type jpegSink struct {
-	mu   sync.Mutex
-	got  map[string][]byte
-	fail func(name string) error
-}
-
-func (s *jpegSink) Upload(ctx context.Context, it upload.Item, save func(json.RawMessage) error) error {
-	if s.fail != nil {
-		if err := s.fail(it.Name); err != nil {
-			return err
-		}
-	}
-	r, err := it.Open()
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.got == nil {
-		s.got = map[string][]byte{}
-	}
-	s.got[it.Name] = b
-	return nil
-}
-
-func (s *jpegSink) List(ctx context.Context, prefix string) ([]string, error) { return nil, nil }
-
-func (s *jpegSink) sent() map[string][]byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := map[string][]byte{}
-	for k, v := range s.got {
-		m[k] = v
-	}
-	return m
-}
-
 // derivedTarget is a WebDAV target sent the outputs of spec.
-func derivedTarget(t testing.TB, name string, spec *process.Spec, concurrency int) (*Target, *jpegSink) {
+func derivedTarget(t testing.TB, name string, spec *process.Spec, concurrency int) (*Target, *fakeTarget) {
 	t.Helper()
 	p, err := process.New(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := &jpegSink{}
+	sink := &fakeTarget{}
 	return &Target{Config: config.Target{Name: name, Kind: config.WebDAV, Send: config.SendDerived, Concurrency: concurrency},
 		Transport: sink, Processor: p, ConfigHash: "h-" + name}, sink
 }
@@ -148,9 +103,9 @@ func TestDerivedTargetsShareOneDecode(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		tg   *Target
-		sink *jpegSink
+		sink *fakeTarget
 	}{{web, webSink}, {share, shareSink}} {
-		got := tt.sink.sent()
+		got := tt.sink.received()
 		n := 0
 		for _, ph := range photos {
 			for name, want := range alone(t, st, tt.tg.Processor, ph) {
@@ -207,7 +162,7 @@ func TestDerivedSpecFailingForOneTarget(t *testing.T) {
 	if s.Derived.Decodes != 1 {
 		t.Errorf("%d decodes, want 1", s.Derived.Decodes)
 	}
-	got := webSink.sent()
+	got := webSink.received()
 	for name, want := range alone(t, st, web.Processor, photos[0]) {
 		if !bytes.Equal(got[name], want) {
 			t.Errorf("web: %s differs from what its processor makes alone", name)
@@ -235,7 +190,7 @@ func TestDerivedKeepsResumeState(t *testing.T) {
 	share, _ := derivedTarget(t, "share", shareSpec, 1)
 	u := &Uploader{Store: st, Targets: []*Target{share, web}, Poll: 20 * time.Millisecond}
 	runUntil(t, u, 10*time.Second, func() bool { return pending(t, st, "web")+pending(t, st, "share") == 0 })
-	got := webSink.sent()
+	got := webSink.received()
 	if _, ok := got[large]; ok || len(got) != 1 {
 		t.Errorf("web was sent %d files (%s among them: %v), want only the one not delivered before", len(got), large, ok)
 	}

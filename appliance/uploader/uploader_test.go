@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand"
 	"net/http"
 	"os"
@@ -138,6 +139,7 @@ func TestDrainsThroughFaultsExactlyOnce(t *testing.T) {
 type fakeTarget struct {
 	mu    sync.Mutex
 	names []string
+	got   map[string][]byte // the bytes last sent under each name
 	fail  func(name string) error
 }
 
@@ -162,6 +164,10 @@ func (f *fakeTarget) Upload(ctx context.Context, it upload.Item, save func(json.
 	}
 	f.mu.Lock()
 	f.names = append(f.names, it.Name)
+	if f.got == nil {
+		f.got = map[string][]byte{}
+	}
+	f.got[it.Name] = b
 	f.mu.Unlock()
 	return nil
 }
@@ -172,6 +178,13 @@ func (f *fakeTarget) sent() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]string(nil), f.names...)
+}
+
+// received returns the bytes last sent under each name.
+func (f *fakeTarget) received() map[string][]byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.got)
 }
 
 func TestLiveCamSendsOnlyTheNewest(t *testing.T) {
