@@ -91,7 +91,9 @@ bench: deps libusb
 	$(GO) test -run '^$$' -bench IngestTwoStores -benchtime 20x ./cloud/ingest/
 	$(GO) test -run '^$$' -bench Derive18MP -benchtime 5x ./cloud/gallery/
 	$(GO) test -run '^$$' -bench Timelapse288 -benchtime 1x ./cloud/gallery/
+	$(GO) test -run '^$$' -bench Idle -benchtime 1x ./cmd/watchdogd/
 	scripts/bench-process
+	scripts/bench-arm64
 
 fmt:
 	gofmt -l -w .
@@ -103,3 +105,9 @@ clean:
 .PHONY: bench-process
 bench-process:
 	scripts/bench-process
+
+# The processing and PTP benchmarks built for arm64 and run under QEMU user
+# emulation beside amd64; the arm64 build's tests and outputs are checked.
+.PHONY: bench-arm64
+bench-arm64:
+	scripts/bench-arm64
