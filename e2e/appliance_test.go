@@ -189,8 +189,9 @@ func TestApplianceCapturesAndUploads(t *testing.T) {
 
 	// At rest: a schedule whose window opens in an hour or more, pushed
 	// as a user would, leaves the camera open (kept awake) and nothing to
-	// upload.
-	h := (time.Now().UTC().Hour() + 2) % 24
+	// upload. The hour is the VM's (its status file's time): its clock
+	// need not be the host's.
+	h := (st.camerad.Updated.UTC().Hour() + 2) % 24
 	window := fmt.Sprintf(`"min_gap": "3s", "windows": [{"start": "%02d:00", "end": "%02d:00"}]`, h, h+1)
 	cfg := configapi.Device{BaseURL: "http://" + vm.Addr("statusd"), Password: password(t, img.manifest)}
 	if _, err := cfg.Push(ctx, "site.json", []byte(strings.Replace(siteConfig(token), `"min_gap": "3s"`, window, 1))); err != nil {
