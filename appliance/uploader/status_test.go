@@ -21,8 +21,15 @@ func TestReportPace(t *testing.T) {
 	tg := &Target{}
 	u := &Uploader{Targets: []*Target{tg}, Status: &StatusFile{Path: path}, Log: log.New(testWriter{t}, "", 0)}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go u.reportLoop(ctx)
+	stopped := make(chan struct{})
+	go func() {
+		u.reportLoop(ctx)
+		close(stopped)
+	}()
+	defer func() { // before the paces are restored
+		cancel()
+		<-stopped
+	}()
 
 	// writes returns the times of the rewrites seen over d, calling
 	// during each poll.
