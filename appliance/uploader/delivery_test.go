@@ -1,6 +1,7 @@
 package uploader
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -62,5 +63,38 @@ func TestLastDeliveryIsRecordedOnceABatch(t *testing.T) {
 	}
 	if d, err := st.LastDelivery("dav"); err != nil || d.Photo != "photos/2026/11/26/20261126121000.jpg" {
 		t.Errorf("after the batch, last delivery %+v, %v: want the newest photo", d, err)
+	}
+}
+
+// A capture committed while every worker of a target waits wakes them at
+// once: they do not wait for their next look at the outbox (an hour here),
+// so a live-cam shows a picture as soon as it is taken and an idle uploadd
+// does not poll.
+func TestArrivalWakesIdleWorkers(t *testing.T) {
+	st, _ := store.Open(t.TempDir())
+	tr := &fakeTarget{}
+	u := &Uploader{Store: st, Poll: time.Hour,
+		Targets: []*Target{{Config: config.Target{Name: "dav", Kind: config.WebDAV, Send: config.SendJPG, Concurrency: 2}, Transport: tr}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		u.Run(ctx)
+		close(done)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	// Both workers find the outbox empty and wait.
+	for u.Snapshot().Targets[0].State != "idle" {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	fill(t, st, 2, 1000, "dav")
+	for deadline := time.Now().Add(10 * time.Second); len(tr.sent()) < 2 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := len(tr.sent()); n != 2 {
+		t.Fatalf("%d of 2 pictures sent 10 s after their capture, with workers looking at the outbox once an hour", n)
 	}
 }

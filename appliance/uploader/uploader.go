@@ -46,10 +46,13 @@ type Target struct {
 	// under another configuration is retried.
 	ConfigHash string
 
-	own   bucket
-	sent  rateMeter
-	mu    sync.Mutex
-	state statusfile.Target
+	own  bucket
+	sent rateMeter
+	// idlePoll is how long an idle worker waits before it looks at the
+	// outbox again, unless entries arrive: Uploader.Poll or WatchedPoll.
+	idlePoll time.Duration
+	mu       sync.Mutex
+	state    statusfile.Target
 	// lastSent is the capture time of the last picture sent, for
 	// MinInterval.
 	lastSent time.Time
@@ -66,8 +69,12 @@ type Uploader struct {
 	Link    *Link
 	Status  *StatusFile
 	Log     *log.Logger
-	// Poll is how often an idle target looks for new entries (default 5 s).
+	// Poll is how often an idle target looks for new entries when the
+	// kernel does not tell it of their arrival (default 5 s).
 	Poll time.Duration
+	// WatchedPoll is how often it looks when the kernel does (inotify, see
+	// store.Arrivals): a safety net (default 1 min, never below Poll).
+	WatchedPoll time.Duration
 	// MinBackoff and MaxBackoff bound the wait before retrying an entry
 	// (defaults 10 s and 1 h); the wait doubles with each attempt, with
 	// jitter, unless the server said when (Retry-After).
@@ -92,6 +99,10 @@ func (u *Uploader) Run(ctx context.Context) error {
 	if u.Poll == 0 {
 		u.Poll = 5 * time.Second
 	}
+	if u.WatchedPoll == 0 {
+		u.WatchedPoll = time.Minute
+	}
+	u.WatchedPoll = max(u.WatchedPoll, u.Poll)
 	if u.MinBackoff == 0 {
 		u.MinBackoff = 10 * time.Second
 	}
@@ -122,12 +133,26 @@ func (u *Uploader) Run(ctx context.Context) error {
 				}
 			})
 		}
+		// New entries wake the target's workers at once; polling every
+		// Poll is the way when the kernel cannot tell.
+		t.idlePoll = u.Poll
+		arrivals, err := u.Store.WatchArrivals(t.Config.Name)
+		if err != nil {
+			u.Log.Printf("%s: looking at the outbox every %v: %v", t.Config.Name, u.Poll, err)
+		} else {
+			t.idlePoll = u.WatchedPoll
+			defer arrivals.Close()
+		}
 		claimed := &claims{m: map[string]bool{}}
 		for i := 0; i < max(1, t.Config.Concurrency); i++ {
+			var arrived <-chan struct{}
+			if arrivals != nil {
+				arrived = arrivals.Subscribe()
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				u.worker(ctx, t, claimed)
+				u.worker(ctx, t, claimed, arrived)
 			}()
 		}
 	}
@@ -170,12 +195,21 @@ func (c *claims) release(photo string) {
 	c.mu.Unlock()
 }
 
-func (u *Uploader) worker(ctx context.Context, t *Target, claimed *claims) {
+// worker delivers t's entries; between them it waits as step says, or
+// until entries arrive.
+func (u *Uploader) worker(ctx context.Context, t *Target, claimed *claims, arrived <-chan struct{}) {
 	for ctx.Err() == nil {
 		wait := u.step(ctx, t, claimed)
-		if wait > 0 {
-			sleepCtx(ctx, wait)
+		if wait <= 0 {
+			continue
 		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+		case <-timer.C:
+		case <-arrived:
+		}
+		timer.Stop()
 	}
 }
 
@@ -259,9 +293,9 @@ func (u *Uploader) step(ctx context.Context, t *Target, claimed *claims) time.Du
 	}
 	t.setState(func(s *statusfile.Target) { s.State = "idle" })
 	if !soonest.IsZero() {
-		return min(time.Until(soonest), u.Poll)
+		return min(time.Until(soonest), t.idlePoll)
 	}
-	return u.Poll
+	return t.idlePoll
 }
 
 // drop finishes the entries a target's policy skips: stale pictures of a
