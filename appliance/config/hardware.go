@@ -360,3 +360,12 @@ func inRange[T int | float64](bad func(field, format string, args ...any), field
 	}
 	return v
 }
+
+// HeartbeatEvery is how often a service with nothing new to report
+// rewrites its status file, whose age is its heartbeat: a quarter of
+// hardware.health.stale_after, so that watchdogd never finds it stale,
+// and at most every 30 s, since each rewrite wakes an idle service (some
+// thirty context switches of the Go runtime's own).
+func (c *Config) HeartbeatEvery() time.Duration {
+	return min(c.Hardware.Health.StaleAfter/4, 30*time.Second)
+}

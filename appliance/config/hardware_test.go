@@ -85,3 +85,25 @@ func TestHardwareBadValues(t *testing.T) {
 		}
 	}
 }
+
+// A status heartbeat keeps a file well within watchdogd's stale_after, and
+// no more often than every 30 s.
+func TestHeartbeatEvery(t *testing.T) {
+	for _, tc := range []struct {
+		hw   string
+		want time.Duration
+	}{
+		{`{}`, 30 * time.Second}, // stale_after's default, 2 min
+		{`{"health": {"stale_after": "10s"}}`, 2500 * time.Millisecond},
+		{`{"health": {"stale_after": "1m"}}`, 15 * time.Second},
+		{`{"health": {"stale_after": "1h"}}`, 30 * time.Second},
+	} {
+		c, err := Parse("x.json", []byte(`{"site": {"name": "s", "time_zone": "UTC"}, "hardware": `+tc.hw+"}"))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.hw, err)
+		}
+		if got := c.HeartbeatEvery(); got != tc.want {
+			t.Errorf("%s: heartbeat every %v, want %v", tc.hw, got, tc.want)
+		}
+	}
+}

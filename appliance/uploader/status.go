@@ -85,14 +85,10 @@ func (u *Uploader) write(st statusfile.Uploads) {
 	}
 }
 
-// Status files are rewritten every busyReport while the uploads' state
-// changes (the page shows progress) and every idleReport when it does not:
-// the file's age is the heartbeat that watchdogd judges (its stale_after
-// is 10 s at least), and an idle uploadd should not wake more often.
-var (
-	busyReport = 2 * time.Second
-	idleReport = 5 * time.Second
-)
+// busyReport is how often the status file is rewritten while the uploads'
+// state changes (the page shows progress); when it does not, every
+// Uploader.Heartbeat.
+var busyReport = 2 * time.Second
 
 func (u *Uploader) reportLoop(ctx context.Context) {
 	t := time.NewTimer(0)
@@ -110,7 +106,7 @@ func (u *Uploader) reportLoop(ctx context.Context) {
 		st.Updated = time.Time{}
 		b, _ := json.Marshal(st)
 		if bytes.Equal(b, last) {
-			t.Reset(idleReport)
+			t.Reset(u.Heartbeat)
 		} else {
 			t.Reset(busyReport)
 		}

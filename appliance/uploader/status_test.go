@@ -13,13 +13,14 @@ import (
 
 // TestReportPace checks that the status file is rewritten often while the
 // uploads' state changes and only as a heartbeat while it does not: an
-// idle uploadd wakes once per idleReport.
+// idle uploadd wakes once per Heartbeat.
 func TestReportPace(t *testing.T) {
-	defer func(b, i time.Duration) { busyReport, idleReport = b, i }(busyReport, idleReport)
-	busyReport, idleReport = 50*time.Millisecond, time.Second
+	defer func(b time.Duration) { busyReport = b }(busyReport)
+	busyReport = 50 * time.Millisecond
+	const heartbeat = time.Second
 	path := filepath.Join(t.TempDir(), "uploadd.json")
 	tg := &Target{}
-	u := &Uploader{Targets: []*Target{tg}, Status: &StatusFile{Path: path}, Log: log.New(testWriter{t}, "", 0)}
+	u := &Uploader{Targets: []*Target{tg}, Status: &StatusFile{Path: path}, Log: log.New(testWriter{t}, "", 0), Heartbeat: heartbeat}
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	go func() {
@@ -49,12 +50,12 @@ func TestReportPace(t *testing.T) {
 
 	idle := writes(3500*time.Millisecond, func() {})
 	if len(idle) < 2 {
-		t.Fatalf("idle: %d rewrites in 3.5 s, want a heartbeat every %v", len(idle), idleReport)
+		t.Fatalf("idle: %d rewrites in 3.5 s, want a heartbeat every %v", len(idle), heartbeat)
 	}
 	// A timer only fires late: the gaps are exact lower bounds.
 	for i := 2; i < len(idle); i++ {
-		if gap := idle[i].Sub(idle[i-1]); gap < idleReport-10*time.Millisecond {
-			t.Errorf("idle: rewritten %v after the previous rewrite, want %v apart", gap, idleReport)
+		if gap := idle[i].Sub(idle[i-1]); gap < heartbeat-10*time.Millisecond {
+			t.Errorf("idle: rewritten %v after the previous rewrite, want %v apart", gap, heartbeat)
 		}
 	}
 

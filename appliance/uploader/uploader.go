@@ -75,6 +75,10 @@ type Uploader struct {
 	// WatchedPoll is how often it looks when the kernel does (inotify, see
 	// store.Arrivals): a safety net (default 1 min, never below Poll).
 	WatchedPoll time.Duration
+	// Heartbeat is how often the status file is rewritten while nothing
+	// changes: its age is the heartbeat watchdogd judges (default 5 s; see
+	// config.Config.HeartbeatEvery).
+	Heartbeat time.Duration
 	// MinBackoff and MaxBackoff bound the wait before retrying an entry
 	// (defaults 10 s and 1 h); the wait doubles with each attempt, with
 	// jitter, unless the server said when (Retry-After).
@@ -98,6 +102,9 @@ type Uploader struct {
 func (u *Uploader) Run(ctx context.Context) error {
 	if u.Poll == 0 {
 		u.Poll = 5 * time.Second
+	}
+	if u.Heartbeat <= 0 {
+		u.Heartbeat = 5 * time.Second
 	}
 	if u.WatchedPoll == 0 {
 		u.WatchedPoll = time.Minute

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -69,9 +70,13 @@ func logic() error {
 	defer stop()
 	logger := log.New(os.Stderr, "", log.LstdFlags)
 	status := &capture.StatusFile{Path: *statusFile}
-	// The status file's age is the heartbeat: keep it fresh while idle.
+	// The status file's age is the heartbeat: keep it fresh while idle,
+	// as often as the configuration in use asks (5 s until one is read).
+	var heartbeat atomic.Int64
+	heartbeat.Store(int64(5 * time.Second))
 	go func() {
-		for range time.Tick(5 * time.Second) {
+		for {
+			time.Sleep(time.Duration(heartbeat.Load()))
 			status.Update(time.Now(), func(*statusfile.Camera) {})
 		}
 	}()
@@ -90,6 +95,7 @@ func logic() error {
 			status.Update(time.Now(), func(st *statusfile.Camera) { st.LastError, st.LastErrorTime = err.Error(), time.Now() })
 		}}
 	if err := w.Run(ctx, func(ctx context.Context, cfg *config.Config) error {
+		heartbeat.Store(int64(cfg.HeartbeatEvery()))
 		return run(ctx, cfg, uctx, status, logger)
 	}); err != nil {
 		return err

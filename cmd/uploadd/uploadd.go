@@ -79,7 +79,7 @@ func logic() error {
 			logger.Print(err)
 		}
 		u := &uploader.Uploader{Store: st, Targets: targets, Link: link, ReconcileEvery: *reconcileEvery,
-			Status: &uploader.StatusFile{Path: *statusFile}, Log: logger}
+			Status: &uploader.StatusFile{Path: *statusFile}, Log: logger, Heartbeat: cfg.HeartbeatEvery()}
 		if cfg.Modem.MonthlyCapMB > 0 {
 			u.DataCap = &uploader.DataCap{Path: filepath.Join(*perm, statusfile.DataUsePath),
 				BillingDay: cfg.Modem.BillingDay, Location: cfg.Site.Location}
