@@ -120,6 +120,9 @@ type VM struct {
 	cmd      *exec.Cmd  // the running QEMU
 	boots    int
 	stopping bool
+	// serial is the serial log as Stop found it, when Stop removed the
+	// state directory: a failed test shows the console after stopping.
+	serial []byte
 }
 
 // OVMF firmware, from Debian's ovmf package.
@@ -390,6 +393,10 @@ func (vm *VM) Stop() error {
 			err = vm.Cache.Close()
 		}
 		if vm.removeDir {
+			b, _ := os.ReadFile(vm.SerialLog)
+			vm.mu.Lock()
+			vm.serial = b
+			vm.mu.Unlock()
 			os.RemoveAll(vm.stateDir)
 		}
 		os.Remove(vm.monitor)
@@ -422,8 +429,15 @@ func socketPath(dir, name string) string {
 	return p
 }
 
-// SerialOutput returns what the guest has written to its serial console.
+// SerialOutput returns what the guest has written to its serial console,
+// also after Stop.
 func (vm *VM) SerialOutput() string {
+	vm.mu.Lock()
+	kept := vm.serial
+	vm.mu.Unlock()
+	if kept != nil {
+		return string(kept)
+	}
 	b, _ := os.ReadFile(vm.SerialLog)
 	return string(b)
 }
