@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"container/list"
 	"context"
-	"encoding/json"
 	"io"
 	"path"
 	"slices"
@@ -12,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lapsebox/lapsebox/appliance/config"
 	"github.com/lapsebox/lapsebox/appliance/process"
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/appliance/store"
@@ -44,6 +42,11 @@ type derivedKey struct {
 	photo  string
 	target string
 	proc   *process.Processor
+}
+
+// keyOf is the key of t's pictures of photo.
+func keyOf(photo string, t *Target) derivedKey {
+	return derivedKey{photo: photo, target: t.Config.Name, proc: t.Processor}
 }
 
 // derivation is a target's pictures of a photo, or why there are none.
@@ -113,7 +116,7 @@ func (u *Uploader) derivations() *derivations {
 // or ctx's.
 func (u *Uploader) derive(ctx context.Context, t *Target, e *store.Entry, done []string) (_ []derivedOutput, release func(), _ error) {
 	d := u.derivations()
-	key := derivedKey{photo: e.Photo, target: t.Config.Name, proc: t.Processor}
+	key := keyOf(e.Photo, t)
 	hand := [2]string{e.Photo, t.Config.Name}
 	release = func() {
 		d.mu.Lock()
@@ -191,7 +194,7 @@ func (u *Uploader) derive(ctx context.Context, t *Target, e *store.Entry, done [
 		// input; a failed read or a cancelled ctx is the other's to meet.
 		if err := errs[i+1]; err == nil || process.IsBadInput(err) {
 			made[i+1].err, made[i+1].made = err, now
-			d.keep(derivedKey{photo: e.Photo, target: o.t.Config.Name, proc: o.t.Processor}, made[i+1], now)
+			d.keep(keyOf(e.Photo, o.t), made[i+1], now)
 		}
 	}
 	d.mu.Unlock()
@@ -220,11 +223,11 @@ func (u *Uploader) othersOwing(t *Target, e *store.Entry) []otherOwing {
 	now := time.Now()
 	var others []otherOwing
 	for _, o := range u.Targets {
-		if o == t || o.Processor == nil || (o.Config.Send != config.SendDerived && o.Config.Send != config.SendLatest) {
+		if o == t || !o.derives() {
 			continue
 		}
 		d.mu.Lock()
-		_, kept := d.kept[derivedKey{photo: e.Photo, target: o.Config.Name, proc: o.Processor}]
+		_, kept := d.kept[keyOf(e.Photo, o)]
 		busy := kept || d.inHand[[2]string{e.Photo, o.Config.Name}] > 0 || d.keptFor(o.Config.Name) >= keptAhead
 		d.mu.Unlock()
 		if busy {
@@ -241,15 +244,10 @@ func (u *Uploader) othersOwing(t *Target, e *store.Entry) []otherOwing {
 			u.Log.Printf("%s: %v", o.Config.Name, err)
 			continue
 		}
-		if !owed || oe.NextAttempt.After(now) || o.tooSoon(oe) ||
-			oe.Parked != "" && strings.HasSuffix(oe.Parked, configTag(o.ConfigHash)) {
+		if !owed || oe.NextAttempt.After(now) || o.tooSoon(oe) || o.parked(oe) {
 			continue
 		}
-		var rs resumeState
-		if len(oe.Resume) > 0 {
-			json.Unmarshal(oe.Resume, &rs) // unreadable: its send starts over too
-		}
-		others = append(others, otherOwing{t: o, done: rs.Done})
+		others = append(others, otherOwing{t: o, done: resumeOf(oe).Done})
 	}
 	return others
 }

@@ -269,7 +269,7 @@ func (u *Uploader) step(ctx context.Context, t *Target, claimed *claims) time.Du
 		if delivered >= batchEntries || time.Since(start) > batchTime || ctx.Err() != nil {
 			break
 		}
-		if e.Parked != "" && strings.HasSuffix(e.Parked, configTag(t.ConfigHash)) {
+		if t.parked(e) {
 			continue
 		}
 		if e.NextAttempt.After(now) {
@@ -416,6 +416,18 @@ func (u *Uploader) deliver(ctx context.Context, t *Target, e store.Entry) *store
 // configTag marks a parked entry with the configuration it failed under.
 func configTag(hash string) string { return " [config " + hash + "]" }
 
+// parked reports whether e was parked under t's configuration: it is not
+// tried again until that configuration changes.
+func (t *Target) parked(e store.Entry) bool {
+	return e.Parked != "" && strings.HasSuffix(e.Parked, configTag(t.ConfigHash))
+}
+
+// derives reports whether t is sent pictures made from the photos (derived
+// or live-cam pictures), not the photos themselves.
+func (t *Target) derives() bool {
+	return t.Processor != nil && (t.Config.Send == config.SendDerived || t.Config.Send == config.SendLatest)
+}
+
 // backoff doubles from MinBackoff up to MaxBackoff, with ±25 % jitter so
 // that devices that lost the link together do not return together.
 func (u *Uploader) backoff(attempts int) time.Duration {
@@ -436,12 +448,19 @@ type resumeState struct {
 	Transport json.RawMessage `json:",omitempty"`
 }
 
-// send derives what t wants of e and delivers it.
-func (u *Uploader) send(ctx context.Context, t *Target, e *store.Entry) error {
+// resumeOf returns e's resume state; an unreadable one is none: the send
+// starts over.
+func resumeOf(e store.Entry) resumeState {
 	var rs resumeState
 	if len(e.Resume) > 0 {
-		json.Unmarshal(e.Resume, &rs) // unreadable state: start over
+		json.Unmarshal(e.Resume, &rs)
 	}
+	return rs
+}
+
+// send derives what t wants of e and delivers it.
+func (u *Uploader) send(ctx context.Context, t *Target, e *store.Entry) error {
+	rs := resumeOf(*e)
 	save := func(current string, transport json.RawMessage) error {
 		rs.Current, rs.Transport = current, transport
 		b, _ := json.Marshal(rs)
@@ -456,7 +475,7 @@ func (u *Uploader) send(ctx context.Context, t *Target, e *store.Entry) error {
 		}
 		return &limitedFile{ReadSeekCloser: f, ctx: ctx, link: u.Link, own: &t.own, priority: t.Config.Priority, sent: &t.sent}, nil
 	}
-	if t.Processor == nil || (t.Config.Send != config.SendDerived && t.Config.Send != config.SendLatest) {
+	if !t.derives() {
 		item := upload.Item{Name: rel, Size: e.Size, SHA256: e.SHA256, ContentType: contentType(rel), CaptureTime: e.CaptureTime, Open: open}
 		if rs.Current == rel {
 			item.Resume = rs.Transport
