@@ -64,16 +64,12 @@ func (s *Store) readEntries(target string) ([]Entry, error) {
 		if !strings.HasSuffix(name, ".json") {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(dir, name))
+		e, err := s.readEntry(target, name)
 		if errors.Is(err, os.ErrNotExist) {
 			continue // delivered (or pruned) since the directory was listed
 		}
 		if err != nil {
 			return nil, err
-		}
-		var e Entry
-		if err := json.Unmarshal(b, &e); err != nil {
-			return nil, fmt.Errorf("outbox entry %s/%s: %w", target, name, err)
 		}
 		if e.Target != target || path.Base(e.Photo)+".json" != name {
 			return nil, fmt.Errorf("outbox entry %s/%s names target %q and photo %q", target, name, e.Target, e.Photo)
@@ -83,6 +79,20 @@ func (s *Store) readEntries(target string) ([]Entry, error) {
 	return es, nil
 }
 
+// readEntry reads and decodes the file name of target's outbox; a missing
+// file is an error satisfying errors.Is(err, os.ErrNotExist).
+func (s *Store) readEntry(target, name string) (Entry, error) {
+	b, err := os.ReadFile(filepath.Join(s.dir, "outbox", target, name))
+	if err != nil {
+		return Entry{}, err
+	}
+	var e Entry
+	if err := json.Unmarshal(b, &e); err != nil {
+		return Entry{}, fmt.Errorf("outbox entry %s/%s: %w", target, name, err)
+	}
+	return e, nil
+}
+
 // Owed returns the outbox entry owing photo to target, without listing
 // the whole outbox; ok is false when there is none (delivered, skipped or
 // never queued).
@@ -90,16 +100,12 @@ func (s *Store) Owed(target, photo string) (e Entry, ok bool, err error) {
 	if !targetRE.MatchString(target) {
 		return Entry{}, false, fmt.Errorf("store: %q is not a target name", target)
 	}
-	p := s.entryPath(Entry{Target: target, Photo: photo})
-	b, err := os.ReadFile(p)
+	e, err = s.readEntry(target, path.Base(photo)+".json")
 	if errors.Is(err, os.ErrNotExist) {
 		return Entry{}, false, nil
 	}
 	if err != nil {
 		return Entry{}, false, fmt.Errorf("store: %w", err)
-	}
-	if err := json.Unmarshal(b, &e); err != nil {
-		return Entry{}, false, fmt.Errorf("store: outbox entry %s/%s: %w", target, path.Base(photo), err)
 	}
 	if e.Target != target || e.Photo != photo {
 		return Entry{}, false, nil // another photo of the same base name
