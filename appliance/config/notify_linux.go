@@ -1,12 +1,11 @@
 package config
 
 import (
-	"bytes"
-	"fmt"
 	"os"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lapsebox/lapsebox/internal/inotify"
 )
 
 // fileEvents tells, without polling, when the file name in dir may have
@@ -23,15 +22,10 @@ const watchedEvents = unix.IN_CLOSE_WRITE | unix.IN_MOVED_TO | unix.IN_MOVED_FRO
 	unix.IN_DELETE | unix.IN_ATTRIB | unix.IN_DELETE_SELF | unix.IN_MOVE_SELF
 
 func watchFile(dir, name string) (*fileEvents, error) {
-	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	f, err := inotify.Watch(dir, watchedEvents)
 	if err != nil {
-		return nil, fmt.Errorf("inotify: %w", err)
+		return nil, err
 	}
-	if _, err := unix.InotifyAddWatch(fd, dir, watchedEvents); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("inotify: watching %s: %w", dir, err)
-	}
-	f := os.NewFile(uintptr(fd), "inotify")
 	c := make(chan struct{}, 1)
 	go func() {
 		defer close(c)
@@ -59,23 +53,15 @@ func watchFile(dir, name string) (*fileEvents, error) {
 // parseEvents reads a buffer of inotify events: whether one is about
 // name, and whether the watched directory is gone.
 func parseEvents(b []byte, name string) (ours, gone bool) {
-	const hdr = unix.SizeofInotifyEvent
-	for len(b) >= hdr {
-		e := (*unix.InotifyEvent)(unsafe.Pointer(&b[0]))
-		end := hdr + int(e.Len)
-		if end > len(b) {
-			break
-		}
-		n := string(bytes.TrimRight(b[hdr:end], "\x00"))
+	for _, e := range inotify.Parse(b) {
 		switch {
 		case e.Mask&(unix.IN_DELETE_SELF|unix.IN_MOVE_SELF|unix.IN_IGNORED) != 0:
 			gone = true
 		case e.Mask&unix.IN_Q_OVERFLOW != 0:
 			ours = true // events were lost: look
-		case n == name:
+		case e.Name == name:
 			ours = true
 		}
-		b = b[end:]
 	}
 	return ours, gone
 }

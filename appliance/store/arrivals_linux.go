@@ -5,9 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lapsebox/lapsebox/internal/inotify"
 )
 
 // Arrivals tells, without polling, when entries may have arrived in a
@@ -32,15 +33,11 @@ func (s *Store) WatchArrivals(target string) (*Arrivals, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	f, err := inotify.Watch(dir, unix.IN_MOVED_TO|unix.IN_MOVED_FROM)
 	if err != nil {
-		return nil, fmt.Errorf("store: inotify: %w", err)
+		return nil, fmt.Errorf("store: the outbox of %s: %w", target, err)
 	}
-	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_MOVED_TO|unix.IN_MOVED_FROM); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("store: inotify: watching the outbox of %s: %w", target, err)
-	}
-	a := &Arrivals{f: os.NewFile(uintptr(fd), "inotify")}
+	a := &Arrivals{f: f}
 	go a.read()
 	return a, nil
 }
@@ -84,15 +81,9 @@ func (a *Arrivals) read() {
 // MOVED_FROM and a MOVED_TO with the same cookie, queued together), or
 // events were lost.
 func arrived(b []byte) bool {
-	const hdr = unix.SizeofInotifyEvent
 	from := map[uint32]bool{}
 	var to []uint32
-	for len(b) >= hdr {
-		e := (*unix.InotifyEvent)(unsafe.Pointer(&b[0]))
-		end := hdr + int(e.Len)
-		if end > len(b) {
-			break
-		}
+	for _, e := range inotify.Parse(b) {
 		switch {
 		case e.Mask&unix.IN_Q_OVERFLOW != 0:
 			return true
@@ -101,7 +92,6 @@ func arrived(b []byte) bool {
 		case e.Mask&unix.IN_MOVED_TO != 0:
 			to = append(to, e.Cookie)
 		}
-		b = b[end:]
 	}
 	for _, c := range to {
 		if !from[c] {
