@@ -134,6 +134,8 @@ var packages = map[string]string{
 	"promtool":            "prometheus",
 	"curl":                "curl",
 	"socat":               "socat",
+	"dnsmasq":             "dnsmasq-base",
+	"ip":                  "iproute2",
 	"debugfs":             "e2fsprogs",
 	"e2fsck":              "e2fsprogs",
 	"ffmpeg":              "ffmpeg",
