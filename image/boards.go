@@ -101,7 +101,7 @@ var Boards = map[string]*Board{
 			// the Pi kernel has no RNDIS host driver, so Linux picks the
 			// CDC configuration and cdc_ether drives it. A globally
 			// administered MAC makes usbnet name it eth0, the interface
-			// gokrazy's dhcp configures, rather than usb0.
+			// the image's DHCP client configures, rather than usb0.
 			NIC:          "usb-net,mac=40:54:00:12:34:56",
 			DirectKernel: true,
 			DTB:          "bcm2710-rpi-3-b.dtb",

@@ -94,11 +94,14 @@ func (s Service) Binary() string {
 	return path.Base(s.Package)
 }
 
-// DefaultGokrazyPackages are gokrazy's programs every image gets unless the
-// description names its own list. gokrazy's heartbeat is left out: it
-// reports to gokrazy's own update service, which lapsebox does not use.
+// DefaultGokrazyPackages are the programs under /gokrazy every image gets
+// unless the description names its own list. gokrazy's heartbeat is left
+// out: it reports to gokrazy's own update service, which lapsebox does not
+// use. The DHCP client is lapsebox's (cmd/dhcp, installed as
+// /gokrazy/dhcp with gokrazy's flags): it follows the link by netlink
+// events where gokrazy's polls it every second.
 var DefaultGokrazyPackages = []string{
-	"github.com/gokrazy/gokrazy/cmd/dhcp",
+	"github.com/lapsebox/lapsebox/cmd/dhcp",
 	"github.com/gokrazy/gokrazy/cmd/ntp",
 	"github.com/gokrazy/gokrazy/cmd/randomd",
 }

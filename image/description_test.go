@@ -30,7 +30,7 @@ func TestParseDescriptionErrors(t *testing.T) {
 		{"bad port", `{"Hostname": "a", "HTTPPort": 70000}`, `HTTPPort 70000`},
 		{"empty package", `{"Hostname": "a", "Services": [{}]}`, `Services[0].Package: empty`},
 		{"clashing names", `{"Hostname": "a", "Services": [{"Package": "a/statusd"}, {"Package": "b/statusd"}]}`, `binary name "statusd" is already used by a/statusd`},
-		{"clash with gokrazy", `{"Hostname": "a", "Services": [{"Package": "x/dhcp"}]}`, `already used by github.com/gokrazy/gokrazy/cmd/dhcp`},
+		{"clash with gokrazy", `{"Hostname": "a", "Services": [{"Package": "x/dhcp"}]}`, `already used by github.com/lapsebox/lapsebox/cmd/dhcp`},
 		{"bad env", `{"Hostname": "a", "Services": [{"Package": "x/y", "Env": ["NOVALUE"]}]}`, `Env "NOVALUE": want KEY=VALUE`},
 		{"extra file on perm", `{"Hostname": "a", "Services": [{"Package": "x/y", "ExtraFiles": {"/perm/x": "1"}}]}`, `/perm is managed`},
 		{"relative extra file", `{"Hostname": "a", "Services": [{"Package": "x/y", "ExtraFiles": {"etc/x": "1"}}]}`, `want a clean absolute path`},

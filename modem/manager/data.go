@@ -103,7 +103,7 @@ func ipv4(iface string) string {
 }
 
 // DHCP is a DataLink that runs a DHCP client per interface as a child
-// process (gokrazy's /gokrazy/dhcp -interface=usb0), restarting it when it
+// process (the image's /gokrazy/dhcp -interface=usb0), restarting it when it
 // exits: an ECM modem serves DHCP on its USB side.
 type DHCP struct {
 	// Command is the client and its arguments before the interface flag
