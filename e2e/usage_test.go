@@ -54,7 +54,7 @@ func reportIdleUsage(t *testing.T, vm *qemu.VM, window time.Duration) int64 {
 	}
 	start, after := byPath(a), byPath(c)
 	var rows []string
-	var total int64
+	var total, anon int64
 	for _, s := range b {
 		if s.State != status.StateRunning {
 			continue
@@ -64,6 +64,7 @@ func reportIdleUsage(t *testing.T, vm *qemu.VM, window time.Duration) int64 {
 			continue
 		}
 		total += s.RSSBytes
+		anon += s.RSSAnonBytes
 		rate := "—"
 		if s0, ok := start[s.Path]; ok && s0.Pid == s.Pid {
 			if s.ContextSwitches < s0.ContextSwitches {
@@ -78,10 +79,10 @@ func reportIdleUsage(t *testing.T, vm *qemu.VM, window time.Duration) int64 {
 				rate = fmt.Sprintf("%.2f–%s", float64(n)/window.Seconds(), rate)
 			}
 		}
-		rows = append(rows, fmt.Sprintf("  %-12s %6.1f MiB %8s", s.Name, float64(s.RSSBytes)/(1<<20), rate))
+		rows = append(rows, fmt.Sprintf("  %-12s %6.1f MiB %6.1f MiB %8s", s.Name, float64(s.RSSBytes)/(1<<20), float64(s.RSSAnonBytes)/(1<<20), rate))
 	}
 	slices.Sort(rows)
-	t.Logf("at rest, over %v (statusd's rate without and with the cost of serving a reading):\n  %-12s %10s %8s\n%s\n  %-12s %6.1f MiB",
-		window, "service", "resident", "wakeups/s", strings.Join(rows, "\n"), "sum", float64(total)/(1<<20))
+	t.Logf("at rest, over %v (anonymous: heap and stacks, the rest of resident being the binaries' pages; statusd's rate without and with the cost of serving a reading):\n  %-12s %10s %10s %8s\n%s\n  %-12s %6.1f MiB %6.1f MiB",
+		window, "service", "resident", "anonymous", "wakeups/s", strings.Join(rows, "\n"), "sum", float64(total)/(1<<20), float64(anon)/(1<<20))
 	return total
 }

@@ -104,9 +104,9 @@ func (tr *tree) process(t testing.TB, pid int, comm string, state byte) {
 	t.Helper()
 	tr.write(t, fmt.Sprintf("proc/%d/stat", pid),
 		fmt.Sprintf("%d (%s) %c 1 %d %d 0 -1 4194560 1297 0 0 0 3 5 0 0 20 0 8 0 1234 1262964736 2890 18446744073709551615\n", pid, comm, state, pid, pid))
-	// As the kernel writes them (abridged): VmRSS of pid×10 kB; two
-	// threads with pid+2 and 7 context switches.
-	tr.write(t, fmt.Sprintf("proc/%d/status", pid), fmt.Sprintf("Name:\t%s\nState:\t%c\nVmPeak:\t 1262964 kB\nVmRSS:\t%8d kB\nThreads:\t2\nvoluntary_ctxt_switches:\t%d\nnonvoluntary_ctxt_switches:\t2\n", comm, state, pid*10, pid))
+	// As the kernel writes them (abridged): VmRSS of pid×10 kB, of which
+	// RssAnon pid×3; two threads with pid+2 and 7 context switches.
+	tr.write(t, fmt.Sprintf("proc/%d/status", pid), fmt.Sprintf("Name:\t%s\nState:\t%c\nVmPeak:\t 1262964 kB\nVmRSS:\t%8d kB\nRssAnon:\t%8d kB\nRssFile:\t%8d kB\nThreads:\t2\nvoluntary_ctxt_switches:\t%d\nnonvoluntary_ctxt_switches:\t2\n", comm, state, pid*10, pid*3, pid*7, pid))
 	tr.write(t, fmt.Sprintf("proc/%d/task/%d/status", pid, pid), fmt.Sprintf("Name:\t%s\nvoluntary_ctxt_switches:\t%d\nnonvoluntary_ctxt_switches:\t2\n", comm, pid))
 	tr.write(t, fmt.Sprintf("proc/%d/task/%d/status", pid, pid+1000), fmt.Sprintf("Name:\t%s\nvoluntary_ctxt_switches:\t3\nnonvoluntary_ctxt_switches:\t4\n", comm))
 }

@@ -61,6 +61,10 @@ type Service struct {
 	UpSeconds float64 `json:"upSeconds,omitempty"`
 	// RSSBytes is the running process's resident memory.
 	RSSBytes int64 `json:"rssBytes,omitempty"`
+	// RSSAnonBytes is the part of RSSBytes that is the process's own
+	// memory (heap, stacks); the rest are pages of its binary and
+	// libraries, which the page cache holds and can drop and reread.
+	RSSAnonBytes int64 `json:"rssAnonBytes,omitempty"`
 	// ContextSwitches counts the switches to the running process's
 	// threads since they started: its wakeups. Two snapshots apart
 	// give its rate; an idle service should add less than one a second.
@@ -201,7 +205,7 @@ func servicesFrom(gss []gokrazyService, procDir string, now time.Time) []Service
 		if s.State == StateRunning || s.State == StateStopping {
 			// Best effort: a process that just ended has no usage.
 			if u, err := readUsage(procDir, s.Pid); err == nil {
-				s.RSSBytes, s.ContextSwitches = u.rss, u.switches
+				s.RSSBytes, s.RSSAnonBytes, s.ContextSwitches = u.rss, u.anon, u.switches
 			}
 		}
 		services = append(services, s)

@@ -194,7 +194,7 @@ func TestServicesFrom(t *testing.T) {
 		}
 	}
 	if got := services[3]; got.Name != "statusd" || got.UpSeconds != 3*3600 || got.Pid != 310 ||
-		got.RSSBytes != 3100<<10 || got.ContextSwitches != 310+2+3+4 {
+		got.RSSBytes != 3100<<10 || got.RSSAnonBytes != 930<<10 || got.ContextSwitches != 310+2+3+4 {
 		t.Errorf("statusd = %+v, want up 3h with PID 310, 3100 KiB resident, 319 context switches", got)
 	}
 	for _, s := range services {

@@ -89,8 +89,9 @@ func parseStatState(b []byte) (byte, error) {
 
 // usage is what a running process costs the board.
 type usage struct {
-	// rss is its resident memory in bytes.
-	rss int64
+	// rss is its resident memory in bytes; anon the part of it that is
+	// the process's own (heap, stacks), not pages of its binary.
+	rss, anon int64
 	// switches counts the context switches of all its threads since
 	// they started, voluntary and not: each is a wakeup (or a
 	// preemption), the count an idle service should barely move.
@@ -111,6 +112,7 @@ func readUsage(procDir string, pid int) (usage, error) {
 		return u, fmt.Errorf("parsing %s/status: %w", dir, err)
 	}
 	u.rss = f["VmRSS"] * 1024 // in kB, always
+	u.anon = f["RssAnon"] * 1024
 	tasks, err := os.ReadDir(filepath.Join(dir, "task"))
 	if err != nil {
 		return u, fmt.Errorf("listing the process's threads: %w", err)
@@ -140,7 +142,7 @@ func parseProcStatus(b []byte) (map[string]int64, error) {
 			continue
 		}
 		switch name {
-		case "VmRSS", "voluntary_ctxt_switches", "nonvoluntary_ctxt_switches":
+		case "VmRSS", "RssAnon", "voluntary_ctxt_switches", "nonvoluntary_ctxt_switches":
 		default:
 			continue
 		}
