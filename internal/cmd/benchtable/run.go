@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// commands returns the distinct commands of rows, in the order the rows
+// first use them. Two commands of one name but different lines are an
+// error: their outputs would overwrite each other.
+func commands(rows []Row) ([]Command, error) {
+	seen := map[string]string{}
+	var cmds []Command
+	for _, r := range rows {
+		c := r.Command
+		if line, ok := seen[c.Name]; ok {
+			if line != c.Line {
+				return nil, fmt.Errorf("command %s is both %q and %q", c.Name, line, c.Line)
+			}
+			continue
+		}
+		seen[c.Name] = c.Line
+		cmds = append(cmds, c)
+	}
+	return cmds, nil
+}
+
+// header is the start of a saved raw output: what the run was, where.
+// Each line is "# key: value"; the parser ignores them.
+func header(c Command, start time.Time, loadStart string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# command: %s\n", c.Line)
+	fmt.Fprintf(&b, "# date: %s\n", start.UTC().Format(time.RFC3339))
+	gv, err := exec.Command("go", "version").Output()
+	if err != nil {
+		gv = []byte("go version: " + err.Error())
+	}
+	fmt.Fprintf(&b, "# go version: %s\n", strings.TrimSpace(string(gv)))
+	fmt.Fprintf(&b, "# nproc: %d\n", runtime.NumCPU())
+	fmt.Fprintf(&b, "# load average at the start: %s\n", loadStart)
+	return b.String()
+}
+
+// loadavg is /proc/loadavg's three averages.
+func loadavg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "unknown (/proc/loadavg: " + strings.TrimSpace(string(data)) + ")"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// run runs c with bash in the current directory, its output shown on
+// progress as it comes, and saves it in dir/Name.txt after a header and
+// followed by "# load average at the end" and "# exit" lines.
+func run(c Command, dir string, progress io.Writer) (output, error) {
+	start, load := time.Now(), loadavg()
+	var buf bytes.Buffer
+	cmd := exec.Command("bash", "-c", c.Line)
+	cmd.Stdout = io.MultiWriter(&buf, progress)
+	cmd.Stderr = cmd.Stdout
+	runErr := cmd.Run()
+	exit := "0"
+	if runErr != nil {
+		exit = runErr.Error()
+	}
+	text := header(c, start, load) + buf.String() +
+		fmt.Sprintf("# load average at the end: %s\n# took: %s\n# exit: %s\n", loadavg(), time.Since(start).Round(time.Second), exit)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return output{}, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, c.Name+".txt"), []byte(text), 0o644); err != nil {
+		return output{}, err
+	}
+	return readOutput(c, strings.NewReader(text), filepath.Join(dir, c.Name+".txt"))
+}
+
+// load reads c's output saved by an earlier run in dir. A missing file
+// is no error: the output says why it has no figures.
+func load(c Command, dir string) (output, error) {
+	path := filepath.Join(dir, c.Name+".txt")
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return output{err: "no " + path + ": not run"}, nil
+	}
+	if err != nil {
+		return output{}, err
+	}
+	defer f.Close()
+	return readOutput(c, f, path)
+}
+
+// readOutput parses a saved output: its header's command must be c's
+// (else the figures are another command's), and a failed command's
+// figures are not used.
+func readOutput(c Command, r io.Reader, path string) (output, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return output{}, fmt.Errorf("%s: %w", path, err)
+	}
+	head := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "# "), ": "); ok && strings.HasPrefix(sc.Text(), "# ") {
+			head[k] = v
+		}
+	}
+	if head["command"] != c.Line {
+		return output{err: fmt.Sprintf("%s is of %q, not of this command", path, head["command"])}, nil
+	}
+	if exit, ok := head["exit"]; !ok {
+		return output{err: path + " has no exit line: the run did not end"}, nil
+	} else if exit != "0" {
+		return output{err: "the command failed: " + exit + ", see " + path}, nil
+	}
+	res, err := parse(bytes.NewReader(data))
+	if err != nil {
+		return output{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return output{res: res, date: head["date"], load: head["load average at the start"],
+		goVersion: head["go version"], nproc: head["nproc"]}, nil
+}
+
+// Markers delimit the table in README.md.
+const (
+	beginMarker = "<!-- bench:begin -->"
+	endMarker   = "<!-- bench:end -->"
+)
+
+// replaceBetween returns doc with what lies between its markers (lines of
+// their own) replaced by table.
+func replaceBetween(doc, table string) (string, error) {
+	before, rest, ok := strings.Cut(doc, beginMarker+"\n")
+	if !ok {
+		return "", fmt.Errorf("no line %q", beginMarker)
+	}
+	_, after, ok := strings.Cut(rest, endMarker+"\n")
+	if !ok {
+		return "", fmt.Errorf("no line %q after %q", endMarker, beginMarker)
+	}
+	if strings.Contains(after, beginMarker) {
+		return "", fmt.Errorf("a second %q", beginMarker)
+	}
+	return before + beginMarker + "\n" + table + endMarker + "\n" + after, nil
+}
+
+// between returns what lies between doc's markers.
+func between(doc string) (string, error) {
+	_, rest, ok := strings.Cut(doc, beginMarker+"\n")
+	if !ok {
+		return "", fmt.Errorf("no line %q", beginMarker)
+	}
+	in, _, ok := strings.Cut(rest, endMarker+"\n")
+	if !ok {
+		return "", fmt.Errorf("no line %q after %q", endMarker, beginMarker)
+	}
+	return in, nil
+}
