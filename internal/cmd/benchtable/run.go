@@ -47,6 +47,9 @@ func header(c Command, start time.Time, loadStart string) string {
 	fmt.Fprintf(&b, "# go version: %s\n", strings.TrimSpace(string(gv)))
 	fmt.Fprintf(&b, "# nproc: %d\n", runtime.NumCPU())
 	fmt.Fprintf(&b, "# load average at the start: %s\n", loadStart)
+	if v, ok := os.LookupEnv("BACKLOG_CELLS"); ok && strings.Contains(c.Line, "BACKLOG_CELLS") {
+		fmt.Fprintf(&b, "# BACKLOG_CELLS: %s\n", v)
+	}
 	return b.String()
 }
 
