@@ -168,9 +168,9 @@ func TestFromSaved(t *testing.T) {
 		t.Errorf("printed\n%s\nwrote\n%s", stdout.String(), doc)
 	}
 	for _, want := range []string{
-		"Measured by `make bench` from 2026-12-05T09:11:19Z to 2026-12-05T09:11:35Z; 2 CPUs; go1.26.8 linux/amd64; load average (1 min) at each command's start 0.32. Each command's output, with its own date and load, is in build/bench/.",
-		"| FAT16 boot partition of the Pi (75 MiB, 400 files) to a file | 100.8 ms; layout and encoding alone 0.6 ms | mkfs.vfat + mcopy of the same tree: 78.2 ms | 1.29× (lower is better) | `go test -run '^$' -bench . ./image/fat/` |",
-		"| capture + download of a RAW+JPG pair from the simulator (card; host) | card 12.6 ms; 1.6 MB allocated; host 12.8 ms; 1.6 MB allocated | — | — | `go test -run '^$' -bench . ./ptp/camera/` |",
+		"Measured by `make bench` from 2026-12-05T09:15:04Z to 2026-12-05T09:15:06Z; 2 CPUs; go1.26.8 linux/amd64; load average (1 min) at each command's start 0.88. Each command's output, with its own date and load, is in build/bench/.",
+		"| FAT16 boot partition of the Pi (75 MiB, 400 files) to a file | 89.0 ms; layout and encoding alone 0.5 ms | mkfs.vfat + mcopy of the same tree: 73.5 ms | 1.21× (lower is better) | `go test -run '^$' -bench . ./image/fat/` |",
+		"| capture + download of a RAW+JPG pair from the simulator (card; host) | card 12.6 ms; 1.6 MB allocated; host 13.4 ms; 1.6 MB allocated | — | — | `go test -run '^$' -bench . ./ptp/camera/` |",
 		"| analysing a received 18 MP JPEG (brightness, thumbnail) | not measured (no testdata/saved/picture-Analyze18MP.txt: not run) | not measured (no testdata/saved/picture-Analyze18MP.txt: not run) | not measured (no testdata/saved/picture-Analyze18MP.txt: not run) | `go test -run '^$' -bench Analyze18MP -benchtime 5x ./cloud/picture/` |",
 	} {
 		if !strings.Contains(doc, want+"\n") {
@@ -197,7 +197,7 @@ func TestRunSaves(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"# command: " + ok.Line + "\n", "# date: ", "# go version: go version go", "\n# nproc: ",
-		"# load average at the start: ", "\nBenchmarkX-2", "# load average at the end: ", "\n# exit: 0\n"} {
+		"# load average at the start: ", "# output:\nBenchmarkX-2", "\n# end of output\n# load average at the end: ", "\n# exit: 0\n"} {
 		if !strings.Contains(string(saved), want) {
 			t.Errorf("ok.txt lacks %q:\n%s", want, saved)
 		}
@@ -215,6 +215,17 @@ func TestRunSaves(t *testing.T) {
 	// Read back as -from does: the same.
 	if o2, err := load(fails, dir); err != nil || o2.err != o.err {
 		t.Errorf("loaded %+v, %v; want %q", o2, err, o.err)
+	}
+	// Output lines like the header's are the output's, not the header's.
+	tricky := Command{Name: "tricky", Line: "echo '# exit: 0'; echo '# command: x'; false"}
+	if o, err := run(tricky, dir, new(strings.Builder)); err != nil || !strings.HasPrefix(o.err, "the command failed: exit status 1") {
+		t.Errorf("output %+v, %v; want the command failed", o, err)
+	}
+	// A run cut short (no end of output) gives no figures.
+	cut := Command{Name: "cut", Line: "echo cut"}
+	os.WriteFile(filepath.Join(dir, "cut.txt"), []byte("# command: echo cut\n# output:\nBenchmarkX-2 1 5 ns/op\n"), 0o644)
+	if o, err := load(cut, dir); err != nil || o.err != filepath.Join(dir, "cut.txt")+" has no # end of output line: the run did not end" {
+		t.Errorf("loaded %+v, %v; want the run did not end", o, err)
 	}
 	// Another command's output under this name is not taken.
 	other := Command{Name: "ok", Line: "echo other"}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -34,6 +33,12 @@ func commands(rows []Row) ([]Command, error) {
 	return cmds, nil
 }
 
+// The lines around a command's output in its saved file.
+const (
+	outputStart = "# output:\n"
+	outputEnd   = "# end of output\n"
+)
+
 // header is the start of a saved raw output: what the run was, where.
 // Each line is "# key: value"; the parser ignores them.
 func header(c Command, start time.Time, loadStart string) string {
@@ -50,6 +55,7 @@ func header(c Command, start time.Time, loadStart string) string {
 	if v, ok := os.LookupEnv("BACKLOG_CELLS"); ok && strings.Contains(c.Line, "BACKLOG_CELLS") {
 		fmt.Fprintf(&b, "# BACKLOG_CELLS: %s\n", v)
 	}
+	b.WriteString(outputStart)
 	return b.String()
 }
 
@@ -80,7 +86,11 @@ func run(c Command, dir string, progress io.Writer) (output, error) {
 	if runErr != nil {
 		exit = runErr.Error()
 	}
-	text := header(c, start, load) + buf.String() +
+	out := buf.String()
+	if out != "" && !strings.HasSuffix(out, "\n") {
+		out += "\n"
+	}
+	text := header(c, start, load) + out + outputEnd +
 		fmt.Sprintf("# load average at the end: %s\n# took: %s\n# exit: %s\n", loadavg(), time.Since(start).Round(time.Second), exit)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return output{}, err
@@ -114,20 +124,25 @@ func readOutput(c Command, r io.Reader, path string) (output, error) {
 	if err != nil {
 		return output{}, fmt.Errorf("%s: %w", path, err)
 	}
+	// The header is the "# key: value" lines before outputStart, the
+	// trailer those after the last outputEnd: lines of the output alike
+	// are not taken.
 	head := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "# "), ": "); ok && strings.HasPrefix(sc.Text(), "# ") {
+	text := string(data)
+	before, _, okStart := strings.Cut(text, outputStart)
+	i := strings.LastIndex(text, outputEnd)
+	if !okStart || i < 0 {
+		return output{err: path + " has no " + strings.TrimSpace(outputEnd) + " line: the run did not end"}, nil
+	}
+	for _, line := range strings.Split(before+text[i+len(outputEnd):], "\n") {
+		if k, v, ok := strings.Cut(strings.TrimPrefix(line, "# "), ": "); ok && strings.HasPrefix(line, "# ") {
 			head[k] = v
 		}
 	}
 	if head["command"] != c.Line {
 		return output{err: fmt.Sprintf("%s is of %q, not of this command", path, head["command"])}, nil
 	}
-	if exit, ok := head["exit"]; !ok {
-		return output{err: path + " has no exit line: the run did not end"}, nil
-	} else if exit != "0" {
+	if exit := head["exit"]; exit != "0" {
 		return output{err: "the command failed: " + exit + ", see " + path}, nil
 	}
 	res, err := parse(bytes.NewReader(data))
