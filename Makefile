@@ -88,6 +88,7 @@ fuzz:
 # README.md with go run ./internal/cmd/benchtable -readme README.md.
 BENCH_RUN ?= .
 bench: deps libusb
+	@scripts/install-test-servers
 	BACKLOG_CELLS='$(BACKLOG_CELLS)' $(GO) run ./internal/cmd/benchtable -run '$(BENCH_RUN)'
 
 # The table of make bench again, from the outputs in build/bench/: nothing runs.
