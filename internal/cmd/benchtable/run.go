@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"time"
@@ -153,38 +154,81 @@ func readOutput(c Command, r io.Reader, path string) (output, error) {
 		goVersion: head["go version"], nproc: head["nproc"]}, nil
 }
 
-// Markers delimit the table in README.md.
-const (
-	beginMarker = "<!-- bench:begin -->"
-	endMarker   = "<!-- bench:end -->"
-)
+// errNotMeasured is benchtable's error when the table was written but
+// some figure in it is not measured.
+type errNotMeasured []string
 
-// replaceBetween returns doc with what lies between its markers (lines of
-// their own) replaced by table.
-func replaceBetween(doc, table string) (string, error) {
-	before, rest, ok := strings.Cut(doc, beginMarker+"\n")
-	if !ok {
-		return "", fmt.Errorf("no line %q", beginMarker)
+func (e errNotMeasured) Error() string {
+	s := fmt.Sprintf("not measured (%d):", len(e))
+	for _, p := range e {
+		s += "\n  " + p
 	}
-	_, after, ok := strings.Cut(rest, endMarker+"\n")
-	if !ok {
-		return "", fmt.Errorf("no line %q after %q", endMarker, beginMarker)
-	}
-	if strings.Contains(after, beginMarker) {
-		return "", fmt.Errorf("a second %q", beginMarker)
-	}
-	return before + beginMarker + "\n" + table + endMarker + "\n" + after, nil
+	return s
 }
 
-// between returns what lies between doc's markers.
-func between(doc string) (string, error) {
-	_, rest, ok := strings.Cut(doc, beginMarker+"\n")
-	if !ok {
-		return "", fmt.Errorf("no line %q", beginMarker)
+// benchtable does what main's flags ask; the table (or the -list) goes to
+// stdout, the commands' output to stderr as they run.
+func benchtable(stdout io.Writer, dir, from, runPat, out, readme string, list bool) error {
+	if readme != "" {
+		table, err := os.ReadFile(out)
+		if err != nil {
+			return err
+		}
+		if strings.Contains(string(table), "not measured (") {
+			return fmt.Errorf("%s has figures not measured: not copied into %s (run make bench in full first)", out, readme)
+		}
+		doc, err := os.ReadFile(readme)
+		if err != nil {
+			return err
+		}
+		updated, err := replaceBetween(string(doc), string(table))
+		if err != nil {
+			return fmt.Errorf("%s: %w", readme, err)
+		}
+		return os.WriteFile(readme, []byte(updated), 0o644)
 	}
-	in, _, ok := strings.Cut(rest, endMarker+"\n")
-	if !ok {
-		return "", fmt.Errorf("no line %q after %q", endMarker, beginMarker)
+	cmds, err := commands(rows)
+	if err != nil {
+		return err
 	}
-	return in, nil
+	if list {
+		for _, c := range cmds {
+			fmt.Fprintf(stdout, "%-24s %s\n", c.Name, c.Line)
+		}
+		return nil
+	}
+	re, err := regexp.Compile(runPat)
+	if err != nil {
+		return fmt.Errorf("-run: %w", err)
+	}
+	if from != "" {
+		dir, re = from, nil
+	}
+	outs := map[string]output{}
+	for _, c := range cmds {
+		var o output
+		var err error
+		if re != nil && re.MatchString(c.Name) {
+			fmt.Fprintf(os.Stderr, "benchtable: %s: %s\n", c.Name, c.Line)
+			o, err = run(c, dir, os.Stderr)
+		} else {
+			o, err = load(c, dir)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.Name, err)
+		}
+		outs[c.Name] = o
+	}
+	doc, problems := document(rows, cmds, outs)
+	fmt.Fprint(stdout, doc)
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(out, []byte(doc), 0o644); err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		return errNotMeasured(problems)
+	}
+	return nil
 }
