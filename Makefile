@@ -12,7 +12,7 @@ FUZZTIME ?= 30s
 BACKLOG_CELLS ?= .
 SHELL := /bin/bash
 
-.PHONY: all deps lapsebox libusb image demo test test-short soak fuzz bench fmt clean
+.PHONY: all deps lapsebox libusb image demo test test-short soak fuzz bench bench-table fmt clean
 
 all: image
 
@@ -77,23 +77,23 @@ testsummary:
 fuzz:
 	@GO=$(GO) scripts/fuzz $(FUZZTIME)
 
-# Build, boot and update timings, image sizes and the FAT writer, measured
-# against reference runs in the same process (see README.md).
+# Every figure of README.md's measurements table, each against the reference
+# measured in the same run, and their ratio: internal/cmd/benchtable runs each
+# command of its list once (its output in build/bench/NAME.txt, under the date,
+# go version, nproc and load average), prints the table and writes it to
+# build/bench.md; it fails, after writing the table, when a figure is not
+# measured. BACKLOG_CELLS picks the backlog drain's cells; BENCH_RUN, a regular
+# expression, the commands run (go run ./internal/cmd/benchtable -list names
+# them), the others' outputs read from build/bench/. Copy the table into
+# README.md with go run ./internal/cmd/benchtable -readme README.md.
+BENCH_RUN ?= .
 bench: deps libusb
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./e2e/
-	$(GO) test -run '^$$' -bench . ./image/fat/ ./image/disk/ ./ptp/camera/
-	$(GO) test -run '^$$' -bench Delta -benchtime 1x -timeout 30m ./image/release/
-	$(GO) test -run '^$$' -bench 'BacklogDrain/$(BACKLOG_CELLS)' -benchtime 1x -timeout 45m ./appliance/uploader/
-	$(GO) test -run '^$$' -bench RoundTrip -benchtime 5000x ./modem/
-	$(GO) test -run '^$$' -bench Idle -benchtime 1x ./cmd/modemd/
-	$(GO) test -run '^$$' -bench Idle -benchtime 1x ./cmd/statusd/
-	$(GO) test -run '^$$' -bench PageInChromium -benchtime 20x ./appliance/status/
-	$(GO) test -run '^$$' -bench IngestTwoStores -benchtime 20x ./cloud/ingest/
-	$(GO) test -run '^$$' -bench Derive18MP -benchtime 5x ./cloud/gallery/
-	$(GO) test -run '^$$' -bench Timelapse288 -benchtime 1x ./cloud/gallery/
-	$(GO) test -run '^$$' -bench Idle -benchtime 1x ./cmd/watchdogd/
-	scripts/bench-process
-	scripts/bench-arm64
+	@scripts/install-test-servers
+	BACKLOG_CELLS='$(BACKLOG_CELLS)' $(GO) run ./internal/cmd/benchtable -run '$(BENCH_RUN)'
+
+# The table of make bench again, from the outputs in build/bench/: nothing runs.
+bench-table:
+	$(GO) run ./internal/cmd/benchtable -from build/bench
 
 fmt:
 	gofmt -l -w .
