@@ -49,6 +49,17 @@ func (s *fakeServer) messages() []*Message {
 	return append([]*Message(nil), s.seen...)
 }
 
+// count returns how many messages of type t the server saw.
+func (s *fakeServer) count(t MessageType) int {
+	n := 0
+	for _, m := range s.messages() {
+		if m.Type() == t {
+			n++
+		}
+	}
+	return n
+}
+
 func (s *fakeServer) answer(m *Message) []*Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -242,13 +253,7 @@ func TestNakAtRequestStartsOver(t *testing.T) {
 	s := &fakeServer{pool: "10.0.0.10", leaseSecs: 3600, nakNext: 1}
 	h, _ := run(t, s)
 	want(t, next(t, h, 5*time.Second), true, "10.0.0.10/24", false)
-	var discovers int
-	for _, m := range s.messages() {
-		if m.Type() == Discover {
-			discovers++
-		}
-	}
-	if discovers != 2 {
+	if discovers := s.count(Discover); discovers != 2 {
 		t.Errorf("%d DHCPDISCOVERs, want 2: one, a NAK, one again", discovers)
 	}
 }
@@ -258,13 +263,7 @@ func TestMalformedAckIsIgnored(t *testing.T) {
 	s := &fakeServer{pool: "10.0.0.10", leaseSecs: 3600, badAcks: 1}
 	h, _ := run(t, s)
 	want(t, next(t, h, 5*time.Second), true, "10.0.0.10/24", false)
-	var requests int
-	for _, m := range s.messages() {
-		if m.Type() == Request {
-			requests++
-		}
-	}
-	if requests != 2 {
+	if requests := s.count(Request); requests != 2 {
 		t.Errorf("%d DHCPREQUESTs, want 2: the first ACK had no lease time", requests)
 	}
 }

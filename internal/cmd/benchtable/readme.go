@@ -14,13 +14,9 @@ const (
 // replaceBetween returns doc with what lies between its markers (lines of
 // their own) replaced by table.
 func replaceBetween(doc, table string) (string, error) {
-	before, rest, ok := strings.Cut(doc, beginMarker+"\n")
-	if !ok {
-		return "", fmt.Errorf("no line %q", beginMarker)
-	}
-	_, after, ok := strings.Cut(rest, endMarker+"\n")
-	if !ok {
-		return "", fmt.Errorf("no line %q after %q", endMarker, beginMarker)
+	before, _, after, err := split(doc)
+	if err != nil {
+		return "", err
 	}
 	if strings.Contains(after, beginMarker) {
 		return "", fmt.Errorf("a second %q", beginMarker)
@@ -30,13 +26,20 @@ func replaceBetween(doc, table string) (string, error) {
 
 // between returns what lies between doc's markers.
 func between(doc string) (string, error) {
-	_, rest, ok := strings.Cut(doc, beginMarker+"\n")
+	_, in, _, err := split(doc)
+	return in, err
+}
+
+// split cuts doc at its markers: what comes before the first, what lies
+// between, what follows the second.
+func split(doc string) (before, in, after string, err error) {
+	before, rest, ok := strings.Cut(doc, beginMarker+"\n")
 	if !ok {
-		return "", fmt.Errorf("no line %q", beginMarker)
+		return "", "", "", fmt.Errorf("no line %q", beginMarker)
 	}
-	in, _, ok := strings.Cut(rest, endMarker+"\n")
+	in, after, ok = strings.Cut(rest, endMarker+"\n")
 	if !ok {
-		return "", fmt.Errorf("no line %q after %q", endMarker, beginMarker)
+		return "", "", "", fmt.Errorf("no line %q after %q", endMarker, beginMarker)
 	}
-	return in, nil
+	return before, in, after, nil
 }
