@@ -55,8 +55,36 @@ type Client struct {
 	hw    net.HardwareAddr // the interface's, as of the last Open
 }
 
-// errCarrierLost ends an exchange when the link goes down.
-var errCarrierLost = errors.New("carrier lost")
+var (
+	// errCarrierLost ends an exchange when the link goes down.
+	errCarrierLost = errors.New("carrier lost")
+	// errCarrierEnded ends Run when the carrier reports stop.
+	errCarrierEnded = errors.New("dhcp: the link's carrier reports ended")
+)
+
+// carrierDropped takes a carrier report received while the link is up:
+// errCarrierLost if the carrier went, errCarrierEnded if the reports
+// ended, nil otherwise.
+func (c *Client) carrierDropped(up, ok bool) error {
+	if !ok {
+		return errCarrierEnded
+	}
+	if !up {
+		c.up = false
+		return errCarrierLost
+	}
+	return nil
+}
+
+// timerUntil returns a channel that receives at t, or nil (never) for the
+// zero time, and the function that stops it.
+func timerUntil(t time.Time) (<-chan time.Time, func() bool) {
+	if t.IsZero() {
+		return nil, func() bool { return false }
+	}
+	timer := time.NewTimer(time.Until(t))
+	return timer.C, timer.Stop
+}
 
 // Run keeps a lease until ctx ends. It returns only ctx's error, or an
 // error opening the interface or configuring the host.
@@ -101,18 +129,18 @@ func (c *Client) Run(ctx context.Context) error {
 // comes back on the same network it is still good) but giving it up when
 // it expires meanwhile.
 func (c *Client) waitCarrier(ctx context.Context) error {
-	var expiry <-chan time.Time
-	if c.lease != nil && !c.lease.Infinite {
-		t := time.NewTimer(time.Until(c.lease.Expiry()))
-		defer t.Stop()
-		expiry = t.C
+	var end time.Time // the zero time (never) without a lease or for an infinite one
+	if c.lease != nil {
+		end = c.lease.Expiry()
 	}
+	expiry, stop := timerUntil(end)
+	defer stop()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
 	case up, ok := <-c.Carrier:
 		if !ok {
-			return errors.New("dhcp: the link's carrier reports ended")
+			return errCarrierEnded
 		}
 		if up && !c.up {
 			c.Logf("carrier up")
@@ -224,11 +252,8 @@ func (c *Client) confirm(ctx context.Context) error {
 		return nil
 	case err != nil:
 		return err
-	case reply.Type() == Nak:
-		c.Logf("%v refused after the link came back: %s", ip, nakMessage(reply))
-		return c.expire()
 	}
-	return c.bind(reply)
+	return c.settle(reply, "after the link came back")
 }
 
 // renew sends REQUESTs for the lease's address until an ACK or NAK, or
@@ -250,8 +275,14 @@ func (c *Client) renew(ctx context.Context, end time.Time) error {
 	if err != nil {
 		return err
 	}
+	return c.settle(reply, "at renewal")
+}
+
+// settle takes a server's answer to a REQUEST for the lease's own
+// address, made when: a NAK gives the lease up, an ACK binds it anew.
+func (c *Client) settle(reply *Message, when string) error {
 	if reply.Type() == Nak {
-		c.Logf("%v refused at renewal: %s", ip, nakMessage(reply))
+		c.Logf("%v refused %s: %s", c.lease.Addr.Addr(), when, nakMessage(reply))
 		return c.expire()
 	}
 	return c.bind(reply)
@@ -303,12 +334,8 @@ func (c *Client) bind(ack *Message) error {
 // sleep waits until t (forever for the zero time), for the carrier to
 // drop, or for ctx.
 func (c *Client) sleep(ctx context.Context, t time.Time) error {
-	var wake <-chan time.Time
-	if !t.IsZero() {
-		timer := time.NewTimer(time.Until(t))
-		defer timer.Stop()
-		wake = timer.C
-	}
+	wake, stop := timerUntil(t)
+	defer stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -316,12 +343,8 @@ func (c *Client) sleep(ctx context.Context, t time.Time) error {
 		case <-wake:
 			return nil
 		case up, ok := <-c.Carrier:
-			if !ok {
-				return errors.New("dhcp: the link's carrier reports ended")
-			}
-			if !up {
-				c.up = false
-				return errCarrierLost
+			if err := c.carrierDropped(up, ok); err != nil {
+				return err
 			}
 		}
 	}
@@ -334,12 +357,8 @@ var errNoReply = errors.New("no reply")
 // retransmission delay, until a message accept takes arrives, until (if
 // not zero), the carrier drops, or ctx ends.
 func (c *Client) exchange(ctx context.Context, conn Conn, msgs <-chan *Message, until time.Time, build func() *Message, accept func(*Message) bool) (*Message, error) {
-	var deadline <-chan time.Time
-	if !until.IsZero() {
-		t := time.NewTimer(time.Until(until))
-		defer t.Stop()
-		deadline = t.C
-	}
+	deadline, stop := timerUntil(until)
+	defer stop()
 	wait := c.Retransmit
 	for {
 		m := build()
@@ -350,40 +369,40 @@ func (c *Client) exchange(ctx context.Context, conn Conn, msgs <-chan *Message, 
 		}
 		// ±10 % so that devices that lost power together do not ask
 		// together (RFC 2131 asks for ±1 s at its 4 s start).
-		retry := time.NewTimer(wait + time.Duration((rand.Float64()*0.2-0.1)*float64(wait)))
-	wait:
-		for {
-			select {
-			case <-ctx.Done():
-				retry.Stop()
-				return nil, ctx.Err()
-			case <-deadline:
-				retry.Stop()
-				return nil, errNoReply
-			case up, ok := <-c.Carrier:
-				if !ok {
-					retry.Stop()
-					return nil, errors.New("dhcp: the link's carrier reports ended")
-				}
-				if !up {
-					retry.Stop()
-					c.up = false
-					return nil, errCarrierLost
-				}
-			case reply, ok := <-msgs:
-				if !ok {
-					retry.Stop()
-					return nil, errors.New("dhcp: the interface stopped delivering replies")
-				}
-				if reply.Reply && string(reply.HWAddr) == string(c.hw) && accept(reply) {
-					retry.Stop()
-					return reply, nil
-				}
-			case <-retry.C:
-				break wait
-			}
+		reply, err := c.await(ctx, deadline, wait+time.Duration((rand.Float64()*0.2-0.1)*float64(wait)), msgs, accept)
+		if reply != nil || err != nil {
+			return reply, err
 		}
 		wait = min(wait*2, c.MaxRetransmit)
+	}
+}
+
+// await waits up to retry for a reply accept takes; it returns nil, nil
+// when retry passes first, and an error when deadline passes, the carrier
+// drops or ctx ends.
+func (c *Client) await(ctx context.Context, deadline <-chan time.Time, retry time.Duration, msgs <-chan *Message, accept func(*Message) bool) (*Message, error) {
+	timer := time.NewTimer(retry)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-deadline:
+			return nil, errNoReply
+		case up, ok := <-c.Carrier:
+			if err := c.carrierDropped(up, ok); err != nil {
+				return nil, err
+			}
+		case reply, ok := <-msgs:
+			if !ok {
+				return nil, errors.New("dhcp: the interface stopped delivering replies")
+			}
+			if reply.Reply && string(reply.HWAddr) == string(c.hw) && accept(reply) {
+				return reply, nil
+			}
+		case <-timer.C:
+			return nil, nil
+		}
 	}
 }
 
