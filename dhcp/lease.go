@@ -118,6 +118,14 @@ func (l Lease) Expiry() time.Time {
 	return l.Acquired.Add(l.Duration)
 }
 
+// secondsLeft returns the whole seconds left of a finite lease at now,
+// rounded up and at least 1: a lifetime of 0 would make the address
+// permanent.
+func (l Lease) secondsLeft(now time.Time) int {
+	left := l.Expiry().Sub(now)
+	return max(1, int((left+time.Second-1)/time.Second))
+}
+
 func (l Lease) String() string {
 	s := []string{"IP " + l.Addr.String()}
 	if l.Router.IsValid() {

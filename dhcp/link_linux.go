@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netlink"
@@ -277,8 +278,10 @@ func (h *LinkHost) Configure(l Lease, down bool) error {
 	}
 	if !l.Infinite {
 		// The kernel removes the address at the lease's end even if this
-		// client is not there to.
-		secs := int(l.Duration.Seconds())
+		// client is not there to. Configure runs again on a lease already
+		// partly spent (carrier lost, confirmed): the time left, not the
+		// lease's length.
+		secs := l.secondsLeft(time.Now())
 		addr.ValidLft, addr.PreferedLft = secs, secs
 	}
 	if err := netlink.AddrReplace(link, addr); err != nil {

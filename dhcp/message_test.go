@@ -136,6 +136,14 @@ func TestLeaseFrom(t *testing.T) {
 		t.Errorf("times: T1 %v T2 %v expiry %v; want RFC 2131's defaults, 1 h", l.T1, l.T2, l.Expiry())
 	}
 
+	// The address's lifetime is what is left of the lease, not its
+	// length: Configure runs again after a carrier loss.
+	for at, want := range map[time.Duration]int{0: 3600, 40 * time.Minute: 1200, 40*time.Minute + 500*time.Millisecond: 1200, time.Hour - time.Millisecond: 1, time.Hour: 1, 2 * time.Hour: 1} {
+		if got := l.secondsLeft(now.Add(at)); got != want {
+			t.Errorf("%v into a 1 h lease: %d s left, want %d", at, got, want)
+		}
+	}
+
 	l, err = LeaseFrom(with(Option{OptLeaseTime, u32(600)}, Option{OptRenewalTime, u32(100)}, Option{OptRebindingTime, u32(200)}), now)
 	if err != nil || l.T1 != 100*time.Second || l.T2 != 200*time.Second {
 		t.Errorf("server's T1, T2: %v, %v, %v", l.T1, l.T2, err)
