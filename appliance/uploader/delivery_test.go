@@ -2,6 +2,7 @@ package uploader
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -96,5 +97,40 @@ func TestArrivalWakesIdleWorkers(t *testing.T) {
 	}
 	if n := len(tr.sent()); n != 2 {
 		t.Fatalf("%d of 2 pictures sent 10 s after their capture, with workers looking at the outbox once an hour", n)
+	}
+}
+
+// Workers of one target each list the outbox and work through their own
+// copy of the list: a photo one of them delivered, still on another's
+// list, must not be sent again once its claim is released.
+func TestConcurrentWorkersSendEachPhotoOnce(t *testing.T) {
+	st, _ := store.Open(t.TempDir())
+	want := fill(t, st, 40, 1000, "dav")
+	var mu sync.Mutex
+	n := 0
+	tr := &fakeTarget{fail: func(string) error {
+		// Uneven transfer times, so that the workers' lists overlap in
+		// every order.
+		mu.Lock()
+		n++
+		d := time.Duration(n%3) * 2 * time.Millisecond
+		mu.Unlock()
+		time.Sleep(d)
+		return nil
+	}}
+	u := &Uploader{Store: st, Poll: time.Hour,
+		Targets: []*Target{{Config: config.Target{Name: "dav", Kind: config.WebDAV, Send: config.SendOriginals, Concurrency: 4}, Transport: tr}}}
+	runUntil(t, u, 30*time.Second, func() bool { return pending(t, st, "dav") == 0 })
+	sent := map[string]int{}
+	for _, name := range tr.sent() {
+		sent[name]++
+	}
+	for name := range want {
+		if sent[name] != 1 {
+			t.Errorf("%s sent %d times, want once", name, sent[name])
+		}
+	}
+	if s := u.Snapshot().Targets[0].Sent; s != len(want) {
+		t.Errorf("status says %d sent, want %d", s, len(want))
 	}
 }

@@ -281,6 +281,21 @@ func (u *Uploader) step(ctx context.Context, t *Target, claimed *claims) time.Du
 		if !claimed.take(e.Photo) {
 			continue
 		}
+		// This list was read before the claim: another worker may have
+		// delivered the photo since, or moved its resume state on.
+		fresh, owed, err := u.Store.Owed(t.Config.Name, e.Photo)
+		if err != nil || !owed {
+			if err != nil {
+				u.Log.Printf("%s: %v", t.Config.Name, err)
+			}
+			claimed.release(e.Photo)
+			continue
+		}
+		e = fresh
+		if t.parked(e) || e.NextAttempt.After(now) {
+			claimed.release(e.Photo) // failed in the meantime
+			continue
+		}
 		if t.tooSoon(e) { // lastSent moved during this batch
 			u.skip(t, e, fmt.Sprintf("within %v of the last picture sent", t.Config.MinInterval))
 			claimed.release(e.Photo)
