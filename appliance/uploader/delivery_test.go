@@ -2,6 +2,8 @@ package uploader
 
 import (
 	"context"
+	"encoding/json"
+	"github.com/lapsebox/lapsebox/appliance/upload"
 	"sync"
 	"testing"
 	"time"
@@ -132,5 +134,107 @@ func TestConcurrentWorkersSendEachPhotoOnce(t *testing.T) {
 	}
 	if s := u.Snapshot().Targets[0].Sent; s != len(want) {
 		t.Errorf("status says %d sent, want %d", s, len(want))
+	}
+}
+
+// committingTarget reads a photo whole, then waits for the test to let
+// the server "commit" it, as a server's fsync and answer hold a transfer
+// after its last byte.
+type committingTarget struct {
+	fakeTarget
+	mu      sync.Mutex
+	running int // Upload calls under way
+	most    int
+	started chan string
+	commits map[string]chan struct{} // closed to commit that photo
+}
+
+// commit lets the server commit the photo name.
+func (c *committingTarget) commit(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	close(c.commits[name])
+}
+
+func (c *committingTarget) Upload(ctx context.Context, it upload.Item, save func(json.RawMessage) error) error {
+	c.mu.Lock()
+	c.running++
+	c.most = max(c.most, c.running)
+	committed := make(chan struct{})
+	c.commits[it.Name] = committed
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.running--
+		c.mu.Unlock()
+	}()
+	c.started <- it.Name
+	if err := c.fakeTarget.Upload(ctx, it, save); err != nil {
+		return err
+	}
+	select {
+	case <-committed:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// The next photo's transfer starts while the server still commits the one
+// before, so that the link does not idle through the commit; never more
+// than those two are under way, and every photo is sent once.
+func TestNextTransferOverlapsTheCommit(t *testing.T) {
+	st, _ := store.Open(t.TempDir())
+	want := fill(t, st, 4, 1000, "dav")
+	tr := &committingTarget{started: make(chan string, 10), commits: map[string]chan struct{}{}}
+	u := &Uploader{Store: st, Poll: time.Hour,
+		Targets: []*Target{{Config: config.Target{Name: "dav", Kind: config.WebDAV, Send: config.SendOriginals, Concurrency: 1}, Transport: tr}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		u.Run(ctx)
+		close(done)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	next := func(what string) string {
+		t.Helper()
+		select {
+		case name := <-tr.started:
+			return name
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: no transfer started within 10 s", what)
+			return ""
+		}
+	}
+	first := next("the first photo")
+	second := next("the second photo, while the first is being committed")
+	if first == second {
+		t.Fatalf("%s started twice", first)
+	}
+	select {
+	case name := <-tr.started:
+		t.Fatalf("%s started while two others were under way", name)
+	case <-time.After(200 * time.Millisecond):
+	}
+	// Each commit of the older one lets the next photo start.
+	older, newer := first, second
+	for range 2 {
+		tr.commit(older)
+		older, newer = newer, next("the photo after a commit")
+	}
+	tr.commit(older)
+	tr.commit(newer)
+	for pending(t, st, "dav") > 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	tr.mu.Lock()
+	most := tr.most
+	tr.mu.Unlock()
+	if len(tr.sent()) != len(want) || most != 2 {
+		t.Errorf("sent %v, at most %d transfers at once; want each of %d photos once, two at once", tr.sent(), most, len(want))
 	}
 }

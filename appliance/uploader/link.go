@@ -119,6 +119,13 @@ type limitedFile struct {
 	own      *bucket
 	priority int
 	sent     *rateMeter
+
+	// atEnd, if not nil, is called each time a read reaches size: the
+	// transport has the whole body, and what is left of the transfer is
+	// waiting for the server.
+	atEnd func()
+	size  int64
+	pos   int64
 }
 
 func (f *limitedFile) Read(p []byte) (int, error) {
@@ -130,7 +137,19 @@ func (f *limitedFile) Read(p []byte) (int, error) {
 	}
 	n, err := f.ReadSeekCloser.Read(p)
 	f.sent.add(n)
+	f.pos += int64(n)
+	if f.atEnd != nil && n > 0 && f.pos >= f.size {
+		f.atEnd()
+	}
 	return n, err
+}
+
+func (f *limitedFile) Seek(offset int64, whence int) (int64, error) {
+	pos, err := f.ReadSeekCloser.Seek(offset, whence)
+	if err == nil {
+		f.pos = pos
+	}
+	return pos, err
 }
 
 // rateMeter measures a target's recent throughput.

@@ -264,6 +264,21 @@ func (u *Uploader) step(ctx context.Context, t *Target, claimed *claims) time.Du
 			u.recordDelivery(t, *last)
 		}
 	}()
+	// One photo's transfer overlaps the end of the one before: once a
+	// transport has read all of a photo, what is left is the server's
+	// commit and answer, the outbox's update and the next upload's
+	// creation, and the link would idle through them. At most two are
+	// under way, and only one of them is sending its bytes.
+	var prev chan *store.Delivery // the delivery finishing, nil if none
+	finish := func() {
+		if prev != nil {
+			if d := <-prev; d != nil {
+				last = d
+			}
+			prev = nil
+		}
+	}
+	defer finish()
 	delivered, start := 0, time.Now()
 	for _, e := range entries {
 		if delivered >= batchEntries || time.Since(start) > batchTime || ctx.Err() != nil {
@@ -296,15 +311,34 @@ func (u *Uploader) step(ctx context.Context, t *Target, claimed *claims) time.Du
 			claimed.release(e.Photo) // failed in the meantime
 			continue
 		}
+		overlap := t.Config.MinInterval == 0 && t.Config.Send != config.SendLatest
+		if !overlap {
+			finish() // lastSent must count it before tooSoon looks
+		}
 		if t.tooSoon(e) { // lastSent moved during this batch
 			u.skip(t, e, fmt.Sprintf("within %v of the last picture sent", t.Config.MinInterval))
 			claimed.release(e.Photo)
 			continue
 		}
-		if d := u.deliver(ctx, t, e); d != nil {
-			last = d
+		read := make(chan struct{})
+		var once sync.Once
+		result := make(chan *store.Delivery, 1)
+		go func(e store.Entry) {
+			d := u.deliver(ctx, t, e, func() { once.Do(func() { close(read) }) })
+			claimed.release(e.Photo)
+			result <- d
+		}(e)
+		wait := read
+		if !overlap {
+			wait = nil // until it is done
 		}
-		claimed.release(e.Photo)
+		select {
+		case <-wait:
+		case d := <-result:
+			result <- d // for finish
+		}
+		finish()
+		prev = result
 		delivered++
 		if t.Config.Send == config.SendLatest {
 			break // only the newest matters
@@ -377,11 +411,12 @@ func (u *Uploader) recordDelivery(t *Target, d store.Delivery) {
 
 // deliver sends one entry and records the outcome in the outbox. It
 // returns the delivery if the entry was delivered, for recordDelivery.
-func (u *Uploader) deliver(ctx context.Context, t *Target, e store.Entry) *store.Delivery {
+// atEnd is called once the transport has read all of the entry's bytes.
+func (u *Uploader) deliver(ctx context.Context, t *Target, e store.Entry, atEnd func()) *store.Delivery {
 	name := t.Config.Name
 	t.setState(func(s *statusfile.Target) { s.State, s.Current = "sending", e.Photo })
 	start := time.Now()
-	err := u.send(ctx, t, &e)
+	err := u.send(ctx, t, &e, atEnd)
 	if ctx.Err() != nil {
 		return nil // shutting down: the entry stays as it was, resume state included
 	}
@@ -397,7 +432,9 @@ func (u *Uploader) deliver(ctx context.Context, t *Target, e store.Entry) *store
 			s.Sent++
 			s.SentBytes += e.Size
 			s.LastSuccess = now
-			s.Current = ""
+			if s.Current == e.Photo { // not the next one's, under way
+				s.Current = ""
+			}
 		})
 		u.Log.Printf("%s: delivered %s (%d bytes) in %.1fs", name, e.Photo, e.Size, now.Sub(start).Seconds())
 		return &store.Delivery{Target: name, Photo: e.Photo, CaptureTime: e.CaptureTime, Time: now}
@@ -424,7 +461,12 @@ func (u *Uploader) deliver(ctx context.Context, t *Target, e store.Entry) *store
 	if uerr := u.Store.Update(e); uerr != nil {
 		u.Log.Printf("%s: recording the failure of %s: %v", name, e.Photo, uerr)
 	}
-	t.setState(func(s *statusfile.Target) { s.LastError, s.LastErrorTime, s.Current = msg, now, "" })
+	t.setState(func(s *statusfile.Target) {
+		s.LastError, s.LastErrorTime = msg, now
+		if s.Current == e.Photo {
+			s.Current = ""
+		}
+	})
 	return nil
 }
 
@@ -473,8 +515,9 @@ func resumeOf(e store.Entry) resumeState {
 	return rs
 }
 
-// send derives what t wants of e and delivers it.
-func (u *Uploader) send(ctx context.Context, t *Target, e *store.Entry) error {
+// send derives what t wants of e and delivers it; atEnd is called when
+// the transport has read the last of it.
+func (u *Uploader) send(ctx context.Context, t *Target, e *store.Entry, atEnd func()) error {
 	rs := resumeOf(*e)
 	save := func(current string, transport json.RawMessage) error {
 		rs.Current, rs.Transport = current, transport
@@ -488,7 +531,7 @@ func (u *Uploader) send(ctx context.Context, t *Target, e *store.Entry) error {
 		if err != nil {
 			return nil, err
 		}
-		return &limitedFile{ReadSeekCloser: f, ctx: ctx, link: u.Link, own: &t.own, priority: t.Config.Priority, sent: &t.sent}, nil
+		return &limitedFile{ReadSeekCloser: f, ctx: ctx, link: u.Link, own: &t.own, priority: t.Config.Priority, sent: &t.sent, atEnd: atEnd, size: e.Size}, nil
 	}
 	if !t.derives() {
 		item := upload.Item{Name: rel, Size: e.Size, SHA256: e.SHA256, ContentType: contentType(rel), CaptureTime: e.CaptureTime, Open: open}
@@ -510,15 +553,25 @@ func (u *Uploader) send(ctx context.Context, t *Target, e *store.Entry) error {
 	if err != nil {
 		return err
 	}
+	lastOutput := ""
+	for _, o := range outputs {
+		if !contains(rs.Done, o.name) {
+			lastOutput = o.name
+		}
+	}
 	for _, o := range outputs {
 		if contains(rs.Done, o.name) {
 			continue
 		}
 		name, data := o.name, o.data
+		var end func()
+		if name == lastOutput {
+			end = atEnd
+		}
 		sum := sha256.Sum256(data)
 		item := upload.Item{Name: name, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), ContentType: "image/jpeg", CaptureTime: e.CaptureTime,
 			Open: func() (io.ReadSeekCloser, error) {
-				return &limitedFile{ReadSeekCloser: nopSeekCloser{bytes.NewReader(data)}, ctx: ctx, link: u.Link, own: &t.own, priority: t.Config.Priority, sent: &t.sent}, nil
+				return &limitedFile{ReadSeekCloser: nopSeekCloser{bytes.NewReader(data)}, ctx: ctx, link: u.Link, own: &t.own, priority: t.Config.Priority, sent: &t.sent, atEnd: end, size: int64(len(data))}, nil
 			}}
 		if rs.Current == name {
 			item.Resume = rs.Transport
