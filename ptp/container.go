@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 )
 
 // ContainerType is the type of a USB container.
@@ -238,33 +239,78 @@ const maxStrayZLPs = 8
 // inStream reads containers from the bulk IN endpoint by their length,
 // across USB transfers that may split a container (a header in its own
 // packet) or hold the start of the next one (a response glued to data).
+//
+// Transfers are read into a small buffer, except while an object is
+// downloaded (bulk): then into a large one, so that a chunk of an object
+// arrives in one transfer, not dozens. The large buffer is pooled rather
+// than kept, so that a camera left open between captures does not hold it.
 type inStream struct {
 	t       Transport
-	buf     []byte // receive buffer, a multiple of the max packet size
-	pending []byte // received bytes not yet consumed (within buf)
+	small   []byte    // receive buffer outside downloads
+	big     []byte    // receive buffer of a download, nil outside one
+	bigs    sync.Pool // of *[]byte of bigSize
+	bigSize int
+	bulk    bool   // a download is under way: receive into big
+	pending []byte // received bytes not yet consumed (within small or big)
 	short   bool   // the transfer in pending ended with a short packet
 }
+
+// smallBuffer is the size of transfers outside downloads: commands,
+// responses and datasets.
+const smallBuffer = 16 << 10
 
 func newInStream(t Transport, size int) *inStream {
 	mps := t.MaxPacketSize()
 	if mps <= 0 {
 		mps = 64
 	}
-	if size < 512 {
-		size = 512
-	}
-	size = (size + mps - 1) / mps * mps
-	return &inStream{t: t, buf: make([]byte, size)}
+	round := func(n int) int { return (max(n, 512) + mps - 1) / mps * mps }
+	size = round(size)
+	return &inStream{t: t, small: make([]byte, round(min(size, smallBuffer))), bigSize: size}
 }
 
-// receive reads one transfer into buf; pending must be empty.
-func (s *inStream) receive(ctx context.Context) error {
-	n, err := s.t.Receive(ctx, s.buf)
-	if n < 0 || n > len(s.buf) {
-		return fmt.Errorf("transport returned %d bytes for a %d-byte buffer", n, len(s.buf))
+// download switches the stream to large transfers (on true) for an
+// object's data phase, or back (on false), returning the large buffer to
+// the pool once nothing pending is left in it.
+func (s *inStream) download(on bool) {
+	s.bulk = on
+	if on || s.big == nil {
+		return
 	}
-	s.pending = s.buf[:n]
-	s.short = n < len(s.buf)
+	if len(s.pending) > len(s.small) {
+		return // a device that glued more than a response: keep it
+	}
+	n := copy(s.small, s.pending)
+	s.pending = s.small[:n]
+	big := s.big
+	s.big = nil
+	s.bigs.Put(&big)
+}
+
+// buffer returns the buffer for the next transfer.
+func (s *inStream) buffer() []byte {
+	if !s.bulk || s.bigSize <= len(s.small) {
+		return s.small
+	}
+	if s.big == nil {
+		if b, ok := s.bigs.Get().(*[]byte); ok {
+			s.big = *b
+		} else {
+			s.big = make([]byte, s.bigSize)
+		}
+	}
+	return s.big
+}
+
+// receive reads one transfer; pending must be empty.
+func (s *inStream) receive(ctx context.Context) error {
+	buf := s.buffer()
+	n, err := s.t.Receive(ctx, buf)
+	if n < 0 || n > len(buf) {
+		return fmt.Errorf("transport returned %d bytes for a %d-byte buffer", n, len(buf))
+	}
+	s.pending = buf[:n]
+	s.short = n < len(buf)
 	if err != nil {
 		return fmt.Errorf("receive: %w", err)
 	}

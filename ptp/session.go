@@ -86,8 +86,10 @@ type Options struct {
 	// DrainTimeout is how long recovery waits for stale bytes on the bulk
 	// IN endpoint before it considers it empty. Default 200 ms.
 	DrainTimeout time.Duration
-	// BufferSize is the size of bulk IN transfers, rounded up to a
-	// multiple of the max packet size. Default 128 KiB.
+	// BufferSize is the size of bulk IN transfers while an object is
+	// downloaded, rounded up to a multiple of the max packet size; other
+	// transfers are at most 16 KiB. Default 1 MiB + 512 bytes: a 1 MiB
+	// GetPartialObject with its container header in one transfer.
 	BufferSize int
 	// USBVendorID is the device's USB vendor ID, used to correct a generic
 	// VendorExtensionID (see DeviceInfo.Vendor). Zero if unknown.
@@ -118,7 +120,7 @@ func (o *Options) withDefaults() Options {
 		v.DrainTimeout = 200 * time.Millisecond
 	}
 	if v.BufferSize <= 0 {
-		v.BufferSize = 128 << 10
+		v.BufferSize = 1<<20 + 512
 	}
 	return v
 }
@@ -287,6 +289,10 @@ func (c *Conn) transact(ctx context.Context, op Operation, dataOut []byte, dataI
 	if dataIn != nil {
 		sink.w = dataIn
 	}
+	if dataIn != nil && downloads(op.Code) {
+		c.in.download(true)
+		defer c.in.download(false)
+	}
 	stale := 0
 	sawData := false
 	for {
@@ -302,6 +308,7 @@ func (c *Conn) transact(ctx context.Context, op Operation, dataOut []byte, dataI
 		switch {
 		case ct.Type == ContainerData && ct.TransactionID == tid && !sawData && dataOut == nil:
 			sawData = true
+			c.in.download(false) // the response: a small transfer
 			continue
 		case ct.Type == ContainerData && isStale(ct.TransactionID, tid) && !sawData && stale < maxStaleResponses:
 			stale++
@@ -424,6 +431,16 @@ func (c *Conn) Recover(ctx context.Context) error {
 	return c.recover(ctx)
 }
 
+// downloads reports whether op's data phase is (part of) an object, read
+// in large transfers.
+func downloads(op OpCode) bool {
+	switch op {
+	case OpGetObject, OpGetPartialObject, OpEOSGetPartialObject, OpEOSGetPartialObjectEx:
+		return true
+	}
+	return false
+}
+
 // maxDrainTransfers bounds the transfers discarded while recovering.
 const maxDrainTransfers = 1024
 
@@ -439,6 +456,9 @@ func (c *Conn) recover(ctx context.Context) error {
 		// A stalled control pipe or a device without Cancel: go on, the
 		// drain and the status poll will tell.
 	}
+	// What is left may be most of an object: drain it in large transfers.
+	c.in.download(true)
+	defer c.in.download(false)
 	for i := 0; i < maxDrainTransfers; i++ {
 		dctx, cancel := context.WithTimeout(ctx, c.opts.DrainTimeout)
 		err := c.in.receive(dctx)

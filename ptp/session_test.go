@@ -423,3 +423,70 @@ func TestReadEvent(t *testing.T) {
 		t.Errorf("no event: %v", err)
 	}
 }
+
+// receiveSizes records the buffer of every bulk IN transfer.
+type receiveSizes struct {
+	*fakeDevice
+	sizes []int
+}
+
+func (r *receiveSizes) Receive(ctx context.Context, p []byte) (int, error) {
+	r.sizes = append(r.sizes, len(p))
+	return r.fakeDevice.Receive(ctx, p)
+}
+
+// An object (or a chunk of one) of 1 MiB arrives in one large transfer; everything else in
+// small ones, and the large buffer is not kept once the download is over
+// (a camera stays open between captures).
+func TestDownloadTransfers(t *testing.T) {
+	f := newFakeDevice(512)
+	f.info = readHex(t, "deviceinfo_qemu.hex")
+	for h := uint32(1); h <= 3; h++ {
+		f.objects[h] = pattern(1<<20 + int(h))
+	}
+	r := &receiveSizes{fakeDevice: f}
+	ctx := context.Background()
+	c, err := Open(ctx, r, nil) // the default BufferSize
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range r.sizes {
+		if n > smallBuffer {
+			t.Errorf("opening the session: a %d-byte transfer, want at most %d", n, smallBuffer)
+		}
+	}
+	r.sizes = nil
+	for h := uint32(1); h <= 3; h++ {
+		var got bytes.Buffer
+		if err := c.GetObject(ctx, h, &got); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), f.objects[h]) {
+			t.Fatalf("object %d: the bytes differ", h)
+		}
+	}
+	large := 0
+	for _, n := range r.sizes {
+		if n >= 1<<20+HeaderSize {
+			large++
+		}
+	}
+	// Per object: the data container in one transfer, the response in a
+	// small one.
+	if large != 3 || len(r.sizes) != 6 {
+		t.Errorf("3 objects of 1 MiB in transfers of %v bytes; want one large transfer and one small each", r.sizes)
+	}
+	if c.in.big != nil {
+		t.Error("the connection keeps its large buffer after the download")
+	}
+	r.sizes = nil
+	if _, err := c.GetObjectInfo(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range r.sizes {
+		if n > smallBuffer {
+			t.Errorf("GetObjectInfo: a %d-byte transfer, want at most %d", n, smallBuffer)
+		}
+	}
+	checkDevice(t, f)
+}

@@ -47,8 +47,8 @@ var (
 		"serial number (USB or PTP) of the camera to use, overriding the site configuration")
 	mountinfoPath = flag.String("mountinfo", "/proc/self/mountinfo",
 		"mount table, to refuse writing photos anywhere but a mounted /perm")
-	buffer = flag.Int("buffer", 128<<10,
-		"bytes per USB bulk IN transfer (fewer, larger transfers cost less CPU)")
+	buffer = flag.Int("buffer", 0,
+		"bytes per USB bulk IN transfer while downloading (0: 1 MiB + 512, a chunk in one transfer; fewer, larger transfers cost less CPU)")
 	requests = flag.String("requests", request.Dir,
 		"directory where other services ask for a picture now (modemd, on an SMS); empty: none")
 
