@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/lapsebox/lapsebox/ptp"
@@ -493,4 +494,98 @@ func TestCleanName(t *testing.T) {
 			t.Errorf("cleanName(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// syncCounter is a Dir whose parts count their syncs.
+type syncCounter struct {
+	Dir
+	syncs int
+}
+
+type countedPart struct {
+	Part
+	s *syncCounter
+}
+
+func (c *syncCounter) Begin(obj Object) (Part, error) {
+	p, err := c.Dir.Begin(obj)
+	if p == nil || err != nil {
+		return p, err
+	}
+	return countedPart{p, c}, nil
+}
+
+func (p countedPart) Sync() error {
+	p.s.syncs++
+	return p.Part.Sync()
+}
+
+// A partial file is synced every SyncEvery bytes, not after each chunk:
+// a sync a chunk left the bus idle while the disk caught up.
+func TestFetchSyncsEverySyncEvery(t *testing.T) {
+	cam := newFakeCamera(testTree()...)
+	dir := t.TempDir()
+	sink := &syncCounter{Dir: Dir{Root: dir}}
+	if _, err := Fetch(context.Background(), cam, sink, &Options{ChunkSize: 256 << 10, SyncEvery: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	// The 3 MiB + 17 bytes CR2 in 13 chunks: synced at 1, 2 and 3 MiB;
+	// the rest is made durable by Commit.
+	if sink.syncs != 3 {
+		t.Errorf("%d syncs of partial files, want 3", sink.syncs)
+	}
+	checkStored(t, dir, cam)
+}
+
+// failingDir is a Dir whose parts fail their writes once after bytes
+// were written, as a disk fills up.
+type failingDir struct {
+	Dir
+	after int64
+}
+
+type failingPart struct {
+	Part
+	left *int64
+}
+
+func (d *failingDir) Begin(obj Object) (Part, error) {
+	p, err := d.Dir.Begin(obj)
+	if p == nil || err != nil {
+		return p, err
+	}
+	return failingPart{p, &d.after}, nil
+}
+
+func (p failingPart) Write(b []byte) (int, error) {
+	if *p.left < int64(len(b)) {
+		return 0, syscall.ENOSPC
+	}
+	*p.left -= int64(len(b))
+	return p.Part.Write(b)
+}
+
+// Writes reach the disk in the background while the next chunk arrives;
+// one that fails still fails the object as a sink error (a full disk), and
+// the partial file keeps only what was written, for the next run.
+func TestFetchWriteBehindFailure(t *testing.T) {
+	cam := newFakeCamera(testTree()...)
+	dir := t.TempDir()
+	sink := &failingDir{Dir: Dir{Root: dir}, after: 1 << 20}
+	res, err := Fetch(context.Background(), cam, sink, &Options{ChunkSize: 256 << 10})
+	var se *SinkError
+	if !errors.As(err, &se) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Fetch onto a disk that fills: %v, want a sink error for ENOSPC", err)
+	}
+	for name, b := range files(t, dir) {
+		if strings.HasSuffix(name, ".part") && len(b) > 1<<20 {
+			t.Errorf("%s holds %d bytes; only 1 MiB was written", name, len(b))
+		}
+	}
+	// Room again: the next run resumes and completes every file.
+	sink.after = 1 << 40
+	if _, err := Fetch(context.Background(), cam, sink, &Options{ChunkSize: 256 << 10}); err != nil {
+		t.Fatalf("Fetch with room: %v (first run: %+v)", err, res)
+	}
+	checkStored(t, dir, cam)
 }
