@@ -31,7 +31,8 @@ const bigFile = "big/MVI_0001.MOV"
 
 // cameraFiles are the camera's files: an empty one, sizes on 512-byte
 // packet boundaries (where a device owes a zero-length packet), 51188
-// bytes (data container of exactly 51200), nested folders and 25 MB.
+// bytes (data container of exactly 51200), nested folders and 100 MB: at
+// camerad's pace its progress shows (once a second) before it is done.
 var cameraFiles = map[string]int{
 	"empty.txt":                      0,
 	"DCIM/100TEST/IMG_0001.JPG":      512,
@@ -41,7 +42,7 @@ var cameraFiles = map[string]int{
 	"DCIM/100TEST/IMG_0005.JPG":      1_234_567,
 	"DCIM/101TEST/deep/er/note.txt":  6,
 	"DCIM/101TEST/deep/er/IMG_9.CR2": 3 << 20,
-	bigFile:                          25_000_000,
+	bigFile:                          100_000_000,
 }
 
 // makeCameraDir writes files with random content under a new directory
@@ -209,7 +210,7 @@ func waitCamerad(t testing.TB, vm *qemu.VM, what string, timeout time.Duration, 
 }
 
 // TestCameraDownload boots the appliance with QEMU's MTP device as its
-// camera, unplugs and replugs the camera in the middle of the 25 MB file,
+// camera, unplugs and replugs the camera in the middle of the 100 MB file,
 // and checks that camerad resumed and that every file on /perm matches.
 func TestCameraDownload(t *testing.T) {
 	needVM(t)

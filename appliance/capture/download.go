@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -43,8 +44,18 @@ type Download struct {
 	Usage      store.Usage
 	PruneEvery time.Duration
 
+	// ProgressEvery spaces the status file's rewrites while a file
+	// arrives (default 1 s): one a chunk (a MiB) cost about a sixth of
+	// camerad's CPU time.
+	ProgressEvery time.Duration
+
 	lastPrune time.Time
 	current   int64 // size of the file being downloaded
+
+	// progressPath and progressWritten: the file whose progress the status
+	// file last showed, and when.
+	progressPath    string
+	progressWritten time.Time
 }
 
 // Run downloads until ctx is done.
@@ -169,6 +180,11 @@ func (d *Download) session(ctx context.Context, cam *camera.Camera, again bool) 
 
 func (d *Download) progress(p fetch.Progress) {
 	d.current = p.Object.Size
+	now := time.Now()
+	if !p.Complete && p.Object.Path == d.progressPath && now.Sub(d.progressWritten) < cmp.Or(d.ProgressEvery, time.Second) {
+		return // the next report counts these bytes too
+	}
+	d.progressPath, d.progressWritten = p.Object.Path, now
 	d.update(func(st *statusfile.Camera) {
 		ds := st.DownloadStatus()
 		prev := p.Resumed

@@ -29,7 +29,7 @@ func TestDownloadCopiesEverythingAndSurvivesAnUnplug(t *testing.T) {
 	dir := t.TempDir()
 	status := &StatusFile{Path: filepath.Join(t.TempDir(), "camerad.json")}
 	d := &Download{Device: dev, Dir: dir, Interval: 50 * time.Millisecond, Status: status,
-		Options: fetch.Options{ChunkSize: 64 << 10}}
+		Options: fetch.Options{ChunkSize: 64 << 10}, ProgressEvery: time.Nanosecond}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
