@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,13 +26,13 @@ import (
 // simDevice drives the simulator the way the USB device drives a camera.
 type simDevice struct {
 	dev         *sim.Device
-	opens       int
-	fail        error // Open fails with this while set
-	powerCycles int   // the times it was told the power would be cut
+	opens       atomic.Int32 // read by a test while the loop runs
+	fail        error        // Open fails with this while set
+	powerCycles int          // the times it was told the power would be cut
 }
 
 func (d *simDevice) Open(ctx context.Context) (*camera.Camera, error) {
-	d.opens++
+	d.opens.Add(1)
 	if d.fail != nil {
 		return nil, d.fail
 	}
@@ -287,7 +288,7 @@ func TestUnplugAndReplug(t *testing.T) {
 	h.dev.dev.Unplug()
 	go func() {
 		// Replugged while camerad climbs its ladder.
-		for h.dev.opens < 2 {
+		for h.dev.opens.Load() < 2 {
 			time.Sleep(time.Millisecond)
 		}
 		h.dev.dev.Replug()
