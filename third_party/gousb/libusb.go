@@ -182,10 +182,12 @@ func (libusbImpl) init() (*libusbContext, error) {
 
 // eventTimeout bounds each wait for libusb events. Transfers and their
 // timeouts wake the wait by themselves; Close wakes it with
-// interruptEvents. lapsebox patch: upstream waits 100 ms, which woke an
-// idle daemon ten times a second (four context switches each) to look at
-// done.
-const eventTimeout = 10 // seconds
+// interruptEvents, so nothing needs the wait to end. lapsebox patch:
+// upstream waits 100 ms, which woke an idle daemon ten times a second to
+// look at done; every 10 s still cost an idle camerad a few dozen context
+// switches a wake (the Go runtime's monitor thread polls for a while
+// after every cgo call).
+const eventTimeout = 600 // seconds
 
 func (libusbImpl) handleEvents(c *libusbContext, done <-chan struct{}) {
 	tv := C.struct_timeval{tv_sec: eventTimeout}
