@@ -62,17 +62,22 @@ func (a *Arrivals) read() {
 		if err != nil {
 			return // closed
 		}
-		if !arrived(buf[:n]) {
-			continue
+		if arrived(buf[:n]) {
+			a.Notify()
 		}
-		a.mu.Lock()
-		for _, c := range a.subs {
-			select {
-			case c <- struct{}{}:
-			default: // one pending value is enough: the worker lists the outbox
-			}
+	}
+}
+
+// Notify tells the subscribers that entries arrived, for entries the
+// kernel does not report: those written in place, as Requeue does.
+func (a *Arrivals) Notify() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, c := range a.subs {
+		select {
+		case c <- struct{}{}:
+		default: // one pending value is enough: the worker lists the outbox
 		}
-		a.mu.Unlock()
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"github.com/lapsebox/lapsebox/appliance/upload"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -237,4 +239,43 @@ func TestNextTransferOverlapsTheCommit(t *testing.T) {
 	if len(tr.sent()) != len(want) || most != 2 {
 		t.Errorf("sent %v, at most %d transfers at once; want each of %d photos once, two at once", tr.sent(), most, len(want))
 	}
+}
+
+// Entries a reconcile queues again are written in place, which the
+// kernel's news of arrivals does not report: the reconcile wakes the idle
+// workers itself, rather than leave them to their next look (an hour
+// here).
+func TestReconcileWakesIdleWorkers(t *testing.T) {
+	c := startCloud(t)
+	st, _ := store.Open(t.TempDir())
+	fill(t, st, 3, 10<<10, "cloud")
+	tg := cloudTarget(t, c.URL(), config.Target{})
+	u := &Uploader{Store: st, Targets: []*Target{tg}, Poll: time.Hour, WatchedPoll: time.Hour}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		u.Run(ctx)
+		close(done)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 10 s: %+v", what, u.Snapshot())
+			}
+		}
+	}
+	waitUntil("the first delivery", func() bool { return pending(t, st, "cloud") == 0 && u.Snapshot().Targets[0].State == "idle" })
+	lost := "2026/11/26/20261126120500.jpg"
+	if err := os.Remove(filepath.Join(c.Root, device, filepath.FromSlash(lost))); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := u.Reconcile(ctx, tg); err != nil || rep.Requeued != 1 {
+		t.Fatalf("reconcile: %+v, %v; want one photo requeued", rep, err)
+	}
+	waitUntil("the lost photo sent again", func() bool { return c.Received(device)[lost] != "" })
 }

@@ -61,6 +61,11 @@ func (u *Uploader) Reconcile(ctx context.Context, t *Target) (statusfile.Reconci
 			}
 		}
 	}
+	if rep.Requeued > 0 && t.arrivals != nil {
+		// A requeued entry is written in place, which the kernel's news
+		// of arrivals does not report: idle workers would wait a poll.
+		t.arrivals.Notify()
+	}
 	return rep, nil
 }
 

@@ -51,6 +51,9 @@ type Target struct {
 	// idlePoll is how long an idle worker waits before it looks at the
 	// outbox again, unless entries arrive: Uploader.Poll or WatchedPoll.
 	idlePoll time.Duration
+	// arrivals wakes the idle workers when entries arrive; nil when the
+	// kernel cannot tell (they poll).
+	arrivals *store.Arrivals
 	mu       sync.Mutex
 	state    statusfile.Target
 	// lastSent is the capture time of the last picture sent, for
@@ -147,7 +150,7 @@ func (u *Uploader) Run(ctx context.Context) error {
 		if err != nil {
 			u.Log.Printf("%s: looking at the outbox every %v: %v", t.Config.Name, u.Poll, err)
 		} else {
-			t.idlePoll = u.WatchedPoll
+			t.idlePoll, t.arrivals = u.WatchedPoll, arrivals
 			defer arrivals.Close()
 		}
 		claimed := &claims{m: map[string]bool{}}
