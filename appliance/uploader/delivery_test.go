@@ -80,16 +80,7 @@ func TestArrivalWakesIdleWorkers(t *testing.T) {
 	tr := &fakeTarget{}
 	u := &Uploader{Store: st, Poll: time.Hour,
 		Targets: []*Target{{Config: config.Target{Name: "dav", Kind: config.WebDAV, Send: config.SendJPG, Concurrency: 2}, Transport: tr}}}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		u.Run(ctx)
-		close(done)
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	startUploader(t, u)
 	// Both workers find the outbox empty and wait.
 	for u.Snapshot().Targets[0].State != "idle" {
 		time.Sleep(10 * time.Millisecond)
@@ -191,17 +182,7 @@ func TestNextTransferOverlapsTheCommit(t *testing.T) {
 	tr := &committingTarget{started: make(chan string, 10), commits: map[string]chan struct{}{}}
 	u := &Uploader{Store: st, Poll: time.Hour,
 		Targets: []*Target{{Config: config.Target{Name: "dav", Kind: config.WebDAV, Send: config.SendOriginals, Concurrency: 1}, Transport: tr}}}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan struct{})
-	go func() {
-		u.Run(ctx)
-		close(done)
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	startUploader(t, u)
 	next := func(what string) string {
 		t.Helper()
 		select {
@@ -251,16 +232,7 @@ func TestReconcileWakesIdleWorkers(t *testing.T) {
 	fill(t, st, 3, 10<<10, "cloud")
 	tg := cloudTarget(t, c.URL(), config.Target{})
 	u := &Uploader{Store: st, Targets: []*Target{tg}, Poll: time.Hour, WatchedPoll: time.Hour}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		u.Run(ctx)
-		close(done)
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	ctx := startUploader(t, u)
 	waitUntil := func(what string, cond func() bool) {
 		t.Helper()
 		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
@@ -278,4 +250,19 @@ func TestReconcileWakesIdleWorkers(t *testing.T) {
 		t.Fatalf("reconcile: %+v, %v; want one photo requeued", rep, err)
 	}
 	waitUntil("the lost photo sent again", func() bool { return c.Received(device)[lost] != "" })
+}
+
+// startUploader runs u until the test ends; the context is Run's.
+func startUploader(t *testing.T, u *Uploader) context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		u.Run(ctx)
+		close(done)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return ctx
 }

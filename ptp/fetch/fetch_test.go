@@ -496,27 +496,28 @@ func TestCleanName(t *testing.T) {
 	}
 }
 
-// syncCounter is a Dir whose parts count their syncs.
-type syncCounter struct {
+// wrappedDir is a Dir whose parts wrap gives another behaviour.
+type wrappedDir struct {
 	Dir
-	syncs int
+	wrap func(Part) Part
 }
 
-type countedPart struct {
-	Part
-	s *syncCounter
-}
-
-func (c *syncCounter) Begin(obj Object) (Part, error) {
-	p, err := c.Dir.Begin(obj)
+func (d wrappedDir) Begin(obj Object) (Part, error) {
+	p, err := d.Dir.Begin(obj)
 	if p == nil || err != nil {
 		return p, err
 	}
-	return countedPart{p, c}, nil
+	return d.wrap(p), nil
+}
+
+// countedPart counts its syncs.
+type countedPart struct {
+	Part
+	syncs *int
 }
 
 func (p countedPart) Sync() error {
-	p.s.syncs++
+	*p.syncs++
 	return p.Part.Sync()
 }
 
@@ -525,36 +526,24 @@ func (p countedPart) Sync() error {
 func TestFetchSyncsEverySyncEvery(t *testing.T) {
 	cam := newFakeCamera(testTree()...)
 	dir := t.TempDir()
-	sink := &syncCounter{Dir: Dir{Root: dir}}
+	syncs := 0
+	sink := wrappedDir{Dir{Root: dir}, func(p Part) Part { return countedPart{p, &syncs} }}
 	if _, err := Fetch(context.Background(), cam, sink, &Options{ChunkSize: 256 << 10, SyncEvery: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}
 	// The 3 MiB + 17 bytes CR2 in 13 chunks: synced at 1, 2 and 3 MiB;
 	// the rest is made durable by Commit.
-	if sink.syncs != 3 {
-		t.Errorf("%d syncs of partial files, want 3", sink.syncs)
+	if syncs != 3 {
+		t.Errorf("%d syncs of partial files, want 3", syncs)
 	}
 	checkStored(t, dir, cam)
 }
 
-// failingDir is a Dir whose parts fail their writes once after bytes
-// were written, as a disk fills up.
-type failingDir struct {
-	Dir
-	after int64
-}
-
+// failingPart fails its writes once left bytes were written, as a disk
+// fills up.
 type failingPart struct {
 	Part
 	left *int64
-}
-
-func (d *failingDir) Begin(obj Object) (Part, error) {
-	p, err := d.Dir.Begin(obj)
-	if p == nil || err != nil {
-		return p, err
-	}
-	return failingPart{p, &d.after}, nil
 }
 
 func (p failingPart) Write(b []byte) (int, error) {
@@ -571,7 +560,8 @@ func (p failingPart) Write(b []byte) (int, error) {
 func TestFetchWriteBehindFailure(t *testing.T) {
 	cam := newFakeCamera(testTree()...)
 	dir := t.TempDir()
-	sink := &failingDir{Dir: Dir{Root: dir}, after: 1 << 20}
+	left := int64(1 << 20)
+	sink := wrappedDir{Dir{Root: dir}, func(p Part) Part { return failingPart{p, &left} }}
 	res, err := Fetch(context.Background(), cam, sink, &Options{ChunkSize: 256 << 10})
 	var se *SinkError
 	if !errors.As(err, &se) || !errors.Is(err, syscall.ENOSPC) {
@@ -583,7 +573,7 @@ func TestFetchWriteBehindFailure(t *testing.T) {
 		}
 	}
 	// Room again: the next run resumes and completes every file.
-	sink.after = 1 << 40
+	left = 1 << 40
 	if _, err := Fetch(context.Background(), cam, sink, &Options{ChunkSize: 256 << 10}); err != nil {
 		t.Fatalf("Fetch with room: %v (first run: %+v)", err, res)
 	}
