@@ -65,6 +65,10 @@ type Loop struct {
 	SlotTimeout time.Duration
 	// KeepAliveEvery keeps a Canon awake between slots (default 10 s).
 	KeepAliveEvery time.Duration
+	// Rest, if not nil, is called once the loop has a minute or more to
+	// wait for its next slot, once per rest: camerad gives back the
+	// memory its downloads used (usb.ReleaseMemory).
+	Rest func()
 	// PowerOff is how long the relay cuts the camera's power (default 10 s).
 	PowerOff time.Duration
 
@@ -77,6 +81,7 @@ type Loop struct {
 	lastPrune time.Time
 	prevSlot  time.Time // the last slot captured, for files that arrive late
 	tried     int64     // bytes the store took of the last capture attempt
+	rested    bool      // Rest was called since the last capture
 }
 
 func (l *Loop) defaults() {
@@ -169,6 +174,10 @@ func (l *Loop) Run(ctx context.Context) error {
 				st.State = "waiting"
 			}
 		})
+		if l.Rest != nil && !l.rested && c.Next.Sub(l.Clock.Now()) >= time.Minute {
+			l.Rest()
+			l.rested = true
+		}
 		if err := l.waitFor(ctx, c.Next); err != nil {
 			return nil
 		}
@@ -241,6 +250,7 @@ func (l *Loop) openBetweenSlots(ctx context.Context, slot time.Time) {
 // shoot takes the picture for slot, climbing the recovery ladder on
 // failure until the slot's time is up.
 func (l *Loop) shoot(ctx context.Context, slot time.Time) {
+	l.rested = false
 	deadline := slot.Add(l.SlotTimeout)
 	if err := l.makeRoom(); err != nil {
 		l.full(err)

@@ -349,3 +349,22 @@ func TestHangAtEveryStep(t *testing.T) {
 		})
 	}
 }
+
+// Rest comes once after each capture that leaves a minute or more to the
+// next slot (camerad gives back its download buffers then), never between
+// slots closer than that.
+func TestRestBeforeLongWaits(t *testing.T) {
+	for _, interval := range []time.Duration{10 * time.Minute, 30 * time.Second} {
+		h := newHarness(t, sim.Config{}, every(interval), day0, day0.Add(time.Hour))
+		rests := 0
+		h.loop.Rest = func() { rests++ }
+		h.loop.Run(h.ctx)
+		photos := len(photosOf(t, h.store))
+		if interval >= time.Minute && (photos < 5 || rests != photos) {
+			t.Errorf("every %v: %d rests for %d photos, want one after each", interval, rests, photos)
+		}
+		if interval < time.Minute && (photos < 100 || rests != 0) {
+			t.Errorf("every %v: %d rests for %d photos, want none", interval, rests, photos)
+		}
+	}
+}

@@ -154,6 +154,7 @@ func run(ctx context.Context, cfg *config.Config, uctx *usb.Context, status *cap
 	relay := &hw.Remote{Device: "camera", From: "camerad"} // watchdogd holds the relay
 	loop := capture.NewLoop(cfg, st, dev, relay, status, logger)
 	loop.Requests = *requests
+	loop.Rest = usb.ReleaseMemory
 	return loop.Run(ctx)
 }
 

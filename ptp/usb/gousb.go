@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -48,6 +49,15 @@ type endpoints struct {
 }
 
 type gousbBus struct{ ctx *gousb.Context }
+
+// ReleaseMemory gives the memory downloads used back to the system: the
+// Go heap's free pages and the transfer buffers glibc keeps after libusb
+// freed them (a MiB each). For a daemon going to rest: it costs a garbage
+// collection.
+func ReleaseMemory() {
+	debug.FreeOSMemory()
+	gousb.ReleaseMemory()
+}
 
 func newGousbBus() (bus, error) { return startLibusb(gousb.NewContext) }
 

@@ -26,6 +26,7 @@ import (
 /*
 #cgo pkg-config: libusb-1.0
 #include <libusb.h>
+#include <malloc.h>
 
 int gousb_compact_iso_data(struct libusb_transfer *xfer, unsigned char *status);
 struct libusb_transfer *gousb_alloc_transfer_and_buffer(int bufLen, int numIsoPackets);
@@ -34,6 +35,12 @@ int submit(struct libusb_transfer *xfer);
 void gousb_set_debug(libusb_context *ctx, int lvl);
 */
 import "C"
+
+// ReleaseMemory gives the C heap's free memory back to the system
+// (glibc's malloc_trim). A transfer's buffer is malloc'd and freed with
+// it; glibc keeps freed buffers of a MiB in its heap, so a daemon at rest
+// after a download would hold them. lapsebox patch.
+func ReleaseMemory() { C.malloc_trim(0) }
 
 type libusbContext C.libusb_context
 type libusbDevice C.libusb_device
