@@ -1,6 +1,7 @@
-// Binary fileserver serves a directory over HTTP and its own CPU time at
-// /cpu, so that the end-to-end benchmark can compare a camera download in
-// the VM with the same bytes over the VM's network. Test images only.
+// Binary fileserver serves a directory over HTTP, its own CPU time at /cpu
+// and the whole guest's at /guestcpu, so that the end-to-end benchmark can
+// compare a camera download in the VM with the same bytes over the VM's
+// network. Test images only.
 package main
 
 import (
@@ -8,6 +9,9 @@ import (
 	"fmt"
 	"log"
 	"net/http"
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -28,8 +32,41 @@ func logic() error {
 		}
 		fmt.Fprintf(w, "%.6f\n", time.Duration(ru.Utime.Nano()+ru.Stime.Nano()).Seconds())
 	})
+	mux.HandleFunc("/guestcpu", func(w http.ResponseWriter, r *http.Request) {
+		busy, err := guestBusy()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintf(w, "%.6f\n", busy)
+	})
 	srv := &http.Server{Addr: *listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return srv.ListenAndServe()
+}
+
+// guestBusy returns the seconds every CPU of the guest has not been idle
+// since boot: user, nice, system, irq and softirq time from /proc/stat.
+// The kernel's share of a transfer (a network stack's softirqs, a USB
+// controller's interrupts) is charged to no process.
+func guestBusy() (float64, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0, fmt.Errorf("/proc/stat: unexpected first line %q", line)
+	}
+	var busy float64
+	for _, i := range []int{1, 2, 3, 6, 7} { // user nice system irq softirq
+		v, err := strconv.ParseFloat(f[i], 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/stat: %q: %v", line, err)
+		}
+		busy += v
+	}
+	return busy / 100, nil // USER_HZ
 }
 
 func main() {
