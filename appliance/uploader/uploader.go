@@ -273,6 +273,7 @@ func (u *Uploader) step(ctx context.Context, t *Target, claimed *claims) time.Du
 	// creation, and the link would idle through them. At most two are
 	// under way, and only one of them is sending its bytes.
 	var prev chan *store.Delivery // the delivery finishing, nil if none
+	overlap := t.Config.MinInterval == 0 && t.Config.Send != config.SendLatest
 	finish := func() {
 		if prev != nil {
 			if d := <-prev; d != nil {
@@ -314,7 +315,6 @@ func (u *Uploader) step(ctx context.Context, t *Target, claimed *claims) time.Du
 			claimed.release(e.Photo) // failed in the meantime
 			continue
 		}
-		overlap := t.Config.MinInterval == 0 && t.Config.Send != config.SendLatest
 		if !overlap {
 			finish() // lastSent must count it before tooSoon looks
 		}
@@ -323,11 +323,15 @@ func (u *Uploader) step(ctx context.Context, t *Target, claimed *claims) time.Du
 			claimed.release(e.Photo)
 			continue
 		}
-		read := make(chan struct{})
-		var once sync.Once
+		read := make(chan struct{}, 1) // the transport has read it all
 		result := make(chan *store.Delivery, 1)
 		go func(e store.Entry) {
-			d := u.deliver(ctx, t, e, func() { once.Do(func() { close(read) }) })
+			d := u.deliver(ctx, t, e, func() {
+				select {
+				case read <- struct{}{}:
+				default: // said already
+				}
+			})
 			claimed.release(e.Photo)
 			result <- d
 		}(e)
