@@ -31,6 +31,7 @@ import (
 int gousb_compact_iso_data(struct libusb_transfer *xfer, unsigned char *status);
 struct libusb_transfer *gousb_alloc_transfer_and_buffer(int bufLen, int numIsoPackets);
 void gousb_free_transfer_and_buffer(struct libusb_transfer *xfer);
+struct libusb_transfer *gousb_alloc_transfer_dev_mem(libusb_device_handle *h, int bufLen);
 int submit(struct libusb_transfer *xfer);
 void gousb_set_debug(libusb_context *ctx, int lvl);
 */
@@ -168,6 +169,9 @@ type libusbIntf interface {
 
 	// transfer
 	alloc(*libusbDevHandle, *EndpointDesc, int, int, chan struct{}) (*libusbTransfer, error)
+	// lapsebox patch: a bulk or interrupt transfer whose buffer is the
+	// kernel's DMA memory where it lends some (devMem true).
+	allocDevMem(d *libusbDevHandle, ep *EndpointDesc, bufLen int, done chan struct{}) (t *libusbTransfer, devMem bool, err error)
 	cancel(*libusbTransfer) error
 	submit(*libusbTransfer) error
 	buffer(*libusbTransfer) []byte
@@ -464,6 +468,21 @@ func (libusbImpl) alloc(d *libusbDevHandle, ep *EndpointDesc, isoPackets int, bu
 	xferDoneMap.m[ret] = done
 	xferDoneMap.Unlock()
 	return ret, nil
+}
+
+// lapsebox patch: see libusbIntf.allocDevMem.
+func (libusbImpl) allocDevMem(d *libusbDevHandle, ep *EndpointDesc, bufLen int, done chan struct{}) (*libusbTransfer, bool, error) {
+	xfer := C.gousb_alloc_transfer_dev_mem((*C.libusb_device_handle)(d), C.int(bufLen))
+	if xfer == nil {
+		return nil, false, fmt.Errorf("gousb_alloc_transfer_dev_mem(%d) failed", bufLen)
+	}
+	xfer.endpoint = C.uchar(ep.Address)
+	xfer._type = C.uchar(ep.TransferType)
+	ret := (*libusbTransfer)(xfer)
+	xferDoneMap.Lock()
+	xferDoneMap.m[ret] = done
+	xferDoneMap.Unlock()
+	return ret, xfer.user_data != nil, nil
 }
 
 func (libusbImpl) cancel(t *libusbTransfer) error {

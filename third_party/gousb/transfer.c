@@ -91,10 +91,39 @@ struct libusb_transfer *gousb_alloc_transfer_and_buffer(int bufLen, int isoPacke
         return xfer;
 }
 
+// lapsebox patch: allocates a libusb transfer whose buffer is the kernel's
+// DMA memory for the device (libusb_dev_mem_alloc: on Linux, usbfs maps
+// memory the host controller writes, so that no copy to user space is
+// needed), or malloc'd memory where the kernel lends none. user_data marks
+// which, for the free.
+struct libusb_transfer *gousb_alloc_transfer_dev_mem(libusb_device_handle *h, int bufLen) {
+        struct libusb_transfer *xfer = libusb_alloc_transfer(0);
+        if (xfer == NULL) {
+                return NULL;
+        }
+        xfer->buffer = libusb_dev_mem_alloc(h, bufLen);
+        if (xfer->buffer != NULL) {
+                xfer->user_data = (void*)1;
+        } else {
+                xfer->buffer = (unsigned char*)malloc(bufLen);
+                if (xfer->buffer == NULL) {
+                        libusb_free_transfer(xfer);
+                        return NULL;
+                }
+        }
+        xfer->dev_handle = h;
+        xfer->length = bufLen;
+        return xfer;
+}
+
 // frees a libusb transfer and its buffer. The buffer of the given
 // libusb_transfer must have been allocated with alloc_transfer_and_buffer.
 void gousb_free_transfer_and_buffer(struct libusb_transfer *xfer) {
-        free(xfer->buffer);
+        if (xfer->user_data == (void*)1) { // lapsebox patch: dev mem
+                libusb_dev_mem_free(xfer->dev_handle, xfer->buffer, xfer->length);
+        } else {
+                free(xfer->buffer);
+        }
         xfer->length = 0;
         libusb_free_transfer(xfer);
 }
