@@ -242,11 +242,15 @@ const maxStrayZLPs = 8
 //
 // Transfers are read into a small buffer, except while an object is
 // downloaded (bulk): then into a large one, so that a chunk of an object
-// arrives in one transfer, not dozens. The large buffer is pooled rather
-// than kept, so that a camera left open between captures does not hold it.
+// arrives in one transfer, not dozens. The large buffer is the transport's
+// own where it lends one (a BufferedReceiver), else pooled; either way it
+// is given back after the download, so that a camera left open between
+// captures does not hold it.
 type inStream struct {
 	t       Transport
-	small   []byte    // receive buffer outside downloads
+	lender  BufferedReceiver // t, if it lends buffers
+	lent    bool             // pending is in the lender's buffer
+	small   []byte           // receive buffer outside downloads
 	big     []byte    // receive buffer of a download, nil outside one
 	bigs    sync.Pool // of *[]byte of bigSize
 	bigSize int
@@ -266,7 +270,9 @@ func newInStream(t Transport, size int) *inStream {
 	}
 	round := func(n int) int { return (max(n, 512) + mps - 1) / mps * mps }
 	size = round(size)
-	return &inStream{t: t, small: make([]byte, round(min(size, smallBuffer))), bigSize: size}
+	s := &inStream{t: t, small: make([]byte, round(min(size, smallBuffer))), bigSize: size}
+	s.lender, _ = t.(BufferedReceiver)
+	return s
 }
 
 // download switches the stream to large transfers (on true) for an
@@ -274,7 +280,7 @@ func newInStream(t Transport, size int) *inStream {
 // the pool once nothing pending is left in it.
 func (s *inStream) download(on bool) {
 	s.bulk = on
-	if on || s.big == nil {
+	if on || (s.big == nil && !s.lent) {
 		return
 	}
 	if len(s.pending) > len(s.small) {
@@ -282,6 +288,11 @@ func (s *inStream) download(on bool) {
 	}
 	n := copy(s.small, s.pending)
 	s.pending = s.small[:n]
+	if s.lent {
+		s.lent = false
+		s.lender.ReleaseBuffer()
+		return
+	}
 	big := s.big
 	s.big = nil
 	s.bigs.Put(&big)
@@ -304,6 +315,22 @@ func (s *inStream) buffer() []byte {
 
 // receive reads one transfer; pending must be empty.
 func (s *inStream) receive(ctx context.Context) error {
+	if s.lender != nil && s.bulk && s.bigSize > len(s.small) {
+		p, err := s.lender.ReceiveBuffered(ctx, s.bigSize)
+		if len(p) > s.bigSize {
+			return fmt.Errorf("transport returned %d bytes for a %d-byte buffer", len(p), s.bigSize)
+		}
+		s.pending, s.lent = p, true
+		s.short = len(p) < s.bigSize
+		if err != nil {
+			return fmt.Errorf("receive: %w", err)
+		}
+		return nil
+	}
+	if s.lent { // a download's leftovers are consumed: give the buffer back
+		s.lent = false
+		s.lender.ReleaseBuffer()
+	}
 	buf := s.buffer()
 	n, err := s.t.Receive(ctx, buf)
 	if n < 0 || n > len(buf) {

@@ -23,6 +23,8 @@ type fakeDevice struct {
 	splitHeader   bool // the data container's header comes in a packet of its own
 	unknownLength bool // data containers carry length 0xFFFFFFFF
 	staleResponse bool // an old response (TID-1) precedes every response
+	lend          bool // open it as a BufferedReceiver (lendingDevice)
+	lender        *lendingDevice
 
 	// Behaviour.
 	busy           map[OpCode]int // answer DeviceBusy this many times first
@@ -350,3 +352,37 @@ func (f *fakeDevice) Status(ctx context.Context) (ResponseCode, []uint32, error)
 }
 
 func (f *fakeDevice) Close() error { return nil }
+
+// lendingDevice is a fakeDevice that lends its receive buffer, as the
+// libusb transport does, and poisons it whenever a loan ends, so that a
+// Conn that goes on reading a buffer it gave back reads garbage.
+type lendingDevice struct {
+	*fakeDevice
+	buf      []byte
+	lends    int
+	releases int
+}
+
+var _ BufferedReceiver = (*lendingDevice)(nil)
+
+func poison(b []byte) {
+	for i := range b {
+		b[i] = 0xEE
+	}
+}
+
+func (l *lendingDevice) ReceiveBuffered(ctx context.Context, size int) ([]byte, error) {
+	poison(l.buf)
+	if len(l.buf) != size {
+		l.buf = make([]byte, size)
+	}
+	l.lends++
+	n, err := l.Receive(ctx, l.buf)
+	return l.buf[:n], err
+}
+
+func (l *lendingDevice) ReleaseBuffer() {
+	poison(l.buf)
+	l.buf = nil
+	l.releases++
+}

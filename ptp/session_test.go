@@ -34,7 +34,12 @@ func openFake(t *testing.T, f *fakeDevice) *Conn {
 	f.info = readHex(t, "deviceinfo_qemu.hex")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := Open(ctx, f, &testOptions)
+	var tr Transport = f
+	if f.lend {
+		f.lender = &lendingDevice{fakeDevice: f}
+		tr = f.lender
+	}
+	c, err := Open(ctx, tr, &testOptions)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -66,39 +71,50 @@ func TestGetObjectQuirks(t *testing.T) {
 	sizes := []int{0, 1, 499, 500, 501, 1012, 51188, 128<<10 - 12, 128 << 10, 1<<20 + 7}
 	for _, mps := range []int{64, 512} {
 		for name, quirk := range quirks {
-			t.Run(fmt.Sprintf("%s/%d", name, mps), func(t *testing.T) {
-				f := newFakeDevice(mps)
-				quirk(f)
-				for i, n := range sizes {
-					f.objects[uint32(i+1)] = pattern(n)
-				}
-				c := openFake(t, f)
-				ctx := context.Background()
-				for i, n := range sizes {
-					if f.unknownLength && n == 0 {
-						continue // a length is needed to send no data
+			for _, lend := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s/%d/lend=%v", name, mps, lend), func(t *testing.T) {
+					f := newFakeDevice(mps)
+					quirk(f)
+					f.lend = lend
+					for i, n := range sizes {
+						f.objects[uint32(i+1)] = pattern(n)
 					}
-					h := uint32(i + 1)
-					var buf bytes.Buffer
-					if err := c.GetObject(ctx, h, &buf); err != nil {
-						t.Fatalf("GetObject(%d bytes): %v", n, err)
+					c := openFake(t, f)
+					ctx := context.Background()
+					fetched := 0
+					for i, n := range sizes {
+						if f.unknownLength && n == 0 {
+							continue // a length is needed to send no data
+						}
+						fetched++
+						h := uint32(i + 1)
+						var buf bytes.Buffer
+						if err := c.GetObject(ctx, h, &buf); err != nil {
+							t.Fatalf("GetObject(%d bytes): %v", n, err)
+						}
+						if !bytes.Equal(buf.Bytes(), f.objects[h]) {
+							t.Fatalf("GetObject(%d bytes): got %d bytes, not the object", n, buf.Len())
+						}
+						if l := f.lender; l != nil && l.buf != nil {
+							t.Fatalf("GetObject(%d bytes): the lent buffer was not given back", n)
+						}
+						oi, err := c.GetObjectInfo(ctx, h)
+						if err != nil {
+							t.Fatalf("GetObjectInfo after %d bytes: %v", n, err)
+						}
+						if oi.CompressedSize != uint32(n) {
+							t.Fatalf("GetObjectInfo: size %d, want %d", oi.CompressedSize, n)
+						}
 					}
-					if !bytes.Equal(buf.Bytes(), f.objects[h]) {
-						t.Fatalf("GetObject(%d bytes): got %d bytes, not the object", n, buf.Len())
+					if f.cancels != 0 || f.resets != 0 {
+						t.Errorf("%d cancels and %d resets, want none", f.cancels, f.resets)
 					}
-					oi, err := c.GetObjectInfo(ctx, h)
-					if err != nil {
-						t.Fatalf("GetObjectInfo after %d bytes: %v", n, err)
+					if l := f.lender; l != nil && (l.lends < fetched || l.releases < fetched) {
+						t.Errorf("%d transfers into the lent buffer and %d releases for %d objects", l.lends, l.releases, fetched)
 					}
-					if oi.CompressedSize != uint32(n) {
-						t.Fatalf("GetObjectInfo: size %d, want %d", oi.CompressedSize, n)
-					}
-				}
-				if f.cancels != 0 || f.resets != 0 {
-					t.Errorf("%d cancels and %d resets, want none", f.cancels, f.resets)
-				}
-				checkDevice(t, f)
-			})
+					checkDevice(t, f)
+				})
+			}
 		}
 	}
 }

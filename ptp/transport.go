@@ -82,6 +82,21 @@ type Transport interface {
 	Close() error
 }
 
+// BufferedReceiver is a Transport that can read bulk IN transfers into a
+// buffer of its own and lend it. Conn downloads objects through it when it
+// can: over libusb the buffer is the kernel's DMA memory, and an object's
+// bytes are then copied once, by the writer that stores them.
+type BufferedReceiver interface {
+	Transport
+	// ReceiveBuffered reads one bulk IN transfer as Receive does, into
+	// the transport's buffer of size bytes (a multiple of MaxPacketSize),
+	// and returns the bytes read: valid until the next ReceiveBuffered
+	// or ReleaseBuffer, and not to be written to.
+	ReceiveBuffered(ctx context.Context, size int) ([]byte, error)
+	// ReleaseBuffer frees the buffer once a download is over.
+	ReleaseBuffer()
+}
+
 // Errors a Transport returns, wrapped, so that Conn and its callers can
 // tell the cases apart with errors.Is.
 var (

@@ -44,6 +44,17 @@ type endpoint interface {
 	transfer(ctx context.Context, p []byte) (int, error)
 }
 
+// lender is an endpoint that reads into a buffer of its own and lends it
+// out, sparing the copies of transfer (see gousb.ReadBuffer).
+type lender interface {
+	// lend reads one transfer into the endpoint's buffer of size bytes
+	// (allocated on first use, or again for another size) and returns
+	// the bytes read, valid until the next lend or unlend.
+	lend(ctx context.Context, size int) ([]byte, error)
+	// unlend frees the buffer.
+	unlend()
+}
+
 type endpoints struct {
 	in, out, intr endpoint // intr is nil on a device without one
 }
@@ -89,6 +100,7 @@ type gousbDevice struct {
 	d    *gousb.Device
 	cfg  *gousb.Config
 	intf *gousb.Interface
+	in   *inEndpoint // its buffer is freed before the interface is released
 }
 
 func (g *gousbDevice) desc() *gousb.DeviceDesc { return g.d.Desc }
@@ -132,14 +144,15 @@ func (g *gousbDevice) claim(si stillImage) (endpoints, error) {
 		g.release()
 		return endpoints{}, err
 	}
-	eps.in, eps.out = inEndpoint{in}, outEndpoint{out}
+	g.in = &inEndpoint{ep: in}
+	eps.in, eps.out = g.in, outEndpoint{out}
 	if si.hasIntr {
 		intr, err := intf.InEndpoint(si.intr.Number)
 		if err != nil {
 			g.release()
 			return endpoints{}, err
 		}
-		eps.intr = inEndpoint{intr}
+		eps.intr = &inEndpoint{ep: intr}
 	}
 	return eps, nil
 }
@@ -171,6 +184,10 @@ func (e *formattedError) Error() string   { return e.err.Error() }
 func (e *formattedError) Unwrap() []error { return []error{e.err, e.code} }
 
 func (g *gousbDevice) release() error {
+	if g.in != nil {
+		g.in.unlend()
+		g.in = nil
+	}
 	if g.intf != nil {
 		g.intf.Close()
 		g.intf = nil
@@ -187,10 +204,34 @@ func (g *gousbDevice) reset() error { return g.d.Reset() }
 
 func (g *gousbDevice) close() error { return g.d.Close() }
 
-type inEndpoint struct{ ep *gousb.InEndpoint }
+type inEndpoint struct {
+	ep *gousb.InEndpoint
+	rb *gousb.ReadBuffer // lent by lend, nil until then
+}
 
-func (e inEndpoint) transfer(ctx context.Context, p []byte) (int, error) {
+func (e *inEndpoint) transfer(ctx context.Context, p []byte) (int, error) {
 	return e.ep.ReadContext(ctx, p)
+}
+
+func (e *inEndpoint) lend(ctx context.Context, size int) ([]byte, error) {
+	if e.rb != nil && e.rb.Len() != size {
+		e.unlend()
+	}
+	if e.rb == nil {
+		rb, err := e.ep.NewReadBuffer(size)
+		if err != nil {
+			return nil, err
+		}
+		e.rb = rb
+	}
+	return e.rb.ReadContext(ctx)
+}
+
+func (e *inEndpoint) unlend() {
+	if e.rb != nil {
+		e.rb.Close()
+		e.rb = nil
+	}
 }
 
 type outEndpoint struct{ ep *gousb.OutEndpoint }

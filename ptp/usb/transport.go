@@ -56,6 +56,8 @@ type Transport struct {
 	ioCancel context.CancelFunc
 	stalled  map[uint8]bool // endpoints that answered with a stall
 
+	own []byte // ReceiveBuffered's buffer for an endpoint that lends none
+
 	ctrlMu sync.Mutex // ControlTimeout is per device: one request at a time
 }
 
@@ -107,10 +109,57 @@ func (t *Transport) Send(ctx context.Context, p []byte) error {
 // Receive reads one transfer from the bulk IN endpoint. len(p) must be a
 // multiple of the max packet size, or a packet could overflow it.
 func (t *Transport) Receive(ctx context.Context, p []byte) (int, error) {
-	if mps := t.MaxPacketSize(); len(p) == 0 || len(p)%mps != 0 {
-		return 0, fmt.Errorf("usb: %s: receive buffer of %d bytes is not a multiple of the max packet size %d", t.name(), len(p), mps)
+	if err := t.checkSize(len(p)); err != nil {
+		return 0, err
 	}
 	return t.transfer(ctx, t.si.in.Address, func(e endpoints) endpoint { return e.in }, p, "receive")
+}
+
+func (t *Transport) checkSize(n int) error {
+	if mps := t.MaxPacketSize(); n <= 0 || n%mps != 0 {
+		return fmt.Errorf("usb: %s: receive buffer of %d bytes is not a multiple of the max packet size %d", t.name(), n, mps)
+	}
+	return nil
+}
+
+// ReceiveBuffered reads one transfer of at most size bytes (a multiple of
+// the max packet size) from the bulk IN endpoint into a buffer the
+// transport keeps, and returns the bytes read; they stay valid until the
+// next ReceiveBuffered or ReleaseBuffer. Through libusb the buffer is the
+// kernel's DMA memory for the device where it lends some: a download's
+// bytes are then copied once, by the sink that stores them, where Receive
+// costs two more copies (the kernel's to user space and gousb's into p).
+func (t *Transport) ReceiveBuffered(ctx context.Context, size int) ([]byte, error) {
+	if err := t.checkSize(size); err != nil {
+		return nil, err
+	}
+	var got []byte
+	_, err := t.do(ctx, t.si.in.Address, "receive", func(ctx context.Context, e endpoints) (int, error) {
+		l, ok := e.in.(lender)
+		if !ok {
+			if len(t.own) != size {
+				t.own = make([]byte, size)
+			}
+			n, err := e.in.transfer(ctx, t.own)
+			got = t.own[:n]
+			return n, err
+		}
+		p, err := l.lend(ctx, size)
+		got = p
+		return len(p), err
+	})
+	return got, err
+}
+
+// ReleaseBuffer frees the buffer of ReceiveBuffered, for a camera left open
+// between downloads.
+func (t *Transport) ReleaseBuffer() {
+	t.own = nil
+	t.io.RLock()
+	defer t.io.RUnlock()
+	if l, ok := t.eps.in.(lender); ok {
+		l.unlend()
+	}
 }
 
 // Interrupt reads one transfer from the interrupt IN endpoint (events).
@@ -127,6 +176,21 @@ func (t *Transport) Interrupt(ctx context.Context, p []byte) (int, error) {
 
 // transfer runs one transfer on the endpoint pick chooses.
 func (t *Transport) transfer(ctx context.Context, addr gousb.EndpointAddress, pick func(endpoints) endpoint, p []byte, what string) (int, error) {
+	return t.do(ctx, addr, what, func(ctx context.Context, e endpoints) (int, error) {
+		ep := pick(e)
+		if ep == nil {
+			return 0, errNotClaimed
+		}
+		return ep.transfer(ctx, p)
+	})
+}
+
+// errNotClaimed is returned by a transfer while the interface is released.
+var errNotClaimed = errors.New("interface not claimed")
+
+// do runs one transfer (f, on the claimed endpoints) on the endpoint at addr,
+// bounded by ctx and aborted by a port reset or Close.
+func (t *Transport) do(ctx context.Context, addr gousb.EndpointAddress, what string, f func(context.Context, endpoints) (int, error)) (int, error) {
 	ioCtx, err := t.usable(what)
 	if err != nil {
 		return 0, err
@@ -135,13 +199,15 @@ func (t *Transport) transfer(ctx context.Context, addr gousb.EndpointAddress, pi
 	defer cancel()
 	defer context.AfterFunc(ioCtx, cancel)()
 	t.io.RLock()
-	ep := pick(t.eps)
-	if ep == nil {
+	if t.eps.in == nil {
 		t.io.RUnlock()
 		return 0, fmt.Errorf("usb: %s: %s: interface not claimed (a port reset failed?)", t.name(), what)
 	}
-	n, err := ep.transfer(tctx, p)
+	n, err := f(tctx, t.eps)
 	t.io.RUnlock()
+	if errors.Is(err, errNotClaimed) {
+		return 0, fmt.Errorf("usb: %s: %s: interface not claimed (a port reset failed?)", t.name(), what)
+	}
 	return n, t.check(ctx, ioCtx, err, what, uint8(addr))
 }
 

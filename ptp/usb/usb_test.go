@@ -163,6 +163,9 @@ func TestUnplugAndRediscover(t *testing.T) {
 	if _, err := tr.Receive(ctx, make([]byte, 512)); !errors.Is(err, ptp.ErrNoDevice) {
 		t.Errorf("Receive after the unplug: %v", err)
 	}
+	if _, err := tr.ReceiveBuffered(ctx, 1<<20); !errors.Is(err, ptp.ErrNoDevice) {
+		t.Errorf("ReceiveBuffered after the unplug: %v", err)
+	}
 	if cam.calls() != before {
 		t.Errorf("the transport used the device after it was gone: %q", cam.calls())
 	}
@@ -199,8 +202,9 @@ func TestDeadlines(t *testing.T) {
 	}
 	defer tr.Close()
 	for name, call := range map[string]func(context.Context) error{
-		"Receive":   func(ctx context.Context) error { _, err := tr.Receive(ctx, make([]byte, 512)); return err },
-		"Interrupt": func(ctx context.Context) error { _, err := tr.Interrupt(ctx, make([]byte, 512)); return err },
+		"Receive":         func(ctx context.Context) error { _, err := tr.Receive(ctx, make([]byte, 512)); return err },
+		"ReceiveBuffered": func(ctx context.Context) error { _, err := tr.ReceiveBuffered(ctx, 1024); return err },
+		"Interrupt":       func(ctx context.Context) error { _, err := tr.Interrupt(ctx, make([]byte, 512)); return err },
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		start := time.Now()
@@ -220,6 +224,9 @@ func TestDeadlines(t *testing.T) {
 	}
 	if _, err := tr.Receive(context.Background(), make([]byte, 100)); err == nil {
 		t.Error("Receive into 100 bytes (not a multiple of 512) did not fail")
+	}
+	if _, err := tr.ReceiveBuffered(context.Background(), 1000); err == nil {
+		t.Error("ReceiveBuffered of 1000 bytes (not a multiple of 512) did not fail")
 	}
 	// Close aborts a transfer that waits for an event.
 	done := make(chan error)
