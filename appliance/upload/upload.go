@@ -34,6 +34,15 @@ type Item struct {
 	Resume json.RawMessage
 }
 
+// Unmetered is implemented by a reader Item.Open returns whose bytes can
+// also be read past the uplink's bandwidth share, for what a target reads
+// to compute rather than to send (an S3 part's checksum): read through the
+// share, they would take the link's time twice. The reader it returns
+// shares the offset with the metered one; seek before reading either.
+type Unmetered interface {
+	Unmetered() io.ReadSeeker
+}
+
 // Target delivers items to one destination.
 type Target interface {
 	// Upload delivers item. It returns nil only once the destination has

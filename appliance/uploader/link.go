@@ -144,6 +144,10 @@ func (f *limitedFile) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Unmetered returns the file itself, for a target that reads to compute a
+// checksum (upload.Unmetered). The file's offset moves; every send seeks.
+func (f *limitedFile) Unmetered() io.ReadSeeker { return f.ReadSeekCloser }
+
 func (f *limitedFile) Seek(offset int64, whence int) (int64, error) {
 	pos, err := f.ReadSeekCloser.Seek(offset, whence)
 	if err == nil {

@@ -364,12 +364,18 @@ func (u *uploader) verify(ctx context.Context) error {
 	return errDone
 }
 
+// hashSection returns the sha256 of the part at off, read past the
+// uplink's share where the reader allows: it is not sent.
 func (u *uploader) hashSection(off, size int64) (string, error) {
 	h := sha256.New()
-	if _, err := u.f.Seek(off, io.SeekStart); err != nil {
+	var r io.ReadSeeker = u.f
+	if um, ok := u.f.(upload.Unmetered); ok {
+		r = um.Unmetered()
+	}
+	if _, err := r.Seek(off, io.SeekStart); err != nil {
 		return "", fmt.Errorf("seeking %s to %d: %w", u.item.Name, off, err)
 	}
-	if n, err := io.Copy(h, io.LimitReader(u.f, size)); err != nil || n != size {
+	if n, err := io.Copy(h, io.LimitReader(r, size)); err != nil || n != size {
 		return "", fmt.Errorf("reading %s at %d: %d of %d bytes: %v", u.item.Name, off, n, size, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil

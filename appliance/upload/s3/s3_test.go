@@ -1,9 +1,11 @@
 package s3
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -144,4 +146,50 @@ func TestRefused(t *testing.T) {
 		}
 	}
 	s.check(nil)
+}
+
+// metered is an item's reader as the uploader gives it: Read passes
+// through the uplink's share, counted here; Unmetered does not.
+type metered struct {
+	*bytes.Reader
+	read int64
+}
+
+func (m *metered) Read(p []byte) (int, error) {
+	n, err := m.Reader.Read(p)
+	m.read += int64(n)
+	return n, err
+}
+
+func (m *metered) Close() error             { return nil }
+func (m *metered) Unmetered() io.ReadSeeker { return m.Reader }
+
+var _ upload.Unmetered = (*metered)(nil)
+
+// TestPartsHashedPastTheMeter checks that a multipart upload's checksums
+// are read past the uplink's share: through it, hashing a part took the
+// link's time once more than sending it.
+func TestPartsHashedPastTheMeter(t *testing.T) {
+	t.Parallel()
+	s := startStore(t, false)
+	tg := newTarget(t, s.url(), func(c *Config) { c.MultipartThreshold, c.PartSize = 6<<20, 5<<20 })
+	item, data := uploadtest.Photo("2026/11/26/20261126120000.cr2", 12<<20+5, 7)
+	var opened []*metered
+	item.Open = func() (io.ReadSeekCloser, error) {
+		m := &metered{Reader: bytes.NewReader(data)}
+		opened = append(opened, m)
+		return m, nil
+	}
+	var r uploadtest.Resume
+	if err := tg.Upload(context.Background(), item, r.Save); err != nil {
+		t.Fatal(err)
+	}
+	var read int64
+	for _, m := range opened {
+		read += m.read
+	}
+	if read != int64(len(data)) {
+		t.Errorf("%d bytes read through the meter for a %d-byte object in 3 parts, want each byte once", read, len(data))
+	}
+	s.check(map[string][]byte{item.Name: data})
 }
