@@ -192,6 +192,12 @@ func (s *Store) putManifest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("releases: published", "board", board, "channel", channel, "version", m.Version, "build", m.Build)
+	// Before the transfers: no patch is made from a release that goes.
+	if p, err := s.Prune(r.Context()); err != nil {
+		s.log.Error("releases: pruning after a publication", "err", err)
+	} else if p != (Pruned{}) {
+		s.log.Info("releases: pruned", "manifests", p.Manifests, "patches", p.Patches, "blocks", p.Blocks, "bytes", p.Bytes)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
 	json.NewEncoder(w).Encode(release.Published{Transfers: s.transfers(r.Context(), m)})

@@ -37,6 +37,9 @@ type Store struct {
 	// Running, if set, tells which builds the devices run: a
 	// publication reports what it costs each of them.
 	Running RunningBuilds
+	// Keep is how many releases of each board and channel are kept after
+	// a publication (DefaultKeep if 0), besides those devices run.
+	Keep int
 
 	dir string
 	log *slog.Logger

@@ -75,17 +75,33 @@ const patchesAtPublish = 4
 // earlier ones, skipping any it cannot read.
 func (s *Store) stored() []*release.Manifest {
 	var out []*release.Manifest
+	for _, sm := range s.storedFiles() {
+		out = append(out, sm.m)
+	}
+	return out
+}
+
+// storedManifest is a manifest of the store and its file.
+type storedManifest struct {
+	m    *release.Manifest
+	path string
+}
+
+// storedFiles returns the manifests under manifests/ that parse.
+func (s *Store) storedFiles() []storedManifest {
+	var out []storedManifest
 	entries, _ := os.ReadDir(filepath.Join(s.dir, "manifests"))
 	for _, e := range entries {
 		if !release.IsHash(e.Name()) {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(s.dir, "manifests", e.Name()))
+		name := filepath.Join(s.dir, "manifests", e.Name())
+		b, err := os.ReadFile(name)
 		if err != nil {
 			continue
 		}
 		if m, err := release.Inspect(b); err == nil {
-			out = append(out, m)
+			out = append(out, storedManifest{m: m, path: name})
 		}
 	}
 	return out
