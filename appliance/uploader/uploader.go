@@ -166,7 +166,11 @@ func (u *Uploader) Run(ctx context.Context) error {
 			}()
 		}
 	}
-	go u.reportLoop(ctx)
+	reported := make(chan struct{})
+	go func() {
+		defer close(reported)
+		u.reportLoop(ctx)
+	}()
 	if u.ReconcileEvery > 0 {
 		for _, t := range u.Targets {
 			wg.Add(1)
@@ -179,6 +183,7 @@ func (u *Uploader) Run(ctx context.Context) error {
 	wg.Wait()
 	// No targets: nothing to do until the configuration changes.
 	<-ctx.Done()
+	<-reported // nothing of this run is left behind
 	u.report()
 	return nil
 }
