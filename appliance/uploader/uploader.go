@@ -82,6 +82,10 @@ type Uploader struct {
 	// changes: its age is the heartbeat watchdogd judges (default 5 s; see
 	// config.Config.HeartbeatEvery).
 	Heartbeat time.Duration
+	// Worked, if not nil, is called each time a worker has handled an
+	// entry: uploadd gives the memory sending used back a while after
+	// the last (internal/rest).
+	Worked func()
 	// MinBackoff and MaxBackoff bound the wait before retrying an entry
 	// (defaults 10 s and 1 h); the wait doubles with each attempt, with
 	// jitter, unless the server said when (Retry-After).
@@ -216,6 +220,9 @@ func (u *Uploader) worker(ctx context.Context, t *Target, claimed *claims, arriv
 	for ctx.Err() == nil {
 		wait := u.step(ctx, t, claimed)
 		if wait <= 0 {
+			if u.Worked != nil {
+				u.Worked()
+			}
 			continue
 		}
 		timer := time.NewTimer(wait)

@@ -30,6 +30,7 @@ import (
 
 	"github.com/lapsebox/lapsebox/appliance/configapi"
 	"github.com/lapsebox/lapsebox/appliance/status"
+	"github.com/lapsebox/lapsebox/internal/rest"
 )
 
 // version is set at build time with -ldflags "-X main.version=…"; if it is
@@ -80,8 +81,11 @@ func logic() error {
 		// Push and pull of the site configuration.
 		Protected: map[string]http.Handler{configapi.Path: &configapi.Handler{PermDir: *permDir, EtcDir: *etcDir}},
 	})
+	// Pages and pictures are served seconds a day: what they used goes
+	// back half a minute after the last.
+	idle := &rest.Timer{After: 30 * time.Second}
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           idle.Handler(handler),
 		ReadHeaderTimeout: 10 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,

@@ -32,6 +32,7 @@ import (
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/appliance/store"
 	"github.com/lapsebox/lapsebox/appliance/uploader"
+	"github.com/lapsebox/lapsebox/internal/rest"
 )
 
 var (
@@ -73,13 +74,16 @@ func logic() error {
 		return err
 	}
 	link := &uploader.Link{Rate: float64(*linkRate)}
+	// Photos are sent for seconds after each capture: what sending them
+	// used goes back half a minute after the last.
+	idle := &rest.Timer{After: 30 * time.Second}
 	newUploader := func(cfg *config.Config) *uploader.Uploader {
 		targets, errs := uploader.Build(cfg, name)
 		for _, err := range errs {
 			logger.Print(err)
 		}
 		u := &uploader.Uploader{Store: st, Targets: targets, Link: link, ReconcileEvery: *reconcileEvery,
-			Status: &uploader.StatusFile{Path: *statusFile}, Log: logger, Heartbeat: cfg.HeartbeatEvery()}
+			Status: &uploader.StatusFile{Path: *statusFile}, Log: logger, Heartbeat: cfg.HeartbeatEvery(), Worked: idle.Busy}
 		if cfg.Modem.MonthlyCapMB > 0 {
 			u.DataCap = &uploader.DataCap{Path: filepath.Join(*perm, statusfile.DataUsePath),
 				BillingDay: cfg.Modem.BillingDay, Location: cfg.Site.Location}

@@ -1,0 +1,59 @@
+package rest
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestTimer checks that the release comes once, after the last piece of
+// work, and not while work goes on.
+func TestTimer(t *testing.T) {
+	var released atomic.Int32
+	tm := &Timer{After: 200 * time.Millisecond, Release: func() { released.Add(1) }}
+	for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); {
+		tm.Busy()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := released.Load(); n != 0 {
+		t.Fatalf("released %d times while busy", n)
+	}
+	for deadline := time.Now().Add(10 * time.Second); released.Load() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("not released 10 s after the last work")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if n := released.Load(); n != 1 {
+		t.Fatalf("released %d times for one rest", n)
+	}
+	// Work again, rest again: released again.
+	tm.Busy()
+	for deadline := time.Now().Add(10 * time.Second); released.Load() == 1; {
+		if time.Now().After(deadline) {
+			t.Fatal("not released after the second rest")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestHandler checks that a request served counts as work, and that
+// ReleaseMemory runs.
+func TestHandler(t *testing.T) {
+	done := make(chan struct{})
+	tm := &Timer{After: time.Millisecond, Release: func() { ReleaseMemory(); close(done) }}
+	h := tm.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Body.String() != "ok" {
+		t.Fatalf("body %q", rec.Body.String())
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a request served did not arm the release")
+	}
+}
