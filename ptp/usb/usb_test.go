@@ -438,19 +438,21 @@ func TestNewContextRetries(t *testing.T) {
 }
 
 // TestLibusbClosesPromptly opens and closes real libusb sessions. gousb is
-// patched (third_party/gousb) to wait for USB events 10 s at a time rather
-// than wake ten times a second, and to interrupt that wait on Close: if
-// the interrupt were lost, each Close would take up to 10 s.
+// patched (third_party/gousb) to handle USB events in a thread of its own
+// that waits up to 10 minutes at a time rather than wake ten times a
+// second, and to interrupt that wait on Close: if the interrupt were lost,
+// each Close would take up to 10 minutes.
 func TestLibusbClosesPromptly(t *testing.T) {
-	const n = 5
+	const n = 6
 	start := time.Now()
 	for i := 0; i < n; i++ {
 		b, err := newGousbBus()
 		if err != nil {
 			t.Fatalf("starting libusb: %v", err)
 		}
-		// Let the event loop enter its wait, where Close must wake it.
-		time.Sleep(50 * time.Millisecond)
+		// Every other time, let the event thread enter its wait, where
+		// Close must wake it; else Close may come before it waits.
+		time.Sleep(time.Duration(i%2) * 50 * time.Millisecond)
 		if err := b.close(); err != nil {
 			t.Fatalf("closing libusb: %v", err)
 		}

@@ -15,10 +15,15 @@
 package gousb
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"log"
+	"os"
 	"reflect"
 	"sync"
+	"syscall"
 	"time"
 	"unsafe"
 )
@@ -33,6 +38,10 @@ struct libusb_transfer *gousb_alloc_transfer_and_buffer(int bufLen, int numIsoPa
 void gousb_free_transfer_and_buffer(struct libusb_transfer *xfer);
 struct libusb_transfer *gousb_alloc_transfer_dev_mem(libusb_device_handle *h, int bufLen);
 int submit(struct libusb_transfer *xfer);
+struct gousb_events;
+struct gousb_events *gousb_start_events(libusb_context *ctx);
+void gousb_stop_events(struct gousb_events *e);
+void gousb_set_notify_fd(int fd);
 void gousb_set_debug(libusb_context *ctx, int lvl);
 */
 import "C"
@@ -142,8 +151,9 @@ func (ep libusbEndpoint) endpointDesc(dev *DeviceDesc) EndpointDesc {
 type libusbIntf interface {
 	// context
 	init() (*libusbContext, error)
-	handleEvents(*libusbContext, <-chan struct{})
-	interruptEvents(*libusbContext)
+	// lapsebox patch: startEvents handles the context's events in a
+	// thread until stop is called, in place of upstream's handleEvents.
+	startEvents(*libusbContext) (stop func(), err error)
 	getDevices(*libusbContext) ([]*libusbDevice, error)
 	exit(*libusbContext) error
 	setDebug(*libusbContext, int)
@@ -191,37 +201,78 @@ func (libusbImpl) init() (*libusbContext, error) {
 	return (*libusbContext)(ctx), nil
 }
 
-// eventTimeout bounds each wait for libusb events. Transfers and their
-// timeouts wake the wait by themselves; Close wakes it with
-// interruptEvents, so nothing needs the wait to end. lapsebox patch:
-// upstream waits 100 ms, which woke an idle daemon ten times a second to
-// look at done; every 10 s still cost an idle camerad a few dozen context
-// switches a wake (the Go runtime's monitor thread polls for a while
-// after every cgo call).
-const eventTimeout = 600 // seconds
-
-func (libusbImpl) handleEvents(c *libusbContext, done <-chan struct{}) {
-	tv := C.struct_timeval{tv_sec: eventTimeout}
-	for {
-		select {
-		case <-done:
-			return
-		default:
-		}
-		if errno := C.libusb_handle_events_timeout_completed((*C.libusb_context)(c), &tv, nil); errno < 0 {
-			// handler can be interrupted by a signal and this doesn't indicate an error, we'll retry on the next loop iteration
-			if Error(errno) != ErrorInterrupted {
-				log.Printf("handle_events: error: %s", Error(errno))
-			}
-		}
+// startEvents handles c's events in a C thread (events.c), whose
+// completions reach Go through a pipe. lapsebox patch: upstream handles
+// them in a goroutine that waits 100 ms at a time in libusb and calls
+// back into Go for every completion (see events.c for why not).
+func (libusbImpl) startEvents(c *libusbContext) (func(), error) {
+	if err := startCompletions(); err != nil {
+		return nil, err
 	}
+	e := C.gousb_start_events((*C.libusb_context)(c))
+	if e == nil {
+		return nil, errors.New("gousb: cannot start the thread that handles libusb's events")
+	}
+	return func() { C.gousb_stop_events(e) }, nil
 }
 
-// interruptEvents makes the current or next wait of handleEvents return at
-// once (libusb 1.0.21 and later), so that Close need not wait out
-// eventTimeout. lapsebox patch.
-func (libusbImpl) interruptEvents(c *libusbContext) {
-	C.libusb_interrupt_event_handler((*C.libusb_context)(c))
+var completions struct {
+	once sync.Once
+	err  error
+}
+
+// startCompletions makes the pipe transfers' completions come through,
+// once for the process, and the goroutine that reads it: Go's network
+// poller waits on the pipe, which costs an idle process nothing.
+func startCompletions() error {
+	completions.once.Do(func() {
+		var fds [2]int
+		if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC); err != nil {
+			completions.err = fmt.Errorf("gousb: the completions' pipe: %w", err)
+			return
+		}
+		// The read end in the poller; the C thread's writes block.
+		if err := syscall.SetNonblock(fds[0], true); err != nil {
+			completions.err = fmt.Errorf("gousb: the completions' pipe: %w", err)
+			return
+		}
+		r := os.NewFile(uintptr(fds[0]), "gousb completions")
+		C.gousb_set_notify_fd(C.int(fds[1]))
+		go readCompletions(r)
+	})
+	return completions.err
+}
+
+// readCompletions wakes the waiter of every transfer whose address comes
+// down the pipe.
+func readCompletions(r io.Reader) {
+	const size = int(unsafe.Sizeof(uintptr(0)))
+	buf := make([]byte, 64*size)
+	have := 0
+	for {
+		n, err := r.Read(buf[have:])
+		if err != nil {
+			log.Printf("gousb: reading transfers' completions: %v", err)
+			return
+		}
+		have += n
+		k := have - have%size
+		for off := 0; off < k; off += size {
+			var p uintptr
+			if size == 8 {
+				p = uintptr(binary.NativeEndian.Uint64(buf[off:]))
+			} else {
+				p = uintptr(binary.NativeEndian.Uint32(buf[off:]))
+			}
+			xferDoneMap.RLock()
+			ch := xferDoneMap.m[p]
+			xferDoneMap.RUnlock()
+			if ch != nil {
+				ch <- struct{}{}
+			}
+		}
+		have = copy(buf, buf[k:have])
+	}
 }
 
 func (libusbImpl) getDevices(ctx *libusbContext) ([]*libusbDevice, error) {
@@ -465,7 +516,7 @@ func (libusbImpl) alloc(d *libusbDevHandle, ep *EndpointDesc, isoPackets int, bu
 	xfer.num_iso_packets = C.int(isoPackets)
 	ret := (*libusbTransfer)(xfer)
 	xferDoneMap.Lock()
-	xferDoneMap.m[ret] = done
+	xferDoneMap.m[uintptr(unsafe.Pointer(ret))] = done
 	xferDoneMap.Unlock()
 	return ret, nil
 }
@@ -480,7 +531,7 @@ func (libusbImpl) allocDevMem(d *libusbDevHandle, ep *EndpointDesc, bufLen int, 
 	xfer._type = C.uchar(ep.TransferType)
 	ret := (*libusbTransfer)(xfer)
 	xferDoneMap.Lock()
-	xferDoneMap.m[ret] = done
+	xferDoneMap.m[uintptr(unsafe.Pointer(ret))] = done
 	xferDoneMap.Unlock()
 	return ret, xfer.user_data != nil, nil
 }
@@ -510,7 +561,7 @@ func (libusbImpl) data(t *libusbTransfer) (int, TransferStatus) {
 
 func (libusbImpl) free(t *libusbTransfer) {
 	xferDoneMap.Lock()
-	delete(xferDoneMap.m, t)
+	delete(xferDoneMap.m, uintptr(unsafe.Pointer(t)))
 	xferDoneMap.Unlock()
 	C.gousb_free_transfer_and_buffer((*C.struct_libusb_transfer)(t))
 }
@@ -519,20 +570,13 @@ func (libusbImpl) setIsoPacketLengths(t *libusbTransfer, length uint32) {
 	C.libusb_set_iso_packet_lengths((*C.struct_libusb_transfer)(t), C.uint(length))
 }
 
-// xferDoneMap keeps a map of done callback channels for all allocated transfers.
+// xferDoneMap keeps a map of done callback channels for all allocated
+// transfers, by address (lapsebox patch: the address comes down a pipe).
 var xferDoneMap = struct {
-	m map[*libusbTransfer]chan struct{}
+	m map[uintptr]chan struct{}
 	sync.RWMutex
 }{
-	m: make(map[*libusbTransfer]chan struct{}),
-}
-
-//export xferCallback
-func xferCallback(xfer *C.struct_libusb_transfer) {
-	xferDoneMap.RLock()
-	ch := xferDoneMap.m[(*libusbTransfer)(xfer)]
-	xferDoneMap.RUnlock()
-	ch <- struct{}{}
+	m: make(map[uintptr]chan struct{}),
 }
 
 // for benchmarking of method on implementation vs vanilla function.

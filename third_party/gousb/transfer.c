@@ -19,10 +19,10 @@
 #include <string.h>
 
 void print_xfer(struct libusb_transfer *xfer);
-void xferCallback(struct libusb_transfer*);
+void gousb_transfer_done(struct libusb_transfer *); // events.c, lapsebox patch
 
 int submit(struct libusb_transfer *xfer) {
-	xfer->callback = (libusb_transfer_cb_fn)(&xferCallback);
+	xfer->callback = gousb_transfer_done; // lapsebox patch: was xferCallback
 	xfer->status = -1;
 	return libusb_submit_transfer(xfer);
 }

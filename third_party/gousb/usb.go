@@ -128,14 +128,13 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 )
 
 // Context manages all resources related to USB device handling.
 type Context struct {
-	ctx    *libusbContext
-	done   chan struct{}
-	libusb libusbIntf
+	ctx        *libusbContext
+	stopEvents func() // lapsebox patch: see libusbIntf.startEvents
+	libusb     libusbIntf
 
 	mu      sync.Mutex
 	devices map[*Device]bool
@@ -154,14 +153,17 @@ func newContextWithImpl(impl libusbIntf) *Context {
 	if err != nil {
 		panic(err)
 	}
-	ctx := &Context{
-		ctx:     c,
-		done:    make(chan struct{}),
-		libusb:  impl,
-		devices: make(map[*Device]bool),
+	stop, err := impl.startEvents(c)
+	if err != nil {
+		impl.exit(c)
+		panic(err)
 	}
-	go impl.handleEvents(ctx.ctx, ctx.done)
-	return ctx
+	return &Context{
+		ctx:        c,
+		stopEvents: stop,
+		libusb:     impl,
+		devices:    make(map[*Device]bool),
+	}
 }
 
 // NewContext returns a new Context instance.
@@ -259,17 +261,7 @@ func (c *Context) Close() error {
 	if err := c.checkOpenDevs(); err != nil {
 		return err
 	}
-	// lapsebox patch: wake the event loop until it takes done; it may
-	// have gone back to waiting (eventTimeout) between a wake and its
-	// look at done.
-	for stopped := false; !stopped; {
-		c.libusb.interruptEvents(c.ctx)
-		select {
-		case c.done <- struct{}{}:
-			stopped = true
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	c.stopEvents() // lapsebox patch: upstream signals its goroutine
 	err := c.libusb.exit(c.ctx)
 	c.ctx = nil
 	return err
