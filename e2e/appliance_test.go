@@ -207,7 +207,11 @@ func TestApplianceCapturesAndUploads(t *testing.T) {
 		})
 		captures = st.camerad.Captures
 	}
-	time.Sleep(15 * time.Second) // the runtime returns the capture's memory
+	// The rest begins once the work's memory is given back: the runtime's
+	// for the capture, statusd's and uploadd's 30 s after their last
+	// request or photo (internal/rest). Those releases are the end of the
+	// work, not a cost of rest.
+	time.Sleep(45 * time.Second)
 	reportIdleUsage(t, vm, time.Minute)
 	vm.Stop()
 

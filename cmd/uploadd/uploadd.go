@@ -75,8 +75,9 @@ func logic() error {
 	}
 	link := &uploader.Link{Rate: float64(*linkRate)}
 	// Photos are sent for seconds after each capture: what sending them
-	// used goes back half a minute after the last.
-	idle := &rest.Timer{After: 30 * time.Second}
+	// used goes back half a minute after the last. A photo's upload
+	// allocates a few hundred KiB, less than rest.DefaultMinAlloc.
+	idle := &rest.Timer{After: 30 * time.Second, MinAlloc: 256 << 10}
 	newUploader := func(cfg *config.Config) *uploader.Uploader {
 		targets, errs := uploader.Build(cfg, name)
 		for _, err := range errs {

@@ -10,44 +10,80 @@ package rest
 
 import (
 	"net/http"
-	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"sync"
 	"time"
 )
 
 // Timer calls Release once a daemon has been idle for After: After since
-// the last call to Busy, and once per rest. Arming it costs a timer, not a
+// the last call to Busy, once per rest, and only if the daemon allocated
+// MinAlloc or more since the last release. Arming it costs a timer, not a
 // goroutine, and an idle daemon is not woken by it again.
+//
+// MinAlloc keeps the release's cost in proportion to the work: a
+// collection and a scavenge cost an idle daemon under QEMU some hundreds
+// of context switches, more than a status reading that allocated a few
+// kilobytes would ever give back. The regular collector takes those.
 type Timer struct {
-	After   time.Duration
-	Release func() // ReleaseMemory if nil
+	After    time.Duration
+	MinAlloc uint64 // bytes; DefaultMinAlloc if 0
+	Release  func() // ReleaseMemory if nil
 
-	mu    sync.Mutex
-	timer *time.Timer
+	mu      sync.Mutex
+	timer   *time.Timer
+	last    uint64 // heap allocations at the last release
+	release func()
 }
+
+// DefaultMinAlloc is Timer.MinAlloc's default.
+const DefaultMinAlloc = 2 << 20
 
 // Busy records work: the release comes After from now.
 func (t *Timer) Busy() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.timer == nil {
-		release := t.Release
-		if release == nil {
-			release = ReleaseMemory
+		t.release = t.Release
+		if t.release == nil {
+			t.release = ReleaseMemory
 		}
-		t.timer = time.AfterFunc(t.After, release)
+		t.last = allocated()
+		t.timer = time.AfterFunc(t.After, t.fire)
 		return
 	}
 	t.timer.Reset(t.After)
 }
 
-// ReleaseMemory collects the heap twice (a sync.Pool's buffers outlive
-// one collection) and returns every free page to the system.
-func ReleaseMemory() {
-	runtime.GC()
-	debug.FreeOSMemory()
+func (t *Timer) fire() {
+	min := t.MinAlloc
+	if min == 0 {
+		min = DefaultMinAlloc
+	}
+	t.mu.Lock()
+	now := allocated()
+	if now-t.last < min {
+		t.mu.Unlock()
+		return
+	}
+	t.last = now
+	t.mu.Unlock()
+	t.release()
 }
+
+// allocated returns the bytes the heap has allocated since the start.
+func allocated() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
+}
+
+// ReleaseMemory collects the heap and returns every free page to the
+// system (debug.FreeOSMemory).
+func ReleaseMemory() { debug.FreeOSMemory() }
 
 // Handler returns h, which marks the daemon busy at the end of every
 // request it serves.

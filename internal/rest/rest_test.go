@@ -12,9 +12,10 @@ import (
 // work, and not while work goes on.
 func TestTimer(t *testing.T) {
 	var released atomic.Int32
-	tm := &Timer{After: 200 * time.Millisecond, Release: func() { released.Add(1) }}
+	tm := &Timer{After: 200 * time.Millisecond, MinAlloc: 1, Release: func() { released.Add(1) }}
 	for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); {
 		tm.Busy()
+		sink = make([]byte, 64<<10) // a large object: counted at once
 		time.Sleep(10 * time.Millisecond)
 	}
 	if n := released.Load(); n != 0 {
@@ -32,9 +33,35 @@ func TestTimer(t *testing.T) {
 	}
 	// Work again, rest again: released again.
 	tm.Busy()
+	sink = make([]byte, 64<<10) // a large object: counted at once
 	for deadline := time.Now().Add(10 * time.Second); released.Load() == 1; {
 		if time.Now().After(deadline) {
 			t.Fatal("not released after the second rest")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+var sink []byte
+
+// TestLittleWorkNoRelease checks that a rest after work that allocated
+// less than MinAlloc releases nothing, and that enough allocation does.
+func TestLittleWorkNoRelease(t *testing.T) {
+	var released atomic.Int32
+	tm := &Timer{After: time.Millisecond, MinAlloc: 64 << 20, Release: func() { released.Add(1) }}
+	tm.Busy()
+	sink = make([]byte, 1<<10)
+	time.Sleep(200 * time.Millisecond)
+	if n := released.Load(); n != 0 {
+		t.Fatalf("released %d times after 1 KiB of work, want none below 64 MiB", n)
+	}
+	for range 80 {
+		sink = make([]byte, 1<<20)
+	}
+	tm.Busy()
+	for deadline := time.Now().Add(10 * time.Second); released.Load() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("not released after 80 MiB of work")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -44,10 +71,11 @@ func TestTimer(t *testing.T) {
 // ReleaseMemory runs.
 func TestHandler(t *testing.T) {
 	done := make(chan struct{})
-	tm := &Timer{After: time.Millisecond, Release: func() { ReleaseMemory(); close(done) }}
+	tm := &Timer{After: time.Millisecond, MinAlloc: 1, Release: func() { ReleaseMemory(); close(done) }}
 	h := tm.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	sink = make([]byte, 64<<10) // a large object: counted at once
 	if rec.Body.String() != "ok" {
 		t.Fatalf("body %q", rec.Body.String())
 	}
