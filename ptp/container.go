@@ -251,8 +251,8 @@ type inStream struct {
 	lender  BufferedReceiver // t, if it lends buffers
 	lent    bool             // pending is in the lender's buffer
 	small   []byte           // receive buffer outside downloads
-	big     []byte    // receive buffer of a download, nil outside one
-	bigs    sync.Pool // of *[]byte of bigSize
+	big     []byte           // receive buffer of a download, nil outside one
+	bigs    sync.Pool        // of *[]byte of bigSize
 	bigSize int
 	bulk    bool   // a download is under way: receive into big
 	pending []byte // received bytes not yet consumed (within small or big)
