@@ -288,7 +288,8 @@ func (u *Uploader) step(ctx context.Context, t *Target, claimed *claims) time.Du
 	overlap := t.Config.MinInterval == 0 && t.Config.Send != config.SendLatest
 	finish := func() {
 		if prev != nil {
-			if d := <-prev; d != nil {
+			// Two under way may end in either order: keep the later.
+			if d := <-prev; d != nil && (last == nil || d.Time.After(last.Time)) {
 				last = d
 			}
 			prev = nil
@@ -450,7 +451,9 @@ func (u *Uploader) deliver(ctx context.Context, t *Target, e store.Entry, atEnd 
 			}
 			s.Sent++
 			s.SentBytes += e.Size
-			s.LastSuccess = now
+			if now.After(s.LastSuccess) { // the other one under way may have ended later
+				s.LastSuccess = now
+			}
 			if s.Current == e.Photo { // not the next one's, under way
 				s.Current = ""
 			}
