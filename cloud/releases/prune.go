@@ -75,6 +75,15 @@ func (s *Store) Prune(ctx context.Context) (Pruned, error) {
 	}
 	keptRoots, keptBlocks := map[string]bool{}, map[string]bool{}
 	var errs []error
+	drop := func(name string, count *int) {
+		n, err := remove(name)
+		if err != nil {
+			errs = append(errs, err)
+			return
+		}
+		*count++
+		p.Bytes += n
+	}
 	for _, list := range byKey {
 		slices.SortFunc(list, func(a, b storedManifest) int { return b.m.Build.Compare(a.m.Build) })
 		for i, sm := range list {
@@ -85,12 +94,7 @@ func (s *Store) Prune(ctx context.Context) (Pruned, error) {
 				}
 				continue
 			}
-			if n, err := remove(sm.path); err != nil {
-				errs = append(errs, err)
-			} else {
-				p.Manifests++
-				p.Bytes += n
-			}
+			drop(sm.path, &p.Manifests)
 		}
 	}
 
@@ -103,12 +107,7 @@ func (s *Store) Prune(ctx context.Context) (Pruned, error) {
 		if latestRoots[to] && keptRoots[from] {
 			continue
 		}
-		if n, err := remove(filepath.Join(s.dir, "patches", e.Name())); err != nil {
-			errs = append(errs, err)
-		} else {
-			p.Patches++
-			p.Bytes += n
-		}
+		drop(filepath.Join(s.dir, "patches", e.Name()), &p.Patches)
 	}
 
 	if !keepAll {
@@ -121,12 +120,7 @@ func (s *Store) Prune(ctx context.Context) (Pruned, error) {
 			if fi, err := e.Info(); err != nil || fi.ModTime().After(old) {
 				continue
 			}
-			if n, err := remove(s.blockPath(e.Name())); err != nil {
-				errs = append(errs, err)
-			} else {
-				p.Blocks++
-				p.Bytes += n
-			}
+			drop(s.blockPath(e.Name()), &p.Blocks)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
