@@ -30,10 +30,9 @@ type Timer struct {
 	MinAlloc uint64 // bytes; DefaultMinAlloc if 0
 	Release  func() // ReleaseMemory if nil
 
-	mu      sync.Mutex
-	timer   *time.Timer
-	last    uint64 // heap allocations at the last release
-	release func()
+	mu    sync.Mutex
+	timer *time.Timer
+	last  uint64 // heap allocations at the last release
 }
 
 // DefaultMinAlloc is Timer.MinAlloc's default.
@@ -44,10 +43,6 @@ func (t *Timer) Busy() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.timer == nil {
-		t.release = t.Release
-		if t.release == nil {
-			t.release = ReleaseMemory
-		}
 		t.last = allocated()
 		t.timer = time.AfterFunc(t.After, t.fire)
 		return
@@ -68,7 +63,11 @@ func (t *Timer) fire() {
 	}
 	t.last = now
 	t.mu.Unlock()
-	t.release()
+	if t.Release != nil {
+		t.Release()
+	} else {
+		ReleaseMemory()
+	}
 }
 
 // allocated returns the bytes the heap has allocated since the start.
