@@ -274,6 +274,7 @@ func TestMetricsPromtool(t *testing.T) {
 		`lapsebox_service_running{service="camerad"} 0`,
 		`lapsebox_service_resident_bytes{service="statusd"} 3.1744e+06`,
 		`lapsebox_service_context_switches_total{service="statusd"} 319`,
+		`lapsebox_service_monitor_context_switches_total{service="statusd"} 7`,
 		`lapsebox_status_file_stale{service="modemd"} 0`,
 		`lapsebox_build_info{version="v0.3.1",`,
 		"lapsebox_update_running_build_timestamp_seconds 1.7839224e+09\n",

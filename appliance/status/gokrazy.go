@@ -69,6 +69,12 @@ type Service struct {
 	// threads since they started: its wakeups. Two snapshots apart
 	// give its rate; an idle service should add less than one a second.
 	ContextSwitches uint64 `json:"contextSwitches,omitempty"`
+	// MonitorSwitches is the part of ContextSwitches that is the Go
+	// runtime's monitor thread's (sysmon, the process's second thread):
+	// it polls while any of the process's goroutines runs, tens of times
+	// for each of the process's wake-ups. ContextSwitches minus
+	// MonitorSwitches counts the process's own.
+	MonitorSwitches uint64 `json:"monitorSwitches,omitempty"`
 }
 
 // gokrazyStatus is the part of the JSON gokrazy serves at / (see
@@ -205,7 +211,7 @@ func servicesFrom(gss []gokrazyService, procDir string, now time.Time) []Service
 		if s.State == StateRunning || s.State == StateStopping {
 			// Best effort: a process that just ended has no usage.
 			if u, err := readUsage(procDir, s.Pid); err == nil {
-				s.RSSBytes, s.RSSAnonBytes, s.ContextSwitches = u.rss, u.anon, u.switches
+				s.RSSBytes, s.RSSAnonBytes, s.ContextSwitches, s.MonitorSwitches = u.rss, u.anon, u.switches, u.monitorSwitches
 			}
 		}
 		services = append(services, s)

@@ -194,8 +194,8 @@ func TestServicesFrom(t *testing.T) {
 		}
 	}
 	if got := services[3]; got.Name != "statusd" || got.UpSeconds != 3*3600 || got.Pid != 310 ||
-		got.RSSBytes != 3100<<10 || got.RSSAnonBytes != 930<<10 || got.ContextSwitches != 310+2+3+4 {
-		t.Errorf("statusd = %+v, want up 3h with PID 310, 3100 KiB resident, 319 context switches", got)
+		got.RSSBytes != 3100<<10 || got.RSSAnonBytes != 930<<10 || got.ContextSwitches != 310+2+3+4 || got.MonitorSwitches != 3+4 {
+		t.Errorf("statusd = %+v, want up 3h with PID 310, 3100 KiB resident, 319 context switches (7 the monitor's)", got)
 	}
 	for _, s := range services {
 		if running := s.State == StateRunning || s.State == StateStopping; !running && (s.RSSBytes != 0 || s.ContextSwitches != 0) {

@@ -149,5 +149,12 @@ func writeMetrics(b *bytes.Buffer, s *Snapshot) {
 				switches.Add(float64(sv.ContextSwitches), "service", sv.Name)
 			}
 		}
+		monitor := promtext.Family(b, "lapsebox_service_monitor_context_switches_total", "counter",
+			"The part of a service's context switches that is the Go runtime's monitor thread's, which polls while the service is awake.")
+		for _, sv := range s.Services {
+			if sv.MonitorSwitches > 0 {
+				monitor.Add(float64(sv.MonitorSwitches), "service", sv.Name)
+			}
+		}
 	}
 }

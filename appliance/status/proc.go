@@ -96,6 +96,10 @@ type usage struct {
 	// they started, voluntary and not: each is a wakeup (or a
 	// preemption), the count an idle service should barely move.
 	switches uint64
+	// monitorSwitches is the part of switches that is the process's
+	// second thread's: in a Go program, the runtime's monitor (sysmon),
+	// which runtime.main starts before any other thread.
+	monitorSwitches uint64
 }
 
 // readUsage reads process pid's resident memory (VmRSS in its status)
@@ -117,6 +121,7 @@ func readUsage(procDir string, pid int) (usage, error) {
 	if err != nil {
 		return u, fmt.Errorf("listing the process's threads: %w", err)
 	}
+	monitor := monitorThread(pid, tasks)
 	for _, t := range tasks {
 		b, err := os.ReadFile(filepath.Join(dir, "task", t.Name(), "status"))
 		if err != nil {
@@ -126,9 +131,38 @@ func readUsage(procDir string, pid int) (usage, error) {
 		if err != nil {
 			return u, fmt.Errorf("parsing %s/task/%s/status: %w", dir, t.Name(), err)
 		}
-		u.switches += uint64(f["voluntary_ctxt_switches"] + f["nonvoluntary_ctxt_switches"])
+		n := uint64(f["voluntary_ctxt_switches"] + f["nonvoluntary_ctxt_switches"])
+		u.switches += n
+		if t.Name() == monitor {
+			u.monitorSwitches = n
+		}
 	}
 	return u, nil
+}
+
+// monitorThread returns the name in task/ of process pid's second
+// thread: the lowest thread ID above pid, as the kernel hands IDs out in
+// increasing order. It is "" for a process of one thread.
+//
+// In a Go program that thread is the runtime's monitor (sysmon). It
+// sleeps for good only while every goroutine sleeps; once one runs or
+// enters a system call, it wakes every 20 µs, then less often up to every
+// 10 ms, until all sleep again. Each of the program's wake-ups therefore
+// costs it tens of switches, and counting them apart tells the program's
+// wake-ups from the runtime's watching of them.
+func monitorThread(pid int, tasks []os.DirEntry) string {
+	best := ""
+	bestID := 0
+	for _, t := range tasks {
+		id, err := strconv.Atoi(t.Name())
+		if err != nil || id <= pid {
+			continue
+		}
+		if best == "" || id < bestID {
+			best, bestID = t.Name(), id
+		}
+	}
+	return best
 }
 
 // parseProcStatus returns the numeric fields of a /proc/<pid>/status

@@ -111,13 +111,20 @@ func TestReadUsage(t *testing.T) {
 	tr := newTree(t)
 	tr.process(t, 20, "camerad", 'S')
 	u, err := readUsage(tr.proc, 20)
-	if err != nil || u.rss != 200<<10 || u.switches != 20+2+3+4 {
-		t.Errorf("readUsage = %+v, %v; want 200 KiB and 29 switches", u, err)
+	if err != nil || u.rss != 200<<10 || u.switches != 20+2+3+4 || u.monitorSwitches != 3+4 {
+		t.Errorf("readUsage = %+v, %v; want 200 KiB and 29 switches, 7 of them the second thread's", u, err)
+	}
+	// The monitor is the second thread started, not the second listed
+	// nor the busiest.
+	tr.write(t, "proc/20/task/2000/status", "voluntary_ctxt_switches:\t900\nnonvoluntary_ctxt_switches:\t0\n")
+	tr.write(t, "proc/20/task/25/status", "voluntary_ctxt_switches:\t50\nnonvoluntary_ctxt_switches:\t1\n")
+	if u, err := readUsage(tr.proc, 20); err != nil || u.switches != 29+900+51 || u.monitorSwitches != 51 {
+		t.Errorf("four threads: readUsage = %+v, %v; want 980 switches, 51 of them thread 25's", u, err)
 	}
 	// A kernel thread has no VmRSS: no memory, not an error.
 	tr.write(t, "proc/21/status", "Name:\tkworker\nvoluntary_ctxt_switches:\t5\n")
 	tr.write(t, "proc/21/task/21/status", "voluntary_ctxt_switches:\t5\nnonvoluntary_ctxt_switches:\t0\n")
-	if u, err := readUsage(tr.proc, 21); err != nil || u.rss != 0 || u.switches != 5 {
+	if u, err := readUsage(tr.proc, 21); err != nil || u.rss != 0 || u.switches != 5 || u.monitorSwitches != 0 {
 		t.Errorf("kernel thread: %+v, %v", u, err)
 	}
 	for name, status := range map[string]string{
