@@ -159,7 +159,10 @@ func TestClient(t *testing.T) {
 func TestStallGuard(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx, g := NewStallGuard(context.Background(), 100*time.Millisecond)
-		r := g.Reader(strings.NewReader(strings.Repeat("x", 10)))
+		r, err := g.Body(strings.NewReader(strings.Repeat("x", 10)), "x", 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
 		buf := make([]byte, 1)
 		for i := 0; i < 10; i++ { // 500 ms of slow progress: no stall
 			time.Sleep(50 * time.Millisecond)

@@ -32,6 +32,7 @@ type StallGuard struct {
 	stopped bool
 	conn    net.Conn // the request's connection, once known
 	queued  int      // its send queue at the last sample
+	bodies  Bodies
 }
 
 // NewStallGuard returns a context derived from ctx that is cancelled, with
@@ -95,29 +96,24 @@ func (g *StallGuard) Trace(ctx context.Context) context.Context {
 // Progress records that the transfer moved.
 func (g *StallGuard) Progress() { g.last.Store(time.Now().UnixNano()) }
 
-// Reader returns r, recording progress on every read that returns data.
-func (g *StallGuard) Reader(r io.Reader) io.Reader { return &stallReader{r: r, g: g} }
+// Body returns a request body of the n bytes of f (the photo name) at
+// off, recording progress on every read that returns data. It ends the
+// reads of the guard's last body first (see Bodies): use it for every
+// attempt of the request, GetBody included, and for nothing else that
+// moves f's offset while the guard runs.
+func (g *StallGuard) Body(f io.ReadSeeker, name string, off, n int64) (io.ReadCloser, error) {
+	return g.bodies.Open(f, name, off, n, g.Progress)
+}
 
-// Stop ends the watch and releases the context.
+// Stop ends the watch and releases the context, and ends the reads of
+// the last body from Body: after it the file is the caller's again.
 func (g *StallGuard) Stop() {
 	g.mu.Lock()
 	g.stopped = true
 	g.timer.Stop()
 	g.mu.Unlock()
 	g.cancel(context.Canceled)
-}
-
-type stallReader struct {
-	r io.Reader
-	g *StallGuard
-}
-
-func (s *stallReader) Read(p []byte) (int, error) {
-	n, err := s.r.Read(p)
-	if n > 0 {
-		s.g.Progress()
-	}
-	return n, err
+	g.bodies.Close()
 }
 
 // StallCause returns the error saying why a StallGuard cancelled ctx, or

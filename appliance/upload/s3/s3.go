@@ -392,12 +392,7 @@ func (u *uploader) put(ctx context.Context, q url.Values, n int, off, size int64
 	}
 	gctx, guard := upload.NewStallGuard(ctx, t.cfg.StallTimeout)
 	defer guard.Stop()
-	open := func() (io.ReadCloser, error) {
-		if _, err := u.f.Seek(off, io.SeekStart); err != nil {
-			return nil, fmt.Errorf("seeking %s to %d: %w", u.item.Name, off, err)
-		}
-		return io.NopCloser(guard.Reader(io.LimitReader(u.f, size))), nil
-	}
+	open := func() (io.ReadCloser, error) { return guard.Body(u.f, u.item.Name, off, size) }
 	body, err := open()
 	if err != nil {
 		return err

@@ -259,12 +259,12 @@ func (u *uploader) create(ctx context.Context) error {
 	var n int64
 	if t.cfg.CreateWithUpload && u.item.Size > 0 {
 		n = min(t.cfg.ChunkSize, u.item.Size)
-		// A function, so that retryablehttp can rewind it.
+		// A function, so that retryablehttp can rewind it; each
+		// attempt ends the reads of the one before (upload.Bodies).
+		var bodies upload.Bodies
+		defer bodies.Close()
 		body = retryablehttp.ReaderFunc(func() (io.Reader, error) {
-			if _, err := u.f.Seek(0, io.SeekStart); err != nil {
-				return nil, err
-			}
-			return io.LimitReader(u.f, n), nil
+			return bodies.Open(u.f, u.item.Name, 0, n, nil)
 		})
 	}
 	req, err := t.newRequest(ctx, http.MethodPost, t.base.String()+filesPath, body)
@@ -404,12 +404,12 @@ func (u *uploader) patch(ctx context.Context) error {
 	t := u.t
 	off := u.st.Offset
 	n := min(t.cfg.ChunkSize, u.item.Size-off)
-	if _, err := u.f.Seek(off, io.SeekStart); err != nil {
-		return fmt.Errorf("seeking %s to %d: %w", u.item.Name, off, err)
-	}
 	gctx, guard := upload.NewStallGuard(ctx, t.cfg.StallTimeout)
 	defer guard.Stop()
-	body := io.NopCloser(guard.Reader(io.LimitReader(u.f, n)))
+	body, err := guard.Body(u.f, u.item.Name, off, n)
+	if err != nil {
+		return err
+	}
 	req, err := t.newRequest(guard.Trace(gctx), http.MethodPatch, u.st.URL, nil)
 	if err != nil {
 		return err

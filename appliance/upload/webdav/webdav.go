@@ -465,12 +465,7 @@ func (u *uploader) put(ctx context.Context, tmp string) error {
 	t := u.t
 	gctx, guard := upload.NewStallGuard(ctx, t.cfg.StallTimeout)
 	defer guard.Stop()
-	open := func() (io.ReadCloser, error) {
-		if _, err := u.f.Seek(0, io.SeekStart); err != nil {
-			return nil, fmt.Errorf("seeking %s: %w", u.item.Name, err)
-		}
-		return io.NopCloser(guard.Reader(io.LimitReader(u.f, u.item.Size))), nil
-	}
+	open := func() (io.ReadCloser, error) { return guard.Body(u.f, u.item.Name, 0, u.item.Size) }
 	body, err := open()
 	if err != nil {
 		return err
