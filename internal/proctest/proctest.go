@@ -40,12 +40,34 @@ func RSS(tb testing.TB, pid int) int64 {
 	return n
 }
 
+// MonitorSwitches returns the part of Switches that is pid's second
+// thread's: in a Go program, the runtime's monitor (sysmon), which
+// runtime.main starts before any other thread and which polls every 20 µs
+// to 10 ms while any goroutine runs, tens of times for each of the
+// program's own wake-ups. It fails tb if there is no such process.
+func MonitorSwitches(tb testing.TB, pid int) int {
+	tb.Helper()
+	_, monitor, err := threadSwitches(pid)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return monitor
+}
+
 func switches(pid int) (int, error) {
+	n, _, err := threadSwitches(pid)
+	return n, err
+}
+
+// threadSwitches returns the voluntary context switches of pid's threads
+// summed, and those of its second thread (the lowest thread ID above pid,
+// as the kernel hands them out in increasing order).
+func threadSwitches(pid int) (all, second int, err error) {
 	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
 	if err != nil || len(tasks) == 0 {
-		return 0, fmt.Errorf("no threads for pid %d", pid)
+		return 0, 0, fmt.Errorf("no threads for pid %d", pid)
 	}
-	n := 0
+	secondID := 0
 	for _, t := range tasks {
 		data, err := os.ReadFile(t)
 		if err != nil {
@@ -54,11 +76,15 @@ func switches(pid int) (int, error) {
 		for _, line := range strings.Split(string(data), "\n") {
 			if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
 				c, _ := strconv.Atoi(strings.TrimSpace(v))
-				n += c
+				all += c
+				id, _ := strconv.Atoi(filepath.Base(filepath.Dir(t)))
+				if id > pid && (secondID == 0 || id < secondID) {
+					second, secondID = c, id
+				}
 			}
 		}
 	}
-	return n, nil
+	return all, second, nil
 }
 
 func rss(pid int) (int64, error) {
@@ -115,7 +141,9 @@ func Start(tb testing.TB, cmd *exec.Cmd, dir, name string) (log func() string) {
 // Idle measures the running process pid, once it has had settle to
 // settle, over period: its wake-ups a minute and its resident memory,
 // reported as metrics of b beside those of an idle Go program measured
-// the same way in the same run (the Go runtime's own floor). It returns
+// the same way in the same run (the Go runtime's own floor); the
+// wake-ups also without the runtime's monitor thread's (MonitorSwitches),
+// as own-wakeups/min. It returns
 // the context switches counted, the process's and the reference's.
 func Idle(b *testing.B, dir string, pid int, settle, period time.Duration) (n, ref int) {
 	b.Helper()
@@ -128,10 +156,11 @@ func Idle(b *testing.B, dir string, pid int, settle, period time.Duration) (n, r
 	}
 	defer cmd.Process.Kill()
 	time.Sleep(settle)
-	m0, r0 := Switches(b, pid), Switches(b, cmd.Process.Pid)
+	m0, r0, s0 := Switches(b, pid), Switches(b, cmd.Process.Pid), MonitorSwitches(b, pid)
 	time.Sleep(period)
-	m1, r1 := Switches(b, pid), Switches(b, cmd.Process.Pid)
+	m1, r1, s1 := Switches(b, pid), Switches(b, cmd.Process.Pid), MonitorSwitches(b, pid)
 	b.ReportMetric(float64(m1-m0)/period.Minutes(), "wakeups/min")
+	b.ReportMetric(float64((m1-m0)-min(m1-m0, s1-s0))/period.Minutes(), "own-wakeups/min")
 	b.ReportMetric(float64(r1-r0)/period.Minutes(), "ref-wakeups/min")
 	b.ReportMetric(float64(RSS(b, pid))/(1<<20), "RSS-MiB")
 	b.ReportMetric(float64(RSS(b, cmd.Process.Pid))/(1<<20), "ref-RSS-MiB")

@@ -71,6 +71,7 @@ func idleRow(what string, c Command, note string) Row {
 		Command: c,
 		Figure: []Metric{
 			metric("", "BenchmarkIdle", "wakeups/min", "%.0f", " wake-ups a minute"),
+			metric("", "BenchmarkIdle", "own-wakeups/min", "%.0f", " of them not the Go runtime's monitor thread's"),
 			metric("", "BenchmarkIdle", "RSS-MiB", "%.1f", " MiB RSS"),
 		},
 		Note: note,
@@ -268,7 +269,7 @@ var rows = []Row{
 		cmdModemdIdle, "wake-ups are voluntary context switches of all threads"),
 	idleRow("watchdogd idle, healthy, no GPIO (the real binary judging fresh status files every 15 s; status files on a tmpfs; this machine has no GPIO chip, so the feeder is not counted), over a minute",
 		cmdWatchdogdIdle, ""),
-	idleRow("statusd idle, no clients (the real binary, after serving the page once, fed by recorded status files), over a minute",
+	idleRow("statusd idle, no clients (the real binary, after serving the page once and giving its memory back 30 s later, fed by recorded status files), over a minute",
 		cmdStatusdIdle, ""),
 	{
 		What:    "statusd's page in headless Chromium at a phone's width (recorded status files; password sent), load to the load event, picture included",
