@@ -202,6 +202,11 @@ func (l *Loop) waitFor(ctx context.Context, t time.Time) error {
 		if err := l.Clock.Sleep(ctx, min(d, l.KeepAliveEvery)); err != nil {
 			return err
 		}
+		// Awake anyway: keep the heartbeat from waking camerad on its
+		// own before this loop wakes again.
+		if err := l.Status.Refresh(l.Clock.Now(), l.KeepAliveEvery); err != nil {
+			l.Log.Printf("writing the status: %v", err)
+		}
 		if l.captureRequested() {
 			l.shoot(ctx, l.Clock.Now().Truncate(time.Second))
 			continue

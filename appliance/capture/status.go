@@ -17,8 +17,38 @@ const keepRecent = 20
 type StatusFile struct {
 	Path string // "" keeps the status in memory only
 
-	mu sync.Mutex
-	st statusfile.Camera
+	mu      sync.Mutex
+	st      statusfile.Camera
+	written time.Time     // the Updated of the last write
+	every   time.Duration // the heartbeat's period, 0 before SetHeartbeat
+	beat    *time.Timer
+}
+
+// SetHeartbeat keeps the file no older than every: it is rewritten as is
+// whenever every passes without a write. A write resets the wait, so a
+// service that writes anyway (Refresh) is not woken for it.
+func (f *StatusFile) SetHeartbeat(every time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.every = every
+	if f.beat == nil {
+		f.beat = time.AfterFunc(every, func() { f.Update(time.Now(), func(*statusfile.Camera) {}) })
+		return
+	}
+	f.beat.Reset(every)
+}
+
+// Refresh rewrites the file as is if its heartbeat is due within the
+// next within: a caller that is awake anyway, and will next wake after
+// within, saves the heartbeat a wake-up of its own.
+func (f *StatusFile) Refresh(now time.Time, within time.Duration) error {
+	f.mu.Lock()
+	due := f.every > 0 && !now.Before(f.written.Add(f.every-within))
+	f.mu.Unlock()
+	if !due {
+		return nil
+	}
+	return f.Update(now, func(*statusfile.Camera) {})
 }
 
 // Update changes the status and writes it.
@@ -34,6 +64,10 @@ func (f *StatusFile) Update(now time.Time, fn func(*statusfile.Camera)) error {
 		f.st.RecoveryActions = f.st.RecoveryActions[n-keepRecent:]
 	}
 	f.st.Updated = now
+	f.written = now
+	if f.beat != nil {
+		f.beat.Reset(f.every)
+	}
 	if f.Path == "" {
 		return nil
 	}

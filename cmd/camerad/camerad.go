@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -72,14 +71,7 @@ func logic() error {
 	status := &capture.StatusFile{Path: *statusFile}
 	// The status file's age is the heartbeat: keep it fresh while idle,
 	// as often as the configuration in use asks (5 s until one is read).
-	var heartbeat atomic.Int64
-	heartbeat.Store(int64(5 * time.Second))
-	go func() {
-		for {
-			time.Sleep(time.Duration(heartbeat.Load()))
-			status.Update(time.Now(), func(*statusfile.Camera) {})
-		}
-	}()
+	status.SetHeartbeat(5 * time.Second)
 	uctx, err := usb.NewContext(ctx, nil)
 	if err != nil {
 		return err
@@ -95,7 +87,7 @@ func logic() error {
 			status.Update(time.Now(), func(st *statusfile.Camera) { st.LastError, st.LastErrorTime = err.Error(), time.Now() })
 		}}
 	if err := w.Run(ctx, func(ctx context.Context, cfg *config.Config) error {
-		heartbeat.Store(int64(cfg.HeartbeatEvery()))
+		status.SetHeartbeat(cfg.HeartbeatEvery())
 		return run(ctx, cfg, uctx, status, logger)
 	}); err != nil {
 		return err
