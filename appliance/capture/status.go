@@ -17,11 +17,10 @@ const keepRecent = 20
 type StatusFile struct {
 	Path string // "" keeps the status in memory only
 
-	mu      sync.Mutex
-	st      statusfile.Camera
-	written time.Time     // the Updated of the last write
-	every   time.Duration // the heartbeat's period, 0 before SetHeartbeat
-	beat    *time.Timer
+	mu    sync.Mutex
+	st    statusfile.Camera // st.Updated is the time of the last write
+	every time.Duration     // the heartbeat's period, 0 before SetHeartbeat
+	beat  *time.Timer
 }
 
 // SetHeartbeat keeps the file no older than every: it is rewritten as is
@@ -43,7 +42,7 @@ func (f *StatusFile) SetHeartbeat(every time.Duration) {
 // within, saves the heartbeat a wake-up of its own.
 func (f *StatusFile) Refresh(now time.Time, within time.Duration) error {
 	f.mu.Lock()
-	due := f.every > 0 && !now.Before(f.written.Add(f.every-within))
+	due := f.every > 0 && !now.Before(f.st.Updated.Add(f.every-within))
 	f.mu.Unlock()
 	if !due {
 		return nil
@@ -64,7 +63,6 @@ func (f *StatusFile) Update(now time.Time, fn func(*statusfile.Camera)) error {
 		f.st.RecoveryActions = f.st.RecoveryActions[n-keepRecent:]
 	}
 	f.st.Updated = now
-	f.written = now
 	if f.beat != nil {
 		f.beat.Reset(f.every)
 	}
