@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/lapsebox/lapsebox/internal/rusage"
 )
 
 // readHostname returns the kernel's host name from procDir.
@@ -97,8 +99,8 @@ type usage struct {
 	// preemption), the count an idle service should barely move.
 	switches uint64
 	// monitorSwitches is the part of switches that is the process's
-	// second thread's: in a Go program, the runtime's monitor (sysmon),
-	// which runtime.main starts before any other thread.
+	// second thread's: in a Go program, the runtime's monitor (see
+	// rusage.MonitorThread).
 	monitorSwitches uint64
 }
 
@@ -121,7 +123,11 @@ func readUsage(procDir string, pid int) (usage, error) {
 	if err != nil {
 		return u, fmt.Errorf("listing the process's threads: %w", err)
 	}
-	monitor := monitorThread(pid, tasks)
+	names := make([]string, len(tasks))
+	for i, t := range tasks {
+		names[i] = t.Name()
+	}
+	monitor := rusage.MonitorThread(pid, names)
 	for _, t := range tasks {
 		b, err := os.ReadFile(filepath.Join(dir, "task", t.Name(), "status"))
 		if err != nil {
@@ -138,31 +144,6 @@ func readUsage(procDir string, pid int) (usage, error) {
 		}
 	}
 	return u, nil
-}
-
-// monitorThread returns the name in task/ of process pid's second
-// thread: the lowest thread ID above pid, as the kernel hands IDs out in
-// increasing order. It is "" for a process of one thread.
-//
-// In a Go program that thread is the runtime's monitor (sysmon). It
-// sleeps for good only while every goroutine sleeps; once one runs or
-// enters a system call, it wakes every 20 µs, then less often up to every
-// 10 ms, until all sleep again. Each of the program's wake-ups therefore
-// costs it tens of switches, and counting them apart tells the program's
-// wake-ups from the runtime's watching of them.
-func monitorThread(pid int, tasks []os.DirEntry) string {
-	best := ""
-	bestID := 0
-	for _, t := range tasks {
-		id, err := strconv.Atoi(t.Name())
-		if err != nil || id <= pid {
-			continue
-		}
-		if best == "" || id < bestID {
-			best, bestID = t.Name(), id
-		}
-	}
-	return best
 }
 
 // parseProcStatus returns the numeric fields of a /proc/<pid>/status

@@ -13,20 +13,23 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lapsebox/lapsebox/internal/rusage"
 )
 
 // Switches sums the voluntary context switches of every thread of pid:
 // each is a thread that slept and was woken. Involuntary ones (a thread
 // preempted while it ran) are left out: they count the machine's other
-// load, not the process's wake-ups. It fails tb if there is no such
-// process.
-func Switches(tb testing.TB, pid int) int {
+// load, not the process's wake-ups. monitor is the part of all that is
+// the Go runtime's monitor thread's (rusage.MonitorThread), from the same
+// reading. It fails tb if there is no such process.
+func Switches(tb testing.TB, pid int) (all, monitor int) {
 	tb.Helper()
-	n, err := switches(pid)
+	all, monitor, err := switches(pid)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return n
+	return all, monitor
 }
 
 // RSS returns pid's resident memory in bytes; it fails tb if there is
@@ -40,35 +43,17 @@ func RSS(tb testing.TB, pid int) int64 {
 	return n
 }
 
-// MonitorSwitches returns the part of Switches that is pid's second
-// thread's: in a Go program, the runtime's monitor (sysmon), which
-// runtime.main starts before any other thread and which polls every 20 µs
-// to 10 ms while any goroutine runs, tens of times for each of the
-// program's own wake-ups. It fails tb if there is no such process.
-func MonitorSwitches(tb testing.TB, pid int) int {
-	tb.Helper()
-	_, monitor, err := threadSwitches(pid)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return monitor
-}
-
-func switches(pid int) (int, error) {
-	n, _, err := threadSwitches(pid)
-	return n, err
-}
-
-// threadSwitches returns the voluntary context switches of pid's threads
-// summed, and those of its second thread (the lowest thread ID above pid,
-// as the kernel hands them out in increasing order).
-func threadSwitches(pid int) (all, second int, err error) {
+func switches(pid int) (all, monitor int, err error) {
 	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
 	if err != nil || len(tasks) == 0 {
 		return 0, 0, fmt.Errorf("no threads for pid %d", pid)
 	}
-	secondID := 0
-	for _, t := range tasks {
+	tids := make([]string, len(tasks))
+	for i, t := range tasks {
+		tids[i] = filepath.Base(filepath.Dir(t))
+	}
+	monitorTID := rusage.MonitorThread(pid, tids)
+	for i, t := range tasks {
 		data, err := os.ReadFile(t)
 		if err != nil {
 			continue // a thread that ended
@@ -77,14 +62,13 @@ func threadSwitches(pid int) (all, second int, err error) {
 			if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
 				c, _ := strconv.Atoi(strings.TrimSpace(v))
 				all += c
-				id, _ := strconv.Atoi(filepath.Base(filepath.Dir(t)))
-				if id > pid && (secondID == 0 || id < secondID) {
-					second, secondID = c, id
+				if tids[i] == monitorTID {
+					monitor = c
 				}
 			}
 		}
 	}
-	return all, second, nil
+	return all, monitor, nil
 }
 
 func rss(pid int) (int64, error) {
@@ -142,7 +126,7 @@ func Start(tb testing.TB, cmd *exec.Cmd, dir, name string) (log func() string) {
 // settle, over period: its wake-ups a minute and its resident memory,
 // reported as metrics of b beside those of an idle Go program measured
 // the same way in the same run (the Go runtime's own floor); the
-// wake-ups also without the runtime's monitor thread's (MonitorSwitches),
+// wake-ups also without the runtime's monitor thread's (see Switches),
 // as own-wakeups/min. It returns
 // the context switches counted, the process's and the reference's.
 func Idle(b *testing.B, dir string, pid int, settle, period time.Duration) (n, ref int) {
@@ -156,9 +140,11 @@ func Idle(b *testing.B, dir string, pid int, settle, period time.Duration) (n, r
 	}
 	defer cmd.Process.Kill()
 	time.Sleep(settle)
-	m0, r0, s0 := Switches(b, pid), Switches(b, cmd.Process.Pid), MonitorSwitches(b, pid)
+	m0, s0 := Switches(b, pid)
+	r0, _ := Switches(b, cmd.Process.Pid)
 	time.Sleep(period)
-	m1, r1, s1 := Switches(b, pid), Switches(b, cmd.Process.Pid), MonitorSwitches(b, pid)
+	m1, s1 := Switches(b, pid)
+	r1, _ := Switches(b, cmd.Process.Pid)
 	b.ReportMetric(float64(m1-m0)/period.Minutes(), "wakeups/min")
 	b.ReportMetric(float64((m1-m0)-min(m1-m0, s1-s0))/period.Minutes(), "own-wakeups/min")
 	b.ReportMetric(float64(r1-r0)/period.Minutes(), "ref-wakeups/min")
