@@ -71,17 +71,15 @@ func reportIdleUsage(t *testing.T, vm *qemu.VM, window time.Duration) int64 {
 			if s.ContextSwitches < s0.ContextSwitches || s.MonitorSwitches < s0.MonitorSwitches {
 				t.Errorf("%s: context switches went from %d (monitor %d) to %d (%d)", s.Name, s0.ContextSwitches, s0.MonitorSwitches, s.ContextSwitches, s.MonitorSwitches)
 			}
-			n := s.ContextSwitches - s0.ContextSwitches
-			m := min(n, s.MonitorSwitches-s0.MonitorSwitches)
+			n, o := switchesBetween(s0, s)
 			perSecond := func(n uint64) string { return fmt.Sprintf("%.2f", float64(n)/window.Seconds()) }
-			rate, own = perSecond(n), perSecond(n-m)
+			rate, own = perSecond(n), perSecond(o)
 			if s2, ok := after[s.Path]; ok && s2.Pid == s.Pid && s.Name == "statusd" {
 				// Part of the second reading's cost was counted before
 				// statusd read its own counters: its rate lies between.
-				reading := s2.ContextSwitches - s.ContextSwitches
-				readingOwn := reading - min(reading, s2.MonitorSwitches-s.MonitorSwitches)
-				rate = perSecond(n-min(n, reading)) + "–" + rate
-				own = perSecond((n-m)-min(n-m, readingOwn)) + "–" + own
+				rn, ro := switchesBetween(s, s2)
+				rate = perSecond(n-min(n, rn)) + "–" + rate
+				own = perSecond(o-min(o, ro)) + "–" + own
 			}
 		}
 		rows = append(rows, fmt.Sprintf("  %-12s %6.1f MiB %6.1f MiB %11s %11s", s.Name, float64(s.RSSBytes)/(1<<20), float64(s.RSSAnonBytes)/(1<<20), rate, own))
@@ -90,4 +88,11 @@ func reportIdleUsage(t *testing.T, vm *qemu.VM, window time.Duration) int64 {
 	t.Logf("at rest, over %v (anonymous: heap and stacks, the rest of resident being the binaries' pages; wake-ups a second of all threads, and of all but the Go runtime's monitor; statusd's rates without and with the cost of serving a reading):\n  %-12s %10s %10s %11s %11s\n%s\n  %-12s %6.1f MiB %6.1f MiB",
 		window, "service", "resident", "anonymous", "wakeups/s", "w/o monitor", strings.Join(rows, "\n"), "sum", float64(total)/(1<<20), float64(anon)/(1<<20))
 	return total
+}
+
+// switchesBetween returns the context switches of a service's threads
+// between two readings, all and those not of the Go runtime's monitor.
+func switchesBetween(from, to status.Service) (all, own uint64) {
+	all = to.ContextSwitches - from.ContextSwitches
+	return all, all - min(all, to.MonitorSwitches-from.MonitorSwitches)
 }
