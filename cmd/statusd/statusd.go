@@ -85,7 +85,7 @@ func logic() error {
 	// back half a minute after the last.
 	idle := &rest.Timer{After: 30 * time.Second}
 	srv := &http.Server{
-		Handler:           idle.Handler(handler),
+		Handler:           busy(idle, handler),
 		ReadHeaderTimeout: 10 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -105,6 +105,7 @@ func logic() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	rest.AfterStart(30 * time.Second)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -145,4 +146,13 @@ func main() {
 	if err := logic(); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// busy returns h, which marks the daemon busy at the end of every request
+// it serves: the page's memory goes back once pages stop being asked for.
+func busy(idle *rest.Timer, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer idle.Busy()
+		h.ServeHTTP(w, r)
+	})
 }

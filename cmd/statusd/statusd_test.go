@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lapsebox/lapsebox/internal/proctest"
+	"github.com/lapsebox/lapsebox/internal/rest"
 )
 
 // TestCollectsAtStart checks that statusd has run a garbage collection by
@@ -61,3 +63,28 @@ func startStatusd(tb testing.TB, bin, dir, perm, run, etc string, env ...string)
 	cmd.Env = append(cmd.Environ(), env...)
 	return addr, cmd, proctest.Start(tb, cmd, dir, "statusd")
 }
+
+// TestBusy checks that a request served counts as work: the daemon's
+// memory goes back once requests stop.
+func TestBusy(t *testing.T) {
+	released := make(chan struct{})
+	idle := &rest.Timer{After: time.Millisecond, MinAlloc: 1, Release: func() { close(released) }}
+	h := busy(idle, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok"))
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	// The release needs work since the first Busy: a large object is
+	// counted at once.
+	sink = make([]byte, 64<<10)
+	if rec.Body.String() != "ok" {
+		t.Fatalf("body %q", rec.Body.String())
+	}
+	select {
+	case <-released:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a request served did not arm the release")
+	}
+}
+
+var sink []byte

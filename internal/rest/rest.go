@@ -1,5 +1,6 @@
 // Package rest gives back the memory a daemon's burst of work used, once
-// the daemon has had nothing to do for a while.
+// the daemon has had nothing to do for a while: the heap it freed, and the
+// pages of its program that the work ran.
 //
 // Go returns the heap that a burst (serving a page, sending a photo) freed
 // only slowly: nothing collects it until the heap doubles or two minutes
@@ -9,7 +10,7 @@
 package rest
 
 import (
-	"net/http"
+	"log"
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
@@ -81,14 +82,27 @@ func allocated() uint64 {
 }
 
 // ReleaseMemory collects the heap and returns every free page to the
-// system (debug.FreeOSMemory).
-func ReleaseMemory() { debug.FreeOSMemory() }
+// system (debug.FreeOSMemory), then the pages of the program's files
+// (ReleaseCode). A failure of the second is logged once: the daemon
+// works as well without it.
+func ReleaseMemory() {
+	debug.FreeOSMemory()
+	if err := ReleaseCode(); err != nil {
+		codeFailure.Do(func() { log.Print(err) })
+	}
+}
 
-// Handler returns h, which marks the daemon busy at the end of every
-// request it serves.
-func (t *Timer) Handler(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer t.Busy()
-		h.ServeHTTP(w, r)
+var codeFailure sync.Once
+
+// AfterStart calls ReleaseCode once, d from now: for a daemon whose start
+// (initialising its packages, reading its configuration, opening its
+// devices) ran code that its steady work does not. It does not collect
+// the heap: a first collection would arm the runtime's periodic one,
+// every 2 minutes for the rest of the daemon's life.
+func AfterStart(d time.Duration) {
+	time.AfterFunc(d, func() {
+		if err := ReleaseCode(); err != nil {
+			codeFailure.Do(func() { log.Print(err) })
+		}
 	})
 }

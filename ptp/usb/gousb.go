@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"runtime/debug"
 	"strconv"
 	"time"
 
 	"github.com/google/gousb"
+	"github.com/lapsebox/lapsebox/internal/rest"
 )
 
 // bus enumerates and opens devices: gousbBus on libusb, a double in tests.
@@ -62,12 +62,12 @@ type endpoints struct {
 type gousbBus struct{ ctx *gousb.Context }
 
 // ReleaseMemory gives the memory downloads used back to the system: the
-// Go heap's free pages and the transfer buffers glibc keeps after libusb
-// freed them (a MiB each). For a daemon going to rest: it costs a garbage
-// collection.
+// transfer buffers glibc keeps after libusb freed them (a MiB each), the
+// Go heap's free pages and the program's pages (rest.ReleaseMemory). For
+// a daemon going to rest: it costs a garbage collection.
 func ReleaseMemory() {
-	debug.FreeOSMemory()
 	gousb.ReleaseMemory()
+	rest.ReleaseMemory()
 }
 
 func newGousbBus() (bus, error) { return startLibusb(gousb.NewContext) }
