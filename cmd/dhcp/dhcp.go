@@ -19,8 +19,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/lapsebox/lapsebox/dhcp"
+	"github.com/lapsebox/lapsebox/internal/rest"
 )
 
 var (
@@ -37,6 +39,7 @@ var (
 func logic() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	rest.AfterStart(30 * time.Second)
 	logger := log.New(os.Stderr, "", log.LstdFlags)
 	hostname, err := os.Hostname()
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/cellular"
 	"github.com/lapsebox/lapsebox/appliance/config"
@@ -30,6 +31,7 @@ import (
 	"github.com/lapsebox/lapsebox/appliance/store"
 	"github.com/lapsebox/lapsebox/hw"
 	"github.com/lapsebox/lapsebox/internal/gokrazyhttp"
+	"github.com/lapsebox/lapsebox/internal/rest"
 	"github.com/lapsebox/lapsebox/modem"
 	"github.com/lapsebox/lapsebox/modem/manager"
 )
@@ -52,6 +54,7 @@ var (
 func logic() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	rest.AfterStart(30 * time.Second)
 	logger := log.New(os.Stderr, "", log.LstdFlags)
 	root := filepath.Join(*perm, "lapsebox")
 	// The PIN memory must be on /perm: without it a restart could try a

@@ -37,6 +37,7 @@ import (
 	"github.com/lapsebox/lapsebox/image/release"
 	"github.com/lapsebox/lapsebox/image/update"
 	"github.com/lapsebox/lapsebox/internal/gokrazyhttp"
+	"github.com/lapsebox/lapsebox/internal/rest"
 )
 
 var (
@@ -58,6 +59,7 @@ var (
 func logic() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	rest.AfterStart(30 * time.Second)
 	logger := log.New(os.Stderr, "", log.LstdFlags)
 	if err := store.WaitPersistent(ctx, filepath.Join(*perm, "lapsebox"), *mountinfoPath, func(err error) { logger.Print(err) }); err != nil {
 		return fmt.Errorf("shut down waiting for /perm: %w", err)

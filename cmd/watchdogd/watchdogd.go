@@ -29,6 +29,7 @@ import (
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/appliance/watchdog"
 	"github.com/lapsebox/lapsebox/hw"
+	"github.com/lapsebox/lapsebox/internal/rest"
 )
 
 var (
@@ -45,6 +46,7 @@ var (
 func logic() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	rest.AfterStart(30 * time.Second)
 	logger := log.New(os.Stderr, "", log.LstdFlags)
 	bootID, err := os.ReadFile(*proc + strings.TrimPrefix(health.BootIDFile, "/proc"))
 	if err != nil {
