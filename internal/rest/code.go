@@ -91,8 +91,10 @@ func fileMappings(smaps io.Reader) ([]mapping, error) {
 		if len(span) != 2 || len(f[1]) != 4 {
 			return nil, fmt.Errorf("malformed line %q", line)
 		}
-		start, err1 := strconv.ParseUint(string(span[0]), 16, 64)
-		end, err2 := strconv.ParseUint(string(span[1]), 16, 64)
+		// An address wider than a pointer (strconv.IntSize, as uintptr)
+		// is malformed.
+		start, err1 := strconv.ParseUint(string(span[0]), 16, strconv.IntSize)
+		end, err2 := strconv.ParseUint(string(span[1]), 16, strconv.IntSize)
 		if err1 != nil || err2 != nil || end <= start {
 			return nil, fmt.Errorf("malformed range in %q", line)
 		}

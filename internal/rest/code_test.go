@@ -107,11 +107,11 @@ Anonymous:           120 kB
 Anonymous:           224 kB
 01ab9000-01ada000 rw-p 00000000 00:00 0                                  [heap]
 Anonymous:            12 kB
-7f1c2a000000-7f1c2a021000 r--p 00000000 08:02 77 /usr/lib/my libs/libusb.so
+7f1c2000-7f1c2a21 r--p 00000000 08:02 77 /usr/lib/my libs/libusb.so
 Anonymous:             8 kB
-7ffd5e7f5000-7ffd5e7f7000 r-xp 00000000 00:00 0                          [vdso]
+7ffd5000-7ffd7000 r-xp 00000000 00:00 0                          [vdso]
 Anonymous:             0 kB
-7ffd5e800000-7ffd5e810000 r-xp 00000000 fd:01 1311 /user/camerad (deleted)
+7ffe0000-7fff0000 r-xp 00000000 fd:01 1311 /user/camerad (deleted)
 Anonymous:             0 kB
 `
 	got, err := fileMappings(strings.NewReader(smaps))
@@ -122,8 +122,8 @@ Anonymous:             0 kB
 		{0x400000, 0xc2b000, false, 0, "/user/camerad"},
 		{0xc2b000, 0x1480000, false, 0, "/user/camerad"},
 		{0x1480000, 0x14c4000, true, 120 << 10, "/user/camerad"},
-		{0x7f1c2a000000, 0x7f1c2a021000, false, 8 << 10, "/usr/lib/my libs/libusb.so"},
-		{0x7ffd5e800000, 0x7ffd5e810000, false, 0, "/user/camerad (deleted)"},
+		{0x7f1c2000, 0x7f1c2a21, false, 8 << 10, "/usr/lib/my libs/libusb.so"},
+		{0x7ffe0000, 0x7fff0000, false, 0, "/user/camerad (deleted)"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("fileMappings:\n got %+v\nwant %+v", got, want)
