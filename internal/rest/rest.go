@@ -87,12 +87,17 @@ func allocated() uint64 {
 // works as well without it.
 func ReleaseMemory() {
 	debug.FreeOSMemory()
+	releaseCode()
+}
+
+var codeFailure sync.Once
+
+// releaseCode calls ReleaseCode and logs its first failure.
+func releaseCode() {
 	if err := ReleaseCode(); err != nil {
 		codeFailure.Do(func() { log.Print(err) })
 	}
 }
-
-var codeFailure sync.Once
 
 // AfterStart calls ReleaseCode once, d from now: for a daemon whose start
 // (initialising its packages, reading its configuration, opening its
@@ -100,9 +105,5 @@ var codeFailure sync.Once
 // the heap: a first collection would arm the runtime's periodic one,
 // every 2 minutes for the rest of the daemon's life.
 func AfterStart(d time.Duration) {
-	time.AfterFunc(d, func() {
-		if err := ReleaseCode(); err != nil {
-			codeFailure.Do(func() { log.Print(err) })
-		}
-	})
+	time.AfterFunc(d, releaseCode)
 }
