@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/lapsebox/lapsebox/dhcp"
 	"github.com/lapsebox/lapsebox/internal/rest"
@@ -39,7 +38,7 @@ var (
 func logic() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	rest.AfterStart(30 * time.Second)
+	rest.AfterStart()
 	logger := log.New(os.Stderr, "", log.LstdFlags)
 	hostname, err := os.Hostname()
 	if err != nil {

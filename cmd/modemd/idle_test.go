@@ -10,6 +10,7 @@ import (
 
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/internal/proctest"
+	"github.com/lapsebox/lapsebox/internal/rest"
 	"github.com/lapsebox/lapsebox/modem/sim"
 )
 
@@ -52,8 +53,8 @@ func BenchmarkIdle(b *testing.B) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	// Settle: the first poll and status writes, and the release of what
-	// the start used, 30 s in (rest.AfterStart).
-	n, ref := proctest.Idle(b, dir, cmd.Process.Pid, 40*time.Second, time.Minute)
+	// the start used (rest.AfterStart).
+	n, ref := proctest.Idle(b, dir, cmd.Process.Pid, rest.StartRelease+10*time.Second, time.Minute)
 	b.Logf("modemd: %d context switches in a minute, idle Go program: %d; commands the modem saw: %d",
 		n, ref, len(s.Commands()))
 }

@@ -22,7 +22,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/cellular"
 	"github.com/lapsebox/lapsebox/appliance/config"
@@ -54,7 +53,7 @@ var (
 func logic() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	rest.AfterStart(30 * time.Second)
+	rest.AfterStart()
 	logger := log.New(os.Stderr, "", log.LstdFlags)
 	root := filepath.Join(*perm, "lapsebox")
 	// The PIN memory must be on /perm: without it a restart could try a

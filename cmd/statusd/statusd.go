@@ -105,7 +105,7 @@ func logic() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	rest.AfterStart(30 * time.Second)
+	rest.AfterStart()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

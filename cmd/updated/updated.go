@@ -59,7 +59,7 @@ var (
 func logic() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	rest.AfterStart(30 * time.Second)
+	rest.AfterStart()
 	logger := log.New(os.Stderr, "", log.LstdFlags)
 	if err := store.WaitPersistent(ctx, filepath.Join(*perm, "lapsebox"), *mountinfoPath, func(err error) { logger.Print(err) }); err != nil {
 		return fmt.Errorf("shut down waiting for /perm: %w", err)

@@ -55,7 +55,7 @@ var (
 func logic() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	rest.AfterStart(30 * time.Second)
+	rest.AfterStart()
 	logger := log.New(os.Stderr, "", log.LstdFlags)
 	name := *device
 	if name == "" {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/internal/proctest"
+	"github.com/lapsebox/lapsebox/internal/rest"
 )
 
 // BenchmarkIdle runs the watchdogd binary on status files that camerad
@@ -47,9 +48,9 @@ func BenchmarkIdle(b *testing.B) {
 	cmd := exec.CommandContext(ctx, bin, "-perm", perm, "-status", run, "-socket", filepath.Join(dir, "w.sock"),
 		"-sys", filepath.Join(dir, "sys"), "-proc", proc)
 	serviceLog := proctest.Start(b, cmd, dir, "watchdogd")
-	// The minute starts after the release of what the start used, 30 s
-	// in (rest.AfterStart).
-	n, ref := proctest.Idle(b, dir, cmd.Process.Pid, 40*time.Second, time.Minute)
+	// The minute starts after the release of what the start used
+	// (rest.AfterStart).
+	n, ref := proctest.Idle(b, dir, cmd.Process.Pid, rest.StartRelease+10*time.Second, time.Minute)
 	var st statusfile.Watchdog
 	if _, err := statusfile.Read(filepath.Join(run, "watchdogd.json"), &st); err != nil {
 		b.Fatalf("no watchdogd.json: %v\n%s", err, serviceLog())

@@ -46,7 +46,7 @@ var (
 func logic() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	rest.AfterStart(30 * time.Second)
+	rest.AfterStart()
 	logger := log.New(os.Stderr, "", log.LstdFlags)
 	bootID, err := os.ReadFile(*proc + strings.TrimPrefix(health.BootIDFile, "/proc"))
 	if err != nil {

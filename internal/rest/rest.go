@@ -99,11 +99,15 @@ func releaseCode() {
 	}
 }
 
-// AfterStart calls ReleaseCode once, d from now: for a daemon whose start
-// (initialising its packages, reading its configuration, opening its
-// devices) ran code that its steady work does not. It does not collect
-// the heap: a first collection would arm the runtime's periodic one,
-// every 2 minutes for the rest of the daemon's life.
-func AfterStart(d time.Duration) {
-	time.AfterFunc(d, releaseCode)
+// AfterStart calls ReleaseCode once, StartRelease from now: for a daemon
+// whose start (initialising its packages, reading its configuration,
+// opening its devices) ran code that its steady work does not. It does
+// not collect the heap: a first collection would arm the runtime's
+// periodic one, every 2 minutes for the rest of the daemon's life.
+func AfterStart() {
+	time.AfterFunc(StartRelease, releaseCode)
 }
+
+// StartRelease is how long after its start AfterStart gives back what a
+// daemon's start ran: long enough for the start to be over.
+const StartRelease = 30 * time.Second
