@@ -43,6 +43,9 @@ type Config struct {
 	PasswordFiles []string
 	// Version is this build's version string; see BuildVersion.
 	Version string
+	// BootSHA256 is the sha256 of the boot file system the running build
+	// was built with (its build.json); empty if the image does not say.
+	BootSHA256 string
 	// StaleAfter is the age after which a status file counts as stale:
 	// its service has stopped writing its heartbeat (default 5 minutes).
 	StaleAfter time.Duration
@@ -166,6 +169,10 @@ type Build struct {
 	// GokrazyTimestamp is when gokrazy built the running image, as gokrazy
 	// reports it; empty if gokrazy could not be asked.
 	GokrazyTimestamp string `json:"gokrazyTimestamp,omitempty"`
+	// BootSHA256 is the sha256 of the boot file system the running build
+	// was built with: a push whose image has the same one need not write
+	// the boot partition. Empty if the image does not say.
+	BootSHA256 string `json:"bootSHA256,omitempty"`
 }
 
 // Collect takes a snapshot. It blocks at most for the configured Timeout
@@ -175,8 +182,9 @@ func (c *Collector) Collect(ctx context.Context) *Snapshot {
 	s := &Snapshot{
 		Now: now,
 		Build: Build{
-			Version:   c.cfg.Version,
-			GoVersion: runtime.Version(),
+			Version:    c.cfg.Version,
+			GoVersion:  runtime.Version(),
+			BootSHA256: c.cfg.BootSHA256,
 		},
 		Services: []Service{},
 		Files:    []File{},

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/http"
 	"os"
 	"regexp"
 	"strconv"
@@ -21,7 +20,6 @@ import (
 	"github.com/lapsebox/lapsebox/appliance/schedule"
 	"github.com/lapsebox/lapsebox/appliance/status"
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
-	"github.com/lapsebox/lapsebox/internal/gokrazyhttp"
 )
 
 const planUsage = `usage: lapsebox plan [flags]
@@ -236,42 +234,29 @@ func (p *sitePlan) print(w io.Writer) error {
 func measuredAutonomy(ctx context.Context, src, passwordFile string) (*statusfile.Autonomy, error) {
 	var cam statusfile.Camera
 	if strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://") {
-		u := strings.TrimSuffix(src, "/") + "/api/status"
-		req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
-		if err != nil {
-			return nil, err
-		}
+		var password string
 		if passwordFile != "" {
 			pw, err := os.ReadFile(passwordFile)
 			if err != nil {
 				return nil, fmt.Errorf("reading the device password: %w", err)
 			}
-			req.SetBasicAuth(gokrazyhttp.User, strings.TrimSpace(string(pw)))
+			password = strings.TrimSpace(string(pw))
 		}
-		client := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		resp, err := client.Do(req)
+		snap, err := status.Fetch(ctx, src, password)
 		if err != nil {
 			return nil, err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("%s: %s", u, resp.Status)
-		}
-		var snap status.Snapshot
-		if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&snap); err != nil {
-			return nil, fmt.Errorf("%s: %w", u, err)
 		}
 		found := false
 		for _, f := range snap.Files {
 			if f.Name == "camerad" && f.Status != nil {
 				if err := json.Unmarshal(f.Status, &cam); err != nil {
-					return nil, fmt.Errorf("%s: camerad's status: %w", u, err)
+					return nil, fmt.Errorf("%s: camerad's status: %w", src, err)
 				}
 				found = true
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("%s: the device shows no camerad status", u)
+			return nil, fmt.Errorf("%s: the device shows no camerad status", src)
 		}
 	} else if _, err := statusfile.Read(src, &cam); err != nil {
 		return nil, err

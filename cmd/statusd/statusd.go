@@ -30,6 +30,7 @@ import (
 
 	"github.com/lapsebox/lapsebox/appliance/configapi"
 	"github.com/lapsebox/lapsebox/appliance/status"
+	"github.com/lapsebox/lapsebox/image/release"
 	"github.com/lapsebox/lapsebox/internal/rest"
 )
 
@@ -65,6 +66,10 @@ func logic() error {
 	if v == "" {
 		v = status.BuildVersion()
 	}
+	var bootSHA256 string
+	if b, err := release.ReadBuildInfo("/"); err == nil {
+		bootSHA256 = b.BootSHA256
+	}
 	c := status.NewCollector(status.Config{
 		ProcDir:       *procDir,
 		PermDir:       *permDir,
@@ -72,6 +77,7 @@ func logic() error {
 		GokrazySocket: *gokrazySocket,
 		PasswordFiles: splitList(*passwordFiles),
 		Version:       v,
+		BootSHA256:    bootSHA256,
 		StaleAfter:    *staleAfter,
 	})
 	handler := status.NewServer(c, status.Options{
