@@ -86,12 +86,15 @@ type Image struct {
 	// Root is the root file system image (squashfs), written to the
 	// inactive root partition. *os.File fits. Required.
 	Root io.ReadSeeker
-	// Boot is the boot file system image (FAT16), written to the boot
-	// partition. Required.
+	// Boot is the boot file system image (FAT16), written over the boot
+	// partition in place; nil leaves the partition as it is, for a device
+	// that already has these boot files (gokrazy's switch still rewrites
+	// the command lines' root=).
 	Boot io.ReadSeeker
 	// MBR is the boot code region of the disk's first sector, exactly
 	// MBRSize bytes; nil for boards that do not boot through BIOS boot code
-	// (Raspberry Pi, UEFI-only).
+	// (Raspberry Pi, UEFI-only), and when Boot is nil: the code holds the
+	// addresses of Boot's kernel and command line.
 	MBR []byte
 	// BuildTimestamp identifies the new build: Push waits until the
 	// device's status reports it. Required.
@@ -159,8 +162,9 @@ const maxErrBody = 1 << 10
 
 // Push updates the device: it checks the device's update features, uploads
 // img.Root, img.Boot and img.MBR (each checked against the sha256 the device
-// computed of what it wrote), switches the device to the new root partition,
-// reboots it and waits until it reports img.BuildTimestamp.
+// computed of what it wrote; Boot and MBR only when not nil), switches the
+// device to the new root partition, reboots it and waits until it reports
+// img.BuildTimestamp.
 //
 // Nothing is sent if img is invalid. If ctx has no deadline, the wait after
 // the reboot is bounded by DefaultWaitTimeout. progress, if not nil, is
@@ -169,9 +173,6 @@ const maxErrBody = 1 << 10
 func Push(ctx context.Context, dev Device, img Image, progress func(Progress)) error {
 	if err := img.validate(); err != nil {
 		return err
-	}
-	if img.Boot == nil && !img.Trial {
-		return errors.New("update: Image.Boot is nil")
 	}
 	c, report, err := install(ctx, dev, img, progress)
 	if err != nil {
@@ -324,6 +325,8 @@ func (img *Image) validate() error {
 		return fmt.Errorf("update: Image.MBR is %d bytes, want exactly %d (the boot code before the partition table); refusing to send it", len(img.MBR), MBRSize)
 	case img.BuildTimestamp == "":
 		return errors.New("update: Image.BuildTimestamp is empty; Push needs it to recognise the new build")
+	case img.Boot == nil && img.MBR != nil:
+		return errors.New("update: Image.MBR without Image.Boot: the boot code holds the addresses of the new boot files' kernel and command line; refusing to send it alone")
 	case img.Trial && (img.Boot != nil || img.MBR != nil):
 		return errors.New("update: a trial boot runs the running kernel: Image.Boot and Image.MBR must be nil (the new boot files are written once the trial is committed, or the release is installed without a trial)")
 	}

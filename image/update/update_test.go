@@ -155,6 +155,33 @@ func TestPushSuccess(t *testing.T) {
 	}
 }
 
+// TestPushRootOnly pushes a release whose boot files the device already
+// has: the boot partition and the MBR's boot code are not written, and
+// the switch still points the device at the new root.
+func TestPushRootOnly(t *testing.T) {
+	f := updatetest.New(t, oldBuild)
+	f.DownFor = 100 * time.Millisecond
+	dev := Device{BaseURL: f.Start(), Password: f.Password}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var log progressLog
+	if err := Push(ctx, dev, Image{Root: strings.NewReader(newBuild), BuildTimestamp: newBuild}, log.add); err != nil {
+		t.Fatalf("Push without boot files: %v", err)
+	}
+	if got, want := f.Calls(), "GET /update/features PUT /update/root POST /update/switch POST /reboot GET /"; !strings.HasPrefix(got, want) {
+		t.Errorf("device saw %q, want prefix %q", got, want)
+	}
+	if f.Build() != newBuild || string(f.Root()) != newBuild {
+		t.Errorf("device runs %q with root %q, want %q", f.Build(), f.Root(), newBuild)
+	}
+	if len(f.Boot()) != 0 || len(f.MBR()) != 0 {
+		t.Errorf("boot files written: %d bytes of boot, %d of MBR", len(f.Boot()), len(f.MBR()))
+	}
+	if got := log.steps(); got != "features,root,switch,reboot,wait" {
+		t.Errorf("progress steps = %s", got)
+	}
+}
+
 func TestPushErrors(t *testing.T) {
 	mbr := bytes.Repeat([]byte{1}, MBRSize)
 	for _, tc := range []struct {
@@ -199,6 +226,11 @@ func TestPushErrors(t *testing.T) {
 			name:    "empty mbr slice",
 			setup:   func(f *updatetest.Device, dev *Device, img *Image) { img.MBR = []byte{} },
 			wantErr: []string{"MBR is 0 bytes"},
+		},
+		{
+			name:    "mbr without boot files",
+			setup:   func(f *updatetest.Device, dev *Device, img *Image) { img.Boot = nil },
+			wantErr: []string{"Image.MBR without Image.Boot"},
 		},
 		{
 			name:    "no build timestamp",
