@@ -456,7 +456,8 @@ func TestPCBootAndUpdate(t *testing.T) {
 		t.Fatalf("after a refused push the device runs %v (%v), want v1", st, err)
 	}
 	start := time.Now()
-	cmd := exec.Command(lapsebox, "update", "-o", v2.path, "-device", dev.BaseURL, "-timeout", "5m",
+	cmd := exec.Command(lapsebox, "update", "-o", v2.path, "-device", dev.BaseURL, "-timeout", "5m", "-timings",
+		"-status", "http://"+vm.Addr("statusd")+"/",
 		"-signed", signed, "-trust", filepath.Join(keyDir, "release-key.pub"))
 	out, err = cmd.CombinedOutput()
 	t.Logf("lapsebox update:\n%s", out)
@@ -468,6 +469,12 @@ func TestPCBootAndUpdate(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "features the device supports partuuid, updatehash") {
 		t.Errorf("lapsebox update does not say which features the device has")
+	}
+	// v1 and v2 share their boot files: the push leaves the boot
+	// partition alone but for gokrazy's switch of root= (below).
+	if !strings.Contains(string(out), "the device has the image's boot files") || strings.Contains(string(out), "timing boot ") ||
+		!strings.Contains(string(out), "timing root ") {
+		t.Errorf("lapsebox update wrote the boot files the device has, or no root")
 	}
 	for _, line := range strings.Split(string(out), "\n") {
 		if len(strings.Fields(line)) == 1 {

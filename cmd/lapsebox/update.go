@@ -8,11 +8,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/lapsebox/lapsebox/appliance/configapi"
+	"github.com/lapsebox/lapsebox/appliance/status"
 	"github.com/lapsebox/lapsebox/image"
 	"github.com/lapsebox/lapsebox/image/release"
 	"github.com/lapsebox/lapsebox/image/update"
@@ -28,7 +31,12 @@ func runUpdate(ctx context.Context, args []string) error {
 	timings := fs.Bool("timings", false, "print how long each step took")
 	signed := fs.String("signed", "", "signed release manifest of the image (lapsebox release -save): push only if the image is that release, signed by -trust's key, and the device may install it")
 	trust := fs.String("trust", defaultKeyPath()+".pub", "public release key that -signed must be signed with")
+	statusURL := fs.String("status", "", "the device's statusd, which says which boot files the device runs and whether a release is on trial (default: -device's host, port "+configapi.DefaultPort+", when -device has no port or port 80)")
+	bootMode := fs.String("boot", "auto", "write the boot partition: auto (only when the image's boot files differ from the ones the device runs, as its statusd says) or always")
 	fs.Parse(args)
+	if *bootMode != "auto" && *bootMode != "always" {
+		return fmt.Errorf("-boot %q: want auto or always", *bootMode)
+	}
 
 	img, err := bf.load(ctx, *rebuild)
 	if err != nil {
@@ -39,8 +47,15 @@ func runUpdate(ctx context.Context, args []string) error {
 	if base == "" {
 		base = fmt.Sprintf("http://%s:%d/", m.Hostname, m.HTTPPort)
 	}
-	if _, err := url.Parse(base); err != nil {
+	baseURL, err := url.Parse(base)
+	if err != nil {
 		return fmt.Errorf("-device %q: %w", base, err)
+	}
+	// statusd is guessed only beside gokrazy's usual port: behind a
+	// forwarded one (a VM), port 8080 of the same host may be anything,
+	// and the password is not sent there.
+	if p := baseURL.Port(); *statusURL == "" && (p == "" || p == "80") {
+		*statusURL = "http://" + net.JoinHostPort(baseURL.Hostname(), configapi.DefaultPort) + "/"
 	}
 	dev := update.Device{BaseURL: strings.TrimSuffix(base, "/"), Password: img.password}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
@@ -69,6 +84,19 @@ func runUpdate(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeImg()
+	snap, err := fetchStatus(ctx, *statusURL, img.password)
+	send, why, err := pushBoot(snap, err, st, m)
+	if err != nil {
+		return err
+	}
+	switch {
+	case send:
+	case *bootMode == "auto":
+		upd.Boot, upd.MBR = nil, nil
+	default:
+		why += "; sending them anyway (-boot always)"
+	}
+	fmt.Printf("boot     %s\n", why)
 	start := time.Now()
 	bar := newProgressBar()
 	var steps []string
@@ -173,6 +201,41 @@ func sameBytes(a *image.Region, b *release.Part) error {
 		return fmt.Errorf("has %d bytes with sha256 %s, the release %d bytes with %s", a.Size, a.SHA256, b.Size, b.SHA256)
 	}
 	return nil
+}
+
+// fetchStatus asks the device's statusd at statusURL for its snapshot,
+// for at most 10 s: it only spares the boot partition a write.
+func fetchStatus(ctx context.Context, statusURL, password string) (*status.Snapshot, error) {
+	if statusURL == "" {
+		return nil, errors.New("-status not given, and -device is not on gokrazy's usual port")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return status.Fetch(ctx, statusURL, password)
+}
+
+// pushBoot decides from the device's statusd (snap, or why it could not
+// be read) whether a push writes the image's boot files: only when they
+// differ from the ones the device's running build was built with, or
+// when statusd cannot say. The boot partition is written in place, so
+// every push that leaves it alone is one a power cut cannot make
+// unbootable. It refuses a push while a release runs on trial: gokrazy's
+// inactive root is then the root on trial.
+func pushBoot(snap *status.Snapshot, fetchErr error, st *update.DeviceStatus, m *image.Manifest) (send bool, why string, err error) {
+	switch {
+	case fetchErr != nil:
+		return true, fmt.Sprintf("the device's statusd does not say which boot files it runs (%v): sending them", fetchErr), nil
+	case snap.Build.GokrazyTimestamp != st.BuildTimestamp:
+		return true, fmt.Sprintf("the device's statusd shows build %q, gokrazy %q: not the same device, or not yet up; sending the boot files", snap.Build.GokrazyTimestamp, st.BuildTimestamp), nil
+	case snap.Update != nil && snap.Update.Trial != nil:
+		t := snap.Update.Trial
+		return false, "", fmt.Errorf("the device runs release %s on trial until %s at the latest: gokrazy would write the update over it; push once updated has judged it", t.Release.Version, t.Deadline.Format(time.RFC3339))
+	case snap.Build.BootSHA256 == "":
+		return true, "the device's build does not record its boot files: sending them", nil
+	case snap.Build.BootSHA256 != m.Boot.SHA256:
+		return true, fmt.Sprintf("the boot files changed (the device's sha256 %.12s, the image's %.12s): writing them over the boot partition", snap.Build.BootSHA256, m.Boot.SHA256), nil
+	}
+	return false, fmt.Sprintf("the device has the image's boot files (sha256 %.12s): sending the root only", m.Boot.SHA256), nil
 }
 
 // readUpdate takes the boot and root file systems and the MBR boot code out

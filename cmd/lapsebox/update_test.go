@@ -5,12 +5,15 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/lapsebox/lapsebox/appliance/status"
+	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/image"
 	"github.com/lapsebox/lapsebox/image/release"
 	"github.com/lapsebox/lapsebox/image/update"
@@ -150,5 +153,44 @@ func TestCheckSigned(t *testing.T) {
 	}
 	if _, _, err := readUpdate(f.img, f.m); err == nil || !strings.Contains(err.Error(), "changed since it was built") {
 		t.Errorf("tampered image: %v", err)
+	}
+}
+
+// TestPushBoot: a push writes the boot partition only when the device's
+// statusd does not say that it runs the image's boot files, and never
+// goes over a release on trial.
+func TestPushBoot(t *testing.T) {
+	const build = "2026-12-06T10:00:00Z"
+	m := &image.Manifest{Boot: image.Region{SHA256: "aaaa"}}
+	st := &update.DeviceStatus{BuildTimestamp: build}
+	snap := func(boot string, trial bool) *status.Snapshot {
+		s := &status.Snapshot{Build: status.Build{GokrazyTimestamp: build, BootSHA256: boot}}
+		if trial {
+			s.Update = &statusfile.Update{Trial: &statusfile.Trial{Release: statusfile.Release{Version: "v7"}}}
+		}
+		return s
+	}
+	other := snap("aaaa", false)
+	other.Build.GokrazyTimestamp = "2026-12-01T00:00:00Z"
+	for _, tc := range []struct {
+		name     string
+		snap     *status.Snapshot
+		fetchErr error
+		send     bool
+		why      string
+	}{
+		{"same boot files", snap("aaaa", false), nil, false, "sending the root only"},
+		{"new boot files", snap("bbbb", false), nil, true, "the boot files changed"},
+		{"statusd unreachable", nil, errors.New("connection refused"), true, "connection refused"},
+		{"image without the record", snap("", false), nil, true, "does not record"},
+		{"another device's statusd", other, nil, true, "not the same device"},
+	} {
+		send, why, err := pushBoot(tc.snap, tc.fetchErr, st, m)
+		if err != nil || send != tc.send || !strings.Contains(why, tc.why) {
+			t.Errorf("%s: send %v (%q, %v), want %v and %q", tc.name, send, why, err, tc.send, tc.why)
+		}
+	}
+	if _, _, err := pushBoot(snap("aaaa", true), nil, st, m); err == nil || !strings.Contains(err.Error(), "v7 on trial") {
+		t.Errorf("a push during a trial: %v, want a refusal", err)
 	}
 }
