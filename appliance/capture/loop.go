@@ -67,8 +67,12 @@ type Loop struct {
 	KeepAliveEvery time.Duration
 	// Rest, if not nil, is called once the loop has a minute or more to
 	// wait for its next slot, once per rest: camerad gives back the
-	// memory its downloads used (usb.ReleaseMemory).
+	// memory its downloads used (usb.ReleaseMemory) and runs on one
+	// processor (rest.Narrow).
 	Rest func()
+	// Work, if not nil, is called when a capture follows a Rest, before
+	// it begins: camerad takes back its processors (rest.Widen).
+	Work func()
 	// PowerOff is how long the relay cuts the camera's power (default 10 s).
 	PowerOff time.Duration
 
@@ -255,6 +259,9 @@ func (l *Loop) openBetweenSlots(ctx context.Context, slot time.Time) {
 // shoot takes the picture for slot, climbing the recovery ladder on
 // failure until the slot's time is up.
 func (l *Loop) shoot(ctx context.Context, slot time.Time) {
+	if l.rested && l.Work != nil {
+		l.Work()
+	}
 	l.rested = false
 	deadline := slot.Add(l.SlotTimeout)
 	if err := l.makeRoom(); err != nil {

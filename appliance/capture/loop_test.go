@@ -352,19 +352,23 @@ func TestHangAtEveryStep(t *testing.T) {
 
 // Rest comes once after each capture that leaves a minute or more to the
 // next slot (camerad gives back its download buffers then), never between
-// slots closer than that.
+// slots closer than that; Work comes before each capture that follows a
+// Rest, and only then.
 func TestRestBeforeLongWaits(t *testing.T) {
 	for _, interval := range []time.Duration{10 * time.Minute, 30 * time.Second} {
 		h := newHarness(t, sim.Config{}, every(interval), day0, day0.Add(time.Hour))
-		rests := 0
-		h.loop.Rest = func() { rests++ }
+		var seq strings.Builder
+		h.loop.Rest = func() { seq.WriteString("R") }
+		h.loop.Work = func() { seq.WriteString("W") }
 		h.loop.Run(h.ctx)
 		photos := len(photosOf(t, h.store))
-		if interval >= time.Minute && (photos < 5 || rests != photos) {
-			t.Errorf("every %v: %d rests for %d photos, want one after each", interval, rests, photos)
+		rests, works := strings.Count(seq.String(), "R"), strings.Count(seq.String(), "W")
+		if interval >= time.Minute && (photos < 5 || rests != photos || works < rests-1 ||
+			strings.Contains(seq.String(), "RR") || strings.Contains(seq.String(), "WW") || strings.HasPrefix(seq.String(), "W")) {
+			t.Errorf("every %v: rests and works %q for %d photos, want a rest after each and work before the next", interval, seq.String(), photos)
 		}
-		if interval < time.Minute && (photos < 100 || rests != 0) {
-			t.Errorf("every %v: %d rests for %d photos, want none", interval, rests, photos)
+		if interval < time.Minute && (photos < 100 || seq.Len() != 0) {
+			t.Errorf("every %v: rests and works %q for %d photos, want none", interval, seq.String(), photos)
 		}
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/appliance/store"
 	"github.com/lapsebox/lapsebox/hw"
+	"github.com/lapsebox/lapsebox/internal/rest"
 	"github.com/lapsebox/lapsebox/ptp"
 	"github.com/lapsebox/lapsebox/ptp/camera"
 	"github.com/lapsebox/lapsebox/ptp/fetch"
@@ -146,7 +147,11 @@ func run(ctx context.Context, cfg *config.Config, uctx *usb.Context, status *cap
 	relay := &hw.Remote{Device: "camera", From: "camerad"} // watchdogd holds the relay
 	loop := capture.NewLoop(cfg, st, dev, relay, status, logger)
 	loop.Requests = *requests
-	loop.Rest = usb.ReleaseMemory
+	loop.Rest = func() {
+		usb.ReleaseMemory()
+		rest.Narrow()
+	}
+	loop.Work = rest.Widen
 	return loop.Run(ctx)
 }
 
