@@ -155,15 +155,22 @@ func TestPushSuccess(t *testing.T) {
 	}
 }
 
-// TestPushRootOnly pushes a release whose boot files the device already
-// has: the boot partition and the MBR's boot code are not written, and
-// the switch still points the device at the new root.
-func TestPushRootOnly(t *testing.T) {
+// startDevice starts a fake device that is down for 100 ms when it
+// reboots, and gives a test 10 s to talk to it.
+func startDevice(t *testing.T) (*updatetest.Device, Device, context.Context) {
 	f := updatetest.New(t, oldBuild)
 	f.DownFor = 100 * time.Millisecond
 	dev := Device{BaseURL: f.Start(), Password: f.Password}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
+	return f, dev, ctx
+}
+
+// TestPushRootOnly pushes a release whose boot files the device already
+// has: the boot partition and the MBR's boot code are not written, and
+// the switch still points the device at the new root.
+func TestPushRootOnly(t *testing.T) {
+	f, dev, ctx := startDevice(t)
 	var log progressLog
 	if err := Push(ctx, dev, Image{Root: strings.NewReader(newBuild), BuildTimestamp: newBuild}, log.add); err != nil {
 		t.Fatalf("Push without boot files: %v", err)
@@ -505,11 +512,7 @@ func FuzzParseStatus(f *testing.F) {
 // A trial boot runs the new root once; a reboot without a commit returns
 // to the old one, and a commit during the trial keeps the new one.
 func TestTrialBoot(t *testing.T) {
-	f := updatetest.New(t, oldBuild)
-	f.DownFor = 100 * time.Millisecond
-	dev := Device{BaseURL: f.Start(), Password: f.Password}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	f, dev, ctx := startDevice(t)
 	trial := Image{Root: strings.NewReader(newBuild), BuildTimestamp: newBuild, Trial: true}
 	if err := Push(ctx, dev, trial, nil); err != nil {
 		t.Fatalf("Push on trial: %v", err)
