@@ -35,7 +35,7 @@ func BenchmarkKernelChange(b *testing.B) {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		oldP, err := release.NewPart(bytes.NewReader(oldK), int64(len(oldK)))
+		idx, err := release.NewIndex(release.Source{R: bytes.NewReader(oldK), Size: int64(len(oldK))})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -43,16 +43,11 @@ func BenchmarkKernelChange(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		have := map[string]bool{}
-		for _, h := range oldP.Blocks {
-			have[h] = true
-		}
-		var fetch int64
+		fetch := idx.Need(newP)
 		var lacking bytes.Buffer // what travels, gzipped on the way
 		off := int64(0)
 		for i, h := range newP.Blocks {
-			if !have[h] {
-				fetch += int64(newP.Sizes[i])
+			if _, ok := idx[h]; !ok {
 				lacking.Write(newK[off : off+int64(newP.Sizes[i])])
 			}
 			off += int64(newP.Sizes[i])
