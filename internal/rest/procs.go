@@ -16,7 +16,7 @@ var procs struct {
 // timer fired, a transfer completed) wakes a second thread to look for
 // work, which finds none and sleeps again; on one processor the wake-up
 // runs where it woke. In the appliance VM that halved an idle camerad's
-// own wake-ups, 1.25 to 0.68 a second. Narrowing twice is narrowing once.
+// own wake-ups, 1.25 to 0.62 a second. Narrowing twice is narrowing once.
 func Narrow() {
 	procs.Lock()
 	defer procs.Unlock()
