@@ -88,6 +88,46 @@ func AsBuilt(b []byte) []byte {
 // made since.
 func Normalize(fs []byte) error { return rewrite(fs, infallible(AsBuilt)) }
 
+// AsBuiltView returns the boot file system on r as the image wrote it:
+// its boot files read as AsBuilt makes them, every other byte as r has
+// it. r is not written. A device compares with, and patches from, its
+// boot partition this way without holding it in memory.
+func AsBuiltView(r io.ReaderAt) (io.ReaderAt, error) {
+	o := &overlay{r: r}
+	if _, err := rewriteAt(o, "", infallible(AsBuilt)); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// overlay reads r with the bytes written to it laid over, and writes
+// nothing to r.
+type overlay struct {
+	r     io.ReaderAt
+	spans []span
+}
+
+type span struct {
+	off int64
+	b   []byte
+}
+
+func (o *overlay) ReadAt(p []byte, off int64) (int, error) {
+	n, err := o.r.ReadAt(p, off)
+	for _, s := range o.spans {
+		lo, hi := max(off, s.off), min(off+int64(n), s.off+int64(len(s.b)))
+		if lo < hi {
+			copy(p[lo-off:hi-off], s.b[lo-s.off:hi-s.off])
+		}
+	}
+	return n, err
+}
+
+func (o *overlay) WriteAt(p []byte, off int64) (int, error) {
+	o.spans = append(o.spans, span{off, bytes.Clone(p)})
+	return len(p), nil
+}
+
 // ForRoot rewrites, in a boot file system read into memory, the boot
 // files as the image wrote them but naming the root partition nroff
 // partitions after the boot partition (1: root A, 2: root B), as

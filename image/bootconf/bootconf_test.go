@@ -262,3 +262,43 @@ func TestSlotTrial(t *testing.T) {
 		t.Errorf("ForSlotTrial without padding: %v, want ErrNoRoom", err)
 	}
 }
+
+// TestAsBuiltView reads a used boot file system as the one built, at
+// every offset and in pieces that straddle the boot files' edges,
+// without writing the device's.
+func TestAsBuiltView(t *testing.T) {
+	built, _ := os.ReadFile(bootFS(t, []byte(cmdline), []byte(entry)))
+	used, usedEntry := trial(trial([]byte(cmdline))), trial(trial([]byte(entry)))
+	used = rewrite(used, "PARTNROFF=1", "PARTNROFF=2")
+	usedEntry = rewrite(usedEntry, "PARTNROFF=1", "PARTNROFF=2")
+	device, _ := os.ReadFile(bootFS(t, used, usedEntry))
+	before := bytes.Clone(device)
+	view, err := bootconf.AsBuiltView(bytes.NewReader(device))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, piece := range []int{len(built), 4096, 777, 1} {
+		got := make([]byte, 0, len(built))
+		buf := make([]byte, piece)
+		for off := 0; off < len(built); off += piece {
+			n, err := view.ReadAt(buf[:min(piece, len(built)-off)], int64(off))
+			if err != nil && n < min(piece, len(built)-off) {
+				t.Fatalf("ReadAt(%d bytes at %d): %d, %v", piece, off, n, err)
+			}
+			got = append(got, buf[:n]...)
+		}
+		if !bytes.Equal(got, built) {
+			t.Errorf("read in pieces of %d bytes, the view differs from the file system built", piece)
+		}
+	}
+	if !bytes.Equal(device, before) {
+		t.Error("the view wrote the device's file system")
+	}
+	// Past the end, the device's own answer.
+	if n, err := view.ReadAt(make([]byte, 10), int64(len(device))-4); n != 4 || err == nil {
+		t.Errorf("a read across the end: %d bytes, %v; want 4 and an error", n, err)
+	}
+	if _, err := bootconf.AsBuiltView(bytes.NewReader(bytes.Repeat([]byte("FAT16 "), 1000))); err == nil {
+		t.Error("not a FAT: no error")
+	}
+}

@@ -62,6 +62,7 @@ type volume struct {
 	clusters     int // data clusters; valid cluster numbers are 2..clusters+1
 	fatSector    int64
 	fatSectorBuf []byte
+	size         int64 // the file system's bytes, from its boot sector
 }
 
 func readFull(r io.ReaderAt, p []byte, off int64) error {
@@ -126,7 +127,20 @@ func openVolume(r io.ReaderAt) (*volume, error) {
 		dataOffset:  (rsvd + fatSz + rootSectors) * bps,
 		clusters:    int(clusters),
 		fatSector:   -1,
+		size:        total * bps,
 	}, nil
+}
+
+// Size returns the length in bytes of the FAT16 file system on r, as its
+// boot sector says: a partition is often larger than the file system in
+// it, and what follows belongs to nobody. It checks the boot sector as
+// Find does.
+func Size(r io.ReaderAt) (int64, error) {
+	v, err := openVolume(r)
+	if err != nil {
+		return 0, fmt.Errorf("fat: %w", err)
+	}
+	return v.size, nil
 }
 
 func (v *volume) validCluster(c int) bool { return c >= 2 && c <= v.clusters+1 }

@@ -231,3 +231,26 @@ func TestFindMtoolsImage(t *testing.T) {
 		})
 	}
 }
+
+// TestSize reads a file system's length from its boot sector, in a
+// partition larger than it, and refuses what is not a FAT16 boot sector.
+func TestSize(t *testing.T) {
+	_, img, _ := findImage(t)
+	part := append(bytes.Clone(img), make([]byte, 1<<20)...)
+	if n, err := Size(bytes.NewReader(part)); err != nil || n != int64(len(img)) {
+		t.Errorf("Size of the image in a larger partition: %d, %v; want %d", n, err, len(img))
+	}
+	for _, tc := range []struct {
+		name    string
+		b       []byte
+		wantErr string
+	}{
+		{"cut boot sector", img[:30], "reading boot sector"},
+		{"zeros", make([]byte, 4096), "unsupported sector size 0"},
+		{"two FATs", func() []byte { b := bytes.Clone(img[:4096]); b[16] = 2; return b }(), "2 FATs"},
+	} {
+		if n, err := Size(bytes.NewReader(tc.b)); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("%s: %d, %v; want an error with %q", tc.name, n, err, tc.wantErr)
+		}
+	}
+}
