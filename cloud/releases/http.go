@@ -20,7 +20,7 @@ import (
 //
 //	GET release.LatestPath + "{board}/{channel}"  the signed manifest
 //	GET release.BlockPath + "{hash}"              one block
-//	GET release.PatchPath + "{from}/{to}"         a root's patch (ranges)
+//	GET release.PatchPath + "{from}/{to}"         a part's patch (ranges)
 func (s *Store) DeviceHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+release.LatestPath+"{board}/{channel}", s.serveLatest)
@@ -73,8 +73,8 @@ func (s *Store) serveBlock(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "block unavailable (see the server's log)", http.StatusInternalServerError)
 		return
 	}
-	// Compressed on the way: a root's blocks are not compressed at rest
-	// (so that patches apply to them, see patch.go), and a device
+	// Compressed on the way: a release's blocks are not compressed at
+	// rest (so that patches are made from them, see patch.go), and a device
 	// without a patch fetches all it lacks.
 	w.Header().Set("Vary", "Accept-Encoding")
 	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
@@ -109,7 +109,7 @@ func acceptsGzip(header string) bool {
 func (s *Store) servePatch(w http.ResponseWriter, r *http.Request) {
 	name, err := s.patch(r.PathValue("from"), r.PathValue("to"))
 	if errors.Is(err, errNoPatch) {
-		http.Error(w, "no patch between these roots", http.StatusNotFound)
+		http.Error(w, "no patch between these parts", http.StatusNotFound)
 		return
 	}
 	var f *os.File

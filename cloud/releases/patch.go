@@ -12,14 +12,15 @@ import (
 	"github.com/lapsebox/lapsebox/internal/durable"
 )
 
-// Patches turn the root of an earlier release into a latest release's
-// root (image/delta). They are made once per pair, when a device first
-// asks or at publication, from the stored blocks, and kept:
+// Patches turn a part of an earlier release (its root, or its boot file
+// system) into the same part of a latest release (image/delta). They
+// are made once per pair, when a device first asks or at publication,
+// from the stored blocks, and kept:
 //
 //	patches/<from>-<to>        the patch
 //	patches/<from>-<to>.none   no patch smaller than the blocks
 //
-// Making one holds both roots in memory (about three times a root), so
+// Making one holds both parts in memory (about three times a root), so
 // only one is made at a time.
 var errNoPatch = errors.New("no patch")
 
@@ -27,20 +28,31 @@ func (s *Store) patchPath(from, to string) string {
 	return filepath.Join(s.dir, "patches", from+"-"+to)
 }
 
-// patch returns the path of the patch from the root from to the root to,
-// making it if need be. to must be the root of a release the store
-// serves (a channel's latest), from that of a stored release of the same
-// board: errNoPatch otherwise, and when the patch would not be smaller
-// than the blocks of to that from lacks.
+// A partOf picks a part of a release: its root or its boot file system.
+type partOf func(*release.Manifest) release.Part
+
+func rootOf(m *release.Manifest) release.Part { return m.Root }
+func bootOf(m *release.Manifest) release.Part { return m.Boot }
+
+// patch returns the path of the patch from the part from to the part to,
+// making it if need be. to must be the root or the boot file system of
+// a release the store serves (a channel's latest), from the same part
+// of a stored release of the same board: errNoPatch otherwise, and when
+// the patch would not be smaller than the blocks of to that from's
+// release lacks.
 func (s *Store) patch(from, to string) (string, error) {
 	if !release.IsHash(from) || !release.IsHash(to) || from == to {
 		return "", errNoPatch
 	}
 	s.mu.RLock()
 	var newM *release.Manifest
+	var part partOf
 	for _, p := range s.latest {
-		if p.manifest.Root.SHA256 == to {
-			newM = p.manifest
+		switch to {
+		case p.manifest.Root.SHA256:
+			newM, part = p.manifest, rootOf
+		case p.manifest.Boot.SHA256:
+			newM, part = p.manifest, bootOf
 		}
 	}
 	s.mu.RUnlock()
@@ -56,26 +68,26 @@ func (s *Store) patch(from, to string) (string, error) {
 	if made, err := madePatch(name); made != "" || err != nil {
 		return made, err // made while this request waited
 	}
-	oldM := s.findRoot(newM.Board, from)
+	oldM := s.findPart(newM.Board, part, from)
 	if oldM == nil {
 		return "", errNoPatch
 	}
-	oldRoot, err := s.readPart(oldM.Root)
+	oldPart, err := s.readPart(part(oldM))
 	if err != nil {
 		return "", err
 	}
-	newRoot, err := s.readPart(newM.Root)
+	newPart, err := s.readPart(part(newM))
 	if err != nil {
 		return "", err
 	}
-	p, err := delta.Diff(oldRoot, newRoot)
+	p, err := delta.Diff(oldPart, newPart)
 	if err != nil {
 		return "", err
 	}
 	if err := durable.MkdirAll(filepath.Dir(name)); err != nil {
 		return "", err
 	}
-	if lack := rootLacking(newM, oldM); int64(len(p)) >= lack {
+	if lack := lackingIn(oldM, part(newM)); int64(len(p)) >= lack {
 		s.log.Info("releases: no patch smaller than the blocks", "from", from, "to", to, "patch", len(p), "blocks", lack)
 		return "", errors.Join(errNoPatch, durable.WriteFile(name+".none", nil))
 	}
@@ -98,10 +110,10 @@ func madePatch(name string) (string, error) {
 	return "", nil
 }
 
-// patchSize returns the size of the patch from old's root to m's, making
-// it if need be, or -1 if there is none.
-func (s *Store) patchSize(old, m *release.Manifest) int64 {
-	name, err := s.patch(old.Root.SHA256, m.Root.SHA256)
+// patchSize returns the size of the patch from a part of old to the
+// same part of m, making it if need be, or -1 if there is none.
+func (s *Store) patchSize(old, m *release.Manifest, part partOf) int64 {
+	name, err := s.patch(part(old).SHA256, part(m).SHA256)
 	if err != nil {
 		if !errors.Is(err, errNoPatch) {
 			s.log.Error("releases: making a patch", "from", old.Version, "to", m.Version, "err", err)
@@ -115,11 +127,11 @@ func (s *Store) patchSize(old, m *release.Manifest) int64 {
 	return fi.Size()
 }
 
-// findRoot returns a stored manifest of board whose root has the sha256
-// root, or nil.
-func (s *Store) findRoot(board, root string) *release.Manifest {
+// findPart returns a stored manifest of board whose part has the sha256
+// sum, or nil.
+func (s *Store) findPart(board string, part partOf, sum string) *release.Manifest {
 	for _, m := range s.stored() {
-		if m.Board == board && m.Root.SHA256 == root {
+		if m.Board == board && part(m).SHA256 == sum {
 			return m
 		}
 	}
@@ -129,8 +141,8 @@ func (s *Store) findRoot(board, root string) *release.Manifest {
 // readPart puts a part together from its stored blocks, each checked
 // against its hash.
 func (s *Store) readPart(p release.Part) ([]byte, error) {
-	if p.Size < 0 || p.Size > maxPatchedRoot {
-		return nil, fmt.Errorf("a part of %d bytes, more than the %d a patch is made for", p.Size, int64(maxPatchedRoot))
+	if p.Size < 0 || p.Size > maxPatchedPart {
+		return nil, fmt.Errorf("a part of %d bytes, more than the %d a patch is made for", p.Size, int64(maxPatchedPart))
 	}
 	out := make([]byte, 0, p.Size)
 	for _, h := range p.Blocks {
@@ -144,17 +156,11 @@ func (s *Store) readPart(p release.Part) ([]byte, error) {
 		out = append(out, b...)
 	}
 	if int64(len(out)) != p.Size || release.Hash(out) != p.SHA256 {
-		return nil, fmt.Errorf("the stored blocks of root %s do not make it up", p.SHA256)
+		return nil, fmt.Errorf("the stored blocks of part %s do not make it up", p.SHA256)
 	}
 	return out, nil
 }
 
-// maxPatchedRoot bounds the roots patches are made for: a root
+// maxPatchedPart bounds the parts patches are made for: a root
 // partition is 500 MiB.
-const maxPatchedRoot = 500 << 20
-
-// rootLacking returns the bytes of m's root blocks that old's root and
-// boot file system lack.
-func rootLacking(m, old *release.Manifest) int64 {
-	return lacking(&release.Manifest{Root: m.Root, Boot: old.Boot}, old)
-}
+const maxPatchedPart = 500 << 20

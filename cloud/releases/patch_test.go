@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -88,9 +89,15 @@ func TestPatch(t *testing.T) {
 			t.Errorf("%s: %v, want ErrNoPatch", c.name, err)
 		}
 	}
+	// Made: the roots' patch, and the finding that the boot file
+	// systems (random bytes) have none.
 	entries, _ := os.ReadDir(filepath.Join(f.cloud.Config.Root, ".releases", "patches"))
-	if len(entries) != 1 {
-		t.Errorf("patches made: %v, want only v1 → v2's", entries)
+	var made []string
+	for _, e := range entries {
+		made = append(made, e.Name())
+	}
+	if want := []string{m1.Root.SHA256 + "-" + m2.Root.SHA256, m1.Boot.SHA256 + "-" + m2.Boot.SHA256 + ".none"}; !sameSet(made, want) {
+		t.Errorf("patches made: %v, want %v", made, want)
 	}
 
 	// A root that no patch makes smaller than its blocks gets none, and
@@ -191,5 +198,70 @@ func TestBlockCompressed(t *testing.T) {
 	b, err := f.device("site7", "token-site7").Block(ctx, h)
 	if err != nil || release.Hash(b) != h {
 		t.Errorf("Block through the client: %d bytes, %v; want the block", len(b), err)
+	}
+}
+
+func sameSet(a, b []string) bool {
+	return len(a) == len(b) && !slices.ContainsFunc(a, func(s string) bool { return !slices.Contains(b, s) })
+}
+
+// TestBootPatch publishes a release with a rebuilt kernel: a device on
+// the last release gets a patch of the boot file system, which the
+// transfer counts instead of its blocks; no patch crosses from a root
+// to a boot file system, or from a boot file system no release had.
+func TestBootPatch(t *testing.T) {
+	f := start(t)
+	ctx := context.Background()
+	root1, boot1 := random(8*release.BlockSize), random(16*release.BlockSize)
+	signed1, m1, parts1 := f.makeReleaseWith(t, build1, root1, boot1)
+	if _, err := f.publisher().Publish(ctx, signed1, m1, parts1); err != nil {
+		t.Fatal(err)
+	}
+	root2, boot2 := rebuilt(root1), rebuilt(boot1)
+	signed2, m2, parts2 := f.makeReleaseWith(t, build1.Add(time.Hour), root2, boot2)
+	done, err := f.publisher().Publish(ctx, signed2, m2, parts2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := f.device("site7", "token-site7")
+	var patches int64
+	for _, c := range []struct {
+		name     string
+		old, new []byte
+		from, to string
+	}{
+		{"root", root1, root2, m1.Root.SHA256, m2.Root.SHA256},
+		{"boot", boot1, boot2, m1.Boot.SHA256, m2.Boot.SHA256},
+	} {
+		patch, total, err := dev.Patch(ctx, c.from, c.to, 0, release.MaxPatchRange)
+		if err != nil || int64(len(patch)) != total {
+			t.Fatalf("%s patch: %d of %d bytes, %v", c.name, len(patch), total, err)
+		}
+		idx, _ := release.NewIndex(release.Source{R: bytes.NewReader(c.old), Size: int64(len(c.old))})
+		if need := idx.Need(map[string]release.Part{"root": m2.Root, "boot": m2.Boot}[c.name]); total > need/10 {
+			t.Errorf("%s patch of %d bytes, want under a tenth of the %d bytes of blocks", c.name, total, need)
+		}
+		p, err := delta.Parse(patch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		if err := p.Apply(bytes.NewReader(c.old), int64(len(c.old)), &out); err != nil || !bytes.Equal(out.Bytes(), c.new) {
+			t.Errorf("the %s patch does not make v2's (%v)", c.name, err)
+		}
+		patches += total
+	}
+	if tr := done.Transfers; len(tr) != 1 || tr[0].Patch != patches || tr[0].Bytes != patches {
+		t.Errorf("transfers %+v: want both patches, %d bytes, and no block", tr, patches)
+	}
+	for _, c := range []struct{ name, from, to string }{
+		{"root to boot", m1.Root.SHA256, m2.Boot.SHA256},
+		{"boot to root", m1.Boot.SHA256, m2.Root.SHA256},
+		{"unpublished boot", strings.Repeat("cd", 32), m2.Boot.SHA256},
+		{"backwards", m2.Boot.SHA256, m1.Boot.SHA256},
+	} {
+		if _, _, err := dev.Patch(ctx, c.from, c.to, 0, 100); !errors.Is(err, release.ErrNoPatch) {
+			t.Errorf("%s: %v, want ErrNoPatch", c.name, err)
+		}
 	}
 }

@@ -20,10 +20,11 @@ import (
 // and channel, the latest and the Keep−1 releases before it (a device
 // that missed a few still gets a patch from its root), and every release
 // a device reports running; it deletes the other manifests, the patches
-// to a release no longer latest or from a root no kept release has, and
-// the blocks no kept release names once they are blockGrace old: a
-// release's blocks are stored before its manifest is published, perhaps
-// by another operator while this one publishes.
+// to a release no longer latest or from a part (root or boot file
+// system) no kept release has, and the blocks no kept release names once
+// they are blockGrace old: a release's blocks are stored before its
+// manifest is published, perhaps by another operator while this one
+// publishes.
 
 // DefaultKeep is how many releases of a board and channel the store
 // keeps when Store.Keep is 0: the latest and those a publication makes
@@ -54,13 +55,15 @@ func (s *Store) Prune(ctx context.Context) (Pruned, error) {
 			keepAll = true
 		}
 	}
-	// No patch is made while its roots' blocks may go.
+	// No patch is made while its parts' blocks may go.
 	s.patchMu.Lock()
 	defer s.patchMu.Unlock()
 	s.mu.RLock()
-	latestRoots := map[string]bool{}
+	latestRoots, latestParts := map[string]bool{}, map[string]bool{}
 	for _, l := range s.latest {
 		latestRoots[l.manifest.Root.SHA256] = true
+		latestParts[l.manifest.Root.SHA256] = true
+		latestParts[l.manifest.Boot.SHA256] = true
 	}
 	s.mu.RUnlock()
 
@@ -73,7 +76,7 @@ func (s *Store) Prune(ctx context.Context) (Pruned, error) {
 		k := sm.m.Board + "/" + sm.m.Channel
 		byKey[k] = append(byKey[k], sm)
 	}
-	keptRoots, keptBlocks := map[string]bool{}, map[string]bool{}
+	keptParts, keptBlocks := map[string]bool{}, map[string]bool{}
 	var errs []error
 	drop := func(name string, count *int) {
 		n, err := remove(name)
@@ -88,7 +91,8 @@ func (s *Store) Prune(ctx context.Context) (Pruned, error) {
 		slices.SortFunc(list, func(a, b storedManifest) int { return b.m.Build.Compare(a.m.Build) })
 		for i, sm := range list {
 			if i < keep || keepAll || runs(running, sm.m.Build) || latestRoots[sm.m.Root.SHA256] {
-				keptRoots[sm.m.Root.SHA256] = true
+				keptParts[sm.m.Root.SHA256] = true
+				keptParts[sm.m.Boot.SHA256] = true
 				for _, h := range sm.m.Hashes() {
 					keptBlocks[h] = true
 				}
@@ -104,7 +108,7 @@ func (s *Store) Prune(ctx context.Context) (Pruned, error) {
 		if !ok || !release.IsHash(from) || !release.IsHash(to) {
 			continue // a patch being written
 		}
-		if latestRoots[to] && keptRoots[from] {
+		if latestParts[to] && keptParts[from] {
 			continue
 		}
 		drop(filepath.Join(s.dir, "patches", e.Name()), &p.Patches)

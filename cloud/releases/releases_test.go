@@ -56,8 +56,12 @@ func (f *fixture) device(name, token string) *release.Client {
 // makeRelease returns a release of random parts, signed.
 func (f *fixture) makeRelease(t *testing.T, build time.Time, root []byte) ([]byte, *release.Manifest, map[*release.Part]io.ReaderAt) {
 	t.Helper()
-	boot := make([]byte, release.BlockSize+10)
-	rand.Read(boot)
+	return f.makeReleaseWith(t, build, root, random(release.BlockSize+10))
+}
+
+// makeReleaseWith is makeRelease with the boot file system boot.
+func (f *fixture) makeReleaseWith(t *testing.T, build time.Time, root, boot []byte) ([]byte, *release.Manifest, map[*release.Part]io.ReaderAt) {
+	t.Helper()
 	m := &release.Manifest{Version: build.Format("2006.01.02"), Build: build, Board: "pc", Channel: "stable",
 		Hostnames: "lapsebox", BlockSize: release.BlockSize}
 	var err error

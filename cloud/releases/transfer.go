@@ -59,9 +59,17 @@ func (s *Store) transfers(ctx context.Context, m *release.Manifest) []release.Tr
 		if old == nil || (len(t.Devices) == 0 && i < len(out)-patchesAtPublish) {
 			continue
 		}
-		if n := s.patchSize(old, m); n >= 0 {
-			t.Patch = n
-			t.Bytes = n + lacking(m, old) - rootLacking(m, old)
+		// Each part that has a patch costs the patch instead of its
+		// blocks.
+		parts := []partOf{rootOf}
+		if m.Boot.SHA256 != old.Boot.SHA256 {
+			parts = append(parts, bootOf)
+		}
+		for _, part := range parts {
+			if n := s.patchSize(old, m, part); n >= 0 {
+				t.Patch += n
+				t.Bytes += n - lackingIn(old, part(m))
+			}
 		}
 	}
 	return out
@@ -110,16 +118,22 @@ func (s *Store) storedFiles() []storedManifest {
 // lacking returns the bytes of m's root blocks (and boot blocks, when
 // its boot file system changed) that old's parts do not have.
 func lacking(m, old *release.Manifest) int64 {
+	parts := []release.Part{m.Root}
+	if m.Boot.SHA256 != old.Boot.SHA256 {
+		parts = append(parts, m.Boot)
+	}
+	return lackingIn(old, parts...)
+}
+
+// lackingIn returns the bytes of the parts' blocks that old's root and
+// boot file system lack, each block counted once.
+func lackingIn(old *release.Manifest, parts ...release.Part) int64 {
 	have := map[string]bool{}
 	for _, h := range old.Root.Blocks {
 		have[h] = true
 	}
 	for _, h := range old.Boot.Blocks {
 		have[h] = true
-	}
-	parts := []release.Part{m.Root}
-	if m.Boot.SHA256 != old.Boot.SHA256 {
-		parts = append(parts, m.Boot)
 	}
 	var n int64
 	for _, p := range parts {

@@ -21,8 +21,9 @@ const (
 	// BlockPath + hash: one block of a published release.
 	BlockPath = "/v1/blocks/"
 	// PatchPath + from + "/" + to: a patch (image/delta) that turns the
-	// root whose sha256 is from into the root whose sha256 is to, both
-	// roots of releases the server published; ranges may be asked for.
+	// part whose sha256 is from into the part whose sha256 is to, both
+	// roots or both boot file systems of releases the server
+	// published; ranges may be asked for.
 	PatchPath = "/v1/patches/"
 	// PublishPath + board/channel: PUT a signed manifest whose blocks
 	// were all stored.
@@ -115,17 +116,17 @@ func (c *Client) Block(ctx context.Context, hash string) ([]byte, error) {
 }
 
 // ErrNoPatch is returned by Client.Patch when the server has no patch
-// from the device's root (not a release it published) or none smaller
-// than the blocks.
-var ErrNoPatch = errors.New("no patch for this root")
+// from the device's part (not one of a release it published) or none
+// smaller than the blocks.
+var ErrNoPatch = errors.New("no patch for this part")
 
 // MaxPatchRange bounds the bytes one Patch request asks for: a short
 // request on a slow link ends well inside the server's timeouts, and a
 // dropped link costs at most this much again.
 const MaxPatchRange = 1 << 20
 
-// Patch fetches bytes [off, off+n) of the patch from the root from to
-// the root to (n ≤ MaxPatchRange; fewer at the patch's end) and the
+// Patch fetches bytes [off, off+n) of the patch from the part from to
+// the part to, roots or boot file systems (n ≤ MaxPatchRange; fewer at the patch's end) and the
 // patch's total size. The caller checks what it assembles (delta's
 // Apply checks the output's sha256).
 func (c *Client) Patch(ctx context.Context, from, to string, off, n int64) ([]byte, int64, error) {
@@ -231,7 +232,8 @@ type Published struct {
 // the patch from the earlier root to the release's (when the server made
 // one), or else the bytes of the release's root blocks that the earlier
 // build's root and boot file system lack; plus, when the boot file
-// system changed, the boot blocks they lack. A device finds more blocks
+// system changed, the patch of the boot file system or the boot blocks
+// they lack. A device finds more blocks
 // than this in what it has (its partitions, at any offset), so Bytes
 // bounds its download from above.
 type Transfer struct {
@@ -241,7 +243,8 @@ type Transfer struct {
 	Version string    `json:"version,omitempty"`
 	Build   time.Time `json:"build"`
 	Bytes   int64     `json:"bytes"`
-	// Patch is the size of the root's patch, 0 if there is none.
+	// Patch is the size of the patches (the root's, the boot file
+	// system's), 0 if there is none.
 	Patch int64 `json:"patch,omitempty"`
 	// Devices run that build, as their last heartbeats say.
 	Devices []string `json:"devices,omitempty"`
