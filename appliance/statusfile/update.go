@@ -70,9 +70,9 @@ type UpdateAttempt struct {
 	// boot file system's, when it changed) FetchedBytes travelled as
 	// blocks, ReusedBytes were copied from what the device has,
 	// ResumedBytes were already staged, by an interrupted attempt or by
-	// the patch. PatchBytes is the size of the patch from the running
-	// root, when one travelled: the link carried FetchedBytes plus
-	// PatchBytes.
+	// a patch. PatchBytes is the size of the patches from the running
+	// root and boot file system, when they travelled: the link carried
+	// FetchedBytes plus PatchBytes.
 	RootBytes    int64 `json:"rootBytes"`
 	FetchedBytes int64 `json:"fetchedBytes"`
 	PatchBytes   int64 `json:"patchBytes,omitempty"`

@@ -12,7 +12,9 @@ import (
 	"strings"
 
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
+	"github.com/lapsebox/lapsebox/image/bootconf"
 	"github.com/lapsebox/lapsebox/image/delta"
+	"github.com/lapsebox/lapsebox/image/fat"
 	"github.com/lapsebox/lapsebox/image/release"
 )
 
@@ -25,58 +27,95 @@ const maxPatch = 64 << 20
 
 // patchRoot writes the release's root into the staging file root.img by
 // a patch from the running root (image/delta), when the server has one
-// smaller than the blocks the device lacks. The patch is downloaded
-// into the staging directory in ranges, resuming after a dropped link or
-// a reboot. What it writes is checked later, block by block, by the
-// assembly, which fetches any block the patch got wrong; a patch that
-// fails is deleted and the blocks travel instead. It returns nil when no
-// patch applies: the blocks do the work then.
+// smaller than the blocks the device lacks (need). See patchPart.
 func (s *Service) patchRoot(ctx context.Context, m *release.Manifest, root io.ReaderAt, rootSize int64,
 	need int64, a *statusfile.UpdateAttempt) error {
+	return s.patchPart(ctx, "root", m.Root, need, a, func() (string, io.ReaderAt, int64, error) {
+		from, err := s.runningRootSHA256(root, rootSize)
+		return from, root, rootSize, err
+	})
+}
+
+// patchBoot writes the release's boot file system into the staging file
+// boot.img by a patch from the device's boot partition, read as the
+// image wrote it (bootconf.AsBuiltView): gokrazy has rewritten its
+// command line since, nothing else. See patchPart.
+func (s *Service) patchBoot(ctx context.Context, m *release.Manifest, boot io.ReaderAt, need int64,
+	a *statusfile.UpdateAttempt) error {
+	return s.patchPart(ctx, "boot", m.Boot, need, a, func() (string, io.ReaderAt, int64, error) {
+		size, err := fat.Size(boot)
+		if err != nil {
+			return "", nil, 0, fmt.Errorf("reading the boot partition's file system: %w", err)
+		}
+		view, err := bootconf.AsBuiltView(boot)
+		if err != nil {
+			return "", nil, 0, err
+		}
+		h := sha256.New()
+		if _, err := io.Copy(h, io.NewSectionReader(view, 0, size)); err != nil {
+			return "", nil, 0, fmt.Errorf("hashing the boot file system: %w", err)
+		}
+		return hex.EncodeToString(h.Sum(nil)), view, size, nil
+	})
+}
+
+// patchPart writes the release's part p into the staging file
+// <name>.img by a patch from what the device has of it (have: its
+// sha256, bytes and size), when the server has one smaller than the
+// blocks the device lacks. The patch is downloaded into the staging
+// directory in ranges, resuming after a dropped link or a reboot. What
+// it writes is checked later, block by block, by the assembly, which
+// fetches any block the patch got wrong; a patch that fails is deleted
+// and the blocks travel instead. It returns nil when no patch applies:
+// the blocks do the work then.
+func (s *Service) patchPart(ctx context.Context, name string, p release.Part, need int64, a *statusfile.UpdateAttempt,
+	have func() (string, io.ReaderAt, int64, error)) error {
 	if need < minPatchNeed {
 		return nil
 	}
-	done := filepath.Join(s.dir(), "root.patched")
-	if b, err := os.ReadFile(done); err == nil && string(b) == m.Root.SHA256 {
+	done := filepath.Join(s.dir(), name+".patched")
+	if b, err := os.ReadFile(done); err == nil && string(b) == p.SHA256 {
 		return nil // applied by an earlier attempt; the assembly resumes
 	}
-	from, err := s.runningRootSHA256(root, rootSize)
+	from, old, oldSize, err := have()
 	if err != nil {
 		return err
 	}
-	name := filepath.Join(s.dir(), "patch-"+from[:16]+"-"+m.Root.SHA256[:16])
-	data, fetched, err := s.downloadPatch(ctx, name, from, m.Root.SHA256, min(need, maxPatch))
+	staged := filepath.Join(s.dir(), "patch-"+from[:16]+"-"+p.SHA256[:16])
+	data, fetched, err := s.downloadPatch(ctx, staged, from, p.SHA256, min(need, maxPatch))
 	if errors.Is(err, release.ErrNoPatch) {
-		s.logf("no patch from the running root (%.12s): fetching %d KiB of blocks", from, need>>10)
+		s.logf("no patch from the device's %s (%.12s): fetching %d KiB of blocks", name, from, need>>10)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	a.PatchBytes = fetched
-	p, err := delta.Parse(data)
-	if err == nil && (hex.EncodeToString(p.NewSHA256[:]) != m.Root.SHA256 || p.NewSize != m.Root.Size ||
-		hex.EncodeToString(p.OldSHA256[:]) != from) {
-		err = errors.New("the patch is for other roots than the release's and the running one")
+	a.PatchBytes += fetched
+	patch, err := delta.Parse(data)
+	if err == nil && (hex.EncodeToString(patch.NewSHA256[:]) != p.SHA256 || patch.NewSize != p.Size ||
+		hex.EncodeToString(patch.OldSHA256[:]) != from) {
+		err = fmt.Errorf("the patch is for another %s than the release's and the device's", name)
 	}
 	if err == nil {
-		err = s.applyPatch(p, root, rootSize)
+		err = s.applyPatch(patch, name+".img", old, oldSize)
 	}
 	// Applied or not, the patch is spent: a failed one is not tried again.
-	os.Remove(name)
+	os.Remove(staged)
 	if err != nil {
-		return fmt.Errorf("patching the root (%d KiB patch): %w", len(data)>>10, err)
+		return fmt.Errorf("patching the %s (%d KiB patch): %w", name, len(data)>>10, err)
 	}
-	return os.WriteFile(done, []byte(m.Root.SHA256), 0o600)
+	return os.WriteFile(done, []byte(p.SHA256), 0o600)
 }
 
-func (s *Service) applyPatch(p *delta.Patch, root io.ReaderAt, rootSize int64) error {
-	f, err := os.OpenFile(filepath.Join(s.dir(), "root.img"), os.O_RDWR|os.O_CREATE, 0o600)
+// applyPatch writes the patch's output, from old, into the staging file
+// name.
+func (s *Service) applyPatch(p *delta.Patch, name string, old io.ReaderAt, oldSize int64) error {
+	f, err := os.OpenFile(filepath.Join(s.dir(), name), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if err := p.Apply(root, rootSize, io.NewOffsetWriter(f, 0)); err != nil {
+	if err := p.Apply(old, oldSize, io.NewOffsetWriter(f, 0)); err != nil {
 		return err
 	}
 	return f.Sync()
@@ -159,7 +198,7 @@ func (s *Service) runningRootSHA256(root io.ReaderAt, size int64) (string, error
 	return s.rootSHA256, nil
 }
 
-// isPatchFile tells the staging files patchRoot leaves.
+// isPatchFile tells the staging files patchPart leaves.
 func isPatchFile(name string) bool {
-	return strings.HasPrefix(name, "patch-") || name == "root.patched"
+	return strings.HasPrefix(name, "patch-") || strings.HasSuffix(name, ".patched")
 }

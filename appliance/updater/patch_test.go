@@ -8,9 +8,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/lapsebox/lapsebox/appliance/updater"
+	"github.com/lapsebox/lapsebox/image/bootconf"
+	"github.com/lapsebox/lapsebox/image/fat"
 	"github.com/lapsebox/lapsebox/image/release"
 )
 
@@ -89,6 +92,84 @@ func TestPullByPatch(t *testing.T) {
 			entries, _ := os.ReadDir(filepath.Join(f.svc.Perm, "lapsebox", "update"))
 			for _, e := range entries {
 				if name := e.Name(); len(name) > 6 && name[:6] == "patch-" {
+					t.Errorf("staged patch %s left behind", name)
+				}
+			}
+		})
+	}
+}
+
+// rebuiltKernel returns the boot file system fs with its kernel rebuilt
+// (see rebuilt), at the same place.
+func rebuiltKernel(t *testing.T, fs []byte) []byte {
+	t.Helper()
+	off, n, err := fat.Find(bytes.NewReader(fs), "/vmlinuz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := bytes.Clone(fs)
+	copy(out[off:], rebuilt(fs[off:off+n]))
+	return out
+}
+
+// TestPullBootByPatch installs a release with a rebuilt kernel on a
+// device whose boot partition gokrazy has rewritten (trials, a switch
+// of roots): the boot file system travels as a patch from the partition
+// read as built, and the boot slot gets the release's files. A device
+// whose boot files are no release's gets no patch and fetches blocks.
+func TestPullBootByPatch(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		patch bool
+	}{
+		{"used boot partition", true},
+		{"boot files of no release", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := start(t, "02:00")
+			f.publish(t, f.priv, release.Manifest{Build: build1}, f.root1, f.boot1)
+			// The device runs root A after trials; its kernel may be
+			// one no release had.
+			kernel := byte(0)
+			if !tt.patch {
+				kernel = 5
+			}
+			used := usedBootFS(t, "1", kernel, " gokrazy.switch_on_boot=1 gokrazy.switch_on_boot=1")
+			os.WriteFile(f.svc.Disk.Boot, used, 0o600)
+			writeDisk(t, f.disk, used)
+			boot2 := rebuiltKernel(t, f.boot1)
+			m := f.publish(t, f.priv, release.Manifest{Build: build2}, f.root1, boot2)
+			idx, _ := release.NewIndex(release.Source{R: bytes.NewReader(used), Size: int64(len(used))})
+			need := idx.Need(m.Boot)
+			if need < 64<<10 {
+				t.Fatalf("the device lacks %d bytes of the release's boot blocks: too few to test a patch", need)
+			}
+
+			f.svc.Look(context.Background())
+			a := f.status(t).LastAttempt
+			if a == nil || !a.BootWritten || a.Result != updater.ResultRebooting {
+				t.Fatalf("attempt %+v, want the boot files written", a)
+			}
+			switch {
+			case tt.patch && (a.FetchedBytes != 0 || a.PatchBytes <= 0 || a.PatchBytes > need/10):
+				t.Errorf("attempt %+v: want a patch under a tenth of the %d bytes of boot blocks, and no block", a, need)
+			case !tt.patch && (a.PatchBytes != 0 || a.FetchedBytes < need):
+				t.Errorf("attempt %+v: want no patch and the %d bytes of boot blocks fetched", a, need)
+			}
+			slot1, _, _ := f.bootSlot(t, 1, len(boot2))
+			want := bytes.Clone(boot2)
+			if err := bootconf.ForRoot(want, 2); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(slot1, want) {
+				t.Error("boot slot 1 does not hold the release's boot files naming root B")
+			}
+			if b, _ := os.ReadFile(f.svc.Disk.Boot); !bytes.Equal(b, used) {
+				t.Error("the boot partition in use was written")
+			}
+			entries, _ := os.ReadDir(filepath.Join(f.svc.Perm, "lapsebox", "update"))
+			for _, e := range entries {
+				if name := e.Name(); strings.HasPrefix(name, "patch-") {
 					t.Errorf("staged patch %s left behind", name)
 				}
 			}

@@ -13,8 +13,9 @@
 // are copied, the others fetched and checked; an interrupted download
 // resumes where it stopped. When the device lacks more than a few
 // blocks, a patch from the running root (image/delta), if the server has
-// one, writes the staged root first, and only the blocks it got wrong
-// travel (patch.go). Away from any capture slot, the staged root
+// one, writes the staged root first (and one from the boot file system
+// the staged boot files), and only the blocks it got wrong travel
+// (patch.go). Away from any capture slot, the staged root
 // (and boot file system, only when it changed) is written into the
 // inactive partition, the boot configuration switched and the device
 // rebooted.
@@ -584,6 +585,12 @@ func (s *Service) install(ctx context.Context, m *release.Manifest, a *statusfil
 	img := update.Image{Root: root, BuildTimestamp: m.Build.Format(time.RFC3339), Trial: !bootChanged}
 	var boot *os.File
 	if bootChanged {
+		if err := s.patchBoot(ctx, m, bootDev, idx.Need(m.Boot), a); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			s.logf("%v: fetching the blocks instead", err)
+		}
 		boot, err = s.assemble(ctx, "boot.img", m.Boot, sources, idx, a)
 		if err != nil {
 			return err
