@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -13,7 +16,9 @@ import (
 	"github.com/lapsebox/lapsebox/cloud/server"
 	"github.com/lapsebox/lapsebox/cloud/server/servertest"
 	"github.com/lapsebox/lapsebox/image"
+	"github.com/lapsebox/lapsebox/image/bootconf"
 	"github.com/lapsebox/lapsebox/image/disk"
+	"github.com/lapsebox/lapsebox/image/fat"
 	"github.com/lapsebox/lapsebox/image/qemu"
 	"github.com/lapsebox/lapsebox/image/update"
 	"github.com/lapsebox/lapsebox/internal/testtool"
@@ -109,7 +114,7 @@ func TestPullBootFilesPowerCut(t *testing.T) {
 	if a := st.LastAttempt; !a.Trial || a.BootWritten || a.Failures != 0 {
 		t.Errorf("v3's attempt %+v; want a trial, passed, boot files untouched", a)
 	}
-	checkAtRest(t, vm, rig.disk, arg, 1)
+	checkAtRest(t, vm, rig.disk, arg, 1, v3.manifest.Boot.SHA256)
 
 	// 5. Cold: the BIOS boots v3 from slot 0.
 	boot(v3)
@@ -172,7 +177,7 @@ func TestPullBootFilesForGood(t *testing.T) {
 	}
 	// At rest on slot 0: updated copies slot 1 there at its start, before
 	// it records the install.
-	checkAtRest(t, vm, rig.disk, arg, 2)
+	checkAtRest(t, vm, rig.disk, arg, 2, v2.manifest.Boot.SHA256)
 
 	// Cold: the firmware boots v2 from slot 0.
 	rig.boot(ctx, v2)
@@ -180,8 +185,11 @@ func TestPullBootFilesForGood(t *testing.T) {
 
 // checkAtRest stops vm and checks that its disk is at rest: both tables
 // name boot slot 0, whose command line has arg, no trial flag, and the
-// root nroff partitions after the boot partition (1: root A, 2: root B).
-func checkAtRest(t *testing.T, vm *qemu.VM, diskPath, arg string, nroff int) {
+// root nroff partitions after the boot partition (1: root A, 2: root B);
+// and that slot 0 read as built (bootconf.AsBuiltView, what a patch of
+// the boot file system applies to) is the release's boot file system,
+// whose sha256 is boot.
+func checkAtRest(t *testing.T, vm *qemu.VM, diskPath, arg string, nroff int, boot string) {
 	t.Helper()
 	if err := vm.Stop(); err != nil {
 		t.Fatal(err)
@@ -198,6 +206,22 @@ func checkAtRest(t *testing.T, vm *qemu.VM, diskPath, arg string, nroff int) {
 	if !strings.Contains(line, arg) || !strings.Contains(line, fmt.Sprintf("/PARTNROFF=%d ", nroff)) || strings.Contains(line, "try_boot") {
 		t.Errorf("slot 0's cmdline.txt %q: want the new boot files (%s) naming root partition %d after the boot partition, no trial flag",
 			strings.TrimSpace(line), arg, nroff)
+	}
+	slot0 := io.NewSectionReader(f, disk.BootSlotStart(0)*disk.SectorSize, disk.BootSectors*disk.SectorSize)
+	size, err := fat.Size(slot0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	view, err := bootconf.AsBuiltView(slot0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(view, 0, size)); err != nil {
+		t.Fatal(err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != boot {
+		t.Errorf("slot 0 read as built has sha256 %.12s, want the release's boot file system %.12s: a patch of it would not apply", got, boot)
 	}
 }
 
