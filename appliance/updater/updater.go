@@ -49,6 +49,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lapsebox/lapsebox/appliance/bootdisk"
 	"github.com/lapsebox/lapsebox/appliance/config"
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/hw"
@@ -71,7 +72,7 @@ type Service struct {
 	Build release.BuildInfo
 	Key   ed25519.PublicKey
 	// Disk names the running root's partitions.
-	Disk Disk
+	Disk bootdisk.Disk
 	// Device is the device's name at the central server.
 	Device string
 	// Gokrazy reaches gokrazy's update handlers.

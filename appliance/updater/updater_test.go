@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lapsebox/lapsebox/appliance/bootdisk"
 	"github.com/lapsebox/lapsebox/appliance/config"
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/appliance/updater"
@@ -92,7 +93,7 @@ func start(t *testing.T, window string) *fixture {
 	f.service = func() *updater.Service {
 		return &updater.Service{Config: cfg, Perm: perm, RunDir: run,
 			Build: release.BuildInfo{Board: "pc", Hostname: "lapsebox", Build: build1}, Key: f.pub,
-			Disk:    updater.Disk{Whole: f.disk, Root: filepath.Join(dir, "sda2"), Boot: filepath.Join(dir, "sda1"), RootNumber: 2},
+			Disk:    bootdisk.Disk{Whole: f.disk, Root: filepath.Join(dir, "sda2"), Boot: filepath.Join(dir, "sda1"), RootNumber: 2},
 			Device:  "site7",
 			Gokrazy: update.Device{BaseURL: url, Password: f.gokrazy.Password},
 			Now:     func() time.Time { return f.now },

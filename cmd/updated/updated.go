@@ -28,6 +28,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lapsebox/lapsebox/appliance/bootdisk"
 	"github.com/lapsebox/lapsebox/appliance/config"
 	"github.com/lapsebox/lapsebox/appliance/schedule"
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
@@ -74,7 +75,7 @@ func logic() error {
 	if err != nil {
 		logger.Print(err)
 	}
-	disk, err := updater.FindDisk(*mountinfoPath, *sysfs)
+	disk, err := bootdisk.Find(*mountinfoPath, *sysfs)
 	if err != nil {
 		logger.Print(err)
 	}
