@@ -14,7 +14,6 @@ import (
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/image/bootconf"
 	"github.com/lapsebox/lapsebox/image/delta"
-	"github.com/lapsebox/lapsebox/image/fat"
 	"github.com/lapsebox/lapsebox/image/release"
 )
 
@@ -43,19 +42,12 @@ func (s *Service) patchRoot(ctx context.Context, m *release.Manifest, root io.Re
 func (s *Service) patchBoot(ctx context.Context, m *release.Manifest, boot io.ReaderAt, need int64,
 	a *statusfile.UpdateAttempt) error {
 	return s.patchPart(ctx, "boot", m.Boot, need, a, func() (string, io.ReaderAt, int64, error) {
-		size, err := fat.Size(boot)
+		from, size, err := bootconf.SumAsBuilt(boot)
 		if err != nil {
-			return "", nil, 0, fmt.Errorf("reading the boot partition's file system: %w", err)
+			return "", nil, 0, fmt.Errorf("reading the boot partition: %w", err)
 		}
 		view, err := bootconf.AsBuiltView(boot)
-		if err != nil {
-			return "", nil, 0, err
-		}
-		h := sha256.New()
-		if _, err := io.Copy(h, io.NewSectionReader(view, 0, size)); err != nil {
-			return "", nil, 0, fmt.Errorf("hashing the boot file system: %w", err)
-		}
-		return hex.EncodeToString(h.Sum(nil)), view, size, nil
+		return from, view, size, err
 	})
 }
 

@@ -13,6 +13,8 @@ package bootconf
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -98,6 +100,25 @@ func AsBuiltView(r io.ReaderAt) (io.ReaderAt, error) {
 		return nil, err
 	}
 	return o, nil
+}
+
+// SumAsBuilt returns the sha256 (hex) and the length of the boot file
+// system on r read as built (AsBuiltView): the sha256 of a release's boot
+// file system when r holds it, whatever gokrazy rewrote since. r may be
+// a partition larger than the file system.
+func SumAsBuilt(r io.ReaderAt) (sum string, size int64, err error) {
+	if size, err = fat.Size(r); err != nil {
+		return "", 0, fmt.Errorf("bootconf: %w", err)
+	}
+	view, err := AsBuiltView(r)
+	if err != nil {
+		return "", 0, err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(view, 0, size)); err != nil {
+		return "", 0, fmt.Errorf("bootconf: reading the boot file system: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), size, nil
 }
 
 // overlay reads r with the bytes written to it laid over, and writes

@@ -2,6 +2,8 @@ package bootconf_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -300,5 +302,14 @@ func TestAsBuiltView(t *testing.T) {
 	}
 	if _, err := bootconf.AsBuiltView(bytes.NewReader(bytes.Repeat([]byte("FAT16 "), 1000))); err == nil {
 		t.Error("not a FAT: no error")
+	}
+
+	// Its sum is the built file system's, in a partition larger than it.
+	sum, size, err := bootconf.SumAsBuilt(bytes.NewReader(append(device, make([]byte, 1<<20)...)))
+	if want := sha256.Sum256(built); err != nil || size != int64(len(built)) || sum != hex.EncodeToString(want[:]) {
+		t.Errorf("SumAsBuilt = %.12s, %d, %v; want %x, %d", sum, size, err, want[:6], len(built))
+	}
+	if _, _, err := bootconf.SumAsBuilt(bytes.NewReader(make([]byte, 4096))); err == nil {
+		t.Error("SumAsBuilt of zeros: no error")
 	}
 }
