@@ -84,22 +84,41 @@ func AsBuilt(b []byte) []byte {
 	return partition.ReplaceAll(t, []byte("${1}1"))
 }
 
-// Normalize rewrites, in a boot file system read into memory, the boot
-// files as the image wrote them (AsBuilt): the result compares with a
-// release's boot file system whatever trials and switches the device
-// made since.
-func Normalize(fs []byte) error { return rewrite(fs, infallible(AsBuilt)) }
+// Normalize rewrites a boot file system read into memory as the image
+// wrote it: the boot files as AsBuilt makes them, and what Linux's vfat
+// driver left on it undone (fat.Unworn: gokrazy's kexec reboot mounts it).
+// The result compares with a release's boot file system whatever trials,
+// switches and reboots the device made since.
+func Normalize(fs []byte) error { return asBuilt(memory(fs)) }
 
-// AsBuiltView returns the boot file system on r as the image wrote it:
-// its boot files read as AsBuilt makes them, every other byte as r has
-// it. r is not written. A device compares with, and patches from, its
-// boot partition this way without holding it in memory.
+// AsBuiltView returns the boot file system on r as the image wrote it,
+// as Normalize makes it, every other byte as r has it. r is not written.
+// A device compares with, and patches from, its boot partition this way
+// without holding it in memory.
 func AsBuiltView(r io.ReaderAt) (io.ReaderAt, error) {
 	o := &overlay{r: r}
-	if _, err := rewriteAt(o, "", infallible(AsBuilt)); err != nil {
+	if err := asBuilt(o); err != nil {
 		return nil, err
 	}
 	return o, nil
+}
+
+// asBuilt rewrites the boot file system on rw as the image wrote it.
+func asBuilt(rw interface {
+	io.ReaderAt
+	io.WriterAt
+}) error {
+	spans, err := fat.Unworn(rw)
+	if err != nil {
+		return fmt.Errorf("bootconf: %w", err)
+	}
+	for _, sp := range spans {
+		if _, err := rw.WriteAt(sp.Data, sp.Offset); err != nil {
+			return fmt.Errorf("bootconf: %w", err)
+		}
+	}
+	_, err = rewriteAt(rw, "", infallible(AsBuilt))
+	return err
 }
 
 // SumAsBuilt returns the sha256 (hex) and the length of the boot file
