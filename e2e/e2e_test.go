@@ -472,7 +472,7 @@ func TestPCBootAndUpdate(t *testing.T) {
 	}
 	// v1 and v2 share their boot files: the push leaves the boot
 	// partition alone but for gokrazy's switch of root= (below).
-	if !strings.Contains(string(out), "the device has the image's boot files") || strings.Contains(string(out), "timing boot ") ||
+	if !strings.Contains(string(out), "the device's boot partition holds the image's boot files") || strings.Contains(string(out), "timing boot ") ||
 		!strings.Contains(string(out), "timing root ") {
 		t.Errorf("lapsebox update wrote the boot files the device has, or no root")
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
@@ -71,8 +72,9 @@ type Options struct {
 //   - everything else needs gokrazy's user and the device's password
 //     (Basic auth), from a private address unless AllowPublic: / the
 //     page of the current Snapshot, /api/status the Snapshot as JSON,
-//     /latest.jpg the newest picture, scaled down, /metrics the Snapshot
-//     in Prometheus's text format, and o.Protected.
+//     /api/boot the BootFiles, read when asked, /latest.jpg the newest
+//     picture, scaled down, /metrics the Snapshot in Prometheus's text
+//     format, and o.Protected.
 func NewServer(c *Collector, o Options) http.Handler {
 	logf := o.Logf
 	if logf == nil {
@@ -122,6 +124,7 @@ type handler struct {
 	c       *Collector
 	refresh int // seconds
 	thumbs  thumbnails
+	bootMu  sync.Mutex // one read of the boot partition at a time
 }
 
 func newHandler(c *Collector, refresh time.Duration) *handler {
@@ -137,6 +140,7 @@ func (h *handler) private() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", h.page)
 	mux.HandleFunc("GET /api/status", h.api)
+	mux.HandleFunc("GET "+BootPath, h.boot)
 	mux.HandleFunc("GET /latest.jpg", h.latest)
 	mux.HandleFunc("GET /metrics", h.metrics)
 	return mux

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lapsebox/lapsebox/appliance/bootdisk"
 	"github.com/lapsebox/lapsebox/appliance/config"
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
 )
@@ -46,6 +47,8 @@ type Config struct {
 	// BootSHA256 is the sha256 of the boot file system the running build
 	// was built with (its build.json); empty if the image does not say.
 	BootSHA256 string
+	// Disk names the device's disk, for BootPath; nil if not known.
+	Disk *bootdisk.Disk
 	// StaleAfter is the age after which a status file counts as stale:
 	// its service has stopped writing its heartbeat (default 5 minutes).
 	StaleAfter time.Duration

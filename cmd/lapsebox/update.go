@@ -84,8 +84,7 @@ func runUpdate(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeImg()
-	snap, err := fetchStatus(ctx, *statusURL, img.password)
-	send, why, err := pushBoot(snap, err, st, m)
+	send, why, err := pushBoot(fetchDeviceView(ctx, *statusURL, img.password), st, m)
 	if err != nil {
 		return err
 	}
@@ -203,39 +202,67 @@ func sameBytes(a *image.Region, b *release.Part) error {
 	return nil
 }
 
-// fetchStatus asks the device's statusd at statusURL for its snapshot,
-// for at most 10 s: it only spares the boot partition a write.
-func fetchStatus(ctx context.Context, statusURL, password string) (*status.Snapshot, error) {
-	if statusURL == "" {
-		return nil, errors.New("-status not given, and -device is not on gokrazy's usual port")
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	return status.Fetch(ctx, statusURL, password)
+// deviceView is what the device's statusd says before a push: its
+// snapshot and what its boot partition holds, or why either could not be
+// read.
+type deviceView struct {
+	snap    *status.Snapshot
+	snapErr error
+	boot    *status.BootFiles
+	bootErr error
 }
 
-// pushBoot decides from the device's statusd (snap, or why it could not
-// be read) whether a push writes the image's boot files: only when they
-// differ from the ones the device's running build was built with, or
-// when statusd cannot say. The boot partition is written in place, so
-// every push that leaves it alone is one a power cut cannot make
-// unbootable. It refuses a push while a release runs on trial: gokrazy's
-// inactive root is then the root on trial.
-func pushBoot(snap *status.Snapshot, fetchErr error, st *update.DeviceStatus, m *image.Manifest) (send bool, why string, err error) {
+// fetchDeviceView asks the device's statusd at statusURL, for at most
+// 10 s for its snapshot and 30 s for its boot partition (a Pi's is read
+// in seconds): it only spares the boot partition a write.
+func fetchDeviceView(ctx context.Context, statusURL, password string) deviceView {
+	if statusURL == "" {
+		return deviceView{snapErr: errors.New("-status not given, and -device is not on gokrazy's usual port")}
+	}
+	var v deviceView
+	snapCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if v.snap, v.snapErr = status.Fetch(snapCtx, statusURL, password); v.snapErr != nil {
+		return v
+	}
+	bootCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	v.boot, v.bootErr = status.FetchBoot(bootCtx, statusURL, password)
+	return v
+}
+
+// pushBoot decides from the device's statusd whether a push writes the
+// image's boot files: only when the device's boot partition, read as
+// built, holds others, or when statusd cannot say. The boot partition is
+// written in place, so every push that leaves it alone is one a power
+// cut cannot make unbootable. A statusd that cannot read the partition
+// (older than status.BootPath) is taken at its running build's word. It
+// refuses a push while a release runs on trial (gokrazy's inactive root
+// is then the root on trial) and while updated moves new boot files
+// between slots (gokrazy would write them over the slot the tables
+// leave).
+func pushBoot(v deviceView, st *update.DeviceStatus, m *image.Manifest) (send bool, why string, err error) {
+	snap := v.snap
 	switch {
-	case fetchErr != nil:
-		return true, fmt.Sprintf("the device's statusd does not say which boot files it runs (%v): sending them", fetchErr), nil
+	case v.snapErr != nil:
+		return true, fmt.Sprintf("the device's statusd does not say which boot files it runs (%v): sending them", v.snapErr), nil
 	case snap.Build.GokrazyTimestamp != st.BuildTimestamp:
 		return true, fmt.Sprintf("the device's statusd shows build %q, gokrazy %q: not the same device, or not yet up; sending the boot files", snap.Build.GokrazyTimestamp, st.BuildTimestamp), nil
 	case snap.Update != nil && snap.Update.Trial != nil:
 		t := snap.Update.Trial
 		return false, "", fmt.Errorf("the device runs release %s on trial until %s at the latest: gokrazy would write the update over it; push once updated has judged it", t.Release.Version, t.Deadline.Format(time.RFC3339))
+	case v.bootErr == nil && v.boot.Slot != 0:
+		return false, "", fmt.Errorf("the device's partition tables name boot slot %d: updated is moving new boot files into slot 0; push again in a minute", v.boot.Slot)
+	case v.bootErr == nil && v.boot.SHA256 != m.Boot.SHA256:
+		return true, fmt.Sprintf("the device's boot partition holds other boot files (sha256 %.12s, the image's %.12s): writing them over it", v.boot.SHA256, m.Boot.SHA256), nil
+	case v.bootErr == nil:
+		return false, fmt.Sprintf("the device's boot partition holds the image's boot files (sha256 %.12s): sending the root only", m.Boot.SHA256), nil
 	case snap.Build.BootSHA256 == "":
-		return true, "the device's build does not record its boot files: sending them", nil
+		return true, fmt.Sprintf("the device's statusd cannot read its boot partition (%v), and its build does not record its boot files: sending them", v.bootErr), nil
 	case snap.Build.BootSHA256 != m.Boot.SHA256:
-		return true, fmt.Sprintf("the boot files changed (the device's sha256 %.12s, the image's %.12s): writing them over the boot partition", snap.Build.BootSHA256, m.Boot.SHA256), nil
+		return true, fmt.Sprintf("the boot files changed (the device's build has sha256 %.12s, the image %.12s): writing them over the boot partition", snap.Build.BootSHA256, m.Boot.SHA256), nil
 	}
-	return false, fmt.Sprintf("the device has the image's boot files (sha256 %.12s): sending the root only", m.Boot.SHA256), nil
+	return false, fmt.Sprintf("the device's build has the image's boot files (sha256 %.12s; its statusd cannot read the partition: %v): sending the root only", m.Boot.SHA256, v.bootErr), nil
 }
 
 // readUpdate takes the boot and root file systems and the MBR boot code out

@@ -157,40 +157,60 @@ func TestCheckSigned(t *testing.T) {
 }
 
 // TestPushBoot: a push writes the boot partition only when the device's
-// statusd does not say that it runs the image's boot files, and never
-// goes over a release on trial.
+// statusd does not say that it holds the image's boot files, and never
+// goes over a release on trial or a move between boot slots.
 func TestPushBoot(t *testing.T) {
 	const build = "2026-12-06T10:00:00Z"
-	m := &image.Manifest{Boot: image.Region{SHA256: "aaaa"}}
+	aaaa, bbbb := strings.Repeat("a", 64), strings.Repeat("b", 64)
+	m := &image.Manifest{Boot: image.Region{SHA256: aaaa}}
 	st := &update.DeviceStatus{BuildTimestamp: build}
-	snap := func(boot string, trial bool) *status.Snapshot {
-		s := &status.Snapshot{Build: status.Build{GokrazyTimestamp: build, BootSHA256: boot}}
-		if trial {
-			s.Update = &statusfile.Update{Trial: &statusfile.Trial{Release: statusfile.Release{Version: "v7"}}}
+	// view is what statusd says: the running build's boot files, and
+	// those on the partition (partition "": it cannot read them).
+	view := func(built, partition string) deviceView {
+		v := deviceView{snap: &status.Snapshot{Build: status.Build{GokrazyTimestamp: build, BootSHA256: built}}}
+		if partition == "" {
+			v.bootErr = errors.New("statusd: GET http://lapsebox:8080/api/boot: 404 Not Found")
+		} else {
+			v.boot = &status.BootFiles{SHA256: partition, Bytes: 16 << 20}
 		}
-		return s
+		return v
 	}
-	other := snap("aaaa", false)
-	other.Build.GokrazyTimestamp = "2026-12-01T00:00:00Z"
+	other := view(aaaa, aaaa)
+	other.snap.Build.GokrazyTimestamp = "2026-12-01T00:00:00Z"
 	for _, tc := range []struct {
-		name     string
-		snap     *status.Snapshot
-		fetchErr error
-		send     bool
-		why      string
+		name string
+		v    deviceView
+		send bool
+		why  string
 	}{
-		{"same boot files", snap("aaaa", false), nil, false, "sending the root only"},
-		{"new boot files", snap("bbbb", false), nil, true, "the boot files changed"},
-		{"statusd unreachable", nil, errors.New("connection refused"), true, "connection refused"},
-		{"image without the record", snap("", false), nil, true, "does not record"},
-		{"another device's statusd", other, nil, true, "not the same device"},
+		{"same boot files", view(aaaa, aaaa), false, "holds the image's boot files"},
+		{"new boot files", view(bbbb, bbbb), true, "holds other boot files"},
+		// A push wrote v2's boot files, then failed before its reboot:
+		// v1 runs on them. Pushing v1 again writes v1's back, and
+		// pushing v2 again does not write them twice.
+		{"after a failed push, the build's", view(aaaa, bbbb), true, "holds other boot files"},
+		{"after a failed push, the new", view(bbbb, aaaa), false, "holds the image's boot files"},
+		{"statusd unreachable", deviceView{snapErr: errors.New("connection refused")}, true, "connection refused"},
+		{"another device's statusd", other, true, "not the same device"},
+		// An older statusd, without /api/boot: its build's word.
+		{"older statusd, same", view(aaaa, ""), false, "404"},
+		{"older statusd, new", view(bbbb, ""), true, "the boot files changed"},
+		{"older image without the record", view("", ""), true, "does not record"},
 	} {
-		send, why, err := pushBoot(tc.snap, tc.fetchErr, st, m)
+		send, why, err := pushBoot(tc.v, st, m)
 		if err != nil || send != tc.send || !strings.Contains(why, tc.why) {
 			t.Errorf("%s: send %v (%q, %v), want %v and %q", tc.name, send, why, err, tc.send, tc.why)
 		}
 	}
-	if _, _, err := pushBoot(snap("aaaa", true), nil, st, m); err == nil || !strings.Contains(err.Error(), "v7 on trial") {
+
+	trial := view(aaaa, aaaa)
+	trial.snap.Update = &statusfile.Update{Trial: &statusfile.Trial{Release: statusfile.Release{Version: "v7"}}}
+	if _, _, err := pushBoot(trial, st, m); err == nil || !strings.Contains(err.Error(), "v7 on trial") {
 		t.Errorf("a push during a trial: %v, want a refusal", err)
+	}
+	moving := view(aaaa, aaaa)
+	moving.boot.Slot = 1
+	if _, _, err := pushBoot(moving, st, m); err == nil || !strings.Contains(err.Error(), "boot slot 1") {
+		t.Errorf("a push while updated moves boot files: %v, want a refusal", err)
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lapsebox/lapsebox/appliance/bootdisk"
 	"github.com/lapsebox/lapsebox/appliance/configapi"
 	"github.com/lapsebox/lapsebox/appliance/status"
 	"github.com/lapsebox/lapsebox/image/release"
@@ -59,6 +60,9 @@ var (
 		"directory of the image's gokr-pw.txt, the password statusd asks for (overridden by the one in -perm, as gokrazy does)")
 	passwordFiles = flag.String("gokrazy_password_files", strings.Join(status.DefaultPasswordFiles, ","),
 		"comma-separated files to read gokrazy's HTTP password from, first existing wins")
+	mountinfoPath = flag.String("mountinfo", "/proc/self/mountinfo",
+		"the mount table, to find the disk the root was mounted from")
+	sysfs = flag.String("sysfs", "/sys", "where sysfs is mounted")
 )
 
 func logic() error {
@@ -70,6 +74,13 @@ func logic() error {
 	if b, err := release.ReadBuildInfo("/"); err == nil {
 		bootSHA256 = b.BootSHA256
 	}
+	// The disk, for what a push would write over (status.BootPath).
+	var disk *bootdisk.Disk
+	if d, err := bootdisk.Find(*mountinfoPath, *sysfs); err != nil {
+		log.Printf("statusd: %v: %s answers 503", err, status.BootPath)
+	} else {
+		disk = &d
+	}
 	c := status.NewCollector(status.Config{
 		ProcDir:       *procDir,
 		PermDir:       *permDir,
@@ -78,6 +89,7 @@ func logic() error {
 		PasswordFiles: splitList(*passwordFiles),
 		Version:       v,
 		BootSHA256:    bootSHA256,
+		Disk:          disk,
 		StaleAfter:    *staleAfter,
 	})
 	handler := status.NewServer(c, status.Options{
