@@ -1,7 +1,6 @@
 package status
 
 import (
-	"encoding/json"
 	"fmt"
 	"log"
 	"net/http"
@@ -69,9 +68,5 @@ func (h *handler) boot(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "reading the boot partition failed (see statusd's log)", http.StatusInternalServerError)
 		return
 	}
-	hdr := w.Header()
-	hdr.Set("Content-Type", "application/json")
-	hdr.Set("Cache-Control", "no-store")
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	json.NewEncoder(w).Encode(b)
+	writeJSON(w, b)
 }

@@ -189,10 +189,14 @@ func (h *handler) metrics(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) api(w http.ResponseWriter, r *http.Request) {
-	s := h.c.Collect(r.Context())
-	b, err := json.MarshalIndent(s, "", "  ")
+	writeJSON(w, h.c.Collect(r.Context()))
+}
+
+// writeJSON answers with v as indented JSON, never cached.
+func writeJSON(w http.ResponseWriter, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		log.Printf("status: encoding snapshot: %v", err)
+		log.Printf("status: encoding %T: %v", v, err)
 		http.Error(w, "encoding status failed", http.StatusInternalServerError)
 		return
 	}

@@ -79,16 +79,12 @@ func TestPatch(t *testing.T) {
 
 	// No patch between roots that are not v1's and the latest's, in
 	// either direction or from a root the server never published.
-	for _, c := range []struct{ name, from, to string }{
+	noPatch(t, dev, []pair{
 		{"backwards", m2.Root.SHA256, m1.Root.SHA256},
 		{"to itself", m2.Root.SHA256, m2.Root.SHA256},
 		{"unpublished root", strings.Repeat("ab", 32), m2.Root.SHA256},
 		{"the boot file system", m1.Boot.SHA256, m2.Root.SHA256},
-	} {
-		if _, _, err := dev.Patch(ctx, c.from, c.to, 0, 100); !errors.Is(err, release.ErrNoPatch) {
-			t.Errorf("%s: %v, want ErrNoPatch", c.name, err)
-		}
-	}
+	})
 	// Made: the roots' patch, and the finding that the boot file
 	// systems (random bytes) have none.
 	entries, _ := os.ReadDir(filepath.Join(f.cloud.Config.Root, ".releases", "patches"))
@@ -254,13 +250,23 @@ func TestBootPatch(t *testing.T) {
 	if tr := done.Transfers; len(tr) != 1 || tr[0].Patch != patches || tr[0].Bytes != patches {
 		t.Errorf("transfers %+v: want both patches, %d bytes, and no block", tr, patches)
 	}
-	for _, c := range []struct{ name, from, to string }{
+	noPatch(t, dev, []pair{
 		{"root to boot", m1.Root.SHA256, m2.Boot.SHA256},
 		{"boot to root", m1.Boot.SHA256, m2.Root.SHA256},
 		{"unpublished boot", strings.Repeat("cd", 32), m2.Boot.SHA256},
 		{"backwards", m2.Boot.SHA256, m1.Boot.SHA256},
-	} {
-		if _, _, err := dev.Patch(ctx, c.from, c.to, 0, 100); !errors.Is(err, release.ErrNoPatch) {
+	})
+}
+
+// A pair names two parts, by their sha256, that have no patch between
+// them.
+type pair struct{ name, from, to string }
+
+// noPatch checks that the server offers dev no patch for each pair.
+func noPatch(t *testing.T, dev *release.Client, pairs []pair) {
+	t.Helper()
+	for _, c := range pairs {
+		if _, _, err := dev.Patch(context.Background(), c.from, c.to, 0, 100); !errors.Is(err, release.ErrNoPatch) {
 			t.Errorf("%s: %v, want ErrNoPatch", c.name, err)
 		}
 	}
