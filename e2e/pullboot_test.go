@@ -111,7 +111,7 @@ func TestPullBootFilesPowerCut(t *testing.T) {
 	if a := st.LastAttempt; !a.Trial || a.BootWritten || a.Failures != 0 {
 		t.Errorf("v3's attempt %+v; want a trial, passed, boot files untouched", a)
 	}
-	checkAtRest(t, vm, rig.disk, arg, 1, v3.manifest.Boot.SHA256)
+	checkAtRest(t, vm, rig.disk, arg, 1, v3)
 
 	// 5. Cold: the BIOS boots v3 from slot 0.
 	boot(v3)
@@ -174,7 +174,7 @@ func TestPullBootFilesForGood(t *testing.T) {
 	}
 	// At rest on slot 0: updated copies slot 1 there at its start, before
 	// it records the install.
-	checkAtRest(t, vm, rig.disk, arg, 2, v2.manifest.Boot.SHA256)
+	checkAtRest(t, vm, rig.disk, arg, 2, v2)
 
 	// Cold: the firmware boots v2 from slot 0.
 	rig.boot(ctx, v2)
@@ -184,9 +184,8 @@ func TestPullBootFilesForGood(t *testing.T) {
 // name boot slot 0, whose command line has arg, no trial flag, and the
 // root nroff partitions after the boot partition (1: root A, 2: root B);
 // and that slot 0 read as built (bootconf.AsBuiltView, what a patch of
-// the boot file system applies to) is the release's boot file system,
-// whose sha256 is boot.
-func checkAtRest(t *testing.T, vm *qemu.VM, diskPath, arg string, nroff int, boot string) {
+// the boot file system applies to) is img's boot file system.
+func checkAtRest(t *testing.T, vm *qemu.VM, diskPath, arg string, nroff int, img built) {
 	t.Helper()
 	if err := vm.Stop(); err != nil {
 		t.Fatal(err)
@@ -209,8 +208,9 @@ func checkAtRest(t *testing.T, vm *qemu.VM, diskPath, arg string, nroff int, boo
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got != boot {
-		t.Errorf("slot 0 read as built has sha256 %.12s, want the release's boot file system %.12s: a patch of it would not apply", got, boot)
+	if want := img.manifest.Boot.SHA256; got != want {
+		t.Errorf("slot 0 read as built has sha256 %.12s, want the release's boot file system %.12s: a patch of it would not apply", got, want)
+		logBootDiff(t, img, slot0)
 	}
 }
 
@@ -230,4 +230,42 @@ func (r *cutRig) cutWritingBootFiles(vm *qemu.VM) {
 		}
 	}
 	r.cut(vm, "while the boot files were written")
+}
+
+// logBootDiff logs where the boot slot slot0, read as built, differs
+// from img's boot file system.
+func logBootDiff(t *testing.T, img built, slot0 io.ReaderAt) {
+	f, err := os.Open(img.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want := make([]byte, img.manifest.Boot.Size)
+	got := make([]byte, len(want))
+	view, err := bootconf.AsBuiltView(slot0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.ReadAt(want, img.manifest.Boot.Offset); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := view.ReadAt(got, 0); err != nil {
+		t.Fatal(err)
+	}
+	// Runs of differing bytes, each with the built bytes around it.
+	n, runs := 0, 0
+	for i := 0; i < len(want); i++ {
+		if got[i] == want[i] {
+			continue
+		}
+		j := i
+		for j < len(want) && got[j] != want[j] {
+			j++
+		}
+		if runs < 10 {
+			t.Logf("bytes %d to %d differ: built %q, slot 0 %q", i, j, want[i:min(j, i+48)], got[i:min(j, i+48)])
+		}
+		n, runs, i = n+j-i, runs+1, j
+	}
+	t.Logf("%d bytes differ in %d runs", n, runs)
 }

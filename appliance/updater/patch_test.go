@@ -135,6 +135,17 @@ func TestPullBootByPatch(t *testing.T) {
 				kernel = 5
 			}
 			used := usedBootFS(t, "1", kernel, " gokrazy.switch_on_boot=1 gokrazy.switch_on_boot=1")
+			// What else a pc's boot partition shows: gokrazy's testboot
+			// wrote its growth past each file's end, and its kexec
+			// reboot mounted it and never unmounted it.
+			for _, name := range bootconf.Files {
+				off, _, err := fat.Slack(bytes.NewReader(used), name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				copy(used[off:], "                            ")
+			}
+			used[37] = 0x01
 			os.WriteFile(f.svc.Disk.Boot, used, 0o600)
 			writeDisk(t, f.disk, used)
 			boot2 := rebuiltKernel(t, f.boot1)

@@ -9,6 +9,9 @@
 // the last newline for that growth (docs/image.md §2.3); each trial uses
 // some of them for good. Tidy gives them back, so that a device can run
 // any number of trials between two updates that rewrite the boot files.
+// What a rewrite grows by is still written, past the file's end, into
+// the slack of its last cluster (the file's length stays): AsBuilt's
+// views zero it again, as the image has it.
 package bootconf
 
 import (
@@ -85,8 +88,9 @@ func AsBuilt(b []byte) []byte {
 }
 
 // Normalize rewrites a boot file system read into memory as the image
-// wrote it: the boot files as AsBuilt makes them, and what Linux's vfat
-// driver left on it undone (fat.Unworn: gokrazy's kexec reboot mounts it).
+// wrote it: the boot files as AsBuilt makes them, the slack after them
+// zeros, and what Linux's vfat driver left on it undone (fat.Unworn:
+// gokrazy's kexec reboot mounts it).
 // The result compares with a release's boot file system whatever trials,
 // switches and reboots the device made since.
 func Normalize(fs []byte) error { return asBuilt(memory(fs)) }
@@ -114,6 +118,18 @@ func asBuilt(rw interface {
 	}
 	for _, sp := range spans {
 		if _, err := rw.WriteAt(sp.Data, sp.Offset); err != nil {
+			return fmt.Errorf("bootconf: %w", err)
+		}
+	}
+	for i, name := range Files {
+		off, n, err := fat.Slack(rw, name)
+		if err != nil {
+			if i > 0 {
+				continue // no UEFI entry on this board
+			}
+			return fmt.Errorf("bootconf: %s: %w", name, err)
+		}
+		if _, err := rw.WriteAt(make([]byte, n), off); err != nil {
 			return fmt.Errorf("bootconf: %w", err)
 		}
 	}

@@ -179,6 +179,7 @@ func TestNormalize(t *testing.T) {
 		t.Fatal("the device's files did not change")
 	}
 	device[37] = 0x01 // mounted by gokrazy's kexec reboot, never unmounted
+	pastEnd(t, device)
 	if err := bootconf.Normalize(device); err != nil {
 		t.Fatal(err)
 	}
@@ -276,6 +277,7 @@ func TestAsBuiltView(t *testing.T) {
 	usedEntry = rewrite(usedEntry, "PARTNROFF=1", "PARTNROFF=2")
 	device, _ := os.ReadFile(bootFS(t, used, usedEntry))
 	device[37] = 0x01 // mounted by gokrazy's kexec reboot, never unmounted
+	pastEnd(t, device)
 	before := bytes.Clone(device)
 	view, err := bootconf.AsBuiltView(bytes.NewReader(device))
 	if err != nil {
@@ -313,5 +315,22 @@ func TestAsBuiltView(t *testing.T) {
 	}
 	if _, _, err := bootconf.SumAsBuilt(bytes.NewReader(make([]byte, 4096))); err == nil {
 		t.Error("SumAsBuilt of zeros: no error")
+	}
+}
+
+// pastEnd writes what gokrazy's testboot writes past the end of each boot
+// file in fs: its growth, spaces pushed out of the padding, into the
+// slack of the file's last cluster.
+func pastEnd(t *testing.T, fs []byte) {
+	t.Helper()
+	for _, name := range bootconf.Files {
+		off, n, err := fat.Slack(bytes.NewReader(fs), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n < 28 {
+			t.Fatalf("%s: %d bytes of slack, too few for the test", name, n)
+		}
+		copy(fs[off:], strings.Repeat(" ", 28))
 	}
 }

@@ -49,6 +49,24 @@ func Find(r io.ReaderAt, path string) (offset, length int64, err error) {
 	return offset, length, nil
 }
 
+// Slack locates the slack after path's data: the rest of its last
+// cluster, which belongs to no file and which the Writer fills with
+// zeros. gokrazy's in-place rewrite of a boot file that grows writes the
+// excess there, past the file's length. n is 0 when the file ends at a
+// cluster's end. path is found as Find finds it.
+func Slack(r io.ReaderAt, path string) (offset, n int64, err error) {
+	off, length, err := Find(r, path)
+	if err != nil {
+		return 0, 0, err
+	}
+	v, err := openVolume(r)
+	if err != nil {
+		return 0, 0, fmt.Errorf("fat: %w", err)
+	}
+	end := off + length
+	return end, (v.clusterSize - (end-v.dataOffset)%v.clusterSize) % v.clusterSize, nil
+}
+
 // volume holds the boot sector fields gokrazy's reader uses, plus what
 // Find needs to validate against.
 type volume struct {

@@ -254,3 +254,22 @@ func TestSize(t *testing.T) {
 		}
 	}
 }
+
+// TestSlack finds the rest of a file's last cluster, zeros as written.
+func TestSlack(t *testing.T) {
+	_, img, _ := findImage(t)
+	off, length, err := Find(bytes.NewReader(img), "/cmdline.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	soff, n, err := Slack(bytes.NewReader(img), "/cmdline.txt")
+	if err != nil || soff != off+length || (length+n)%(sectorsPerCluster*SectorSize) != 0 || n >= sectorsPerCluster*SectorSize {
+		t.Fatalf("Slack = %d, %d, %v; want from the end of the file at %d to its cluster's end", soff, n, err, off+length)
+	}
+	if n > 0 && !bytes.Equal(img[soff:soff+n], make([]byte, n)) {
+		t.Error("the slack is not zeros")
+	}
+	if _, _, err := Slack(bytes.NewReader(img), "/nothere.txt"); err == nil {
+		t.Error("a missing file: no error")
+	}
+}
