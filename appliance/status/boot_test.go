@@ -17,6 +17,7 @@ import (
 	"github.com/lapsebox/lapsebox/appliance/bootdisk"
 	"github.com/lapsebox/lapsebox/image/bootconf"
 	"github.com/lapsebox/lapsebox/image/disk"
+	"github.com/lapsebox/lapsebox/image/disk/disktest"
 	"github.com/lapsebox/lapsebox/image/fat"
 )
 
@@ -46,18 +47,8 @@ func testBootDisk(t *testing.T) (bootdisk.Disk, string, int64) {
 	}
 	dir := t.TempDir()
 	d := bootdisk.Disk{Whole: filepath.Join(dir, "sda"), Boot: filepath.Join(dir, "sda1"), Root: filepath.Join(dir, "sda2"), RootNumber: 3}
-	f, err := os.Create(d.Whole)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	l := disk.Layout{SizeBytes: disk.MinSizeBytes, Hostname: "lapsebox", GOARCH: "amd64"}
-	if err := f.Truncate(l.SizeBytes); err != nil {
-		t.Fatal(err)
-	}
-	if err := disk.WriteTable(f, l, [disk.BootCodeSize]byte{}); err != nil {
-		t.Fatal(err)
-	}
+	// The disk's slot 0 is not read: partition 1 is its own file.
+	disktest.Write(t, d.Whole, nil)
 	part := append(used, make([]byte, 1<<20)...) // the partition is larger
 	if err := os.WriteFile(d.Boot, part, 0o600); err != nil {
 		t.Fatal(err)

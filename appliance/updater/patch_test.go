@@ -13,6 +13,7 @@ import (
 
 	"github.com/lapsebox/lapsebox/appliance/updater"
 	"github.com/lapsebox/lapsebox/image/bootconf"
+	"github.com/lapsebox/lapsebox/image/disk/disktest"
 	"github.com/lapsebox/lapsebox/image/fat"
 	"github.com/lapsebox/lapsebox/image/release"
 )
@@ -147,7 +148,7 @@ func TestPullBootByPatch(t *testing.T) {
 			}
 			used[37] = 0x01
 			os.WriteFile(f.svc.Disk.Boot, used, 0o600)
-			writeDisk(t, f.disk, used)
+			disktest.Write(t, f.disk, used)
 			boot2 := rebuiltKernel(t, f.boot1)
 			m := f.publish(t, f.priv, release.Manifest{Build: build2}, f.root1, boot2)
 			idx, _ := release.NewIndex(release.Source{R: bytes.NewReader(used), Size: int64(len(used))})

@@ -27,6 +27,7 @@ import (
 	"github.com/lapsebox/lapsebox/hw"
 	"github.com/lapsebox/lapsebox/image/bootconf"
 	"github.com/lapsebox/lapsebox/image/disk"
+	"github.com/lapsebox/lapsebox/image/disk/disktest"
 	"github.com/lapsebox/lapsebox/image/fat"
 	"github.com/lapsebox/lapsebox/image/release"
 	"github.com/lapsebox/lapsebox/image/update"
@@ -80,7 +81,7 @@ func start(t *testing.T, window string) *fixture {
 	os.WriteFile(filepath.Join(dir, "sda2"), rootPart, 0o600)
 	os.WriteFile(filepath.Join(dir, "sda1"), f.boot1, 0o600)
 	f.disk = filepath.Join(dir, "sda")
-	writeDisk(t, f.disk, f.boot1)
+	disktest.Write(t, f.disk, f.boot1)
 	cfg, err := config.Parse("config.json", []byte(fmt.Sprintf(`{"site": {"name": "s", "time_zone": "UTC"},
 		"targets": [{"name": "home", "kind": "cloud", "url": %q, "secret": "tok"}],
 		"secrets": {"tok": "token-site7"}, "update": {"window_start": %q, "window_end": "05:00", "poll_every": "1h"}}`,
@@ -269,27 +270,6 @@ func (f *fixture) writeStatus(t *testing.T, service string, v any) {
 		t.Fatal(err)
 	}
 	if err := os.Chtimes(path, f.now, f.now); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// writeDisk makes path a sparse disk with the image's partition tables
-// and boot in boot slot 0.
-func writeDisk(t *testing.T, path string, boot []byte) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	l := disk.Layout{SizeBytes: disk.MinSizeBytes, Hostname: "lapsebox", GOARCH: "amd64"}
-	if err := f.Truncate(l.SizeBytes); err != nil {
-		t.Fatal(err)
-	}
-	if err := disk.WriteTable(f, l, [disk.BootCodeSize]byte{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteAt(boot, disk.BootSlotStart(0)*disk.SectorSize); err != nil {
 		t.Fatal(err)
 	}
 }
