@@ -42,11 +42,11 @@ var ErrNotContiguous = errors.New("file is not contiguous")
 // run (ErrNotContiguous). A leading slash in path is optional; missing
 // files wrap fs.ErrNotExist.
 func Find(r io.ReaderAt, path string) (offset, length int64, err error) {
-	offset, length, err = find(r, path)
+	v, err := openVolume(r)
 	if err != nil {
 		return 0, 0, &fs.PathError{Op: "fat: find", Path: path, Err: err}
 	}
-	return offset, length, nil
+	return v.find(path)
 }
 
 // Slack locates the slack after path's data: the rest of its last
@@ -55,13 +55,13 @@ func Find(r io.ReaderAt, path string) (offset, length int64, err error) {
 // excess there, past the file's length. n is 0 when the file ends at a
 // cluster's end. path is found as Find finds it.
 func Slack(r io.ReaderAt, path string) (offset, n int64, err error) {
-	off, length, err := Find(r, path)
-	if err != nil {
-		return 0, 0, err
-	}
 	v, err := openVolume(r)
 	if err != nil {
-		return 0, 0, fmt.Errorf("fat: %w", err)
+		return 0, 0, &fs.PathError{Op: "fat: find", Path: path, Err: err}
+	}
+	off, length, err := v.find(path)
+	if err != nil {
+		return 0, 0, err
 	}
 	end := off + length
 	return end, (v.clusterSize - (end-v.dataOffset)%v.clusterSize) % v.clusterSize, nil
@@ -314,7 +314,16 @@ func indexUint16(u []uint16, x uint16) int {
 	return -1
 }
 
-func find(r io.ReaderAt, path string) (int64, int64, error) {
+// find is Find on an opened volume; errors are *fs.PathError.
+func (v *volume) find(path string) (offset, length int64, err error) {
+	offset, length, err = v.lookup(path)
+	if err != nil {
+		return 0, 0, &fs.PathError{Op: "fat: find", Path: path, Err: err}
+	}
+	return offset, length, nil
+}
+
+func (v *volume) lookup(path string) (int64, int64, error) {
 	parts, err := splitPath(path)
 	if err != nil {
 		return 0, 0, err
@@ -327,11 +336,6 @@ func find(r io.ReaderAt, path string) (int64, int64, error) {
 			return 0, 0, fmt.Errorf("path component %q not supported", p)
 		}
 	}
-	v, err := openVolume(r)
-	if err != nil {
-		return 0, 0, err
-	}
-
 	dirOff := v.rootOffset
 	dirCluster := 0 // 0: the root directory, which has no cluster chain
 	var e [dirEntrySize]byte
@@ -363,7 +367,7 @@ func find(r io.ReaderAt, path string) (int64, int64, error) {
 				cur = n
 				runEnd += v.clusterSize
 			}
-			if err := readFull(r, e[:], off); err != nil {
+			if err := readFull(v.r, e[:], off); err != nil {
 				return 0, 0, fmt.Errorf("reading directory entry: %w", err)
 			}
 			if e[0] == 0 {
