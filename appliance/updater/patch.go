@@ -42,12 +42,15 @@ func (s *Service) patchRoot(ctx context.Context, m *release.Manifest, root io.Re
 func (s *Service) patchBoot(ctx context.Context, m *release.Manifest, boot io.ReaderAt, need int64,
 	a *statusfile.UpdateAttempt) error {
 	return s.patchPart(ctx, "boot", m.Boot, need, a, func() (string, io.ReaderAt, int64, error) {
-		from, size, err := bootconf.SumAsBuilt(boot)
+		view, err := bootconf.AsBuiltView(boot)
 		if err != nil {
 			return "", nil, 0, fmt.Errorf("reading the boot partition: %w", err)
 		}
-		view, err := bootconf.AsBuiltView(boot)
-		return from, view, size, err
+		from, err := sum(view)
+		if err != nil {
+			return "", nil, 0, fmt.Errorf("hashing the boot partition: %w", err)
+		}
+		return from, view, view.Size(), nil
 	})
 }
 
@@ -182,12 +185,21 @@ func (s *Service) runningRootSHA256(root io.ReaderAt, size int64) (string, error
 	if s.rootSHA256 != "" {
 		return s.rootSHA256, nil
 	}
-	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(root, 0, size)); err != nil {
+	sum, err := sum(io.NewSectionReader(root, 0, size))
+	if err != nil {
 		return "", fmt.Errorf("hashing the running root: %w", err)
 	}
-	s.rootSHA256 = hex.EncodeToString(h.Sum(nil))
-	return s.rootSHA256, nil
+	s.rootSHA256 = sum
+	return sum, nil
+}
+
+// sum returns the sha256 (hex) of what r reads.
+func sum(r io.Reader) (string, error) {
+	h := sha256.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // isPatchFile tells the staging files patchPart leaves.

@@ -96,15 +96,20 @@ func AsBuilt(b []byte) []byte {
 func Normalize(fs []byte) error { return asBuilt(memory(fs)) }
 
 // AsBuiltView returns the boot file system on r as the image wrote it,
-// as Normalize makes it, every other byte as r has it. r is not written.
-// A device compares with, and patches from, its boot partition this way
-// without holding it in memory.
-func AsBuiltView(r io.ReaderAt) (io.ReaderAt, error) {
+// as Normalize makes it, every other byte as r has it, and no byte past
+// the file system's end (fat.Size): r may be a partition larger than
+// it. r is not written. A device compares with, and patches from, its
+// boot partition this way without holding it in memory.
+func AsBuiltView(r io.ReaderAt) (*io.SectionReader, error) {
+	size, err := fat.Size(r)
+	if err != nil {
+		return nil, fmt.Errorf("bootconf: %w", err)
+	}
 	o := &overlay{r: r}
 	if err := asBuilt(o); err != nil {
 		return nil, err
 	}
-	return o, nil
+	return io.NewSectionReader(o, 0, size), nil
 }
 
 // asBuilt rewrites the boot file system on rw as the image wrote it.
@@ -139,21 +144,17 @@ func asBuilt(rw interface {
 
 // SumAsBuilt returns the sha256 (hex) and the length of the boot file
 // system on r read as built (AsBuiltView): the sha256 of a release's boot
-// file system when r holds it, whatever gokrazy rewrote since. r may be
-// a partition larger than the file system.
+// file system when r holds it, whatever gokrazy rewrote since.
 func SumAsBuilt(r io.ReaderAt) (sum string, size int64, err error) {
-	if size, err = fat.Size(r); err != nil {
-		return "", 0, fmt.Errorf("bootconf: %w", err)
-	}
 	view, err := AsBuiltView(r)
 	if err != nil {
 		return "", 0, err
 	}
 	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(view, 0, size)); err != nil {
+	if _, err := io.Copy(h, view); err != nil {
 		return "", 0, fmt.Errorf("bootconf: reading the boot file system: %w", err)
 	}
-	return hex.EncodeToString(h.Sum(nil)), size, nil
+	return hex.EncodeToString(h.Sum(nil)), view.Size(), nil
 }
 
 // overlay reads r with the bytes written to it laid over, and writes
