@@ -203,32 +203,32 @@ func sameBytes(a *image.Region, b *release.Part) error {
 }
 
 // deviceView is what the device's statusd says before a push: its
-// snapshot and what its boot partition holds, or why either could not be
-// read.
+// snapshot, or why it could not be read, and a way to read what its boot
+// partition holds.
 type deviceView struct {
 	snap    *status.Snapshot
 	snapErr error
-	boot    *status.BootFiles
-	bootErr error
+	// bootFiles asks statusd to read the boot partition: seconds on a
+	// Pi, so pushBoot asks only when the snapshot leaves it undecided.
+	bootFiles func() (*status.BootFiles, error)
 }
 
 // fetchDeviceView asks the device's statusd at statusURL, for at most
-// 10 s for its snapshot and 30 s for its boot partition (a Pi's is read
-// in seconds): it only spares the boot partition a write.
+// 10 s, for its snapshot; its bootFiles allow 30 s for the boot
+// partition (a Pi's is read in seconds). It only spares the boot
+// partition a write.
 func fetchDeviceView(ctx context.Context, statusURL, password string) deviceView {
 	if statusURL == "" {
 		return deviceView{snapErr: errors.New("-status not given, and -device is not on gokrazy's usual port")}
 	}
-	var v deviceView
 	snapCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if v.snap, v.snapErr = status.Fetch(snapCtx, statusURL, password); v.snapErr != nil {
-		return v
-	}
-	bootCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	v.boot, v.bootErr = status.FetchBoot(bootCtx, statusURL, password)
-	return v
+	snap, err := status.Fetch(snapCtx, statusURL, password)
+	return deviceView{snap: snap, snapErr: err, bootFiles: func() (*status.BootFiles, error) {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		return status.FetchBoot(ctx, statusURL, password)
+	}}
 }
 
 // pushBoot decides from the device's statusd whether a push writes the
@@ -251,18 +251,21 @@ func pushBoot(v deviceView, st *update.DeviceStatus, m *image.Manifest) (send bo
 	case snap.Update != nil && snap.Update.Trial != nil:
 		t := snap.Update.Trial
 		return false, "", fmt.Errorf("the device runs release %s on trial until %s at the latest: gokrazy would write the update over it; push once updated has judged it", t.Release.Version, t.Deadline.Format(time.RFC3339))
-	case v.bootErr == nil && v.boot.Slot != 0:
-		return false, "", fmt.Errorf("the device's partition tables name boot slot %d: updated is moving new boot files into slot 0; push again in a minute", v.boot.Slot)
-	case v.bootErr == nil && v.boot.SHA256 != m.Boot.SHA256:
-		return true, fmt.Sprintf("the device's boot partition holds other boot files (sha256 %.12s, the image's %.12s): writing them over it", v.boot.SHA256, m.Boot.SHA256), nil
-	case v.bootErr == nil:
+	}
+	boot, bootErr := v.bootFiles()
+	switch {
+	case bootErr == nil && boot.Slot != 0:
+		return false, "", fmt.Errorf("the device's partition tables name boot slot %d: updated is moving new boot files into slot 0; push again in a minute", boot.Slot)
+	case bootErr == nil && boot.SHA256 != m.Boot.SHA256:
+		return true, fmt.Sprintf("the device's boot partition holds other boot files (sha256 %.12s, the image's %.12s): writing them over it", boot.SHA256, m.Boot.SHA256), nil
+	case bootErr == nil:
 		return false, fmt.Sprintf("the device's boot partition holds the image's boot files (sha256 %.12s): sending the root only", m.Boot.SHA256), nil
 	case snap.Build.BootSHA256 == "":
-		return true, fmt.Sprintf("the device's statusd cannot read its boot partition (%v), and its build does not record its boot files: sending them", v.bootErr), nil
+		return true, fmt.Sprintf("the device's statusd cannot read its boot partition (%v), and its build does not record its boot files: sending them", bootErr), nil
 	case snap.Build.BootSHA256 != m.Boot.SHA256:
 		return true, fmt.Sprintf("the boot files changed (the device's build has sha256 %.12s, the image %.12s): writing them over the boot partition", snap.Build.BootSHA256, m.Boot.SHA256), nil
 	}
-	return false, fmt.Sprintf("the device's build has the image's boot files (sha256 %.12s; its statusd cannot read the partition: %v): sending the root only", m.Boot.SHA256, v.bootErr), nil
+	return false, fmt.Sprintf("the device's build has the image's boot files (sha256 %.12s; its statusd cannot read the partition: %v): sending the root only", m.Boot.SHA256, bootErr), nil
 }
 
 // readUpdate takes the boot and root file systems and the MBR boot code out

@@ -165,17 +165,28 @@ func TestPushBoot(t *testing.T) {
 	m := &image.Manifest{Boot: image.Region{SHA256: aaaa}}
 	st := &update.DeviceStatus{BuildTimestamp: build}
 	// view is what statusd says: the running build's boot files, and
-	// those on the partition (partition "": it cannot read them).
-	view := func(built, partition string) deviceView {
-		v := deviceView{snap: &status.Snapshot{Build: status.Build{GokrazyTimestamp: build, BootSHA256: built}}}
-		if partition == "" {
-			v.bootErr = errors.New("statusd: GET http://lapsebox:8080/api/boot: 404 Not Found")
-		} else {
-			v.boot = &status.BootFiles{SHA256: partition, Bytes: 16 << 20}
+	// those on the partition in slot (partition "": it cannot read them).
+	view := func(built, partition string, slot int) deviceView {
+		return deviceView{
+			snap: &status.Snapshot{Build: status.Build{GokrazyTimestamp: build, BootSHA256: built}},
+			bootFiles: func() (*status.BootFiles, error) {
+				if partition == "" {
+					return nil, errors.New("statusd: GET http://lapsebox:8080/api/boot: 404 Not Found")
+				}
+				return &status.BootFiles{SHA256: partition, Bytes: 16 << 20, Slot: slot}, nil
+			},
+		}
+	}
+	// unread is a view whose boot partition must not be read: the
+	// snapshot alone decides.
+	unread := func(v deviceView) deviceView {
+		v.bootFiles = func() (*status.BootFiles, error) {
+			t.Error("the boot partition was read, though the snapshot decided")
+			return nil, errors.New("read for nothing")
 		}
 		return v
 	}
-	other := view(aaaa, aaaa)
+	other := unread(view(aaaa, aaaa, 0))
 	other.snap.Build.GokrazyTimestamp = "2026-12-01T00:00:00Z"
 	for _, tc := range []struct {
 		name string
@@ -183,19 +194,19 @@ func TestPushBoot(t *testing.T) {
 		send bool
 		why  string
 	}{
-		{"same boot files", view(aaaa, aaaa), false, "holds the image's boot files"},
-		{"new boot files", view(bbbb, bbbb), true, "holds other boot files"},
+		{"same boot files", view(aaaa, aaaa, 0), false, "holds the image's boot files"},
+		{"new boot files", view(bbbb, bbbb, 0), true, "holds other boot files"},
 		// A push wrote v2's boot files, then failed before its reboot:
 		// v1 runs on them. Pushing v1 again writes v1's back, and
 		// pushing v2 again does not write them twice.
-		{"after a failed push, the build's", view(aaaa, bbbb), true, "holds other boot files"},
-		{"after a failed push, the new", view(bbbb, aaaa), false, "holds the image's boot files"},
-		{"statusd unreachable", deviceView{snapErr: errors.New("connection refused")}, true, "connection refused"},
+		{"after a failed push, the build's", view(aaaa, bbbb, 0), true, "holds other boot files"},
+		{"after a failed push, the new", view(bbbb, aaaa, 0), false, "holds the image's boot files"},
+		{"statusd unreachable", unread(deviceView{snapErr: errors.New("connection refused")}), true, "connection refused"},
 		{"another device's statusd", other, true, "not the same device"},
 		// An older statusd, without /api/boot: its build's word.
-		{"older statusd, same", view(aaaa, ""), false, "404"},
-		{"older statusd, new", view(bbbb, ""), true, "the boot files changed"},
-		{"older image without the record", view("", ""), true, "does not record"},
+		{"older statusd, same", view(aaaa, "", 0), false, "404"},
+		{"older statusd, new", view(bbbb, "", 0), true, "the boot files changed"},
+		{"older image without the record", view("", "", 0), true, "does not record"},
 	} {
 		send, why, err := pushBoot(tc.v, st, m)
 		if err != nil || send != tc.send || !strings.Contains(why, tc.why) {
@@ -203,13 +214,12 @@ func TestPushBoot(t *testing.T) {
 		}
 	}
 
-	trial := view(aaaa, aaaa)
+	trial := unread(view(aaaa, aaaa, 0))
 	trial.snap.Update = &statusfile.Update{Trial: &statusfile.Trial{Release: statusfile.Release{Version: "v7"}}}
 	if _, _, err := pushBoot(trial, st, m); err == nil || !strings.Contains(err.Error(), "v7 on trial") {
 		t.Errorf("a push during a trial: %v, want a refusal", err)
 	}
-	moving := view(aaaa, aaaa)
-	moving.boot.Slot = 1
+	moving := view(aaaa, aaaa, 1)
 	if _, _, err := pushBoot(moving, st, m); err == nil || !strings.Contains(err.Error(), "boot slot 1") {
 		t.Errorf("a push while updated moves boot files: %v, want a refusal", err)
 	}
