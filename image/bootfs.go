@@ -81,6 +81,7 @@ func bootEntry(cmdline string) string {
 
 // bootInputs are the module directories a boot file system is made from.
 type bootInputs struct {
+	kernel                            string // the kernel's module, or its directory, for errors
 	kernelDir, firmwareDir, eepromDir string
 	bootloader                        []byte // Minimal Linux Bootloader, for BIOS boards
 	efiLoader                         []byte // systemd-boot, for UEFI
@@ -102,19 +103,17 @@ var pseudoVersionTime = regexp.MustCompile(`-(\d{14})-[0-9a-f]{12}$`)
 // EEPROM's .sig: the newest commit time of the modules it is made of, so
 // that two builds from the same kernel and firmware write the same boot
 // file system (an update then leaves it alone, and a release that keeps
-// it can run on trial). Without a pseudo-version, the build's time.
+// it can run on trial). A directory without a pseudo-version (a
+// Description's KernelDir) counts with the newest modification time of
+// its files; one that cannot be read, with the build's time.
 func (in bootInputs) modTime(build time.Time) time.Time {
 	var t time.Time
 	for _, dir := range []string{in.kernelDir, in.firmwareDir, in.eepromDir} {
-		m := pseudoVersionTime.FindStringSubmatch(dir)
-		if m == nil {
-			if dir != "" {
-				return build
-			}
+		if dir == "" {
 			continue
 		}
-		mt, err := time.Parse("20060102150405", m[1])
-		if err != nil {
+		mt, ok := dirTime(dir)
+		if !ok {
 			return build
 		}
 		if mt.After(t) {
@@ -125,6 +124,33 @@ func (in bootInputs) modTime(build time.Time) time.Time {
 		return build
 	}
 	return t
+}
+
+// dirTime is the commit time in dir's pseudo-version, else the newest
+// modification time of the regular files directly in dir.
+func dirTime(dir string) (time.Time, bool) {
+	if m := pseudoVersionTime.FindStringSubmatch(dir); m != nil {
+		t, err := time.Parse("20060102150405", m[1])
+		return t, err == nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return time.Time{}, false
+	}
+	var t time.Time
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			return time.Time{}, false
+		}
+		if mt := info.ModTime().UTC(); mt.After(t) {
+			t = mt
+		}
+	}
+	return t, !t.IsZero()
 }
 
 // makeBootFS writes the FAT16 boot file system of an image: the kernel and
@@ -164,7 +190,7 @@ func makeBootFS(b *Board, d *Description, in bootInputs, mtime time.Time) (*boot
 
 	vmlinuz, err := os.ReadFile(filepath.Join(in.kernelDir, "vmlinuz"))
 	if err != nil {
-		return nil, fmt.Errorf("kernel module %s has no vmlinuz: %w", b.Kernel, err)
+		return nil, fmt.Errorf("kernel %s has no vmlinuz: %w", in.kernel, err)
 	}
 	if err := add("/vmlinuz", vmlinuz); err != nil {
 		return nil, err
@@ -192,7 +218,7 @@ func makeBootFS(b *Board, d *Description, in bootInputs, mtime time.Time) (*boot
 
 	kernelLine, err := os.ReadFile(filepath.Join(in.kernelDir, "cmdline.txt"))
 	if err != nil {
-		return nil, fmt.Errorf("kernel module %s: %w", b.Kernel, err)
+		return nil, fmt.Errorf("kernel %s: %w", in.kernel, err)
 	}
 	cmdline, err := kernelCmdline(b, d, string(kernelLine))
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lapsebox/lapsebox/image/disk"
 	"github.com/lapsebox/lapsebox/image/fat"
+	"github.com/lapsebox/lapsebox/image/imagetest"
 	"github.com/lapsebox/lapsebox/internal/testtool"
 )
 
@@ -307,6 +308,24 @@ func TestBootFSReproducible(t *testing.T) {
 
 func TestBootFSModTime(t *testing.T) {
 	build := time.Date(2026, 12, 4, 5, 0, 0, 0, time.UTC)
+	// A kernel directory of one's own (Description.KernelDir).
+	own := t.TempDir()
+	for name, mt := range map[string]time.Time{
+		"vmlinuz":     time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC),
+		"cmdline.txt": time.Date(2026, 2, 1, 10, 0, 0, 0, time.UTC),
+	} {
+		p := filepath.Join(own, name)
+		if err := os.WriteFile(p, []byte(name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, mt, mt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A directory newer than its files does not count.
+	if err := os.Mkdir(filepath.Join(own, "lib"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		in   bootInputs
 		want time.Time
@@ -314,10 +333,39 @@ func TestBootFSModTime(t *testing.T) {
 		{bootInputs{kernelDir: "/m/github.com/gokrazy/kernel.amd64@v0.0.0-20260705070735-de680abf072b"}, time.Date(2026, 7, 5, 7, 7, 35, 0, time.UTC)},
 		{bootInputs{kernelDir: "/m/kernel.rpi@v0.0.0-20251127164438-9778ec0261de", firmwareDir: "/m/firmware@v0.0.0-20260522070551-527ce0ed43cf",
 			eepromDir: "/m/rpi-eeprom@v0.0.0-20260518070910-95f7328a8228"}, time.Date(2026, 5, 22, 7, 5, 51, 0, time.UTC)},
-		{bootInputs{kernelDir: "/home/me/src/kernel"}, build}, // a replaced module: no version to go by
+		{bootInputs{kernelDir: own}, time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}, // its newest file
+		{bootInputs{kernelDir: filepath.Join(own, "gone")}, build},                 // no version, no files
 	} {
 		if got := tt.in.modTime(build); !got.Equal(tt.want) {
 			t.Errorf("%+v: %v, want %v", tt.in, got, tt.want)
 		}
+	}
+}
+
+// A Description's KernelDir takes the place of the board's kernel
+// module, and two builds from it at different times write the same boot
+// file system.
+func TestBuildKernelDir(t *testing.T) {
+	needTools(t, "mtype")
+	d, err := LoadDescription("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.KernelDir = imagetest.KernelDir(t, Boards["pc"].Kernel, 64<<10)
+	want, err := os.ReadFile(filepath.Join(d.KernelDir, "vmlinuz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, m := testBuild(t, "pc", d, nil)
+	if got := run(t, "mtype", "-i", extract(t, img, m.Boot), "::/vmlinuz"); got != string(want) {
+		t.Errorf("the boot file system's vmlinuz (%d bytes) is not KernelDir's (%d bytes)", len(got), len(want))
+	}
+	again, err := Build(context.Background(), Options{Board: Boards["pc"], Description: d, Output: filepath.Join(t.TempDir(), "pc.img"),
+		ConfigDir: t.TempDir(), Timestamp: time.Date(2026, 12, 4, 5, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Boot.SHA256 != m.Boot.SHA256 {
+		t.Errorf("two builds from one KernelDir: boot file systems %.12s and %.12s", m.Boot.SHA256, again.Boot.SHA256)
 	}
 }

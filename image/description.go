@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -46,6 +47,14 @@ type Description struct {
 
 	// KernelArgs are appended to the board's kernel command line.
 	KernelArgs []string `json:",omitempty"`
+
+	// KernelDir, an absolute path, takes the place of the board's kernel
+	// module: a directory laid out as gokrazy's kernel modules are
+	// (vmlinuz, cmdline.txt, the device trees, lib/modules), such as a
+	// kernel built with a driver the board's lacks. The boot files are
+	// stamped with the newest time of its files, so that two builds from
+	// the same directory write the same boot file system.
+	KernelDir string `json:",omitempty"`
 
 	// GokrazyPackages are gokrazy's own programs installed under /gokrazy.
 	GokrazyPackages []string `json:",omitempty"`
@@ -167,6 +176,9 @@ func (d *Description) setDefaults() error {
 		if a == "" || strings.ContainsAny(a, " \t\n") {
 			return fmt.Errorf("KernelArgs: %q: one argument per entry, without spaces", a)
 		}
+	}
+	if d.KernelDir != "" && !filepath.IsAbs(d.KernelDir) {
+		return fmt.Errorf("KernelDir %q: want an absolute path", d.KernelDir)
 	}
 	seen := map[string]string{"init": "gokrazy's init"}
 	for _, p := range d.GokrazyPackages {

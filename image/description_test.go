@@ -35,6 +35,7 @@ func TestParseDescriptionErrors(t *testing.T) {
 		{"extra file on perm", `{"Hostname": "a", "Services": [{"Package": "x/y", "ExtraFiles": {"/perm/x": "1"}}]}`, `/perm is managed`},
 		{"relative extra file", `{"Hostname": "a", "Services": [{"Package": "x/y", "ExtraFiles": {"etc/x": "1"}}]}`, `want a clean absolute path`},
 		{"kernel arg with space", `{"Hostname": "a", "KernelArgs": ["a b"]}`, `one argument per entry`},
+		{"relative kernel directory", `{"Hostname": "a", "KernelDir": "kernel"}`, `KernelDir "kernel": want an absolute path`},
 		{"wrong type", "{\"Hostname\": \"a\",\n\"HTTPPort\": \"80\"}", `line 2: field "HTTPPort"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
