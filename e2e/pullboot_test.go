@@ -16,6 +16,7 @@ import (
 	"github.com/lapsebox/lapsebox/image"
 	"github.com/lapsebox/lapsebox/image/bootconf"
 	"github.com/lapsebox/lapsebox/image/disk"
+	"github.com/lapsebox/lapsebox/image/imagetest"
 	"github.com/lapsebox/lapsebox/image/qemu"
 	"github.com/lapsebox/lapsebox/image/update"
 	"github.com/lapsebox/lapsebox/internal/testtool"
@@ -126,7 +127,8 @@ func TestPullBootFilesPowerCut(t *testing.T) {
 // install is tried again, the device reboots through the firmware
 // (image/qemu reads the kernel from the slot MBR entry 1 names, as the
 // Pi's firmware does) into v2's kernel and root, and comes to rest on
-// slot 0.
+// slot 0. Then v3 brings a new kernel: its boot file system travels as a
+// patch of the one the device rests on, and the device boots it.
 func TestPullBootFilesForGood(t *testing.T) {
 	needVM(t)
 	testtool.Program(t, "qemu-system-aarch64")
@@ -138,11 +140,22 @@ func TestPullBootFilesForGood(t *testing.T) {
 
 	configDir := t.TempDir()
 	base := time.Now().UTC().Truncate(time.Second)
-	v1 := buildSigned(t, "virt", configDir, base.Add(-time.Hour), rel.pub)
-	v2 := buildSigned(t, "virt", configDir, base, rel.pub, func(d *image.Description) { d.KernelArgs = append(d.KernelArgs, arg) })
+	v1 := buildSigned(t, "virt", configDir, base.Add(-2*time.Hour), rel.pub)
+	v2 := buildSigned(t, "virt", configDir, base.Add(-time.Hour), rel.pub, func(d *image.Description) { d.KernelArgs = append(d.KernelArgs, arg) })
 	if v2.manifest.Boot.SHA256 == v1.manifest.Boot.SHA256 {
 		t.Fatal("v2 must change v1's boot files")
 	}
+	// v3's kernel differs from v2's as a new build does (imagetest):
+	// 256 KiB of blocks more than a device asks a patch for.
+	const grow = 256 << 10
+	board, err := image.LookupBoard("virt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kernel := imagetest.KernelDir(t, board.Kernel, grow)
+	v3 := buildSigned(t, "virt", configDir, base, rel.pub, func(d *image.Description) {
+		d.KernelArgs, d.KernelDir = append(d.KernelArgs, arg), kernel
+	})
 	cloud.AddDevice(t, v1.manifest.Hostname, token)
 	rel.publish(t, v2, "v2")
 	v2Build, err := time.Parse(time.RFC3339, v2.manifest.BuildTimestamp)
@@ -176,8 +189,26 @@ func TestPullBootFilesForGood(t *testing.T) {
 	// it records the install.
 	checkAtRest(t, vm, rig.disk, arg, 2, v2)
 
-	// Cold: the firmware boots v2 from slot 0.
-	rig.boot(ctx, v2)
+	// Cold: the firmware boots v2 from slot 0, and updated's first look
+	// finds v3.
+	rel.publish(t, v3, "v3")
+	vm, _ = rig.boot(ctx, v2)
+	v3Build, err := time.Parse(time.RFC3339, v3.manifest.BuildTimestamp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st = waitUpdated(t, vm, "v3 installed", 12*time.Minute, func(st *statusfile.Update) bool {
+		a := st.LastAttempt
+		return st.Running.Equal(v3Build) && a != nil && a.Release.Version == "v3" && a.Result == updater.ResultInstalled
+	})
+	a := st.LastAttempt
+	t.Logf("v3's new kernel: %d bytes of patches, %d bytes of blocks, %d reused", a.PatchBytes, a.FetchedBytes, a.ReusedBytes)
+	if !a.BootWritten || a.PatchBytes == 0 || a.PatchBytes+a.FetchedBytes > grow/4 {
+		t.Errorf("v3 installed with %d bytes of patches and %d of blocks, boot written %v; want its boot files by a patch, under %d bytes in all",
+			a.PatchBytes, a.FetchedBytes, a.BootWritten, grow/4)
+	}
+	checkAtRest(t, vm, rig.disk, arg, 1, v3)
+	rig.boot(ctx, v3)
 }
 
 // checkAtRest stops vm and checks that its disk is at rest: both tables
