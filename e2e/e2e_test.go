@@ -21,9 +21,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lapsebox/lapsebox/appliance/status"
 	"github.com/lapsebox/lapsebox/image"
 	"github.com/lapsebox/lapsebox/image/disk"
 	"github.com/lapsebox/lapsebox/image/fat"
+	"github.com/lapsebox/lapsebox/image/imagetest"
 	"github.com/lapsebox/lapsebox/image/qemu"
 	"github.com/lapsebox/lapsebox/image/release"
 	"github.com/lapsebox/lapsebox/image/update"
@@ -539,12 +541,13 @@ func TestPCBootAndUpdate(t *testing.T) {
 	}
 	reboot(v3, "after the commit")
 	checkGokrazy(t, vm, dev, defaultServices)
+	pushKernel(t, vm, dev, lapsebox, configDir)
 	vm.Stop()
 
-	// v2 went to root B, v3 to root A, committed.
+	// v2 went to root B, v3 to root A, committed, v4 to root B.
 	for _, f := range []string{"/cmdline.txt", "/loader/entries/gokrazy.conf"} {
-		if got := readBootFile(t, vmDisk, f); !strings.Contains(got, "/PARTNROFF=1 ") || strings.Contains(got, "try_boot_inactive") {
-			t.Errorf("after v3's trial and commit %s does not point at root A alone: %q", f, got)
+		if got := readBootFile(t, vmDisk, f); !strings.Contains(got, "/PARTNROFF=2 ") || strings.Contains(got, "try_boot_inactive") {
+			t.Errorf("after v4's push %s does not point at root B alone: %q", f, got)
 		}
 	}
 	if got := debugfs(t, vmDisk, permOffset(t, v1.manifest), false, "cat /e2e-marker"); !strings.Contains(got, want) {
@@ -554,6 +557,61 @@ func TestPCBootAndUpdate(t *testing.T) {
 	if got := debugfs(t, vmDisk, permOffset(t, v1.manifest), false, "ls -l /home"); !strings.Contains(got, "statusd") {
 		t.Errorf("/perm/home has no statusd directory: the device did not use /perm:\n%s", got)
 	}
+}
+
+// pushKernel pushes v4, an image with a new kernel (imagetest: one that
+// differs as a new build does), to the pc dev runs in vm, with lapsebox
+// update: the device's boot partition holds other boot files, so the push
+// writes them in place, with the MBR's boot code that finds the new
+// kernel. The device comes back on v4 by gokrazy's kexec, and again
+// through the BIOS, and statusd reads v4's boot file system on its boot
+// partition.
+func pushKernel(t *testing.T, vm *qemu.VM, dev update.Device, lapsebox, configDir string) {
+	t.Helper()
+	board, err := image.LookupBoard("pc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kernel := imagetest.KernelDir(t, board.Kernel, 64<<10)
+	v4 := buildImage(t, "pc", configDir, time.Now().Add(3*time.Second), func(d *image.Description) { d.KernelDir = kernel })
+	statusURL := "http://" + vm.Addr("statusd") + "/"
+	out, err := exec.Command(lapsebox, "update", "-o", v4.path, "-device", dev.BaseURL, "-timeout", "5m", "-timings",
+		"-status", statusURL).CombinedOutput()
+	t.Logf("lapsebox update (a new kernel):\n%s", out)
+	if err != nil {
+		t.Fatalf("lapsebox update: %v", err)
+	}
+	if !strings.Contains(string(out), "the device's boot partition holds other boot files") || !strings.Contains(string(out), "timing boot ") {
+		t.Errorf("lapsebox update did not write v4's new boot files")
+	}
+	waitBuild(t, vm, dev, v4.manifest.BuildTimestamp)
+	checkBoot := func(how string) {
+		t.Helper()
+		// statusd starts after gokrazy's page answers.
+		var b *status.BootFiles
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Second) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			b, err = status.FetchBoot(ctx, statusURL, dev.Password)
+			cancel()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("v4 up %s: %v", how, err)
+			}
+		}
+		if b.SHA256 != v4.manifest.Boot.SHA256 || b.Slot != 0 {
+			t.Errorf("v4 up %s: statusd reads boot files %.12s in slot %d, want v4's %.12s in slot 0", how, b.SHA256, b.Slot, v4.manifest.Boot.SHA256)
+		}
+	}
+	checkBoot("by kexec")
+	if err := update.RebootFirmware(context.Background(), dev); err != nil {
+		t.Fatalf("reboot through the BIOS: %v", err)
+	}
+	waitNotBuild(t, dev, v4.manifest.BuildTimestamp)
+	waitBuild(t, vm, dev, v4.manifest.BuildTimestamp)
+	checkBoot("through the BIOS")
+	checkGokrazy(t, vm, dev, defaultServices)
 }
 
 // waitNotBuild waits until the device no longer answers with build:
