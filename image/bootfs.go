@@ -127,7 +127,8 @@ func (in bootInputs) modTime(build time.Time) time.Time {
 }
 
 // dirTime is the commit time in dir's pseudo-version, else the newest
-// modification time of the regular files directly in dir.
+// modification time of the files directly in dir, symbolic links
+// followed (a kernel built elsewhere is often linked in).
 func dirTime(dir string) (time.Time, bool) {
 	if m := pseudoVersionTime.FindStringSubmatch(dir); m != nil {
 		t, err := time.Parse("20060102150405", m[1])
@@ -139,12 +140,12 @@ func dirTime(dir string) (time.Time, bool) {
 	}
 	var t time.Time
 	for _, e := range entries {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		info, err := e.Info()
+		info, err := os.Stat(filepath.Join(dir, e.Name()))
 		if err != nil {
 			return time.Time{}, false
+		}
+		if !info.Mode().IsRegular() {
+			continue
 		}
 		if mt := info.ModTime().UTC(); mt.After(t) {
 			t = mt

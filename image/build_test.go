@@ -322,8 +322,19 @@ func TestBootFSModTime(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// A directory newer than its files does not count.
+	// A directory newer than its files does not count; a linked file
+	// counts with its target's time.
 	if err := os.Mkdir(filepath.Join(own, "lib"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	linked := filepath.Join(t.TempDir(), "bcm2710-rpi-3-b.dtb")
+	if err := os.WriteFile(linked, []byte("dtb"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(linked, time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(linked, filepath.Join(own, "bcm2710-rpi-3-b.dtb")); err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct {
@@ -333,7 +344,7 @@ func TestBootFSModTime(t *testing.T) {
 		{bootInputs{kernelDir: "/m/github.com/gokrazy/kernel.amd64@v0.0.0-20260705070735-de680abf072b"}, time.Date(2026, 7, 5, 7, 7, 35, 0, time.UTC)},
 		{bootInputs{kernelDir: "/m/kernel.rpi@v0.0.0-20251127164438-9778ec0261de", firmwareDir: "/m/firmware@v0.0.0-20260522070551-527ce0ed43cf",
 			eepromDir: "/m/rpi-eeprom@v0.0.0-20260518070910-95f7328a8228"}, time.Date(2026, 5, 22, 7, 5, 51, 0, time.UTC)},
-		{bootInputs{kernelDir: own}, time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}, // its newest file
+		{bootInputs{kernelDir: own}, time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}, // its newest file, the linked one
 		{bootInputs{kernelDir: filepath.Join(own, "gone")}, build},                 // no version, no files
 	} {
 		if got := tt.in.modTime(build); !got.Equal(tt.want) {
