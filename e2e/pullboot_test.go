@@ -23,8 +23,8 @@ import (
 	"github.com/lapsebox/lapsebox/ptp/sim"
 )
 
-// TestPullBootFilesPowerCut pulls a release with new boot files (another
-// kernel command line: to the updater, a new kernel) and cuts the power
+// TestPullBootFilesPowerCut pulls a release with new boot files (a new
+// kernel, imagetest's, and another command line) and cuts the power
 // while the device writes them, and again while the new kernel runs on
 // trial, behind a write cache that keeps or loses each unflushed page.
 // The boot files in use are never written, and the tables name them
@@ -45,9 +45,14 @@ func TestPullBootFilesPowerCut(t *testing.T) {
 	configDir := t.TempDir()
 	base := time.Now().UTC().Truncate(time.Second)
 	v1 := buildSigned(t, "pc", configDir, base.Add(-2*time.Hour), rel.pub)
-	withArg := func(d *image.Description) { d.KernelArgs = append(d.KernelArgs, arg) }
-	v2 := buildSigned(t, "pc", configDir, base.Add(-time.Hour), rel.pub, withArg)
-	v3 := buildSigned(t, "pc", configDir, base, rel.pub, withArg)
+	board, err := image.LookupBoard("pc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kernel := imagetest.KernelDir(t, board.Kernel, 64<<10)
+	newBoot := func(d *image.Description) { d.KernelArgs, d.KernelDir = append(d.KernelArgs, arg), kernel }
+	v2 := buildSigned(t, "pc", configDir, base.Add(-time.Hour), rel.pub, newBoot)
+	v3 := buildSigned(t, "pc", configDir, base, rel.pub, newBoot)
 	if v2.manifest.Boot.SHA256 == v1.manifest.Boot.SHA256 || v3.manifest.Boot.SHA256 != v2.manifest.Boot.SHA256 {
 		t.Fatal("v2 must change v1's boot files, v3 keep v2's")
 	}
