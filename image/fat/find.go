@@ -42,11 +42,8 @@ var ErrNotContiguous = errors.New("file is not contiguous")
 // run (ErrNotContiguous). A leading slash in path is optional; missing
 // files wrap fs.ErrNotExist.
 func Find(r io.ReaderAt, path string) (offset, length int64, err error) {
-	v, err := openVolume(r)
-	if err != nil {
-		return 0, 0, &fs.PathError{Op: "fat: find", Path: path, Err: err}
-	}
-	return v.find(path)
+	_, offset, length, err = locate(r, path)
+	return offset, length, err
 }
 
 // Slack locates the slack after path's data: the rest of its last
@@ -55,11 +52,7 @@ func Find(r io.ReaderAt, path string) (offset, length int64, err error) {
 // excess there, past the file's length. n is 0 when the file ends at a
 // cluster's end. path is found as Find finds it.
 func Slack(r io.ReaderAt, path string) (offset, n int64, err error) {
-	v, err := openVolume(r)
-	if err != nil {
-		return 0, 0, &fs.PathError{Op: "fat: find", Path: path, Err: err}
-	}
-	off, length, err := v.find(path)
+	v, off, length, err := locate(r, path)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -314,13 +307,17 @@ func indexUint16(u []uint16, x uint16) int {
 	return -1
 }
 
-// find is Find on an opened volume; errors are *fs.PathError.
-func (v *volume) find(path string) (offset, length int64, err error) {
-	offset, length, err = v.lookup(path)
-	if err != nil {
-		return 0, 0, &fs.PathError{Op: "fat: find", Path: path, Err: err}
+// locate opens the volume on r and finds path in it: Find, with the
+// volume for callers that need its geometry too.
+func locate(r io.ReaderAt, path string) (v *volume, offset, length int64, err error) {
+	v, err = openVolume(r)
+	if err == nil {
+		offset, length, err = v.lookup(path)
 	}
-	return offset, length, nil
+	if err != nil {
+		return nil, 0, 0, &fs.PathError{Op: "fat: find", Path: path, Err: err}
+	}
+	return v, offset, length, nil
 }
 
 func (v *volume) lookup(path string) (int64, int64, error) {
