@@ -81,7 +81,6 @@ func bootEntry(cmdline string) string {
 
 // bootInputs are the module directories a boot file system is made from.
 type bootInputs struct {
-	kernel                            string // the kernel's module, or its directory, for errors
 	kernelDir, firmwareDir, eepromDir string
 	bootloader                        []byte // Minimal Linux Bootloader, for BIOS boards
 	efiLoader                         []byte // systemd-boot, for UEFI
@@ -191,7 +190,7 @@ func makeBootFS(b *Board, d *Description, in bootInputs, mtime time.Time) (*boot
 
 	vmlinuz, err := os.ReadFile(filepath.Join(in.kernelDir, "vmlinuz"))
 	if err != nil {
-		return nil, fmt.Errorf("kernel %s has no vmlinuz: %w", in.kernel, err)
+		return nil, fmt.Errorf("reading the kernel: %w", err)
 	}
 	if err := add("/vmlinuz", vmlinuz); err != nil {
 		return nil, err
@@ -219,7 +218,7 @@ func makeBootFS(b *Board, d *Description, in bootInputs, mtime time.Time) (*boot
 
 	kernelLine, err := os.ReadFile(filepath.Join(in.kernelDir, "cmdline.txt"))
 	if err != nil {
-		return nil, fmt.Errorf("kernel %s: %w", in.kernel, err)
+		return nil, fmt.Errorf("reading the kernel's command line: %w", err)
 	}
 	cmdline, err := kernelCmdline(b, d, string(kernelLine))
 	if err != nil {

@@ -188,9 +188,8 @@ func Build(ctx context.Context, opts Options) (*Manifest, error) {
 	g := goTool{moduleRoot: root}
 
 	start := time.Now()
-	in := bootInputs{kernel: b.Kernel, kernelDir: d.KernelDir}
+	in := bootInputs{kernelDir: d.KernelDir}
 	if d.KernelDir != "" {
-		in.kernel = d.KernelDir
 		logf("kernel from %s, not %s", d.KernelDir, b.Kernel)
 	} else if in.kernelDir, err = g.moduleDir(ctx, b.Kernel); err != nil {
 		return nil, err
