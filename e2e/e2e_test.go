@@ -41,6 +41,16 @@ type built struct {
 	manifest *image.Manifest
 }
 
+// buildTime is img's build timestamp, as the device reports it.
+func (img built) buildTime(t testing.TB) time.Time {
+	t.Helper()
+	ts, err := time.Parse(time.RFC3339, img.manifest.BuildTimestamp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
 // needVM skips t under -short, and needs what building and booting a pc
 // image and looking into its disk take. Tests of other boards and
 // firmware need theirs on top.
@@ -568,11 +578,7 @@ func TestPCBootAndUpdate(t *testing.T) {
 // partition.
 func pushKernel(t *testing.T, vm *qemu.VM, dev update.Device, lapsebox, configDir string) {
 	t.Helper()
-	board, err := image.LookupBoard("pc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kernel := imagetest.KernelDir(t, board.Kernel, 64<<10)
+	kernel := imagetest.KernelDir(t, image.Boards["pc"].Kernel, 64<<10)
 	v4 := buildImage(t, "pc", configDir, time.Now().Add(3*time.Second), func(d *image.Description) { d.KernelDir = kernel })
 	statusURL := "http://" + vm.Addr("statusd") + "/"
 	out, err := exec.Command(lapsebox, "update", "-o", v4.path, "-device", dev.BaseURL, "-timeout", "5m", "-timings",

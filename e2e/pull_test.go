@@ -182,24 +182,17 @@ func TestPullUpdate(t *testing.T) {
 	cam, _ := startCamera(camCtx, t, sim.Config{SerialNumber: "E2E600D0004", JPEGSize: 200_000, JPEGWidth: 640, JPEGHeight: 480})
 	vm, _ := bootAppliance(ctx, t, v1, pullConfig(token), cloud.PublicAddr(), cam)
 	dev := update.Device{BaseURL: "http://" + vm.Addr("gokrazy"), Password: password(t, v1.manifest)}
-	buildOf := func(img built) time.Time {
-		ts, err := time.Parse(time.RFC3339, img.manifest.BuildTimestamp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ts
-	}
 
 	// The broken release: two trials, each rolled back, then refused.
 	st := waitUpdated(t, vm, "v2 refused after two failed trials", 12*time.Minute, func(st *statusfile.Update) bool {
 		a := st.LastAttempt
-		return st.Running.Equal(buildOf(v1)) && a != nil && a.Release.Version == "v2-broken" &&
+		return st.Running.Equal(v1.buildTime(t)) && a != nil && a.Release.Version == "v2-broken" &&
 			a.Result == updater.ResultRolledBack && a.Failures == statusfile.MaxTrialFailures
 	})
 	if a := st.LastAttempt; !strings.Contains(a.Error, "camerad") || !strings.Contains(a.Refusal, "failed its trial 2 times") || !a.Trial {
 		t.Errorf("the failed trials' record: %+v", a)
 	}
-	if !st.Committed.Equal(buildOf(v1)) {
+	if !st.Committed.Equal(v1.buildTime(t)) {
 		t.Errorf("committed build %s, want v1's", st.Committed.Format(time.RFC3339))
 	}
 	s, err := update.Status(ctx, dev)
@@ -214,10 +207,10 @@ func TestPullUpdate(t *testing.T) {
 	restartService(t, dev, "/user/updated")
 	st = waitUpdated(t, vm, "v3 committed", 8*time.Minute, func(st *statusfile.Update) bool {
 		a := st.LastAttempt
-		return st.Running.Equal(buildOf(v3)) && a != nil && a.Release.Version == "v3" && a.Result == updater.ResultInstalled
+		return st.Running.Equal(v3.buildTime(t)) && a != nil && a.Release.Version == "v3" && a.Result == updater.ResultInstalled
 	})
 	a := st.LastAttempt
-	if !st.Committed.Equal(buildOf(v3)) || st.Trial != nil || !a.Trial || a.BootWritten {
+	if !st.Committed.Equal(v3.buildTime(t)) || st.Trial != nil || !a.Trial || a.BootWritten {
 		t.Errorf("after the commit: %+v, attempt %+v", st, a)
 	}
 	rootFile, err := os.Stat(v3.path)

@@ -45,11 +45,7 @@ func TestPullBootFilesPowerCut(t *testing.T) {
 	configDir := t.TempDir()
 	base := time.Now().UTC().Truncate(time.Second)
 	v1 := buildSigned(t, "pc", configDir, base.Add(-2*time.Hour), rel.pub)
-	board, err := image.LookupBoard("pc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kernel := imagetest.KernelDir(t, board.Kernel, 64<<10)
+	kernel := imagetest.KernelDir(t, image.Boards["pc"].Kernel, 64<<10)
 	newBoot := func(d *image.Description) { d.KernelArgs, d.KernelDir = append(d.KernelArgs, arg), kernel }
 	v2 := buildSigned(t, "pc", configDir, base.Add(-time.Hour), rel.pub, newBoot)
 	v3 := buildSigned(t, "pc", configDir, base, rel.pub, newBoot)
@@ -58,13 +54,6 @@ func TestPullBootFilesPowerCut(t *testing.T) {
 	}
 	cloud.AddDevice(t, v1.manifest.Hostname, token)
 	rel.publish(t, v2, "v2")
-	buildOf := func(img built) time.Time {
-		ts, err := time.Parse(time.RFC3339, img.manifest.BuildTimestamp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ts
-	}
 
 	camCtx, stopCam := context.WithCancel(ctx)
 	defer stopCam()
@@ -81,7 +70,7 @@ func TestPullBootFilesPowerCut(t *testing.T) {
 	// by kexec from the other slot, runs v2 on trial. The second cut.
 	vm, _ = boot(v1)
 	waitUpdated(t, vm, "v2 on trial", 10*time.Minute, func(st *statusfile.Update) bool {
-		return st.Running.Equal(buildOf(v2)) && st.Trial != nil
+		return st.Running.Equal(v2.buildTime(t)) && st.Trial != nil
 	})
 	if !strings.Contains(vm.SerialOutput(), arg) {
 		t.Errorf("v2 runs on trial, but no kernel command line had %s: the old kernel started it", arg)
@@ -94,11 +83,11 @@ func TestPullBootFilesPowerCut(t *testing.T) {
 	vm, _ = boot(v1)
 	st := waitUpdated(t, vm, "v2 installed", 12*time.Minute, func(st *statusfile.Update) bool {
 		a := st.LastAttempt
-		return st.Running.Equal(buildOf(v2)) && a != nil && a.Release.Version == "v2" && a.Result == updater.ResultInstalled
+		return st.Running.Equal(v2.buildTime(t)) && a != nil && a.Release.Version == "v2" && a.Result == updater.ResultInstalled
 	})
 	// The cut trial is a failure if it came before updated on trial had
 	// found v2 healthy, an interruption after.
-	if a := st.LastAttempt; !a.BootWritten || !a.Trial || a.Failures+a.Interrupted != 1 || !st.Committed.Equal(buildOf(v2)) {
+	if a := st.LastAttempt; !a.BootWritten || !a.Trial || a.Failures+a.Interrupted != 1 || !st.Committed.Equal(v2.buildTime(t)) {
 		t.Errorf("after the install: committed %s, attempt %+v; want v2 committed after a second trial, its boot files written",
 			st.Committed.Format(time.RFC3339), a)
 	} else {
@@ -112,7 +101,7 @@ func TestPullBootFilesPowerCut(t *testing.T) {
 	restartService(t, rig.dev, "/user/updated")
 	st = waitUpdated(t, vm, "v3 committed after its trial", 10*time.Minute, func(st *statusfile.Update) bool {
 		a := st.LastAttempt
-		return st.Running.Equal(buildOf(v3)) && a != nil && a.Release.Version == "v3" && a.Result == updater.ResultInstalled
+		return st.Running.Equal(v3.buildTime(t)) && a != nil && a.Release.Version == "v3" && a.Result == updater.ResultInstalled
 	})
 	if a := st.LastAttempt; !a.Trial || a.BootWritten || a.Failures != 0 {
 		t.Errorf("v3's attempt %+v; want a trial, passed, boot files untouched", a)
@@ -153,20 +142,12 @@ func TestPullBootFilesForGood(t *testing.T) {
 	// v3's kernel differs from v2's as a new build does (imagetest):
 	// 256 KiB of blocks more than a device asks a patch for.
 	const grow = 256 << 10
-	board, err := image.LookupBoard("virt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kernel := imagetest.KernelDir(t, board.Kernel, grow)
+	kernel := imagetest.KernelDir(t, image.Boards["virt"].Kernel, grow)
 	v3 := buildSigned(t, "virt", configDir, base, rel.pub, func(d *image.Description) {
 		d.KernelArgs, d.KernelDir = append(d.KernelArgs, arg), kernel
 	})
 	cloud.AddDevice(t, v1.manifest.Hostname, token)
 	rel.publish(t, v2, "v2")
-	v2Build, err := time.Parse(time.RFC3339, v2.manifest.BuildTimestamp)
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	// No camera: nothing holds the install up.
 	rig := newCutRig(t, v1, pullConfig(token), cloud.PublicAddr(), nil)
@@ -181,9 +162,9 @@ func TestPullBootFilesForGood(t *testing.T) {
 	vm, _ = rig.boot(ctx, v1)
 	st := waitUpdated(t, vm, "v2 installed", 12*time.Minute, func(st *statusfile.Update) bool {
 		a := st.LastAttempt
-		return st.Running.Equal(v2Build) && a != nil && a.Release.Version == "v2" && a.Result == updater.ResultInstalled
+		return st.Running.Equal(v2.buildTime(t)) && a != nil && a.Release.Version == "v2" && a.Result == updater.ResultInstalled
 	})
-	if a := st.LastAttempt; !a.BootWritten || a.Trial || !st.Committed.Equal(v2Build) {
+	if a := st.LastAttempt; !a.BootWritten || a.Trial || !st.Committed.Equal(v2.buildTime(t)) {
 		t.Errorf("after the install: committed %s, attempt %+v; want v2 committed, its boot files written for good, no trial",
 			st.Committed.Format(time.RFC3339), a)
 	}
@@ -198,13 +179,9 @@ func TestPullBootFilesForGood(t *testing.T) {
 	// finds v3.
 	rel.publish(t, v3, "v3")
 	vm, _ = rig.boot(ctx, v2)
-	v3Build, err := time.Parse(time.RFC3339, v3.manifest.BuildTimestamp)
-	if err != nil {
-		t.Fatal(err)
-	}
 	st = waitUpdated(t, vm, "v3 installed", 12*time.Minute, func(st *statusfile.Update) bool {
 		a := st.LastAttempt
-		return st.Running.Equal(v3Build) && a != nil && a.Release.Version == "v3" && a.Result == updater.ResultInstalled
+		return st.Running.Equal(v3.buildTime(t)) && a != nil && a.Release.Version == "v3" && a.Result == updater.ResultInstalled
 	})
 	a := st.LastAttempt
 	t.Logf("v3's new kernel: %d bytes of patches, %d bytes of blocks, %d reused", a.PatchBytes, a.FetchedBytes, a.ReusedBytes)

@@ -47,13 +47,6 @@ func TestPullUpdatePowerCut(t *testing.T) {
 	v2 := buildSigned(t, "pc", configDir, base, rel.pub)
 	cloud.AddDevice(t, v1.manifest.Hostname, token)
 	rel.publish(t, v2, "v2")
-	build := func(img built) time.Time {
-		ts, err := time.Parse(time.RFC3339, img.manifest.BuildTimestamp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ts
-	}
 
 	camCtx, stopCam := context.WithCancel(ctx)
 	defer stopCam()
@@ -88,7 +81,7 @@ func TestPullUpdatePowerCut(t *testing.T) {
 		t.Logf("the cut came after gokrazy marked the trial boot: v2 runs on trial")
 	}
 	waitUpdated(t, vm, "v2 on trial", 6*time.Minute, func(st *statusfile.Update) bool {
-		return st.Running.Equal(build(v2)) && st.Trial != nil
+		return st.Running.Equal(v2.buildTime(t)) && st.Trial != nil
 	})
 	time.Sleep(time.Duration(rng.Int64N(int64(20 * time.Second))))
 	cut(vm, "during the trial")
@@ -99,12 +92,12 @@ func TestPullUpdatePowerCut(t *testing.T) {
 	vm, _ = boot(v1)
 	st := waitUpdated(t, vm, "v2 committed", 10*time.Minute, func(st *statusfile.Update) bool {
 		a := st.LastAttempt
-		return st.Running.Equal(build(v2)) && a != nil && a.Release.Version == "v2" && a.Result == updater.ResultInstalled
+		return st.Running.Equal(v2.buildTime(t)) && a != nil && a.Release.Version == "v2" && a.Result == updater.ResultInstalled
 	})
 	a := st.LastAttempt
 	// The cut trial is a failure if it came before updated on trial had
 	// found v2 healthy, an interruption after.
-	if !st.Committed.Equal(build(v2)) || a.Failures+a.Interrupted != 1 || !a.Trial {
+	if !st.Committed.Equal(v2.buildTime(t)) || a.Failures+a.Interrupted != 1 || !a.Trial {
 		t.Errorf("after the cuts: committed %s, attempt %+v; want v2 committed after one failed or interrupted trial", st.Committed.Format(time.RFC3339), a)
 	}
 	t.Logf("the cut trial counted as %d failed, %d interrupted", a.Failures, a.Interrupted)
