@@ -99,12 +99,15 @@ func releaseCode() {
 	}
 }
 
-// AfterStart calls ReleaseCode once, StartRelease from now: for a daemon
-// whose start (initialising its packages, reading its configuration,
-// opening its devices) ran code that its steady work does not. It does
-// not collect the heap: a first collection would arm the runtime's
-// periodic one, every 2 minutes for the rest of the daemon's life.
+// AfterStart quiets the runtime's monitor thread (QuietMonitor) for the
+// daemon's life, and calls ReleaseCode once, StartRelease from now: for a
+// daemon whose start (initialising its packages, reading its
+// configuration, opening its devices) ran code that its steady work does
+// not. It does not collect the heap: a first collection would arm the
+// runtime's periodic one, every 2 minutes for the rest of the daemon's
+// life.
 func AfterStart() {
+	QuietMonitor()
 	time.AfterFunc(StartRelease, releaseCode)
 }
 

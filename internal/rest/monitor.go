@@ -1,0 +1,77 @@
+package rest
+
+import (
+	"fmt"
+	"log"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/lapsebox/lapsebox/internal/rusage"
+)
+
+// MonitorSlack is the timer slack QuietMonitor gives the Go runtime's
+// monitor thread: its own longest sleep, so that from its first sleep
+// after a wake-up it polls as seldom as it would after a millisecond of
+// polling without finding work.
+const MonitorSlack = 10 * time.Millisecond
+
+// SetMonitorSlack sets the timer slack of the Go runtime's monitor thread
+// (sysmon): how much later than asked the kernel may end its sleeps. 0
+// gives it back the slack it started with (the kernel's 50 µs).
+//
+// Once any goroutine runs or any thread enters a system call, the monitor
+// sleeps 20 µs at a time, then longer up to 10 ms, until every goroutine
+// sleeps again: tens of wake-ups for each of a daemon's own (a modem's
+// line read, a keep-alive to the camera), more under emulation, where
+// each burst of work lasts longer. With a slack of MonitorSlack, each of
+// its sleeps lasts about 10 ms and a burst of work costs it one or two.
+// It then takes back a processor from a thread blocked in a system call,
+// and preempts a goroutine that will not yield, some milliseconds later:
+// a cost for a daemon's work, nothing for its rest.
+//
+// The monitor is found as rusage.MonitorThread finds it. Setting the
+// slack of another thread, even one of the process's own, needs
+// CAP_SYS_NICE (gokrazy starts services as root).
+func SetMonitorSlack(d time.Duration) error {
+	tids, err := threads()
+	if err != nil {
+		return fmt.Errorf("setting the Go runtime monitor's timer slack: %w", err)
+	}
+	tid := rusage.MonitorThread(os.Getpid(), tids)
+	if tid == "" {
+		return fmt.Errorf("setting the Go runtime monitor's timer slack: no thread but the first in /proc/self/task")
+	}
+	// /proc/<tid>, not /proc/self/task/<tid>: only the former has it.
+	path := "/proc/" + tid + "/timerslack_ns"
+	if err := os.WriteFile(path, []byte(strconv.FormatInt(d.Nanoseconds(), 10)), 0); err != nil {
+		return fmt.Errorf("setting the Go runtime monitor's timer slack to %v: %w", d, err)
+	}
+	return nil
+}
+
+// threads returns the IDs of the process's threads.
+func threads() ([]string, error) {
+	d, err := os.Open("/proc/self/task")
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return d.Readdirnames(-1)
+}
+
+var slackFailure sync.Once
+
+// QuietMonitor sets the monitor's slack to MonitorSlack (SetMonitorSlack)
+// and logs its first failure: the daemon works as well without it.
+func QuietMonitor() {
+	setMonitorSlack(MonitorSlack)
+}
+
+// setMonitorSlack calls SetMonitorSlack and logs its first failure.
+func setMonitorSlack(d time.Duration) {
+	if err := SetMonitorSlack(d); err != nil {
+		slackFailure.Do(func() { log.Print(err) })
+	}
+}
