@@ -12,8 +12,9 @@ import "strconv"
 // while every goroutine sleeps; once one runs or enters a system call, it
 // wakes every 20 µs, then less often up to every 10 ms, until all sleep
 // again. Each of the program's wake-ups therefore costs it tens of
-// context switches, and counting them apart tells the program's wake-ups
-// from the runtime's watching of them.
+// context switches (one or two once its timer slack is raised, as
+// rest.QuietMonitor does), and counting them apart tells the program's
+// wake-ups from the runtime's watching of them.
 func MonitorThread(pid int, tids []string) string {
 	best, bestID := "", 0
 	for _, name := range tids {
