@@ -397,3 +397,89 @@ func TestRunAfterUploads(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// Told of deliveries, Run looks at uploadd.json only after one: an
+// upload it was not told of waits for the Interval, one it was told of
+// gets its heartbeat, and a delivery to another target sends none.
+func TestRunToldOfUploads(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	src := device(t)
+	uploads := make(chan struct{}, 1)
+	s := &Sender{URL: srv.URL, Device: "cam1", Token: "tok", Target: "cloud", Sources: src,
+		Interval: time.Hour, MinGap: 20 * time.Millisecond, Poll: 30 * time.Millisecond, Uploads: uploads}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx) }()
+	waitFor := func(want int32) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for n.Load() < want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d heartbeats, want %d", n.Load(), want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	settled := func(want int32, why string) {
+		t.Helper()
+		time.Sleep(300 * time.Millisecond) // 10 Polls
+		if got := n.Load(); got != want {
+			t.Fatalf("%s: %d heartbeats, want %d", why, got, want)
+		}
+	}
+	upload := func(target string, at time.Time) {
+		statusfile.Write(filepath.Join(src.StatusDir, "uploadd.json"), statusfile.Uploads{Targets: []statusfile.Target{
+			{Name: target, LastSuccess: at}}})
+	}
+	waitFor(1)
+	upload("cloud", now.Add(time.Minute))
+	settled(1, "an upload it was not told of")
+	uploads <- struct{}{}
+	waitFor(2)
+	upload("web", now.Add(2*time.Minute))
+	uploads <- struct{}{}
+	settled(2, "a delivery to another target")
+	// Deliveries 30 times as often as Poll do not put the look off.
+	upload("cloud", now.Add(3*time.Minute))
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case uploads <- struct{}{}:
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	waitFor(3)
+	close(stop)
+	cancel()
+	if err := <-done; err != nil {
+		t.Error(err)
+	}
+}
+
+// Each delivery reaches every Sender, one waiting signal at most each.
+func TestFanOut(t *testing.T) {
+	delivered := make(chan struct{})
+	to := []chan struct{}{make(chan struct{}, 1), make(chan struct{}, 1)}
+	to[1] <- struct{}{} // a signal not yet taken
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { fanOut(ctx, delivered, to); close(done) }()
+	delivered <- struct{}{}
+	delivered <- struct{}{} // taken once the first is passed on: no Sender blocks it
+	cancel()
+	<-done // and the second passed on
+	for i, c := range to {
+		if len(c) != 1 {
+			t.Errorf("Sender %d holds %d signals, want 1", i, len(c))
+		}
+	}
+}

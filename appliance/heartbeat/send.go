@@ -37,6 +37,12 @@ type Sender struct {
 	// Poll is how often uploadd.json is looked at for a new upload
 	// (default 15 s).
 	Poll time.Duration
+	// Uploads, if not nil, is signalled after each of uploadd's
+	// deliveries (to any target). uploadd.json is then looked at only
+	// for a Poll after a signal, every Poll while an upload it told of
+	// waits for its heartbeat, and while heartbeats fail: an idle
+	// device is not woken every Poll to find nothing.
+	Uploads <-chan struct{}
 	// Client makes the requests (nil: upload.NewClient, with TLS session
 	// resumption).
 	Client *retryablehttp.Client
@@ -66,12 +72,20 @@ func Senders(cfg *config.Config, device string, src Sources) []*Sender {
 }
 
 // Run sends heartbeats to the cloud targets of cfg until ctx is done:
-// what uploadd calls. Senders that cannot be made are logged.
-func Run(ctx context.Context, cfg *config.Config, device string, src Sources, logf func(string, ...any)) {
+// what uploadd calls. delivered, if not nil, is signalled after each
+// delivery, and becomes each Sender's Uploads. Senders that cannot be
+// made are logged.
+func Run(ctx context.Context, cfg *config.Config, device string, src Sources, delivered <-chan struct{}, logf func(string, ...any)) {
 	done := make(chan struct{})
 	n := 0
+	var uploads []chan struct{}
 	for _, s := range Senders(cfg, device, src) {
 		s.Logf = logf
+		if delivered != nil {
+			c := make(chan struct{}, 1)
+			uploads = append(uploads, c)
+			s.Uploads = c
+		}
 		n++
 		go func() {
 			if err := s.Run(ctx); err != nil && ctx.Err() == nil {
@@ -80,8 +94,29 @@ func Run(ctx context.Context, cfg *config.Config, device string, src Sources, lo
 			done <- struct{}{}
 		}()
 	}
+	if delivered != nil {
+		go fanOut(ctx, delivered, uploads)
+	}
 	for range n {
 		<-done
+	}
+}
+
+// fanOut passes each signal on delivered to every channel of to that has
+// none waiting, until ctx is done.
+func fanOut(ctx context.Context, delivered <-chan struct{}, to []chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-delivered:
+			for _, c := range to {
+				select {
+				case c <- struct{}{}:
+				default:
+				}
+			}
+		}
 	}
 }
 
@@ -133,7 +168,7 @@ func (s *Sender) Run(ctx context.Context) error {
 		lastUpload    time.Time
 		failing       bool
 	)
-	t := time.NewTicker(s.Poll)
+	t := time.NewTimer(s.Poll)
 	defer t.Stop()
 	for {
 		now := s.Now()
@@ -163,10 +198,29 @@ func (s *Sender) Run(ctx context.Context) error {
 				}
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
+		// The next look: a Poll from now, or, when told of uploads and
+		// none is waiting, at the Interval or a Poll after the next.
+		wait := s.Poll
+		if s.Uploads != nil && !failing && !up.After(lastUpload) {
+			wait = max(last.Add(s.Interval).Sub(s.Now()), 0)
+		}
+		next := s.Now().Add(wait)
+		t.Reset(wait)
+		for waiting := true; waiting; {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+				waiting = false
+			case <-s.Uploads:
+				// uploadd.json tells of it within seconds. Never later
+				// than planned: deliveries a second apart must not put
+				// the look off for good.
+				if soon := s.Now().Add(s.Poll); soon.Before(next) {
+					next = soon
+					t.Reset(s.Poll)
+				}
+			}
 		}
 	}
 }

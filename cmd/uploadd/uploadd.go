@@ -104,9 +104,20 @@ func logic() error {
 	w := &config.Watcher{PermDir: *perm, Reload: hup, Logf: logger.Printf}
 	if err := w.Run(ctx, func(ctx context.Context, cfg *config.Config) error {
 		logger.Printf("%d upload targets", len(cfg.Targets))
-		// Heartbeats to each cloud target, with the target's token.
-		go heartbeat.Run(ctx, cfg, name, heartbeat.Sources{StatusDir: filepath.Dir(*statusFile), Version: status.BuildVersion()}, logger.Printf)
-		return newUploader(cfg).Run(ctx)
+		// Heartbeats to each cloud target, with the target's token,
+		// told after each delivery, so that at rest they sleep.
+		delivered := make(chan struct{}, 1)
+		go heartbeat.Run(ctx, cfg, name, heartbeat.Sources{StatusDir: filepath.Dir(*statusFile), Version: status.BuildVersion()}, delivered, logger.Printf)
+		u := newUploader(cfg)
+		worked := u.Worked
+		u.Worked = func() {
+			worked()
+			select {
+			case delivered <- struct{}{}:
+			default:
+			}
+		}
+		return u.Run(ctx)
 	}); err != nil {
 		return err
 	}
