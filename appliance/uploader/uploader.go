@@ -86,6 +86,10 @@ type Uploader struct {
 	// entry: uploadd gives the memory sending used back a while after
 	// the last (internal/rest).
 	Worked func()
+	// Working, if not nil, is called before each delivery begins (its
+	// processing and its sending): uploadd, resting on one processor,
+	// takes the others back for it (internal/rest).
+	Working func()
 	// MinBackoff and MaxBackoff bound the wait before retrying an entry
 	// (defaults 10 s and 1 h); the wait doubles with each attempt, with
 	// jitter, unless the server said when (Retry-After).
@@ -335,6 +339,9 @@ func (u *Uploader) step(ctx context.Context, t *Target, claimed *claims) time.Du
 			u.skip(t, e, fmt.Sprintf("within %v of the last picture sent", t.Config.MinInterval))
 			claimed.release(e.Photo)
 			continue
+		}
+		if u.Working != nil {
+			u.Working()
 		}
 		read := make(chan struct{}, 1) // the transport has read it all
 		result := make(chan *store.Delivery, 1)

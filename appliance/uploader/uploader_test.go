@@ -380,3 +380,33 @@ func TestDataCapHoldsTargetsThatAreNotEssential(t *testing.T) {
 		})
 	}
 }
+
+// Working comes before each delivery begins (uploadd takes its processors
+// back for it), once a delivery.
+func TestWorkingBeforeEachDelivery(t *testing.T) {
+	st, _ := store.Open(t.TempDir())
+	fill(t, st, 6, 1000, "dav")
+	var mu sync.Mutex
+	working, started := 0, 0
+	ft := &fakeTarget{fail: func(name string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		started++
+		if working < started {
+			t.Errorf("delivery %d (%s) began after only %d calls of Working", started, name, working)
+		}
+		return nil
+	}}
+	u := &Uploader{Store: st, Targets: []*Target{{Config: config.Target{Name: "dav", Kind: config.WebDAV, Send: config.SendOriginals}, Transport: ft}},
+		Poll: 20 * time.Millisecond, Working: func() {
+			mu.Lock()
+			working++
+			mu.Unlock()
+		}}
+	runUntil(t, u, 10*time.Second, func() bool { return pending(t, st, "dav") == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	if working != 6 || started != 6 {
+		t.Errorf("Working called %d times for %d deliveries, want 6 and 6", working, started)
+	}
+}

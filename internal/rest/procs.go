@@ -11,7 +11,8 @@ var procs struct {
 }
 
 // Narrow runs the daemon on one processor (GOMAXPROCS 1) until Widen, for
-// a rest with regular small wake-ups (camerad's keep-alive to the camera).
+// a rest with regular small wake-ups (camerad's keep-alive to the camera,
+// uploadd's status heartbeat).
 // With more processors, each goroutine made runnable while one runs (a
 // timer fired, a transfer completed) wakes a second thread to look for
 // work, which finds none and sleeps again; on one processor the wake-up

@@ -26,14 +26,21 @@ import (
 // collection and a scavenge cost an idle daemon under QEMU some hundreds
 // of context switches, more than a status reading that allocated a few
 // kilobytes would ever give back. The regular collector takes those.
+//
+// Rest, if not nil, is called at every rest, whatever was allocated
+// (Narrow, for a daemon whose work runs wide). Under the lock Busy takes:
+// a Busy that comes first cancels it, and one that comes after it
+// follows it, so that work begun with Busy then Widen never runs narrow.
 type Timer struct {
 	After    time.Duration
 	MinAlloc uint64 // bytes; DefaultMinAlloc if 0
 	Release  func() // ReleaseMemory if nil
+	Rest     func()
 
 	mu    sync.Mutex
 	timer *time.Timer
-	last  uint64 // heap allocations at the last release
+	last  uint64    // heap allocations at the last release
+	busy  time.Time // the last Busy
 }
 
 // DefaultMinAlloc is Timer.MinAlloc's default.
@@ -43,6 +50,7 @@ const DefaultMinAlloc = 2 << 20
 func (t *Timer) Busy() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.busy = time.Now()
 	if t.timer == nil {
 		t.last = allocated()
 		t.timer = time.AfterFunc(t.After, t.fire)
@@ -57,6 +65,15 @@ func (t *Timer) fire() {
 		min = DefaultMinAlloc
 	}
 	t.mu.Lock()
+	if time.Since(t.busy) < t.After {
+		// Busy came while the timer fired: it was reset, and rest
+		// comes After from that.
+		t.mu.Unlock()
+		return
+	}
+	if t.Rest != nil {
+		t.Rest()
+	}
 	now := allocated()
 	if now-t.last < min {
 		t.mu.Unlock()

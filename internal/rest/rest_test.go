@@ -64,3 +64,30 @@ func TestLittleWorkNoRelease(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestTimerRest checks that Rest comes at every rest, even one after work
+// that allocated too little to release, and not while work goes on.
+func TestTimerRest(t *testing.T) {
+	var rests, released atomic.Int32
+	tm := &Timer{After: 50 * time.Millisecond, MinAlloc: 1 << 40,
+		Release: func() { released.Add(1) }, Rest: func() { rests.Add(1) }}
+	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); {
+		tm.Busy()
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := rests.Load(); n != 0 {
+		t.Fatalf("rested %d times while busy", n)
+	}
+	for i := int32(1); i <= 2; i++ {
+		for deadline := time.Now().Add(10 * time.Second); rests.Load() < i; {
+			if time.Now().After(deadline) {
+				t.Fatalf("rest %d did not come 10 s after the last work", i)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		tm.Busy() // work again: rest again
+	}
+	if n := released.Load(); n != 0 {
+		t.Errorf("released %d times, with less than MinAlloc allocated", n)
+	}
+}
