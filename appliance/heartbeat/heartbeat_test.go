@@ -356,96 +356,100 @@ func TestSenders(t *testing.T) {
 	}
 }
 
-// Run sends at once, then soon after each upload to its target, but not
-// more often than MinGap.
-func TestRunAfterUploads(t *testing.T) {
-	var n atomic.Int32
+// heartbeats is a Sender of the target "cloud" running against a server
+// that counts its heartbeats.
+type heartbeats struct {
+	n    atomic.Int32
+	src  Sources
+	stop func() // stops the Sender and fails the test on its error
+}
+
+// runSender runs a Sender made by configure from one of the target
+// "cloud" of a device on a counting server.
+func runSender(t *testing.T, configure func(*Sender)) *heartbeats {
+	t.Helper()
+	h := &heartbeats{src: device(t)}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n.Add(1)
+		h.n.Add(1)
 		w.WriteHeader(http.StatusNoContent)
 	}))
-	defer srv.Close()
-	src := device(t)
-	s := &Sender{URL: srv.URL, Device: "cam1", Token: "tok", Target: "cloud", Sources: src,
-		Interval: time.Hour, MinGap: 20 * time.Millisecond, Poll: 5 * time.Millisecond}
+	t.Cleanup(srv.Close)
+	s := &Sender{URL: srv.URL, Device: "cam1", Token: "tok", Target: "cloud", Sources: h.src}
+	configure(s)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- s.Run(ctx) }()
-	waitFor := func(want int32) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for n.Load() < want {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d heartbeats, want %d", n.Load(), want)
-			}
-			time.Sleep(5 * time.Millisecond)
+	h.stop = func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
 		}
 	}
-	waitFor(1)
+	return h
+}
+
+// waitFor waits until want heartbeats came.
+func (h *heartbeats) waitFor(t *testing.T, want int32) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for h.n.Load() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d heartbeats, want %d", h.n.Load(), want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// upload records in uploadd.json an upload to target at at.
+func (h *heartbeats) upload(target string, at time.Time) {
+	statusfile.Write(filepath.Join(h.src.StatusDir, "uploadd.json"), statusfile.Uploads{Targets: []statusfile.Target{
+		{Name: target, LastSuccess: at}}})
+}
+
+// Run sends at once, then soon after each upload to its target, but not
+// more often than MinGap.
+func TestRunAfterUploads(t *testing.T) {
+	h := runSender(t, func(s *Sender) {
+		s.Interval, s.MinGap, s.Poll = time.Hour, 20*time.Millisecond, 5*time.Millisecond
+	})
+	h.waitFor(t, 1)
 	for i := range 3 {
-		statusfile.Write(filepath.Join(src.StatusDir, "uploadd.json"), statusfile.Uploads{Targets: []statusfile.Target{
-			{Name: "cloud", LastSuccess: now.Add(time.Duration(i+1) * time.Minute)}}})
-		waitFor(int32(i + 2))
+		h.upload("cloud", now.Add(time.Duration(i+1)*time.Minute))
+		h.waitFor(t, int32(i+2))
 	}
 	// Nothing new: no more heartbeats before the hour is up.
 	time.Sleep(100 * time.Millisecond)
-	if got := n.Load(); got != 4 {
+	if got := h.n.Load(); got != 4 {
 		t.Errorf("%d heartbeats, want 4", got)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Error(err)
-	}
+	h.stop()
 }
 
 // Told of deliveries, Run looks at uploadd.json only after one: an
 // upload it was not told of waits for the Interval, one it was told of
 // gets its heartbeat, and a delivery to another target sends none.
 func TestRunToldOfUploads(t *testing.T) {
-	var n atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n.Add(1)
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer srv.Close()
-	src := device(t)
 	uploads := make(chan struct{}, 1)
-	s := &Sender{URL: srv.URL, Device: "cam1", Token: "tok", Target: "cloud", Sources: src,
-		Interval: time.Hour, MinGap: 20 * time.Millisecond, Poll: 30 * time.Millisecond, Uploads: uploads}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- s.Run(ctx) }()
-	waitFor := func(want int32) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for n.Load() < want {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d heartbeats, want %d", n.Load(), want)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
+	h := runSender(t, func(s *Sender) {
+		s.Interval, s.MinGap, s.Poll, s.Uploads = time.Hour, 20*time.Millisecond, 30*time.Millisecond, uploads
+	})
 	settled := func(want int32, why string) {
 		t.Helper()
 		time.Sleep(300 * time.Millisecond) // 10 Polls
-		if got := n.Load(); got != want {
+		if got := h.n.Load(); got != want {
 			t.Fatalf("%s: %d heartbeats, want %d", why, got, want)
 		}
 	}
-	upload := func(target string, at time.Time) {
-		statusfile.Write(filepath.Join(src.StatusDir, "uploadd.json"), statusfile.Uploads{Targets: []statusfile.Target{
-			{Name: target, LastSuccess: at}}})
-	}
-	waitFor(1)
-	upload("cloud", now.Add(time.Minute))
+	h.waitFor(t, 1)
+	h.upload("cloud", now.Add(time.Minute))
 	settled(1, "an upload it was not told of")
 	uploads <- struct{}{}
-	waitFor(2)
-	upload("web", now.Add(2*time.Minute))
+	h.waitFor(t, 2)
+	h.upload("web", now.Add(2*time.Minute))
 	uploads <- struct{}{}
 	settled(2, "a delivery to another target")
 	// Deliveries 30 times as often as Poll do not put the look off.
-	upload("cloud", now.Add(3*time.Minute))
+	h.upload("cloud", now.Add(3*time.Minute))
 	stop := make(chan struct{})
 	go func() {
 		for {
@@ -457,12 +461,9 @@ func TestRunToldOfUploads(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}()
-	waitFor(3)
+	h.waitFor(t, 3)
 	close(stop)
-	cancel()
-	if err := <-done; err != nil {
-		t.Error(err)
-	}
+	h.stop()
 }
 
 // Each delivery reaches every Sender, one waiting signal at most each.
