@@ -35,13 +35,9 @@ const MonitorSlack = 10 * time.Millisecond
 // slack of another thread, even one of the process's own, needs
 // CAP_SYS_NICE (gokrazy starts services as root).
 func SetMonitorSlack(d time.Duration) error {
-	tids, err := threads()
+	tid, err := monitorThread()
 	if err != nil {
 		return fmt.Errorf("setting the Go runtime monitor's timer slack: %w", err)
-	}
-	tid := rusage.MonitorThread(os.Getpid(), tids)
-	if tid == "" {
-		return fmt.Errorf("setting the Go runtime monitor's timer slack: no thread but the first in /proc/self/task")
 	}
 	// /proc/<tid>, not /proc/self/task/<tid>: only the former has it.
 	path := "/proc/" + tid + "/timerslack_ns"
@@ -51,15 +47,25 @@ func SetMonitorSlack(d time.Duration) error {
 	return nil
 }
 
-// threads returns the IDs of the process's threads.
-func threads() ([]string, error) {
+// monitorThread returns the ID of the process's monitor thread, looked up
+// once: it lives as long as the process, and camerad and uploadd set its
+// slack at every rest and every return to work.
+var monitorThread = sync.OnceValues(func() (string, error) {
 	d, err := os.Open("/proc/self/task")
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	defer d.Close()
-	return d.Readdirnames(-1)
-}
+	tids, err := d.Readdirnames(-1)
+	if err != nil {
+		return "", err
+	}
+	tid := rusage.MonitorThread(os.Getpid(), tids)
+	if tid == "" {
+		return "", fmt.Errorf("no thread but the first in /proc/self/task")
+	}
+	return tid, nil
+})
 
 var slackFailure sync.Once
 

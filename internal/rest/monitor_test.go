@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/lapsebox/lapsebox/internal/rusage"
 )
 
 // slackOf returns the timer slack of thread tid.
@@ -29,13 +27,9 @@ func slackOf(t *testing.T, tid string) time.Duration {
 // monitor returns the ID of the test process's monitor thread.
 func monitor(t *testing.T) string {
 	t.Helper()
-	tids, err := threads()
+	tid, err := monitorThread()
 	if err != nil {
 		t.Fatal(err)
-	}
-	tid := rusage.MonitorThread(os.Getpid(), tids)
-	if tid == "" {
-		t.Fatalf("no monitor thread among %v", tids)
 	}
 	return tid
 }
