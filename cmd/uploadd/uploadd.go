@@ -88,13 +88,23 @@ func logic() error {
 		idle.Busy()
 		rest.Widen()
 	}
+	// The heartbeat senders are told of each delivery, so that at rest
+	// they sleep (heartbeat.Sender.Uploads).
+	delivered := make(chan struct{}, 1)
+	worked := func() {
+		idle.Busy()
+		select {
+		case delivered <- struct{}{}:
+		default:
+		}
+	}
 	newUploader := func(cfg *config.Config) *uploader.Uploader {
 		targets, errs := uploader.Build(cfg, name)
 		for _, err := range errs {
 			logger.Print(err)
 		}
 		u := &uploader.Uploader{Store: st, Targets: targets, Link: link, ReconcileEvery: *reconcileEvery,
-			Status: &uploader.StatusFile{Path: *statusFile}, Log: logger, Heartbeat: cfg.HeartbeatEvery(), Worked: idle.Busy, Working: working}
+			Status: &uploader.StatusFile{Path: *statusFile}, Log: logger, Heartbeat: cfg.HeartbeatEvery(), Worked: worked, Working: working}
 		if cfg.Modem.MonthlyCapMB > 0 {
 			u.DataCap = &uploader.DataCap{Path: filepath.Join(*perm, statusfile.DataUsePath),
 				BillingDay: cfg.Modem.BillingDay, Location: cfg.Site.Location}
@@ -113,20 +123,9 @@ func logic() error {
 	w := &config.Watcher{PermDir: *perm, Reload: hup, Logf: logger.Printf}
 	if err := w.Run(ctx, func(ctx context.Context, cfg *config.Config) error {
 		logger.Printf("%d upload targets", len(cfg.Targets))
-		// Heartbeats to each cloud target, with the target's token,
-		// told after each delivery, so that at rest they sleep.
-		delivered := make(chan struct{}, 1)
+		// Heartbeats to each cloud target, with the target's token.
 		go heartbeat.Run(ctx, cfg, name, heartbeat.Sources{StatusDir: filepath.Dir(*statusFile), Version: status.BuildVersion()}, delivered, logger.Printf)
-		u := newUploader(cfg)
-		worked := u.Worked
-		u.Worked = func() {
-			worked()
-			select {
-			case delivered <- struct{}{}:
-			default:
-			}
-		}
-		return u.Run(ctx)
+		return newUploader(cfg).Run(ctx)
 	}); err != nil {
 		return err
 	}
