@@ -68,8 +68,9 @@ type Options struct {
 	// (some Canon bodies fail on larger pieces).
 	ChunkSize int
 	// SyncEvery is how many bytes of a partial file are written between
-	// two syncs (default 8 MiB): what a power cut can cost a download
-	// that resumes. A sync after every chunk left the bus idle for a
+	// two syncs (default 8 MiB): about what a power cut can cost a
+	// download that resumes. Each sync runs while the next chunk
+	// arrives; a sync after every chunk, in line, left the bus idle for a
 	// sync each MiB.
 	SyncEvery int64
 	// Delete deletes each object from the camera once its copy is
@@ -298,7 +299,8 @@ func fetchOne(ctx context.Context, cam Camera, sink Sink, obj Object, o *Options
 		res.Skipped++
 		return deleteIfAsked(ctx, cam, obj, o, res)
 	}
-	part = newWriteAhead(part, o.ChunkSize)
+	ahead := newWriteAhead(part, o.ChunkSize)
+	part = ahead
 	have := part.Size()
 	if have > obj.Size {
 		// Longer than the object: not a prefix of it; start again.
@@ -333,7 +335,7 @@ func fetchOne(ctx context.Context, cam Camera, sink Sink, obj Object, o *Options
 		have += cw.n
 		res.Bytes += cw.n
 		if have-synced >= o.SyncEvery {
-			if serr := part.Sync(); serr != nil && err == nil {
+			if serr := ahead.syncBehind(); serr != nil && err == nil {
 				err = &SinkError{serr}
 			}
 			synced = have

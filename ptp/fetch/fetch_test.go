@@ -12,8 +12,10 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/lapsebox/lapsebox/ptp"
 )
@@ -535,6 +537,101 @@ func TestFetchSyncsEverySyncEvery(t *testing.T) {
 	// the rest is made durable by Commit.
 	if syncs != 3 {
 		t.Errorf("%d syncs of partial files, want 3", syncs)
+	}
+	checkStored(t, dir, cam)
+}
+
+// askCountingCamera counts the GetPartialObjects begun.
+type askCountingCamera struct {
+	*fakeCamera
+	asks *atomic.Int64
+}
+
+func (c askCountingCamera) GetPartialObject(ctx context.Context, h, offset, max uint32, w io.Writer) (uint32, error) {
+	c.asks.Add(1)
+	return c.fakeCamera.GetPartialObject(ctx, h, offset, max, w)
+}
+
+// slowSyncPart syncs as a slow disk does: until the camera is asked for
+// a piece after the last one written, or for a second. It counts the
+// syncs that saw that ask.
+type slowSyncPart struct {
+	Part
+	asks       *atomic.Int64
+	written    *int64 // asks when the last write came
+	overlapped *int
+}
+
+func (p slowSyncPart) Write(b []byte) (int, error) {
+	*p.written = p.asks.Load()
+	return p.Part.Write(b)
+}
+
+func (p slowSyncPart) Sync() error {
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if p.asks.Load() > *p.written {
+			*p.overlapped++
+			break
+		}
+	}
+	return p.Part.Sync()
+}
+
+// The camera sends the next piece while a partial file is synced: in
+// line, each sync left the bus idle.
+func TestFetchSyncsBehind(t *testing.T) {
+	cam := askCountingCamera{newFakeCamera(testTree()...), new(atomic.Int64)}
+	dir := t.TempDir()
+	var written int64
+	overlapped := 0
+	sink := wrappedDir{Dir{Root: dir}, func(p Part) Part { return slowSyncPart{p, cam.asks, &written, &overlapped} }}
+	if _, err := Fetch(context.Background(), cam, sink, &Options{ChunkSize: 256 << 10, SyncEvery: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	// The CR2 is synced at 1, 2 and 3 MiB, each time before its next
+	// piece is asked for.
+	if overlapped != 3 {
+		t.Errorf("%d of 3 syncs ran while the camera sent the next piece", overlapped)
+	}
+	checkStored(t, dir, cam.fakeCamera)
+}
+
+// failingSyncPart fails its syncs while *fail is set, as a disk that went
+// away.
+type failingSyncPart struct {
+	Part
+	fail *bool
+}
+
+func (p failingSyncPart) Sync() error {
+	if *p.fail {
+		return syscall.EIO
+	}
+	return p.Part.Sync()
+}
+
+// A sync that fails in the background fails the object as a sink error;
+// the file is not put in place, and the next run completes it.
+func TestFetchSyncBehindFailure(t *testing.T) {
+	cam := newFakeCamera(testTree()...)
+	dir := t.TempDir()
+	fail := true
+	sink := wrappedDir{Dir{Root: dir}, func(p Part) Part { return failingSyncPart{p, &fail} }}
+	_, err := Fetch(context.Background(), cam, sink, &Options{ChunkSize: 256 << 10, SyncEvery: 1 << 20})
+	var se *SinkError
+	if !errors.As(err, &se) || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Fetch onto a disk whose sync fails: %v, want a sink error for EIO", err)
+	}
+	const cr2 = "00010001/DCIM/100CANON/IMG_0004.CR2"
+	if _, ok := files(t, dir)[cr2]; ok {
+		t.Error("the CR2 whose sync failed was put in place")
+	}
+	fail = false
+	if _, err := Fetch(context.Background(), cam, sink, &Options{ChunkSize: 256 << 10, SyncEvery: 1 << 20}); err != nil {
+		t.Fatalf("Fetch with the disk back: %v", err)
+	}
+	if _, ok := files(t, dir)[cr2]; !ok {
+		t.Errorf("no %s after the second run", cr2)
 	}
 	checkStored(t, dir, cam)
 }
