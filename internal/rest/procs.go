@@ -18,14 +18,14 @@ var procs struct {
 // work, which finds none and sleeps again; on one processor the wake-up
 // runs where it woke. In the appliance VM that halved an idle camerad's
 // own wake-ups, 1.25 to 0.62 a second. It also quiets the runtime's
-// monitor thread (QuietMonitor) for the rest. Narrowing twice is
-// narrowing once.
+// monitor thread for the rest (RestSlack). Narrowing twice is narrowing
+// once.
 func Narrow() {
 	procs.Lock()
 	defer procs.Unlock()
 	if procs.wide == 0 {
 		procs.wide = runtime.GOMAXPROCS(1)
-		QuietMonitor()
+		setMonitorSlack(RestSlack)
 	}
 }
 

@@ -29,8 +29,8 @@ func TestNarrowAndWiden(t *testing.T) {
 		t.Fatalf("after Narrow: GOMAXPROCS %d, want 1", got)
 	}
 	if root {
-		if got := slackOf(t, tid); got != MonitorSlack {
-			t.Errorf("after Narrow: the monitor's timer slack is %v, want %v", got, MonitorSlack)
+		if got := slackOf(t, tid); got != RestSlack {
+			t.Errorf("after Narrow: the monitor's timer slack is %v, want %v", got, RestSlack)
 		}
 	}
 	Widen()
