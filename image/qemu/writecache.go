@@ -71,6 +71,7 @@ type WriteCache struct {
 	conns map[net.Conn]bool
 	// unflushed is closed at the next write that leaves pages to flush.
 	unflushed chan struct{}
+	armed     *armedCut
 
 	ln   net.Listener
 	done chan struct{}
@@ -170,6 +171,54 @@ func (c *WriteCache) Unflushed() <-chan struct{} {
 	return c.unflushed
 }
 
+// armedCut is a power cut that a write sets off (CutWhen).
+type armedCut struct {
+	off, end int64 // the byte range watched
+	pages    int   // how many of its pages must be unflushed
+	dirty    int   // how many are
+	report   chan CutResult
+}
+
+// holds reports whether page p overlaps the watched range.
+func (a *armedCut) holds(p int64) bool { return p*pageSize < a.end && (p+1)*pageSize > a.off }
+
+// CutResult is what a cut set off by CutWhen did.
+type CutResult struct {
+	CutReport
+	Err error
+}
+
+// CutWhen arms a power cut that the guest's own write sets off: the
+// first write after which at least pages pages of the n bytes at off are
+// unflushed is cached, and the cut (as Cut) follows before the cache
+// answers it. A test that polls Dirty may miss a write that is flushed
+// within milliseconds; this cannot. The channel receives the cut's
+// result; the caller still stops QEMU. A second call replaces the first.
+func (c *WriteCache) CutWhen(off, n int64, pages int) <-chan CutResult {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a := &armedCut{off: off, end: off + n, pages: pages, report: make(chan CutResult, 1)}
+	for p := range c.dirty {
+		if a.holds(p) {
+			a.dirty++
+		}
+	}
+	c.armed = a
+	return a.report
+}
+
+// fireLocked cuts the power if the armed cut's range holds enough
+// unflushed pages.
+func (c *WriteCache) fireLocked() {
+	a := c.armed
+	if a == nil || a.dirty < a.pages {
+		return
+	}
+	c.armed = nil
+	rep, err := c.cutLocked()
+	a.report <- CutResult{rep, err}
+}
+
 // Cut is the power cut: each cached page reaches the image with the
 // chance cfg.Survive, the rest is lost, and the disk answers nothing from
 // then on (every request fails, so nothing the guest does afterwards,
@@ -177,6 +226,10 @@ func (c *WriteCache) Unflushed() <-chan struct{} {
 func (c *WriteCache) Cut() (CutReport, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.cutLocked()
+}
+
+func (c *WriteCache) cutLocked() (CutReport, error) {
 	var rep CutReport
 	if c.cut {
 		return rep, errors.New("qemu: write cache: cut twice")
@@ -262,6 +315,9 @@ func (c *WriteCache) write(off int64, data []byte) error {
 	for p := off / pageSize; p*pageSize < off+int64(len(data)); p++ {
 		page, ok := c.dirty[p]
 		if !ok {
+			if c.armed != nil && c.armed.holds(p) {
+				c.armed.dirty++
+			}
 			page = make([]byte, pageSize)
 			if _, err := c.f.ReadAt(page, p*pageSize); err != nil && err != io.EOF {
 				return err
@@ -276,12 +332,18 @@ func (c *WriteCache) write(off int64, data []byte) error {
 		close(c.unflushed)
 		c.unflushed = nil
 	}
+	if c.fireLocked(); c.cut {
+		return errCut
+	}
 	for len(c.dirty) > c.cfg.Pages {
 		for n, p := range c.dirty {
 			if err := c.writePage(n, p); err != nil {
 				return err
 			}
 			delete(c.dirty, n)
+			if c.armed != nil && c.armed.holds(n) {
+				c.armed.dirty--
+			}
 			c.stats.WrittenBack++
 			break
 		}
@@ -316,6 +378,9 @@ func (c *WriteCache) flushLocked() error {
 			return err
 		}
 		delete(c.dirty, n)
+	}
+	if c.armed != nil {
+		c.armed.dirty = 0
 	}
 	// The host does not lose power: its page cache is the medium.
 	return nil

@@ -166,3 +166,58 @@ func TestWriteCacheCutDuringFlush(t *testing.T) {
 	}
 	checkBytes(t, img, 0, 2*pageSize, 0)
 }
+
+// TestWriteCacheCutWhen: an armed cut counts only unflushed pages in its
+// range, starts over at a flush, and cuts inside the write that reaches
+// the count: that write fails, and so does everything after it.
+func TestWriteCacheCutWhen(t *testing.T) {
+	c, img := newCache(t, WriteCacheConfig{Survive: 0})
+	if err := c.write(0, bytes.Repeat([]byte{0x11}, pageSize)); err != nil {
+		t.Fatal(err)
+	}
+	// Pages 4..7; the write below starts mid-page 3 and so touches page 4.
+	fired := c.CutWhen(4*pageSize, 4*pageSize, 3)
+	steps := []struct {
+		off, n int
+	}{
+		{0, 3 * pageSize},                  // outside
+		{3*pageSize + 512, pageSize},       // page 4: 1
+		{8 * pageSize, 4 * pageSize},       // outside
+		{4*pageSize + 100, pageSize - 100}, // page 4 again: still 1
+		{5 * pageSize, pageSize},           // 2
+	}
+	for _, s := range steps {
+		if err := c.write(int64(s.off), bytes.Repeat([]byte{0x22}, s.n)); err != nil {
+			t.Fatalf("write %d+%d: %v", s.off, s.n, err)
+		}
+	}
+	if err := c.flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range []int{6, 7} {
+		if err := c.write(int64(off*pageSize), bytes.Repeat([]byte{0x33}, pageSize)); err != nil {
+			t.Fatalf("after the flush, page %d: %v", off, err)
+		}
+	}
+	select {
+	case r := <-fired:
+		t.Fatalf("cut with 2 unflushed pages in range: %+v", r)
+	default:
+	}
+	if err := c.write(4*pageSize, bytes.Repeat([]byte{0x44}, pageSize)); err == nil {
+		t.Fatal("the write that set off the cut succeeded")
+	}
+	select {
+	case r := <-fired:
+		if r.Err != nil || r.Lost != 3 || r.Kept != 0 {
+			t.Errorf("cut: %+v; want the 3 unflushed pages lost", r)
+		}
+	default:
+		t.Fatal("no cut at 3 unflushed pages in range")
+	}
+	if _, err := c.read(0, pageSize); err == nil {
+		t.Error("the disk answered a read after the cut")
+	}
+	checkBytes(t, img, 4*pageSize, pageSize, 0x22)
+	checkBytes(t, img, 6*pageSize, 2*pageSize, 0)
+}
