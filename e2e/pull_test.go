@@ -115,6 +115,9 @@ func waitUpdatedEvery(t testing.TB, vm *qemu.VM, what string, timeout, every tim
 			say := st.State
 			if a := st.LastAttempt; a != nil {
 				say += fmt.Sprintf(", last attempt %s: %s", a.Release.Version, a.Result)
+				if a.Error != "" {
+					say += " (" + a.Error + ")"
+				}
 			}
 			if tr := st.Trial; tr != nil {
 				say += ", trial waits for " + tr.Waiting
@@ -127,6 +130,10 @@ func waitUpdatedEvery(t testing.TB, vm *qemu.VM, what string, timeout, every tim
 				return st
 			}
 			last = st
+		}
+		if err != nil && (lastErr == nil || err.Error() != lastErr.Error()) {
+			// A root on trial that nobody can read is a finding too.
+			t.Logf("updated: status unreadable: %v", err)
 		}
 		lastErr = err
 		select {

@@ -322,11 +322,16 @@ func (s *Service) setup() error {
 		a.Result = ResultInstalled
 		s.removeStaged()
 	case a.Result == ResultTrying && !a.Trial:
-		// Stopped before gokrazy marked the trial boot: the root write
-		// was cut. The release was never tried; it is, at the next look.
+		// Stopped before the trial boot was marked: the root write, or
+		// the boot files', was cut. The release was never tried; it
+		// is, at the next look.
+		written := "the root was"
+		if a.BootWritten {
+			written = "the root or the boot files were"
+		}
 		a.Result = ResultFailed
-		a.Error = fmt.Sprintf("the install stopped before the trial boot was set up (a power cut or a crash while the root was written); the device runs build %s",
-			s.Build.Build.Format(time.RFC3339))
+		a.Error = fmt.Sprintf("the install stopped before the trial boot was set up (a power cut or a crash while %s written); the device runs build %s",
+			written, s.Build.Build.Format(time.RFC3339))
 	case a.Result == ResultTrying && a.TrialHealthy:
 		// Back on the committed root without a verdict, after the
 		// release was found healthy: most likely a power cut.
