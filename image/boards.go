@@ -21,6 +21,9 @@ type Board struct {
 	Firmware, EEPROM string
 	// SerialConsole is the default kernel serial console.
 	SerialConsole string
+	// CmdlineArgs are written into every image's cmdline.txt for this
+	// board, after the kernel module's own.
+	CmdlineArgs []string
 	// BIOSLoader puts the Minimal Linux Bootloader into the MBR so that a
 	// PC's legacy BIOS boots vmlinuz straight from the FAT.
 	BIOSLoader bool
@@ -68,9 +71,16 @@ var Boards = map[string]*Board{
 		GOARCH:        "amd64",
 		Kernel:        "github.com/gokrazy/kernel.amd64",
 		SerialConsole: "ttyS0,115200",
-		BIOSLoader:    true,
-		EFILoader:     "/usr/lib/systemd/boot/efi/systemd-bootx64.efi",
-		EFIName:       "BOOTX64.EFI",
+		// New boot files run on trial by kexec (appliance/updater), and
+		// the kernel stops the watchdog at every reboot, kexec's too:
+		// a new kernel that hangs before gokrazy's init pets it again
+		// would hang for good. Kept running, it resets the machine into
+		// the firmware, which boots the committed slot (docs/image.md
+		// §6.3).
+		CmdlineArgs: []string{"watchdog.stop_on_reboot=0"},
+		BIOSLoader:  true,
+		EFILoader:   "/usr/lib/systemd/boot/efi/systemd-bootx64.efi",
+		EFIName:     "BOOTX64.EFI",
 		QEMU: QEMUMachine{
 			Binary: "qemu-system-x86_64",
 			Args:   []string{"-machine", "pc", "-accel", "tcg", "-cpu", "max"},

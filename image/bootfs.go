@@ -20,10 +20,12 @@ import (
 // (/update/testboot) puts " gokrazy.try_boot_inactive=1" before every
 // newline, and the boot that follows turns it into
 // " gokrazy.switch_on_boot=1" for good, so each trial uses up some 28
-// bytes. The newline is what testboot needs (gokrazy's tool writes none,
-// and its testboot then does nothing); the BIOS loader reads one sector
-// of cmdline.txt, which bounds the whole (maxCmdline).
-const cmdlinePadding = 320
+// bytes: nine fit, and updated tidies the flags away before each trial
+// (bootconf). The newline is what testboot needs (gokrazy's tool writes
+// none, and its testboot then does nothing); the BIOS loader reads one
+// sector of cmdline.txt, which bounds the whole (maxCmdline), and leaves
+// the arguments 255 bytes.
+const cmdlinePadding = 256
 
 // maxCmdline is what the BIOS loader reads of cmdline.txt: one sector.
 const maxCmdline = 512
@@ -53,7 +55,7 @@ func kernelCmdline(b *Board, d *Description, kernelLine string) (string, error) 
 	if serial != "off" {
 		consoles = append(consoles, "console="+serial)
 	}
-	all := append(consoles, args...)
+	all := append(append(consoles, args...), b.CmdlineArgs...)
 	seen := map[string]bool{}
 	var out []string
 	for _, a := range append(all, d.KernelArgs...) {

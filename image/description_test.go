@@ -68,10 +68,10 @@ func TestKernelCmdline(t *testing.T) {
 		absent        []string
 	}{
 		{"pc", "root=/dev/sda2 ro init=/gokrazy/init panic=10 oops=panic rootdelay=10 pci=nommconf", "",
-			[]string{"console=tty1 console=ttyS0,115200 root=PARTUUID=60c24cc1-f3f9-427a-8199-", "0001/PARTNROFF=1 ro", "rootwait", "quiet"},
+			[]string{"console=tty1 console=ttyS0,115200 root=PARTUUID=60c24cc1-f3f9-427a-8199-", "0001/PARTNROFF=1 ro", "rootwait", "watchdog.stop_on_reboot=0", "quiet"},
 			[]string{"rootdelay", "/dev/sda2"}},
 		{"rpi", "root=/dev/mmcblk0p2 init=/gokrazy/init rootwait panic=10 oops=panic", "",
-			[]string{"console=serial0,115200", "/PARTNROFF=1 init=/gokrazy/init"}, []string{"mmcblk0p2"}},
+			[]string{"console=serial0,115200", "/PARTNROFF=1 init=/gokrazy/init"}, []string{"mmcblk0p2", "watchdog."}},
 		{"virt", "root=/dev/sda2 ro init=/gokrazy/init panic=10 oops=panic", "off",
 			[]string{"console=tty1 root=PARTUUID="}, []string{"ttyAMA0"}},
 	} {
