@@ -113,7 +113,7 @@ type cutRig struct {
 	img                built // what the disk was made from: ports, password
 	board              *image.Board
 	state, disk, cloud string
-	camArgs            []string
+	qemuArgs           []string // the camera's, and any a test adds
 	rng                *rand.Rand
 	dev                update.Device
 }
@@ -122,7 +122,7 @@ func newCutRig(t *testing.T, img built, siteJSON, cloudAddr string, cam *sim.Red
 	t.Helper()
 	r := &cutRig{t: t, img: img, cloud: cloudAddr}
 	if cam != nil {
-		r.camArgs = append([]string{"-device", "usb-ehci,id=ehci"}, cam.Args()...)
+		r.qemuArgs = append([]string{"-device", "usb-ehci,id=ehci"}, cam.Args()...)
 	}
 	r.board, r.state, r.disk = diskWithConfig(t, img, siteJSON)
 	seed := rand.Uint64()
@@ -141,7 +141,7 @@ func (r *cutRig) boot(ctx context.Context, wants ...built) (*qemu.VM, built) {
 		WriteCache: &qemu.WriteCacheConfig{Survive: 0.5, Rand: rand.New(rand.NewPCG(r.rng.Uint64(), 4)), FlushTime: flushTime},
 		Forwards:   []qemu.Forward{{Name: "gokrazy", GuestPort: r.img.manifest.HTTPPort}, {Name: "statusd", GuestPort: 8080}},
 		ToHost:     []qemu.GuestForward{{GuestAddr: cloudGuestAddr, HostAddr: r.cloud}},
-		ExtraArgs:  r.camArgs,
+		ExtraArgs:  r.qemuArgs,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,31 @@ import (
 // and the kernel ignores what lies past its image.
 func KernelDir(t testing.TB, module string, grow int) string {
 	t.Helper()
+	return kernelDir(t, module, func(vmlinuz []byte) []byte {
+		if grow > len(vmlinuz)/2 {
+			t.Fatalf("KernelDir: cannot grow a %d-byte kernel by %d bytes of itself", len(vmlinuz), grow)
+		}
+		mid := len(vmlinuz) / 2
+		return append(vmlinuz, vmlinuz[mid:mid+grow]...)
+	})
+}
+
+// HangingKernelDir is KernelDir with a kernel that every loader takes
+// (its header is intact) and that never comes up: 64 KiB in the middle
+// of its compressed image are zeroed, so that its decompressor stops,
+// and the machine halts, before the kernel prints a line. Only a
+// watchdog brings such a machine back.
+func HangingKernelDir(t testing.TB, module string) string {
+	t.Helper()
+	return kernelDir(t, module, func(vmlinuz []byte) []byte {
+		mid := len(vmlinuz) / 2
+		clear(vmlinuz[mid : mid+64<<10])
+		return vmlinuz
+	})
+}
+
+func kernelDir(t testing.TB, module string, edit func(vmlinuz []byte) []byte) string {
+	t.Helper()
 	out, err := exec.Command("go", "mod", "download", "-json", module).Output()
 	if err != nil {
 		t.Fatalf("go mod download %s: %v", module, err)
@@ -45,11 +70,7 @@ func KernelDir(t testing.TB, module string, grow int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if grow > len(vmlinuz)/2 {
-		t.Fatalf("KernelDir: cannot grow a %d-byte kernel by %d bytes of itself", len(vmlinuz), grow)
-	}
-	mid := len(vmlinuz) / 2
-	vmlinuz = append(vmlinuz, vmlinuz[mid:mid+grow]...)
+	vmlinuz = edit(vmlinuz)
 	if err := os.WriteFile(filepath.Join(dir, "vmlinuz"), vmlinuz, 0o644); err != nil {
 		t.Fatal(err)
 	}
