@@ -40,6 +40,15 @@ func pullConfig(token string) string {
 }`, cloudGuestAddr, token)
 }
 
+// startPull starts what every pull test needs: a cloudd on the host, a
+// releaser publishing to it, a configuration directory for the test's
+// builds (one password and key for all), and a time to date them by.
+func startPull(t *testing.T) (*servertest.Cloud, *releaser, string, time.Time) {
+	t.Helper()
+	cloud := servertest.Start(t, server.Config{}, server.Options{})
+	return cloud, newReleaser(t, cloud), t.TempDir(), time.Now().UTC().Truncate(time.Second)
+}
+
 // releaser publishes releases with the real lapsebox command: a release
 // key made by lapsebox keygen, cloudd's operator password in a file.
 type releaser struct {
@@ -161,12 +170,8 @@ func TestPullUpdate(t *testing.T) {
 	needVM(t)
 	ctx := context.Background()
 	const token = "pull-token"
-	cloud := servertest.Start(t, server.Config{}, server.Options{})
-	rel := newReleaser(t, cloud)
+	cloud, rel, configDir, base := startPull(t)
 	pub := rel.pub
-
-	configDir := t.TempDir()
-	base := time.Now().UTC().Truncate(time.Second)
 	v1 := buildSigned(t, "pc", configDir, base.Add(-2*time.Hour), pub)
 	cloud.AddDevice(t, v1.manifest.Hostname, token)
 	bad := buildSigned(t, "pc", configDir, base.Add(-time.Hour), pub, func(d *image.Description) {

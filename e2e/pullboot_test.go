@@ -12,8 +12,6 @@ import (
 
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/appliance/updater"
-	"github.com/lapsebox/lapsebox/cloud/server"
-	"github.com/lapsebox/lapsebox/cloud/server/servertest"
 	"github.com/lapsebox/lapsebox/image"
 	"github.com/lapsebox/lapsebox/image/bootconf"
 	"github.com/lapsebox/lapsebox/image/disk"
@@ -39,11 +37,7 @@ func TestPullBootFilesPowerCut(t *testing.T) {
 	ctx := context.Background()
 	const token = "pullboot-token"
 	const arg = "lapsebox.e2e=kernel2"
-	cloud := servertest.Start(t, server.Config{}, server.Options{})
-	rel := newReleaser(t, cloud)
-
-	configDir := t.TempDir()
-	base := time.Now().UTC().Truncate(time.Second)
+	cloud, rel, configDir, base := startPull(t)
 	v1 := buildSigned(t, "pc", configDir, base.Add(-2*time.Hour), rel.pub)
 	kernel := imagetest.KernelDir(t, image.Boards["pc"].Kernel, 64<<10)
 	newBoot := func(d *image.Description) { d.KernelArgs, d.KernelDir = append(d.KernelArgs, arg), kernel }
@@ -134,11 +128,7 @@ func TestPullBootFilesForGood(t *testing.T) {
 	ctx := context.Background()
 	const token = "forgood-token"
 	const arg = "lapsebox.e2e=kernel2"
-	cloud := servertest.Start(t, server.Config{}, server.Options{})
-	rel := newReleaser(t, cloud)
-
-	configDir := t.TempDir()
-	base := time.Now().UTC().Truncate(time.Second)
+	cloud, rel, configDir, base := startPull(t)
 	v1 := buildSigned(t, "virt", configDir, base.Add(-2*time.Hour), rel.pub)
 	v2 := buildSigned(t, "virt", configDir, base.Add(-time.Hour), rel.pub, func(d *image.Description) { d.KernelArgs = append(d.KernelArgs, arg) })
 	if v2.manifest.Boot.SHA256 == v1.manifest.Boot.SHA256 {

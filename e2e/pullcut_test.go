@@ -16,8 +16,6 @@ import (
 
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/appliance/updater"
-	"github.com/lapsebox/lapsebox/cloud/server"
-	"github.com/lapsebox/lapsebox/cloud/server/servertest"
 	"github.com/lapsebox/lapsebox/image"
 	"github.com/lapsebox/lapsebox/image/qemu"
 	"github.com/lapsebox/lapsebox/image/release"
@@ -37,12 +35,8 @@ func TestPullUpdatePowerCut(t *testing.T) {
 	needVM(t)
 	ctx := context.Background()
 	const token = "pullcut-token"
-	cloud := servertest.Start(t, server.Config{}, server.Options{})
+	cloud, rel, configDir, base := startPull(t)
 	link := startSlowLink(t, cloud.URL)
-	rel := newReleaser(t, cloud)
-
-	configDir := t.TempDir()
-	base := time.Now().UTC().Truncate(time.Second)
 	v1 := buildSigned(t, "pc", configDir, base.Add(-time.Hour), rel.pub)
 	v2 := buildSigned(t, "pc", configDir, base, rel.pub)
 	cloud.AddDevice(t, v1.manifest.Hostname, token)

@@ -2,17 +2,13 @@ package e2e
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
 	"github.com/lapsebox/lapsebox/appliance/updater"
-	"github.com/lapsebox/lapsebox/cloud/server"
-	"github.com/lapsebox/lapsebox/cloud/server/servertest"
 	"github.com/lapsebox/lapsebox/image"
-	"github.com/lapsebox/lapsebox/image/disk"
 	"github.com/lapsebox/lapsebox/image/imagetest"
 )
 
@@ -29,11 +25,7 @@ func TestPullHangingKernel(t *testing.T) {
 	needVM(t)
 	ctx := context.Background()
 	const token = "hang-token"
-	cloud := servertest.Start(t, server.Config{}, server.Options{})
-	rel := newReleaser(t, cloud)
-
-	configDir := t.TempDir()
-	base := time.Now().UTC().Truncate(time.Second)
+	cloud, rel, configDir, base := startPull(t)
 	v1 := buildSigned(t, "pc", configDir, base.Add(-time.Hour), rel.pub)
 	kernel := imagetest.HangingKernelDir(t, image.Boards["pc"].Kernel)
 	v2 := buildSigned(t, "pc", configDir, base, rel.pub, func(d *image.Description) { d.KernelDir = kernel })
@@ -61,20 +53,7 @@ func TestPullHangingKernel(t *testing.T) {
 		t.Errorf("gokrazy's init found the watchdog %d times; want one boot of v1 after each trial as well as the first", n)
 	}
 
-	// At rest: the tables name slot 0, whose command line is v1's.
-	if err := vm.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(rig.disk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mbr, gpt, err := disk.Slots(f)
-	f.Close()
-	if err != nil || mbr != 0 || gpt != 0 {
-		t.Errorf("after the refusal the tables name boot slots %d (MBR) and %d (GPT), %v; want 0", mbr, gpt, err)
-	}
-	if line := readBootFile(t, rig.disk, "/cmdline.txt"); strings.Contains(line, "try") {
-		t.Errorf("slot 0's command line after the refusal: %q; want no trial flag", strings.TrimSpace(line))
-	}
+	// At rest on slot 0 with v1's boot files, the watchdog's argument
+	// among them, naming root A, as built.
+	checkAtRest(t, vm, rig.disk, "watchdog.stop_on_reboot=0", 1, v1)
 }
