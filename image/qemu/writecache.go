@@ -315,12 +315,12 @@ func (c *WriteCache) write(off int64, data []byte) error {
 	for p := off / pageSize; p*pageSize < off+int64(len(data)); p++ {
 		page, ok := c.dirty[p]
 		if !ok {
-			if c.armed != nil && c.armed.holds(p) {
-				c.armed.dirty++
-			}
 			page = make([]byte, pageSize)
 			if _, err := c.f.ReadAt(page, p*pageSize); err != nil && err != io.EOF {
 				return err
+			}
+			if c.armed != nil && c.armed.holds(p) {
+				c.armed.dirty++ // counted once it is in the cache
 			}
 		}
 		start := max(off, p*pageSize)
