@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -55,10 +56,9 @@ func kernelCmdline(b *Board, d *Description, kernelLine string) (string, error) 
 	if serial != "off" {
 		consoles = append(consoles, "console="+serial)
 	}
-	all := append(append(consoles, args...), b.CmdlineArgs...)
 	seen := map[string]bool{}
 	var out []string
-	for _, a := range append(all, d.KernelArgs...) {
+	for _, a := range slices.Concat(consoles, args, b.CmdlineArgs, d.KernelArgs) {
 		if !seen[a] {
 			seen[a] = true
 			out = append(out, a)
