@@ -1,8 +1,6 @@
 package releases
 
 import (
-	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"io"
@@ -78,13 +76,9 @@ func (s *Store) serveBlock(w http.ResponseWriter, r *http.Request) {
 	// without a patch fetches all it lacks.
 	w.Header().Set("Vary", "Accept-Encoding")
 	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
-		var z bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&z, gzip.BestSpeed) // only fails for a bad level
-		zw.Write(b)
-		zw.Close()
-		if z.Len() < len(b) {
+		if z := release.GzipBlock(b); z != nil {
 			w.Header().Set("Content-Encoding", "gzip")
-			b = z.Bytes()
+			b = z
 		}
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")

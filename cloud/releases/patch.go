@@ -87,7 +87,7 @@ func (s *Store) patch(from, to string) (string, error) {
 	if err := durable.MkdirAll(filepath.Dir(name)); err != nil {
 		return "", err
 	}
-	if lack := lackingIn(oldM, part(newM)); int64(len(p)) >= lack {
+	if lack := lackingIn(oldM, s.wireSizes(), part(newM)); int64(len(p)) >= lack {
 		s.log.Info("releases: no patch smaller than the blocks", "from", from, "to", to, "patch", len(p), "blocks", lack)
 		return "", errors.Join(errNoPatch, durable.WriteFile(name+".none", nil))
 	}

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -303,9 +304,10 @@ func (f *fixture) beat(t *testing.T, device, token string, build time.Time) {
 }
 
 // A publication tells what the release costs each device, by the build
-// its heartbeats report: a device on an earlier release fetches the
-// blocks that release lacks, one on a build never published at most the
-// whole root.
+// its heartbeats report, in bytes as they travel: a device on an earlier
+// release fetches a patch or the blocks that release lacks, one on a
+// build never published at most every block of the root, each gzipped
+// on the way.
 func TestPublicationTransfers(t *testing.T) {
 	f := start(t)
 	ctx := context.Background()
@@ -318,8 +320,30 @@ func TestPublicationTransfers(t *testing.T) {
 	f.beat(t, "site7", "token-site7", build1)
 	f.beat(t, "site8", "token-site8", flashed)
 
-	root2 := bytes.Join([][]byte{root1[:4*release.BlockSize], random(2 * release.BlockSize)}, nil)
+	// New blocks that compress, as a binary's do, and ones that do not.
+	var text []byte
+	for i := 0; len(text) < release.BlockSize; i++ {
+		text = fmt.Appendf(text, "line %d of a root file system that compresses\n", i*i)
+	}
+	root2 := bytes.Join([][]byte{root1[:4*release.BlockSize], text, random(release.BlockSize)}, nil)
 	signed2, m2, parts2 := f.makeRelease(t, build1.Add(time.Hour), root2)
+	// Every block of the root once, each as it travels.
+	var whole int64
+	seen := map[string]bool{}
+	for i, off := 0, 0; i < len(m2.Root.Blocks); i++ {
+		n := m2.Root.Sizes[i]
+		if !seen[m2.Root.Blocks[i]] {
+			seen[m2.Root.Blocks[i]] = true
+			if z := release.GzipBlock(root2[off : off+n]); z != nil {
+				n = len(z)
+			}
+			whole += int64(n)
+		}
+		off += m2.Root.Sizes[i]
+	}
+	if whole >= m2.Root.Size-release.BlockSize/2 {
+		t.Fatalf("the root's blocks take %d of its %d bytes gzipped: the test's text does not compress", whole, m2.Root.Size)
+	}
 	done, err := f.publisher().Publish(ctx, signed2, m2, parts2)
 	if err != nil {
 		t.Fatal(err)
@@ -328,8 +352,8 @@ func TestPublicationTransfers(t *testing.T) {
 	if len(tr) != 2 {
 		t.Fatalf("transfers %+v, want the flashed build and v1", tr)
 	}
-	if !tr[0].Build.Equal(flashed) || tr[0].Version != "" || tr[0].Bytes != m2.Root.Size || !slices.Equal(tr[0].Devices, []string{"site8"}) {
-		t.Errorf("from the flashed build: %+v, want the whole root for site8", tr[0])
+	if !tr[0].Build.Equal(flashed) || tr[0].Version != "" || tr[0].Bytes != whole || !slices.Equal(tr[0].Devices, []string{"site8"}) {
+		t.Errorf("from the flashed build: %+v, want every block of the root, %d bytes gzipped, for site8", tr[0], whole)
 	}
 	rootNeed := done.Sent - m2.Boot.Size
 	if tr[1].Version != m1.Version || tr[1].Patch <= 0 || tr[1].Patch >= rootNeed || tr[1].Bytes != tr[1].Patch+m2.Boot.Size ||

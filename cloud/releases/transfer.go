@@ -18,13 +18,14 @@ type RunningBuilds func(ctx context.Context) (map[string]time.Time, error)
 // its board kept in the store, and on each build devices run (by
 // running, if set), oldest first.
 func (s *Store) transfers(ctx context.Context, m *release.Manifest) []release.Transfer {
+	wire := s.wireSizes()
 	byBuild := map[time.Time]*release.Transfer{}
 	manifests := map[time.Time]*release.Manifest{}
 	for _, old := range s.stored() {
 		if old.Board != m.Board || !old.Build.Before(m.Build) {
 			continue
 		}
-		byBuild[old.Build.UTC()] = &release.Transfer{Version: old.Version, Build: old.Build.UTC(), Bytes: lacking(m, old)}
+		byBuild[old.Build.UTC()] = &release.Transfer{Version: old.Version, Build: old.Build.UTC(), Bytes: lacking(m, old, wire)}
 		manifests[old.Build.UTC()] = old
 	}
 	if s.Running != nil {
@@ -39,7 +40,7 @@ func (s *Store) transfers(ctx context.Context, m *release.Manifest) []release.Tr
 			}
 			t := byBuild[b]
 			if t == nil {
-				t = &release.Transfer{Build: b, Bytes: m.Root.Size}
+				t = &release.Transfer{Build: b, Bytes: lackingIn(&release.Manifest{}, wire, m.Root)}
 				byBuild[b] = t
 			}
 			t.Devices = append(t.Devices, dev)
@@ -68,7 +69,7 @@ func (s *Store) transfers(ctx context.Context, m *release.Manifest) []release.Tr
 		for _, part := range parts {
 			if n := s.patchSize(old, m, part); n >= 0 {
 				t.Patch += n
-				t.Bytes += n - lackingIn(old, part(m))
+				t.Bytes += n - lackingIn(old, wire, part(m))
 			}
 		}
 	}
@@ -115,19 +116,40 @@ func (s *Store) storedFiles() []storedManifest {
 	return out
 }
 
-// lacking returns the bytes of m's root blocks (and boot blocks, when
-// its boot file system changed) that old's parts do not have.
-func lacking(m, old *release.Manifest) int64 {
+// wireSizes returns how many bytes a stored block takes on the way to a
+// device (serveBlock gzips it), given its hash and size; each block is
+// compressed once per publication. A block it cannot read counts whole.
+func (s *Store) wireSizes() func(hash string, size int) int64 {
+	sizes := map[string]int64{}
+	return func(hash string, size int) int64 {
+		if n, ok := sizes[hash]; ok {
+			return n
+		}
+		n := int64(size)
+		if b, err := s.readBlock(hash); err == nil {
+			if z := release.GzipBlock(b); z != nil {
+				n = int64(len(z))
+			}
+		}
+		sizes[hash] = n
+		return n
+	}
+}
+
+// lacking returns the bytes on the way (wire) of m's root blocks (and
+// boot blocks, when its boot file system changed) that old's parts do
+// not have.
+func lacking(m, old *release.Manifest, wire func(string, int) int64) int64 {
 	parts := []release.Part{m.Root}
 	if m.Boot.SHA256 != old.Boot.SHA256 {
 		parts = append(parts, m.Boot)
 	}
-	return lackingIn(old, parts...)
+	return lackingIn(old, wire, parts...)
 }
 
-// lackingIn returns the bytes of the parts' blocks that old's root and
-// boot file system lack, each block counted once.
-func lackingIn(old *release.Manifest, parts ...release.Part) int64 {
+// lackingIn returns the bytes on the way (wire) of the parts' blocks
+// that old's root and boot file system lack, each block counted once.
+func lackingIn(old *release.Manifest, wire func(string, int) int64, parts ...release.Part) int64 {
 	have := map[string]bool{}
 	for _, h := range old.Root.Blocks {
 		have[h] = true
@@ -139,7 +161,7 @@ func lackingIn(old *release.Manifest, parts ...release.Part) int64 {
 	for _, p := range parts {
 		for i, h := range p.Blocks {
 			if !have[h] {
-				n += int64(p.Sizes[i])
+				n += wire(h, p.Sizes[i])
 				have[h] = true // fetched once
 			}
 		}

@@ -222,12 +222,13 @@ func printTransfers(w io.Writer, m *release.Manifest, compressed int64, ts []rel
 		case n > 3:
 			devices = fmt.Sprintf("%s and %d more", strings.Join(t.Devices[:3], ", "), n-3)
 		}
-		// Blocks are counted as stored and travel gzipped: compare
-		// them with the root; a patch is compressed already.
-		cost := fmt.Sprintf("%s of blocks (%.2f %% of the root, gzipped on the way)", formatSize(t.Bytes), 100*float64(t.Bytes)/float64(max(m.Root.Size, 1)))
+		// Counted as they travel (blocks gzipped, a patch as it is),
+		// against the root compressed.
+		how := "as blocks, gzipped"
 		if t.Patch > 0 {
-			cost = fmt.Sprintf("%s, a patch (%.2f %% of the root compressed)", formatSize(t.Bytes), 100*float64(t.Bytes)/float64(max(compressed, 1)))
+			how = "as a patch"
 		}
+		cost := fmt.Sprintf("%s %s (%.2f %% of the root compressed)", formatSize(t.Bytes), how, 100*float64(t.Bytes)/float64(max(compressed, 1)))
 		fmt.Fprintf(w, "  from %s (build %s): %s, %s\n", from, t.Build.Format(time.RFC3339), cost, devices)
 	}
 }

@@ -1,6 +1,7 @@
 package release
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -159,6 +160,21 @@ func (idx Index) Need(p Part) int64 {
 		}
 	}
 	return n
+}
+
+// GzipBlock returns block b as the central server sends it to a client
+// that accepts gzip: compressed at gzip's fastest level (blocks are
+// compressed per request, not at rest), or nil when that is not smaller
+// than b, which then travels as it is.
+func GzipBlock(b []byte) []byte {
+	var z bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&z, gzip.BestSpeed) // only fails for a bad level
+	zw.Write(b)
+	zw.Close()
+	if z.Len() >= len(b) {
+		return nil
+	}
+	return z.Bytes()
 }
 
 // GzipSize returns how many bytes r's content takes gzipped: what a

@@ -228,18 +228,18 @@ type Published struct {
 	Transfers []Transfer `json:"transfers"`
 }
 
-// Transfer is what a release costs a device that runs an earlier build:
-// the patch from the earlier root to the release's (when the server made
-// one), or else the bytes of the release's root blocks that the earlier
-// build's root and boot file system lack; plus, when the boot file
+// Transfer is what a release costs a device that runs an earlier build,
+// in bytes as they travel: the patch from the earlier root to the
+// release's (when the server made one), or else the release's root
+// blocks that the earlier build's root and boot file system lack, each
+// gzipped as the server sends it (GzipBlock); plus, when the boot file
 // system changed, the patch of the boot file system or the boot blocks
-// they lack. A device finds more blocks
-// than this in what it has (its partitions, at any offset), so Bytes
-// bounds its download from above.
+// they lack. A device finds more blocks than this in what it has (its
+// partitions, at any offset), so Bytes bounds its download from above.
 type Transfer struct {
 	// Version and Build name the earlier release; Version is empty for
 	// a build no stored release has (a device as flashed), which
-	// fetches at most the whole root.
+	// fetches at most every block of the root.
 	Version string    `json:"version,omitempty"`
 	Build   time.Time `json:"build"`
 	Bytes   int64     `json:"bytes"`
