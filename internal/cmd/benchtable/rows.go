@@ -148,8 +148,10 @@ var rows = []Row{
 		Figure: []Metric{
 			metric("one-service code change: patch", "BenchmarkDelta", "service-patch-%", "%.2f", " %"),
 			metric("its blocks", "BenchmarkDelta", "service-blocks-%", "%.1f", " %"),
+			metric("gzipped on the way", "BenchmarkDelta", "service-blocks-gzip-%", "%.1f", " %"),
 			metric("configuration-only change: patch", "BenchmarkDelta", "config-patch-%", "%.3f", " %"),
 			metric("its blocks", "BenchmarkDelta", "config-blocks-%", "%.2f", " %"),
+			metric("gzipped on the way", "BenchmarkDelta", "config-blocks-gzip-%", "%.2f", " %"),
 		},
 		Note: "for comparison, not measured here: RAUC's adaptive update fetches about 10 % for a one-package change",
 	},
