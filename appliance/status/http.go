@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lapsebox/lapsebox/appliance/statusfile"
+	"github.com/lapsebox/lapsebox/internal/gokrazyhttp"
 	"github.com/lapsebox/lapsebox/internal/promtext"
 )
 
@@ -52,7 +53,7 @@ type Options struct {
 	// does.
 	EtcDir string
 	// AllowPublic answers clients on public addresses too; by default
-	// only loopback, private and link-local ones (PrivateOnly).
+	// only loopback, private and link-local ones (gokrazyhttp.PrivateOnly).
 	AllowPublic bool
 	// Protected are more handlers behind the password, by ServeMux
 	// pattern (statusd's /api/config).
@@ -93,8 +94,8 @@ func NewServer(c *Collector, o Options) http.Handler {
 	var protected http.Handler = gate.wrap(private)
 	healthz := http.Handler(http.HandlerFunc(serveHealthz))
 	if !o.AllowPublic {
-		protected = PrivateOnly(protected)
-		healthz = PrivateOnly(healthz)
+		protected = gokrazyhttp.PrivateOnly("statusd", protected)
+		healthz = gokrazyhttp.PrivateOnly("statusd", healthz)
 	}
 	public := h.public()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -1,4 +1,4 @@
-package status
+package gokrazyhttp
 
 import (
 	"net/http"
@@ -7,7 +7,7 @@ import (
 )
 
 func TestPrivateOnly(t *testing.T) {
-	h := PrivateOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	h := PrivateOnly("statusd", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
 	for _, tc := range []struct {
 		remote string
 		want   int
