@@ -103,6 +103,9 @@ type Service struct {
 	// from the boot slot not in use (bootslot.go). Elsewhere they are
 	// written for good.
 	KexecTrials bool
+	// Pushes are boot files a host pushed (PushHandler), which Run
+	// writes between two looks (nil: none).
+	Pushes <-chan PushRequest
 
 	mu     sync.Mutex // guards last and the status file
 	last   []byte     // the status last written, as JSON
@@ -113,6 +116,9 @@ type Service struct {
 	retry  time.Time
 	// rootSHA256 is the running root's, once hashed.
 	rootSHA256 string
+	// pushed says that a host pushed boot files, which wait for its
+	// reboot: no release is installed meanwhile.
+	pushed bool
 }
 
 // Result values of statusfile.UpdateAttempt.
@@ -192,18 +198,23 @@ func (s *Service) Run(ctx context.Context) error {
 	beat.Go(func() { s.heartbeat(ctx) })
 	defer beat.Wait()
 	defer cancel()
+	// The boot slots are tidied, and pushes taken, with or without an
+	// update section: a host may push to any device.
+	if err := s.prepare(); err != nil {
+		s.logf("%v", err)
+	}
 	u := s.Config.Update
 	if u == nil {
 		s.st = statusfile.Update{State: "disabled", Running: s.Build.Build, Version: s.Build.Version, Board: s.Build.Board}
 		s.writeStatus()
-		<-ctx.Done()
+		s.takePushes(ctx)
 		return nil
 	}
 	if err := s.setup(); err != nil {
 		s.st.Deferred = err.Error()
 		s.writeStatus()
 		s.logf("%v", err)
-		<-ctx.Done()
+		s.takePushes(ctx)
 		return nil
 	}
 	if s.trial != nil {
@@ -230,10 +241,26 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			t.Stop()
 			return nil
+		case p := <-s.Pushes:
+			t.Stop()
+			s.takePush(p)
+			continue
 		case <-t.C:
 		}
 		last = s.now()
 		s.Look(ctx)
+	}
+}
+
+// takePushes writes pushed boot files until ctx is done.
+func (s *Service) takePushes(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case p := <-s.Pushes:
+			s.takePush(p)
+		}
 	}
 }
 
@@ -246,6 +273,28 @@ func (s *Service) onTrial() bool {
 	}
 	c := s.state.Committed
 	return c == nil || !c.Build.Equal(s.Build.Build)
+}
+
+// prepare reads the state, once, and finishes or undoes a switch of the
+// boot slots that a cut interrupted.
+func (s *Service) prepare() error {
+	if s.state != nil {
+		return nil
+	}
+	if s.Disk.Whole == "" {
+		return errors.New("updater: the boot disk is unknown")
+	}
+	st, err := loadState(s.dir())
+	if err != nil {
+		return err
+	}
+	s.state = st
+	if err := s.tidyBootSlots(); err != nil {
+		// A release with new boot files will say so again; one
+		// without needs no second slot.
+		s.logf("updater: boot slots: %v", err)
+	}
+	return nil
 }
 
 // setup reads the state, finishes the record of an install the reboot
@@ -283,16 +332,10 @@ func (s *Service) setup() error {
 		r.Header.Set("Authorization", "Bearer "+token)
 		r.Header.Set("Lapsebox-Device", s.Device)
 	}}
-	st, err := loadState(s.dir())
-	if err != nil {
+	if err := s.prepare(); err != nil {
 		return err
 	}
-	s.state = st
-	if err := s.tidyBootSlots(); err != nil {
-		// A release with new boot files will say so again; one
-		// without needs no second slot.
-		s.logf("updater: boot slots: %v", err)
-	}
+	st := s.state
 	onTrial := s.onTrial()
 	if !onTrial {
 		c := &statusfile.Release{Version: s.Build.Version, Build: s.Build.Build}
@@ -473,6 +516,11 @@ func (s *Service) Look(ctx context.Context) {
 	}
 	if s.onTrial() {
 		return // never write the inactive root: on trial it is the committed one
+	}
+	if s.pushed {
+		s.st.Deferred = "a host pushed boot files, which wait for its reboot"
+		s.writeStatus()
+		return
 	}
 	if s.deferred(0, false) {
 		return

@@ -32,6 +32,7 @@ func runUpdate(ctx context.Context, args []string) error {
 	signed := fs.String("signed", "", "signed release manifest of the image (lapsebox release -save): push only if the image is that release, signed by -trust's key, and the device may install it")
 	trust := fs.String("trust", defaultKeyPath()+".pub", "public release key that -signed must be signed with")
 	statusURL := fs.String("status", "", "the device's statusd, which says which boot files the device runs and whether a release is on trial (default: -device's host, port "+configapi.DefaultPort+", when -device has no port or port 80)")
+	updatedURL := fs.String("updated", "", "the device's updated, which writes new boot files into the boot slot not in use instead of over the ones in use (default: -device's host, port "+update.UpdatedPort+", when -device has no port or port 80; without it gokrazy writes them in place)")
 	bootMode := fs.String("boot", "auto", "write the boot partition: auto (only when the image's boot files differ from the ones the device runs, as its statusd says) or always")
 	fs.Parse(args)
 	if *bootMode != "auto" && *bootMode != "always" {
@@ -51,13 +52,18 @@ func runUpdate(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("-device %q: %w", base, err)
 	}
-	// statusd is guessed only beside gokrazy's usual port: behind a
-	// forwarded one (a VM), port 8080 of the same host may be anything,
-	// and the password is not sent there.
-	if p := baseURL.Port(); *statusURL == "" && (p == "" || p == "80") {
-		*statusURL = "http://" + net.JoinHostPort(baseURL.Hostname(), configapi.DefaultPort) + "/"
+	// statusd and updated are guessed only beside gokrazy's usual port:
+	// behind a forwarded one (a VM), ports 8080 and 8081 of the same host
+	// may be anything, and the password is not sent there.
+	if p := baseURL.Port(); p == "" || p == "80" {
+		if *statusURL == "" {
+			*statusURL = "http://" + net.JoinHostPort(baseURL.Hostname(), configapi.DefaultPort) + "/"
+		}
+		if *updatedURL == "" {
+			*updatedURL = "http://" + net.JoinHostPort(baseURL.Hostname(), update.UpdatedPort)
+		}
 	}
-	dev := update.Device{BaseURL: strings.TrimSuffix(base, "/"), Password: img.password}
+	dev := update.Device{BaseURL: strings.TrimSuffix(base, "/"), Password: img.password, Updated: strings.TrimSuffix(*updatedURL, "/")}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
@@ -257,7 +263,7 @@ func pushBoot(v deviceView, st *update.DeviceStatus, m *image.Manifest) (send bo
 	case bootErr == nil && boot.Slot != 0:
 		return false, "", fmt.Errorf("the device's partition tables name boot slot %d: updated is moving new boot files into slot 0; push again in a minute", boot.Slot)
 	case bootErr == nil && boot.SHA256 != m.Boot.SHA256:
-		return true, fmt.Sprintf("the device's boot partition holds other boot files (sha256 %.12s, the image's %.12s): writing them over it", boot.SHA256, m.Boot.SHA256), nil
+		return true, fmt.Sprintf("the device's boot partition holds other boot files (sha256 %.12s, the image's %.12s): sending the image's", boot.SHA256, m.Boot.SHA256), nil
 	case bootErr == nil:
 		return false, fmt.Sprintf("the device's boot partition holds the image's boot files (sha256 %.12s): sending the root only", m.Boot.SHA256), nil
 	case snap.Build.BootSHA256 == "":

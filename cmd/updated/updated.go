@@ -6,7 +6,10 @@
 // updated in that release commits it once the appliance is healthy and
 // the server was reached, or returns to the committed root; a release
 // that failed two trials is refused. Without an update section in the
-// site configuration it does nothing. Its status is
+// site configuration it pulls nothing. With or without, it takes new boot
+// files a host pushes (lapsebox update) on port 8081, with the device's
+// password, from private networks, and writes them into the boot slot
+// not in use rather than over the ones in use. Its status is
 // /run/lapsebox/updated.json.
 //
 // Example:
@@ -55,6 +58,10 @@ var (
 	mountinfoPath = flag.String("mountinfo", "/proc/self/mountinfo",
 		"mount table: the running root's partition, and a mounted /perm")
 	socket = flag.String("gokrazy", gokrazyhttp.Socket, "gokrazy's HTTP unix socket")
+	listen = flag.String("listen", ":"+update.UpdatedPort,
+		"address to take a host's pushed boot files on ("+update.BootSlotPath+", the device's password); empty: none")
+	allowPublic = flag.Bool("allow_public", false,
+		"take pushes from any address, not only loopback, private and link-local ones")
 )
 
 func logic() error {
@@ -100,12 +107,20 @@ func logic() error {
 	if err != nil {
 		logger.Print(err) // then no trial is judged, and none is started
 	}
+	pushes := make(chan updater.PushRequest)
+	if *listen != "" {
+		var h http.Handler = &updater.PushHandler{Password: pw, Requests: pushes}
+		if !*allowPublic {
+			h = gokrazyhttp.PrivateOnly("updated", h)
+		}
+		go servePushes(*listen, h, logger)
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	w := &config.Watcher{PermDir: *perm, Reload: hup, Logf: logger.Printf}
 	if err := w.Run(ctx, func(ctx context.Context, cfg *config.Config) error {
 		svc := &updater.Service{Config: cfg, Perm: *perm, RunDir: *runDir, Build: build, Key: key, Disk: disk,
-			Device: name, Gokrazy: gokrazy, Logf: logger.Printf, Cmdline: string(cmdline),
+			Device: name, Gokrazy: gokrazy, Logf: logger.Printf, Cmdline: string(cmdline), Pushes: pushes,
 			// gokrazy's reboot kexecs partition 1's kernel only there.
 			KexecTrials: runtime.GOARCH == "amd64",
 			Sensors:     hw.Sensors{Sys: *sysfs, Proc: *proc, Perm: *perm, ClockFloor: time.Date(schedule.MinTrustedYear, 1, 1, 0, 0, 0, 0, time.UTC)}}
@@ -117,6 +132,22 @@ func logic() error {
 	// the service again after a restart from its web interface (a
 	// SIGTERM). A stop is still a stop: gokrazy marks it stopped first.
 	return fmt.Errorf("shut down: %w", context.Cause(ctx))
+}
+
+// servePushes serves h on addr. Without it a push writes the boot files
+// in place, as gokrazy does: updated goes on pulling.
+func servePushes(addr string, h http.Handler, logger *log.Logger) {
+	srv := &http.Server{Addr: addr, Handler: h,
+		ReadHeaderTimeout: 10 * time.Second,
+		// A boot file system is up to 100 MiB, maybe over a slow link;
+		// writing and flushing a slot takes seconds.
+		ReadTimeout:    15 * time.Minute,
+		WriteTimeout:   20 * time.Minute,
+		IdleTimeout:    time.Minute,
+		MaxHeaderBytes: 16 << 10,
+		ErrorLog:       logger,
+	}
+	logger.Printf("taking pushed boot files on %s: %v", addr, srv.ListenAndServe())
 }
 
 func main() {

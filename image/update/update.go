@@ -72,6 +72,12 @@ type Device struct {
 	// is always "gokrazy". If empty, the password in BaseURL's user info,
 	// if any, is used.
 	Password string
+	// Updated is the base URL of the device's updated, e.g.
+	// "http://lapsebox-site7:8081", which takes new boot files into the
+	// boot slot partition 1 does not cover (bootslot.go). Empty, or a
+	// device whose updated does not answer there: gokrazy writes them
+	// over partition 1 in place.
+	Updated string
 	// Client is used for every request. Nil means a client with connect,
 	// TLS handshake and response header timeouts but no overall timeout,
 	// so that large uploads over slow links are bounded only by the
@@ -86,10 +92,11 @@ type Image struct {
 	// Root is the root file system image (squashfs), written to the
 	// inactive root partition. *os.File fits. Required.
 	Root io.ReadSeeker
-	// Boot is the boot file system image (FAT16), written over the boot
-	// partition in place; nil leaves the partition as it is, for a device
-	// that already has these boot files (gokrazy's switch still rewrites
-	// the command lines' root=).
+	// Boot is the boot file system image (FAT16): handed to the device's
+	// updated when Device.Updated is set (bootslot.go), else written over
+	// the boot partition in place; nil leaves the partition as it is,
+	// for a device that already has these boot files (gokrazy's switch
+	// still rewrites the command lines' root=).
 	Boot io.ReadSeeker
 	// MBR is the boot code region of the disk's first sector, exactly
 	// MBRSize bytes; nil for boards that do not boot through BIOS boot code
@@ -164,7 +171,9 @@ const maxErrBody = 1 << 10
 // img.Root, img.Boot and img.MBR (each checked against the sha256 the device
 // computed of what it wrote; Boot and MBR only when not nil), switches the
 // device to the new root partition, reboots it and waits until it reports
-// img.BuildTimestamp.
+// img.BuildTimestamp. With Device.Updated, the boot files and boot code go
+// to the device's updated, which writes them into the other boot slot and
+// switches to it (bootslot.go); the reboot is then through the firmware.
 //
 // Nothing is sent if img is invalid. If ctx has no deadline, the wait after
 // the reboot is bounded by DefaultWaitTimeout. progress, if not nil, is
@@ -244,7 +253,7 @@ func WriteRoot(ctx context.Context, dev Device, root io.ReadSeeker, progress fun
 	if err := c.checkFeatures(ctx, progress); err != nil {
 		return err
 	}
-	return c.upload(ctx, StepRoot, "/update/root", root, progress)
+	return c.upload(ctx, StepRoot, "/update/root", root, nil, progress)
 }
 
 func install(ctx context.Context, dev Device, img Image, progress func(Progress)) (*client, func(Progress), error) {
@@ -265,21 +274,43 @@ func install(ctx context.Context, dev Device, img Image, progress func(Progress)
 	if err := c.checkFeatures(ctx, report); err != nil {
 		return nil, nil, err
 	}
-	if err := c.upload(ctx, StepRoot, "/update/root", img.Root, report); err != nil {
+	if err := c.upload(ctx, StepRoot, "/update/root", img.Root, nil, report); err != nil {
 		return nil, nil, err
 	}
-	if img.Boot != nil {
-		if err := c.upload(ctx, StepBoot, "/update/boot", img.Boot, report); err != nil {
+	inSlot := false // the boot files written by updated, into the other boot slot
+	if img.Boot != nil && dev.Updated != "" {
+		switch err := pushBootSlot(ctx, dev, img, report); {
+		case err == nil:
+			inSlot = true
+		case errors.Is(err, ErrNoBootSlot):
+			report(Progress{Step: StepBoot, Detail: err.Error() + ": gokrazy writes them over the boot partition in place"})
+		default:
 			return nil, nil, err
 		}
 	}
-	if img.MBR != nil {
-		if err := c.upload(ctx, StepMBR, "/update/mbr", strings.NewReader(string(img.MBR)), report); err != nil {
+	if img.Boot != nil && !inSlot {
+		if err := c.upload(ctx, StepBoot, "/update/boot", img.Boot, nil, report); err != nil {
+			return nil, nil, err
+		}
+	}
+	if img.MBR != nil && !inSlot {
+		if err := c.upload(ctx, StepMBR, "/update/mbr", strings.NewReader(string(img.MBR)), nil, report); err != nil {
 			return nil, nil, err
 		}
 	}
 
 	report(Progress{Step: StepSwitch})
+	if inSlot {
+		// The new slot's command lines name the new root already, and
+		// only the firmware reads the tables: no kexec of the kernel
+		// partition 1 held at boot.
+		report(Progress{Step: StepSwitch, Detail: "updated wrote the boot files into the other boot slot, naming the new root, and switched the partition tables to it"})
+		report(Progress{Step: StepReboot})
+		if err := c.reboot(ctx, "/reboot?kexec=off", report); err != nil {
+			return nil, nil, err
+		}
+		return c, report, nil
+	}
 	if img.Trial {
 		if _, err := c.do(ctx, StepSwitch, http.MethodPost, "/update/testboot", nil); err != nil {
 			return nil, nil, err
@@ -434,7 +465,7 @@ func unwrapURLError(err error) error {
 
 // upload streams r to path with PUT and checks the sha256 the device returns
 // against the one of the bytes sent.
-func (c *client) upload(ctx context.Context, step, path string, r io.ReadSeeker, report func(Progress)) error {
+func (c *client) upload(ctx context.Context, step, path string, r io.ReadSeeker, hdr http.Header, report func(Progress)) error {
 	fail := func(err error) error {
 		return &Error{Step: step, Method: http.MethodPut, URL: c.url(path), Err: err}
 	}
@@ -454,6 +485,9 @@ func (c *client) upload(ctx context.Context, step, path string, r io.ReadSeeker,
 		return fail(err)
 	}
 	req.ContentLength = size
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
 	report(Progress{Step: step, Total: size})
 	resp, err := c.hc.Do(req)
 	if err != nil {

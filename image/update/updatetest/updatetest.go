@@ -93,6 +93,15 @@ func (f *Device) nextBoot() {
 	}
 }
 
+// Switch points the device's next boot at the root written, as a
+// lapsebox updated does when it writes pushed boot files naming that root
+// into the other boot slot and switches the tables to it.
+func (f *Device) Switch() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.switched = true
+}
+
 // RebootNow reboots the device by a cause other than /reboot (a power
 // cut, a crash, a watchdog reset); it is up again at once.
 func (f *Device) RebootNow() {
