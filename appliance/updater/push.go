@@ -68,9 +68,9 @@ func (s *Service) pushBoot(p PushRequest) error {
 	if s.onTrial() {
 		return &pushError{http.StatusConflict, "a release runs on trial: commit it or reboot first"}
 	}
-	nroff := map[int]int{2: 2, 3: 1}[s.Disk.RootNumber] // the inactive root, as gokrazy wrote it
-	if nroff == 0 {
-		return &pushError{http.StatusServiceUnavailable, "the running root is neither root A nor root B"}
+	nroff, err := s.inactiveRoot()
+	if err != nil {
+		return &pushError{http.StatusServiceUnavailable, err.Error()}
 	}
 	if err := bootconf.ForRoot(p.FS, nroff); err != nil {
 		return &pushError{http.StatusBadRequest, fmt.Sprintf("not the boot file system of a lapsebox image: %v", err)}

@@ -735,9 +735,9 @@ func (s *Service) install(ctx context.Context, m *release.Manifest, a *statusfil
 // reboots through the firmware, as at power-on.
 func (s *Service) installWithBoot(ctx context.Context, root io.ReadSeeker, boot io.ReaderAt, p release.Part, bootCode []byte, trial *bool,
 	progress func(update.Progress)) error {
-	nroff := map[int]int{2: 2, 3: 1}[s.Disk.RootNumber] // the inactive root, from the boot partition
-	if nroff == 0 {
-		return fmt.Errorf("the running root is partition %d of %s, neither root A nor B", s.Disk.RootNumber, s.Disk.Whole)
+	nroff, err := s.inactiveRoot()
+	if err != nil {
+		return err
 	}
 	if err := update.WriteRoot(ctx, s.Gokrazy, root, progress); err != nil {
 		return err
@@ -772,6 +772,19 @@ func (s *Service) installWithBoot(ctx context.Context, root io.ReadSeeker, boot 
 	}
 	progress(update.Progress{Step: update.StepReboot})
 	return update.RebootFirmware(ctx, s.Gokrazy)
+}
+
+// inactiveRoot returns the root partition gokrazy writes, the one not
+// running, as its offset from the boot partition (PARTNROFF): 1 for
+// root A, 2 for root B.
+func (s *Service) inactiveRoot() (int, error) {
+	switch s.Disk.RootNumber {
+	case 2:
+		return 2, nil
+	case 3:
+		return 1, nil
+	}
+	return 0, fmt.Errorf("the running root is partition %d, neither root A nor B", s.Disk.RootNumber)
 }
 
 // bootChanged reports whether the release's boot file system differs
