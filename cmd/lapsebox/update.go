@@ -102,6 +102,9 @@ func runUpdate(ctx context.Context, args []string) error {
 		why += "; sending them anyway (-boot always)"
 	}
 	fmt.Printf("boot     %s\n", why)
+	if upd.Boot != nil && dev.Updated == "" {
+		fmt.Printf("boot     -updated not given, and -device is not on gokrazy's usual port: gokrazy writes them over the boot partition in place\n")
+	}
 	start := time.Now()
 	bar := newProgressBar()
 	var steps []string

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"time"
 )
 
 // gokrazy's /update/boot writes new boot files over partition 1 in
@@ -65,13 +66,35 @@ func pushBootSlot(ctx context.Context, dev Device, img Image, report func(Progre
 	if img.MBR != nil {
 		hdr.Set(BootCodeHeader, base64.StdEncoding.EncodeToString(img.MBR))
 	}
-	err = c.upload(ctx, StepBoot, BootSlotPath, bytes.NewReader(fs), hdr, report)
-	var e *Error
-	if errors.As(err, &e) && (e.StatusCode == http.StatusNotFound || (e.StatusCode == 0 && isRefused(e.Err))) {
-		return fmt.Errorf("%w: %v", ErrNoBootSlot, err)
+	// updated starts a few seconds after gokrazy answers, and restarts
+	// after a change of the site configuration: a refused connection is
+	// tried again for a while before it counts as no updated at all.
+	deadline := time.Now().Add(bootSlotPatience)
+	for said := false; ; said = true {
+		err = c.upload(ctx, StepBoot, BootSlotPath, bytes.NewReader(fs), hdr, report)
+		var e *Error
+		refused := errors.As(err, &e) && e.StatusCode == 0 && isRefused(e.Err)
+		if refused && time.Now().Before(deadline) {
+			if !said {
+				report(Progress{Step: StepBoot, Detail: fmt.Sprintf("the device's updated does not answer yet: trying again for up to %v", bootSlotPatience)})
+			}
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(pollInterval):
+			}
+			continue
+		}
+		if refused || (e != nil && e.StatusCode == http.StatusNotFound) {
+			return fmt.Errorf("%w: %v", ErrNoBootSlot, err)
+		}
+		return err
 	}
-	return err
 }
+
+// bootSlotPatience is how long a push waits for the device's updated to
+// answer before it takes the device for one without (a var for tests).
+var bootSlotPatience = 30 * time.Second
 
 // isRefused reports whether err is a refused connection: nothing listens.
 func isRefused(err error) bool {

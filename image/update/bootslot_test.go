@@ -2,12 +2,17 @@ package update
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lapsebox/lapsebox/image/update/updatetest"
 )
@@ -62,5 +67,53 @@ func TestPushBootSlotFallback(t *testing.T) {
 				t.Errorf("%s: gokrazy saw %q after the refusal", tt.name, dev.Calls())
 			}
 		}
+	}
+}
+
+// TestPushBootSlotWaitsForUpdated pushes boot files to a device whose
+// updated starts listening only after the push reached them (a device
+// just booted): the push waits for it rather than writing in place.
+func TestPushBootSlotWaitsForUpdated(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	dev := updatetest.New(t, oldBuild)
+	url := dev.Start()
+	img := testImage(make([]byte, MBRSize))
+	took := make(chan string, 1)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		sum := sha256.Sum256(b)
+		took <- r.Header.Get(BootCodeHeader)
+		dev.Switch()
+		fmt.Fprintf(w, "%x\n", sum)
+	})}
+	defer srv.Close()
+	go func() {
+		time.Sleep(bootSlotPatience / 2)
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		srv.Serve(ln)
+	}()
+	var log progressLog
+	if err := Push(context.Background(), Device{BaseURL: url, Password: dev.Password, Updated: "http://" + addr}, img, log.add); err != nil {
+		t.Fatalf("push: %v", err)
+	}
+	select {
+	case code := <-took:
+		if want := base64.StdEncoding.EncodeToString(img.MBR); code != want {
+			t.Errorf("updated got boot code %q, want the image's", code)
+		}
+	default:
+		t.Fatal("the push never reached updated")
+	}
+	if dev.Boot() != nil || dev.MBR() != nil || strings.Contains(dev.Calls(), "/update/switch") {
+		t.Errorf("gokrazy wrote boot files in place or switched: %q", dev.Calls())
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 func TestMain(m *testing.M) {
 	pollInterval = 20 * time.Millisecond
+	bootSlotPatience = 200 * time.Millisecond
 	os.Exit(m.Run())
 }
 
