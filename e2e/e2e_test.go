@@ -595,35 +595,40 @@ func pushKernel(t *testing.T, vm *qemu.VM, dev update.Device, lapsebox, configDi
 		t.Errorf("lapsebox update did not hand v4's new boot files to updated")
 	}
 	waitBuild(t, vm, dev, v4.manifest.BuildTimestamp)
-	checkBoot := func(how string) {
-		t.Helper()
-		// statusd starts after gokrazy's page answers, and updated
-		// brings the device to rest on slot 0 at its start.
-		var b *status.BootFiles
-		for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Second) {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			b, err = status.FetchBoot(ctx, statusURL, dev.Password)
-			cancel()
-			if err == nil && b.SHA256 == v4.manifest.Boot.SHA256 && b.Slot == 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				break
-			}
-		}
-		if err != nil {
-			t.Fatalf("v4 up %s: %v", how, err)
-		}
-		t.Errorf("v4 up %s: statusd reads boot files %.12s in slot %d, want v4's %.12s in slot 0", how, b.SHA256, b.Slot, v4.manifest.Boot.SHA256)
-	}
-	checkBoot("after the push, through the BIOS")
+	waitSlot0(t, vm, dev.Password, v4)
 	if err := update.RebootFirmware(context.Background(), dev); err != nil {
 		t.Fatalf("reboot through the BIOS: %v", err)
 	}
 	waitNotBuild(t, dev, v4.manifest.BuildTimestamp)
 	waitBuild(t, vm, dev, v4.manifest.BuildTimestamp)
-	checkBoot("through the BIOS")
+	waitSlot0(t, vm, dev.Password, v4)
 	checkGokrazy(t, vm, dev, defaultServices)
+}
+
+// waitSlot0 waits up to a minute for the device in vm to rest on boot
+// slot 0 with img's boot files, as its statusd reads them (password:
+// the device's). statusd starts after gokrazy's page answers, and
+// updated brings the device to rest on slot 0 at its start.
+func waitSlot0(t *testing.T, vm *qemu.VM, password string, img built) {
+	t.Helper()
+	var b *status.BootFiles
+	var err error
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Second) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		b, err = status.FetchBoot(ctx, "http://"+vm.Addr("statusd")+"/", password)
+		cancel()
+		if err == nil && b.SHA256 == img.manifest.Boot.SHA256 && b.Slot == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("build %s up: statusd's boot files: %v", img.manifest.BuildTimestamp, err)
+	}
+	t.Errorf("build %s up: statusd reads boot files %.12s in slot %d, want its own %.12s in slot 0",
+		img.manifest.BuildTimestamp, b.SHA256, b.Slot, img.manifest.Boot.SHA256)
 }
 
 // waitNotBuild waits until the device no longer answers with build:

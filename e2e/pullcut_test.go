@@ -101,7 +101,8 @@ func TestPullUpdatePowerCut(t *testing.T) {
 
 // cutRig boots one device's disk again and again, behind a write cache
 // that keeps or loses each unflushed page at a power cut, with a camera
-// on its USB bus (when one is given) and cloudd reached at cloudAddr.
+// on its USB bus (when one is given) and cloudd reached at cloudAddr
+// (when one is given).
 type cutRig struct {
 	t                  *testing.T
 	img                built // what the disk was made from: ports, password
@@ -130,12 +131,17 @@ func newCutRig(t *testing.T, img built, siteJSON, cloudAddr string, cam *sim.Red
 func (r *cutRig) boot(ctx context.Context, wants ...built) (*qemu.VM, built) {
 	t := r.t
 	t.Helper()
+	var toHost []qemu.GuestForward
+	if r.cloud != "" {
+		toHost = []qemu.GuestForward{{GuestAddr: cloudGuestAddr, HostAddr: r.cloud}}
+	}
 	vm, err := qemu.Start(ctx, qemu.Config{
 		Image: r.disk, Board: r.board, StateDir: r.state,
 		WriteCache: &qemu.WriteCacheConfig{Survive: 0.5, Rand: rand.New(rand.NewPCG(r.rng.Uint64(), 4)), FlushTime: flushTime},
-		Forwards:   []qemu.Forward{{Name: "gokrazy", GuestPort: r.img.manifest.HTTPPort}, {Name: "statusd", GuestPort: 8080}},
-		ToHost:     []qemu.GuestForward{{GuestAddr: cloudGuestAddr, HostAddr: r.cloud}},
-		ExtraArgs:  r.qemuArgs,
+		Forwards: []qemu.Forward{{Name: "gokrazy", GuestPort: r.img.manifest.HTTPPort}, {Name: "statusd", GuestPort: 8080},
+			{Name: "updated", GuestPort: 8081}},
+		ToHost:    toHost,
+		ExtraArgs: r.qemuArgs,
 	})
 	if err != nil {
 		t.Fatal(err)
