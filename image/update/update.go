@@ -300,23 +300,20 @@ func install(ctx context.Context, dev Device, img Image, progress func(Progress)
 	}
 
 	report(Progress{Step: StepSwitch})
-	if inSlot {
+	reboot := "/reboot"
+	switch {
+	case inSlot:
 		// The new slot's command lines name the new root already, and
 		// only the firmware reads the tables: no kexec of the kernel
 		// partition 1 held at boot.
 		report(Progress{Step: StepSwitch, Detail: "updated wrote the boot files into the other boot slot, naming the new root, and switched the partition tables to it"})
-		report(Progress{Step: StepReboot})
-		if err := c.reboot(ctx, "/reboot?kexec=off", report); err != nil {
-			return nil, nil, err
-		}
-		return c, report, nil
-	}
-	if img.Trial {
+		reboot = "/reboot?kexec=off"
+	case img.Trial:
 		if _, err := c.do(ctx, StepSwitch, http.MethodPost, "/update/testboot", nil); err != nil {
 			return nil, nil, err
 		}
 		report(Progress{Step: StepSwitch, Detail: "the device boots the new root file system once, on trial"})
-	} else {
+	default:
 		if _, err := c.do(ctx, StepSwitch, http.MethodPost, "/update/switch", nil); err != nil {
 			return nil, nil, err
 		}
@@ -324,7 +321,7 @@ func install(ctx context.Context, dev Device, img Image, progress func(Progress)
 	}
 
 	report(Progress{Step: StepReboot})
-	if err := c.reboot(ctx, "/reboot", report); err != nil {
+	if err := c.reboot(ctx, reboot, report); err != nil {
 		return nil, nil, err
 	}
 	return c, report, nil
