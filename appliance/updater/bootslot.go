@@ -52,17 +52,24 @@ type bootSwitch struct {
 
 // writeBootSlot writes the staged boot file system boot (size bytes,
 // naming the root nroff partitions after the boot partition) into the
-// boot slot not in use, and switches the partition tables to it.
-// bootCode is the release's MBR boot code, laid out for slot 0, or nil.
-func (s *Service) writeBootSlot(boot io.ReaderAt, size int64, sha256 string, bootCode []byte, nroff int) error {
+// boot slot not in use, and switches the partition tables to it; it
+// returns that slot. bootCode is the release's MBR boot code, laid out
+// for slot 0, or nil.
+func (s *Service) writeBootSlot(boot io.ReaderAt, size int64, sha256 string, bootCode []byte, nroff int) (slot int, err error) {
 	f, sw, err := s.fillBootSlot(boot, size, bootCode, func(fs []byte) error { return bootconf.ForRoot(fs, nroff) })
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer f.Close()
 	sw.BootSHA256 = sha256
-	return s.switchBoot(f, sw)
+	return sw.Slot, s.switchBoot(f, sw)
 }
+
+// badBootFS is an error of the boot file system itself, found before
+// anything is written (its text is the cause's).
+type badBootFS struct{ error }
+
+func (e badBootFS) Unwrap() error { return e.error }
 
 // errNoSlotTrial means that new boot files cannot run on trial here.
 var errNoSlotTrial = errors.New("the boot slot cannot run on trial")
@@ -173,7 +180,7 @@ func (s *Service) fillBootSlot(boot io.ReaderAt, size int64, bootCode []byte, ed
 		return nil, bootSwitch{}, fmt.Errorf("reading the staged boot file system: %w", err)
 	}
 	if err := edit(fs); err != nil {
-		return nil, bootSwitch{}, err
+		return nil, bootSwitch{}, badBootFS{err}
 	}
 	if err := writeSlot(f, target, fs); err != nil {
 		return nil, bootSwitch{}, err

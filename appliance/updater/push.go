@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lapsebox/lapsebox/image/bootconf"
 	"github.com/lapsebox/lapsebox/image/disk"
 	"github.com/lapsebox/lapsebox/image/release"
 	"github.com/lapsebox/lapsebox/image/update"
@@ -72,20 +71,16 @@ func (s *Service) pushBoot(p PushRequest) error {
 	if err != nil {
 		return &pushError{http.StatusServiceUnavailable, err.Error()}
 	}
-	if err := bootconf.ForRoot(p.FS, nroff); err != nil {
-		return &pushError{http.StatusBadRequest, fmt.Sprintf("not the boot file system of a lapsebox image: %v", err)}
+	slot, err := s.writeBootSlot(bytes.NewReader(p.FS), int64(len(p.FS)), p.SHA256, p.BootCode, nroff)
+	var bad badBootFS
+	if errors.As(err, &bad) {
+		return &pushError{http.StatusBadRequest, fmt.Sprintf("not the boot file system of a lapsebox image: %v", bad.error)}
 	}
-	f, sw, err := s.fillBootSlot(bytes.NewReader(p.FS), int64(len(p.FS)), p.BootCode, func([]byte) error { return nil })
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	sw.BootSHA256 = p.SHA256
-	if err := s.switchBoot(f, sw); err != nil {
-		return err
-	}
 	s.pushed = true
-	s.logf("updater: pushed boot files %.12s written into boot slot %d, naming the root gokrazy took; the tables name that slot", p.SHA256, sw.Slot)
+	s.logf("updater: pushed boot files %.12s written into boot slot %d, naming the root gokrazy took; the tables name that slot", p.SHA256, slot)
 	return nil
 }
 

@@ -767,7 +767,7 @@ func (s *Service) installWithBoot(ctx context.Context, root io.ReadSeeker, boot 
 	}
 	// The boot files count as the release's (bootChanged) only once the
 	// switch to them is done: a cut before leaves them to be written.
-	if err := s.writeBootSlot(boot, p.Size, p.SHA256, bootCode, nroff); err != nil {
+	if _, err := s.writeBootSlot(boot, p.Size, p.SHA256, bootCode, nroff); err != nil {
 		return fmt.Errorf("writing the boot files: %w", err)
 	}
 	progress(update.Progress{Step: update.StepReboot})
