@@ -90,8 +90,11 @@ func NewServer(c *Collector, o Options) http.Handler {
 	for pattern, ph := range o.Protected {
 		private.Handle(pattern, ph)
 	}
-	gate := &passwordGate{permDir: c.cfg.PermDir, etcDir: etc, logf: logf, now: c.cfg.Now}
-	var protected http.Handler = gate.wrap(private)
+	// The password is read the way gokrazy reads it, at every request.
+	gate := &gokrazyhttp.Gate{Password: func() (string, error) { return gokrazyhttp.DevicePassword(c.cfg.PermDir, etc) },
+		Service: "status", Realm: "lapsebox", Off: "this device has no HTTP password: its status page is off",
+		Logf: logf, Now: c.cfg.Now}
+	var protected http.Handler = gate.Wrap(private)
 	healthz := http.Handler(http.HandlerFunc(serveHealthz))
 	if !o.AllowPublic {
 		protected = gokrazyhttp.PrivateOnly("statusd", protected)

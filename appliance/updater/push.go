@@ -8,15 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/lapsebox/lapsebox/image/disk"
 	"github.com/lapsebox/lapsebox/image/release"
 	"github.com/lapsebox/lapsebox/image/update"
-	"github.com/lapsebox/lapsebox/internal/faillimit"
 	"github.com/lapsebox/lapsebox/internal/gokrazyhttp"
 )
 
@@ -97,15 +96,31 @@ type PushHandler struct {
 	// Wait bounds how long a push waits for the Service to be free of a
 	// look, an install or a trial (0: 10 s).
 	Wait time.Duration
+	// Logf logs wrong passwords (nil: log.Printf).
+	Logf func(format string, args ...any)
 
-	one     sync.Mutex // a push at a time: each holds up to a slot in memory
-	limiter faillimit.Limiter
+	one   sync.Mutex // a push at a time: each holds up to a slot in memory
+	once  sync.Once
+	gated http.Handler // serve behind the gate
 }
 
 // maxPushedBoot is the largest boot file system a slot holds.
 const maxPushedBoot = disk.BootSectors * disk.SectorSize
 
 func (h *PushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.once.Do(func() {
+		gate := &gokrazyhttp.Gate{Password: func() (string, error) { return h.Password, nil },
+			Service: "updated", Realm: "lapsebox updated", Off: "this device has no HTTP password: updated takes no pushes",
+			Logf: h.Logf}
+		if gate.Logf == nil {
+			gate.Logf = log.Printf
+		}
+		h.gated = gate.Wrap(http.HandlerFunc(h.serve))
+	})
+	h.gated.ServeHTTP(w, r)
+}
+
+func (h *PushHandler) serve(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != update.BootSlotPath {
 		http.NotFound(w, r)
 		return
@@ -113,20 +128,6 @@ func (h *PushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPut {
 		w.Header().Set("Allow", http.MethodPut)
 		http.Error(w, "PUT the boot file system", http.StatusMethodNotAllowed)
-		return
-	}
-	key := faillimit.Key(r.RemoteAddr)
-	if d := h.limiter.Wait(key, time.Now()); d > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(d.Seconds())+1))
-		http.Error(w, "too many failed attempts: try again later", http.StatusTooManyRequests)
-		return
-	}
-	if h.Password == "" || !gokrazyhttp.Authorized(r, h.Password) {
-		if _, _, ok := r.BasicAuth(); ok {
-			h.limiter.Failed(key, time.Now())
-		}
-		w.Header().Set("WWW-Authenticate", `Basic realm="lapsebox updated", charset="UTF-8"`)
-		http.Error(w, "unauthorized: user gokrazy and the device's password", http.StatusUnauthorized)
 		return
 	}
 	want := r.Header.Get(update.BootSHA256Header)

@@ -109,7 +109,7 @@ func logic() error {
 	}
 	pushes := make(chan updater.PushRequest)
 	if *listen != "" {
-		var h http.Handler = &updater.PushHandler{Password: pw, Requests: pushes}
+		var h http.Handler = &updater.PushHandler{Password: pw, Requests: pushes, Logf: logger.Printf}
 		if !*allowPublic {
 			h = gokrazyhttp.PrivateOnly("updated", h)
 		}
